@@ -1,0 +1,13 @@
+# netloom: the two commands a newcomer needs are `make test` and, once it
+# exists, `make demo`. Both run as root and install what is missing.
+
+.PHONY: test build setup
+
+test:
+	bash scripts/test.sh
+
+build:
+	go build -o bin/netloom ./cmd/netloom
+
+setup:
+	bash scripts/setup.sh

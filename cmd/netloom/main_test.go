@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+// run executes the root command in-process with the given environment.
+func run(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cmd := newRootCmd()
+	var out, errb bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	cmd.SetArgs(args)
+	code = exitCode(cmd.ExecuteContext(t.Context()), &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestCommands(t *testing.T) {
+	tests := []struct {
+		name       string
+		env        map[string]string
+		args       []string
+		wantCode   int
+		wantOut    string // substring of stdout
+		wantErrSub string // substring of stderr
+	}{
+		{name: "version", args: []string{"version"}, wantOut: "netloom " + version + " ("},
+		{name: "version json", args: []string{"version", "-o", "json"}, wantOut: `"version": "` + version + `"`},
+		{name: "env twin", env: map[string]string{"NETLOOM_OUTPUT": "json"}, args: []string{"version"}, wantOut: `"go_version"`},
+		{name: "flag beats env", env: map[string]string{"NETLOOM_OUTPUT": "json"}, args: []string{"version", "-o", "table"}, wantOut: "netloom " + version},
+		{name: "bad output", args: []string{"version", "-o", "yaml"}, wantCode: 2, wantErrSub: `--output: "yaml" is not one of table, json`},
+		{name: "bad env output", env: map[string]string{"NETLOOM_OUTPUT": "xml"}, args: []string{"version"}, wantCode: 2, wantErrSub: "--output"},
+		{name: "unknown flag", args: []string{"version", "--bogus"}, wantCode: 2, wantErrSub: "unknown flag: --bogus"},
+		{name: "extra argument", args: []string{"version", "extra"}, wantCode: 2, wantErrSub: `unknown command "extra"`},
+		{name: "unknown command", args: []string{"frobnicate"}, wantCode: 2, wantErrSub: `unknown command "frobnicate"`},
+		{name: "no command", args: []string{}, wantCode: 2, wantErrSub: "a command is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := run(t, tt.env, tt.args...)
+			if code != tt.wantCode {
+				t.Fatalf("exit code %d, want %d (stderr %q)", code, tt.wantCode, errOut)
+			}
+			if !strings.Contains(out, tt.wantOut) {
+				t.Errorf("stdout %q does not contain %q", out, tt.wantOut)
+			}
+			if !strings.Contains(errOut, tt.wantErrSub) {
+				t.Errorf("stderr %q does not contain %q", errOut, tt.wantErrSub)
+			}
+		})
+	}
+}
+
+func TestApplyEnv(t *testing.T) {
+	t.Parallel()
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	dataIP := fs.String("data-ip", "", "")
+	listen := fs.String("listen", ":7401", "")
+	if err := fs.Parse([]string{"--listen", ":9000"}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"NETLOOM_DATA_IP": "10.77.0.1", "NETLOOM_LISTEN": ":1"}
+	if err := applyEnv(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if *dataIP != "10.77.0.1" || *listen != ":9000" {
+		t.Fatalf("data-ip %q listen %q, want 10.77.0.1 and :9000", *dataIP, *listen)
+	}
+}
+
+// TestBinary runs the built binary as a user would and checks its exit codes.
+func TestBinary(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "netloom")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	tests := []struct {
+		args     []string
+		wantCode int
+		check    func(t *testing.T, stdout, stderr string)
+	}{
+		{[]string{"version", "-o", "json"}, 0, func(t *testing.T, stdout, _ string) {
+			var v versionInfo
+			if err := json.Unmarshal([]byte(stdout), &v); err != nil || v.Version != version {
+				t.Errorf("version json %q: %v", stdout, err)
+			}
+		}},
+		{[]string{"nope"}, 2, func(t *testing.T, _, stderr string) {
+			if !strings.HasPrefix(stderr, "netloom: unknown command") || strings.Count(stderr, "\n") > 40 {
+				t.Errorf("stderr %q", stderr)
+			}
+		}},
+		{[]string{"version", "--output=csv"}, 2, func(t *testing.T, _, stderr string) {
+			if stderr != "netloom: --output: \"csv\" is not one of table, json\n" {
+				t.Errorf("stderr %q", stderr)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), bin, tt.args...)
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tt.wantCode, errb.String())
+			}
+			tt.check(t, out.String(), errb.String())
+		})
+	}
+}

@@ -1,0 +1,50 @@
+package ident
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"strconv"
+)
+
+// VNI bounds of the first-choice formula: a hash is folded into
+// [VNIBase, VNIBase+vniSpan), which stays clear of the small VNIs people pick by
+// hand and of the 24-bit maximum.
+const (
+	VNIBase = 1000
+	vniSpan = 16_000_000
+)
+
+// VXLANPortPrefix starts the name of every per-link VXLAN port netloom makes.
+const VXLANPortPrefix = "vxlan-"
+
+// LinkName returns the canonical name of a link between two endpoints written
+// "node:iface": the lexically smaller endpoint first, joined by "-". The order
+// of the arguments does not matter.
+func LinkName(a, b string) string {
+	if b < a {
+		a, b = b, a
+	}
+	return a + "-" + b
+}
+
+// linkHash is the first 8 hex digits of md5("<lab>:<link>"); the port name and
+// the VNI both come from it, so a port-name collision implies a VNI collision.
+func linkHash(lab, link string) string {
+	sum := md5.Sum([]byte(lab + ":" + link))
+	return hex.EncodeToString(sum[:4])
+}
+
+// PortName returns the name of the VXLAN port and kernel device that carry
+// link on a host, "vxlan-" followed by 8 hex digits (14 characters, within the
+// 15-character interface name limit).
+func PortName(lab, link string) string {
+	return VXLANPortPrefix + linkHash(lab, link)
+}
+
+// VNI returns the first-choice VNI of a link. The controller records it under
+// a uniqueness constraint and takes the next free value on a collision, so
+// this is where the search starts, not necessarily the VNI in use.
+func VNI(lab, link string) uint32 {
+	h, _ := strconv.ParseUint(linkHash(lab, link), 16, 32) // always 8 hex digits
+	return uint32(h%vniSpan + VNIBase)
+}

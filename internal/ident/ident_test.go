@@ -1,0 +1,59 @@
+package ident
+
+import (
+	"regexp"
+	"testing"
+)
+
+func TestVectors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		lab      string
+		a, b     string
+		wantLink string
+		wantPort string
+		wantVNI  uint32
+	}{
+		{"design vector", "lab-1", "R1:eth1", "R2:eth1", "R1:eth1-R2:eth1", "vxlan-83debe08", 4413936},
+		{"design vector reversed", "lab-1", "R2:eth1", "R1:eth1", "R1:eth1-R2:eth1", "vxlan-83debe08", 4413936},
+		{"uuid lab", "11111111-2222-3333-4444-555555555555", "ceos_2:eth1", "ceos_1:eth3",
+			"ceos_1:eth3-ceos_2:eth1", "vxlan-c98dda9a", 5517954},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			link := LinkName(tt.a, tt.b)
+			if link != tt.wantLink {
+				t.Fatalf("LinkName(%q, %q) = %q, want %q", tt.a, tt.b, link, tt.wantLink)
+			}
+			if got := PortName(tt.lab, link); got != tt.wantPort {
+				t.Errorf("PortName = %q, want %q", got, tt.wantPort)
+			}
+			if got := VNI(tt.lab, link); got != tt.wantVNI {
+				t.Errorf("VNI = %d, want %d", got, tt.wantVNI)
+			}
+		})
+	}
+}
+
+var portNameRE = regexp.MustCompile(`^vxlan-[0-9a-f]{8}$`)
+
+func FuzzIdentifiers(f *testing.F) {
+	f.Add("lab-1", "R1:eth1", "R2:eth1")
+	f.Add("", "", "")
+	f.Add("11111111-2222-3333-4444-555555555555", "ceos_1:eth3", "ceos_2:eth1")
+	f.Fuzz(func(t *testing.T, lab, a, b string) {
+		link := LinkName(a, b)
+		if link != LinkName(b, a) {
+			t.Fatalf("LinkName is not symmetric for %q, %q", a, b)
+		}
+		name := PortName(lab, link)
+		if !portNameRE.MatchString(name) || len(name) > 15 {
+			t.Fatalf("PortName(%q, %q) = %q: not a valid interface name", lab, link, name)
+		}
+		if v := VNI(lab, link); v < VNIBase || v >= VNIBase+vniSpan || v > 1<<24-1 {
+			t.Fatalf("VNI(%q, %q) = %d: out of range", lab, link, v)
+		}
+	})
+}

@@ -1,0 +1,283 @@
+package testbed
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+)
+
+// vswitchSchema is the OVSDB schema Debian's openvswitch-switch installs.
+const vswitchSchema = "/usr/share/openvswitch/vswitch.ovsschema"
+
+// Timeouts for the OVS daemons; a cold start takes about 150 ms here.
+const (
+	daemonStartTimeout = 30 * time.Second
+	stopGrace          = 5 * time.Second
+)
+
+// maxHostName keeps "<host>" within the 15-character interface name limit:
+// the host's end of its underlay veth in the underlay namespace is named
+// after it.
+const maxHostName = 15
+
+// Host is a simulated host: a namespace with an underlay address and its own
+// OVS daemons.
+type Host struct {
+	// Name is the host's name in the bed, e.g. "hostA".
+	Name string
+	// Netns is the host's namespace.
+	Netns string
+	// Underlay is the host's address on the underlay, on UnderlayIface.
+	Underlay netip.Prefix
+	// Dir is the host's folder: OVS database, sockets, pid and log files.
+	Dir string
+
+	bed *Bed
+}
+
+// AddHost creates a host joined to the underlay with address addr (for
+// example 10.77.0.1/24) and starts its ovsdb-server and ovs-vswitchd with
+// userspace TSO enabled. The bridge is left to the caller.
+func (b *Bed) AddHost(ctx context.Context, name string, addr netip.Prefix) (*Host, error) {
+	if err := checkName("host", name, maxHostName); err != nil {
+		return nil, err
+	}
+	if err := checkPrefix("host "+name+" underlay address", addr); err != nil {
+		return nil, err
+	}
+	h := &Host{Name: name, Netns: b.id + "-" + name, Underlay: addr, Dir: filepath.Join(b.dir, name), bed: b}
+	b.mu.Lock()
+	_, dup := b.hosts[name]
+	if !dup {
+		b.hosts[name] = h
+	}
+	b.mu.Unlock()
+	if dup {
+		return nil, fmt.Errorf("host %s exists already", name)
+	}
+	if err := b.addNetns(h.Netns); err != nil {
+		return nil, err
+	}
+	if err := h.joinUnderlay(); err != nil {
+		return nil, err
+	}
+	if err := h.startOVS(ctx); err != nil {
+		return nil, err
+	}
+	b.log.Info("host ready", "host", name, "addr", addr)
+	return h, nil
+}
+
+// joinUnderlay links the host to the underlay bridge and gives it its address.
+func (h *Host) joinUnderlay() error {
+	ul, err := openNetns(h.bed.underlay)
+	if err != nil {
+		return err
+	}
+	defer ul.Close()
+	err = withHandle(h.Netns, func(nh *netlink.Handle) error {
+		veth := &netlink.Veth{
+			LinkAttrs:     netlink.LinkAttrs{Name: UnderlayIface},
+			PeerName:      h.Name,
+			PeerNamespace: netlink.NsFd(ul),
+		}
+		if err := nh.LinkAdd(veth); err != nil {
+			return fmt.Errorf("add underlay veth of %s: %w", h.Name, err)
+		}
+		if err := nh.AddrAdd(veth, addrOf(h.Underlay)); err != nil {
+			return fmt.Errorf("address underlay of %s: %w", h.Name, err)
+		}
+		return nh.LinkSetUp(veth)
+	})
+	if err != nil {
+		return err
+	}
+	return withHandle(h.bed.underlay, func(uh *netlink.Handle) error {
+		peer, err := uh.LinkByName(h.Name)
+		if err != nil {
+			return fmt.Errorf("find underlay port of %s: %w", h.Name, err)
+		}
+		br, err := uh.LinkByName(underlayBridge)
+		if err != nil {
+			return fmt.Errorf("find underlay bridge: %w", err)
+		}
+		if err := uh.LinkSetMaster(peer, br); err != nil {
+			return fmt.Errorf("attach %s to the underlay: %w", h.Name, err)
+		}
+		return uh.LinkSetUp(peer)
+	})
+}
+
+// OVSDB returns the host's OVSDB endpoint, e.g. "unix:/run/…/db.sock".
+func (h *Host) OVSDB() string { return "unix:" + h.path("db.sock") }
+
+func (h *Host) path(name string) string { return filepath.Join(h.Dir, name) }
+
+// startOVS creates the host's database and starts both daemons inside the
+// host's namespace.
+func (h *Host) startOVS(ctx context.Context) error {
+	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
+		return fmt.Errorf("create folder of %s: %w", h.Name, err)
+	}
+	if out, err := exec.CommandContext(ctx, "ovsdb-tool", "create", h.path("conf.db"), vswitchSchema).CombinedOutput(); err != nil {
+		return fmt.Errorf("create OVS database of %s: %w: %s", h.Name, err, bytes.TrimSpace(out))
+	}
+	db, err := h.startDaemon(ctx, "ovsdb-server", h.path("conf.db"), "--remote=punix:"+h.path("db.sock"))
+	if err != nil {
+		return err
+	}
+	err = wait(ctx, daemonStartTimeout, "ovsdb-server of "+h.Name, func() (bool, error) {
+		if err := db.exited(h.path("ovsdb-server.out")); err != nil {
+			return false, err
+		}
+		c, err := net.Dial("unix", h.path("db.sock"))
+		if err != nil {
+			return false, nil
+		}
+		c.Close()
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	// TSO is read only when ovs-vswitchd starts, so it is set before.
+	if _, err := h.VSCtl(ctx, "--no-wait", "init", "--", "set", "Open_vSwitch", ".", "other_config:userspace-tso-enable=true"); err != nil {
+		return err
+	}
+	vs, err := h.startDaemon(ctx, "ovs-vswitchd", "unix:"+h.path("db.sock"))
+	if err != nil {
+		return err
+	}
+	// Without --no-wait, ovs-vsctl bumps next_cfg and returns once
+	// ovs-vswitchd has caught up: then it is ready.
+	if _, err := h.VSCtl(ctx, "init"); err != nil {
+		return errors.Join(err, vs.exited(h.path("ovs-vswitchd.out")))
+	}
+	return nil
+}
+
+// daemon is an OVS daemon the bed started as its child.
+type daemon struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has been reaped
+	err  error         // the exit status, once done is closed
+}
+
+// startDaemon starts an OVS daemon in the host's namespace, with pid file,
+// control socket and log in the host's folder, and records it for Close
+// before it starts.
+func (h *Host) startDaemon(ctx context.Context, name string, args ...string) (*daemon, error) {
+	logf, err := os.OpenFile(h.path(name+".out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open output of %s: %w", name, err)
+	}
+	defer logf.Close() // the child holds its own copy
+	full := append([]string{"netns", "exec", h.Netns, name}, args...)
+	full = append(full,
+		"--pidfile="+h.path(name+".pid"),
+		"--unixctl="+h.path(name+".ctl"),
+		"--log-file="+h.path(name+".log"),
+	)
+	// Not CommandContext: the daemon outlives the call that starts it.
+	cmd := exec.Command("ip", full...)
+	cmd.Env = append(os.Environ(), "OVS_RUNDIR="+h.Dir, "OVS_LOGDIR="+h.Dir, "OVS_DBDIR="+h.Dir, "OVS_SYSCONFDIR="+h.Dir)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group, so a Ctrl-C meant for the test does not reach it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	d := &daemon{name: h.Name + "/" + name, cmd: cmd, done: make(chan struct{})}
+
+	b := h.bed
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, errors.New("bed is closed")
+	}
+	if err := cmd.Start(); err != nil {
+		b.mu.Unlock()
+		return nil, fmt.Errorf("start %s of %s: %w", name, h.Name, err)
+	}
+	b.daemons = append(b.daemons, d)
+	b.mu.Unlock()
+	go func() {
+		d.err = cmd.Wait()
+		close(d.done)
+	}()
+	return d, nil
+}
+
+// exited returns an error with the daemon's output if it has ended.
+func (d *daemon) exited(outPath string) error {
+	select {
+	case <-d.done:
+		out, _ := os.ReadFile(outPath)
+		return fmt.Errorf("%s exited: %v: %s", d.name, d.err, bytes.TrimSpace(out))
+	default:
+		return nil
+	}
+}
+
+// stop ends the daemon: SIGTERM, then SIGKILL after grace.
+func (d *daemon) stop(grace time.Duration) error {
+	select {
+	case <-d.done:
+		return nil
+	default:
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+		return nil
+	case <-time.After(grace):
+	}
+	_ = d.cmd.Process.Kill()
+	select {
+	case <-d.done:
+		return nil
+	case <-time.After(grace):
+		return fmt.Errorf("%s (pid %d) did not exit", d.name, d.cmd.Process.Pid)
+	}
+}
+
+// Exec runs a command inside the host's namespace and returns its combined
+// output.
+func (h *Host) Exec(ctx context.Context, name string, args ...string) (string, error) {
+	return execIn(ctx, h.Netns, name, args...)
+}
+
+// Ping sends count echo requests from the host to dst; see ping.
+func (h *Host) Ping(ctx context.Context, dst netip.Addr, count int) (int, error) {
+	return ping(ctx, h.Netns, dst, count)
+}
+
+// VSCtl runs ovs-vsctl against the host's database, as an engineer would by
+// hand, and returns its output.
+func (h *Host) VSCtl(ctx context.Context, args ...string) (string, error) {
+	full := append([]string{"--db=" + h.OVSDB(), "--timeout=30"}, args...)
+	out, err := exec.CommandContext(ctx, "ovs-vsctl", full...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("ovs-vsctl %s on %s: %w: %s", strings.Join(args, " "), h.Name, err, bytes.TrimSpace(out))
+	}
+	return string(out), nil
+}
+
+// execIn runs a command inside a namespace.
+func execIn(ctx context.Context, ns, name string, args ...string) (string, error) {
+	full := append([]string{"netns", "exec", ns, name}, args...)
+	out, err := exec.CommandContext(ctx, "ip", full...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s in %s: %w: %s", name, strings.Join(args, " "), ns, err, bytes.TrimSpace(out))
+	}
+	return string(out), nil
+}

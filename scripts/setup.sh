@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what netloom's tests and demo need on a Debian machine. Idempotent
+# and quiet when everything is present. Run as root.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "setup: run as root (the tests create network namespaces and OVS daemons)" >&2
+	exit 1
+fi
+
+# command → Debian package that provides it
+declare -A need=(
+	[ovs-vsctl]=openvswitch-switch
+	[ovsdb-server]=openvswitch-switch
+	[ip]=iproute2
+	[ping]=iputils-ping
+	[ethtool]=ethtool
+	[make]=make
+)
+missing=()
+for cmd in "${!need[@]}"; do
+	command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+if [ ! -r /usr/share/openvswitch/vswitch.ovsschema ]; then
+	missing+=(openvswitch-switch)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+	mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | sort -u)
+	echo "setup: installing ${pkgs[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
+	echo "setup: Go is missing: install Go 1.26 or newer (https://go.dev/doc/install)" >&2
+	exit 1
+fi
