@@ -48,3 +48,46 @@ func VNI(lab, link string) uint32 {
 	h, _ := strconv.ParseUint(linkHash(lab, link), 16, 32) // always 8 hex digits
 	return uint32(h%vniSpan + VNIBase)
 }
+
+// Ownership marks: the external_ids keys netloom writes on every OVS port it
+// creates, so that a restarted agent tells its ports from anyone else's.
+const (
+	OwnerKey   = "netloom-owner" // always OwnerValue
+	LabKey     = "netloom-lab"
+	LinkKey    = "netloom-link"
+	NodeKey    = "netloom-node"
+	IfaceKey   = "netloom-iface"
+	OwnerValue = "netloom"
+)
+
+// NamespacePrefix starts the name of every node namespace netloom makes.
+const NamespacePrefix = "nl-"
+
+// NamespaceName returns the network namespace of a node, "nl-<lab>-<node>"
+// with every character outside [A-Za-z0-9_.-] replaced by "_", so an engineer
+// can `ip netns exec` into it.
+func NamespaceName(lab, node string) string {
+	return NamespacePrefix + sanitize(lab) + "-" + sanitize(node)
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
+		if !ok {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// HostPortPrefix starts the host-side name of every node interface veth.
+const HostPortPrefix = "nlp"
+
+// HostPortName returns the host-side name of a node interface's veth: "nlp"
+// and 10 hex digits of md5("<lab>:<node>:<iface>"), 13 characters, within the
+// 15-character limit whatever the lengths of the names.
+func HostPortName(lab, node, iface string) string {
+	sum := md5.Sum([]byte(lab + ":" + node + ":" + iface))
+	return HostPortPrefix + hex.EncodeToString(sum[:5])
+}

@@ -57,3 +57,29 @@ func FuzzIdentifiers(f *testing.F) {
 		}
 	})
 }
+
+func TestNodeNames(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, lab, node, iface string
+		wantNetns              string
+	}{
+		{"plain", "demo", "r1", "eth1", "nl-demo-r1"},
+		{"uuid lab", "11111111-2222-3333-4444-555555555555", "ceos_1", "eth3", "nl-11111111-2222-3333-4444-555555555555-ceos_1"},
+		{"unsafe characters", "my lab/1", "r1;rm", "eth1", "nl-my_lab_1-r1_rm"},
+	}
+	seen := map[string]bool{}
+	for _, tt := range tests {
+		if got := NamespaceName(tt.lab, tt.node); got != tt.wantNetns {
+			t.Errorf("%s: NamespaceName = %q, want %q", tt.name, got, tt.wantNetns)
+		}
+		p := HostPortName(tt.lab, tt.node, tt.iface)
+		if len(p) != 13 || p[:3] != HostPortPrefix || seen[p] {
+			t.Errorf("%s: HostPortName = %q: want a unique nlp+10 hex name", tt.name, p)
+		}
+		seen[p] = true
+	}
+	if HostPortName("a", "b", "eth1") == HostPortName("a", "b", "eth2") {
+		t.Error("two interfaces of one node share a host port name")
+	}
+}

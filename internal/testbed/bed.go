@@ -13,11 +13,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/netloom/netloom/internal/ident"
+	nlns "github.com/netloom/netloom/internal/runtime/netns"
 )
 
 // StateRoot holds one folder per bed, for every bed on the machine: the sweep
@@ -102,7 +106,7 @@ func New(ctx context.Context, cfg Config) (*Bed, error) {
 	if err := b.addNetns(b.underlay); err != nil {
 		return b, err
 	}
-	err = withHandle(b.underlay, func(h *netlink.Handle) error {
+	err = nlns.WithHandle(b.underlay, func(h *netlink.Handle) error {
 		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: underlayBridge}}
 		if err := h.LinkAdd(br); err != nil {
 			return fmt.Errorf("add underlay bridge: %w", err)
@@ -116,7 +120,9 @@ func New(ctx context.Context, cfg Config) (*Bed, error) {
 	return b, ctx.Err()
 }
 
-// ID returns the bed's id, the prefix of every namespace it makes.
+// ID returns the bed's id, the prefix of every namespace it makes. A lab
+// named after it has its node namespaces ("nl-<id>-<node>") removed with the
+// bed, and swept with it after a crash.
 func (b *Bed) ID() string { return b.id }
 
 // Dir returns the bed's folder.
@@ -140,7 +146,7 @@ func (b *Bed) addNetns(name string) error {
 	}
 	b.namespaces = append(b.namespaces, name)
 	b.mu.Unlock()
-	return createNetns(name)
+	return nlns.Create(name)
 }
 
 // Close stops every daemon the bed started and deletes every namespace and
@@ -156,8 +162,17 @@ func (b *Bed) Close() error {
 	for i := len(daemons) - 1; i >= 0; i-- {
 		errs = append(errs, daemons[i].stop(stopGrace))
 	}
+	// Node namespaces of labs named after the bed, which a runtime under
+	// test made, go first: their veths end in the hosts.
+	all, err := nlns.List()
+	errs = append(errs, err)
+	for _, ns := range all {
+		if id, ok := bedOf(ns); ok && id == b.id && strings.HasPrefix(ns, ident.NamespacePrefix) {
+			errs = append(errs, nlns.Delete(ns))
+		}
+	}
 	for i := len(namespaces) - 1; i >= 0; i-- {
-		errs = append(errs, deleteNetns(namespaces[i]))
+		errs = append(errs, nlns.Delete(namespaces[i]))
 	}
 	if err := os.RemoveAll(b.dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove bed folder: %w", err))

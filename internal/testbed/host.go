@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	nlns "github.com/netloom/netloom/internal/runtime/netns"
 )
 
 // vswitchSchema is the OVSDB schema Debian's openvswitch-switch installs.
@@ -44,6 +46,8 @@ type Host struct {
 	Dir string
 
 	bed *Bed
+	// daemons by program name; guarded by bed.mu.
+	daemons map[string]*daemon
 }
 
 // AddHost creates a host joined to the underlay with address addr (for
@@ -56,7 +60,7 @@ func (b *Bed) AddHost(ctx context.Context, name string, addr netip.Prefix) (*Hos
 	if err := checkPrefix("host "+name+" underlay address", addr); err != nil {
 		return nil, err
 	}
-	h := &Host{Name: name, Netns: b.id + "-" + name, Underlay: addr, Dir: filepath.Join(b.dir, name), bed: b}
+	h := &Host{Name: name, Netns: b.id + "-" + name, Underlay: addr, Dir: filepath.Join(b.dir, name), bed: b, daemons: map[string]*daemon{}}
 	b.mu.Lock()
 	_, dup := b.hosts[name]
 	if !dup {
@@ -81,12 +85,12 @@ func (b *Bed) AddHost(ctx context.Context, name string, addr netip.Prefix) (*Hos
 
 // joinUnderlay links the host to the underlay bridge and gives it its address.
 func (h *Host) joinUnderlay() error {
-	ul, err := openNetns(h.bed.underlay)
+	ul, err := nlns.Open(h.bed.underlay)
 	if err != nil {
 		return err
 	}
 	defer ul.Close()
-	err = withHandle(h.Netns, func(nh *netlink.Handle) error {
+	err = nlns.WithHandle(h.Netns, func(nh *netlink.Handle) error {
 		veth := &netlink.Veth{
 			LinkAttrs:     netlink.LinkAttrs{Name: UnderlayIface},
 			PeerName:      h.Name,
@@ -103,7 +107,7 @@ func (h *Host) joinUnderlay() error {
 	if err != nil {
 		return err
 	}
-	return withHandle(h.bed.underlay, func(uh *netlink.Handle) error {
+	return nlns.WithHandle(h.bed.underlay, func(uh *netlink.Handle) error {
 		peer, err := uh.LinkByName(h.Name)
 		if err != nil {
 			return fmt.Errorf("find underlay port of %s: %w", h.Name, err)
@@ -209,6 +213,7 @@ func (h *Host) startDaemon(ctx context.Context, name string, args ...string) (*d
 		return nil, fmt.Errorf("start %s of %s: %w", name, h.Name, err)
 	}
 	b.daemons = append(b.daemons, d)
+	h.daemons[name] = d
 	b.mu.Unlock()
 	go func() {
 		d.err = cmd.Wait()
@@ -250,15 +255,27 @@ func (d *daemon) stop(grace time.Duration) error {
 	}
 }
 
+// StopDaemon stops one of the host's OVS daemons ("ovsdb-server" or
+// "ovs-vswitchd") by PID, as a crash or an operator would.
+func (h *Host) StopDaemon(name string) error {
+	h.bed.mu.Lock()
+	d := h.daemons[name]
+	h.bed.mu.Unlock()
+	if d == nil {
+		return fmt.Errorf("host %s runs no %s", h.Name, name)
+	}
+	return d.stop(stopGrace)
+}
+
 // Exec runs a command inside the host's namespace and returns its combined
 // output.
 func (h *Host) Exec(ctx context.Context, name string, args ...string) (string, error) {
-	return execIn(ctx, h.Netns, name, args...)
+	return ExecIn(ctx, h.Netns, name, args...)
 }
 
 // Ping sends count echo requests from the host to dst; see ping.
 func (h *Host) Ping(ctx context.Context, dst netip.Addr, count int) (int, error) {
-	return ping(ctx, h.Netns, dst, count)
+	return PingFrom(ctx, h.Netns, dst, count)
 }
 
 // VSCtl runs ovs-vsctl against the host's database, as an engineer would by
@@ -272,8 +289,8 @@ func (h *Host) VSCtl(ctx context.Context, args ...string) (string, error) {
 	return string(out), nil
 }
 
-// execIn runs a command inside a namespace.
-func execIn(ctx context.Context, ns, name string, args ...string) (string, error) {
+// ExecIn runs a command inside namespace ns and returns its combined output.
+func ExecIn(ctx context.Context, ns, name string, args ...string) (string, error) {
 	full := append([]string{"netns", "exec", ns, name}, args...)
 	out, err := exec.CommandContext(ctx, "ip", full...).CombinedOutput()
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/vishvananda/netlink"
+
+	nlns "github.com/netloom/netloom/internal/runtime/netns"
 )
 
 // maxNodeName bounds node names; they only name namespaces.
@@ -64,12 +66,12 @@ func (n *Node) AddInterface(ctx context.Context, ifname, hostEnd string, addr ne
 			return err
 		}
 	}
-	nodeNs, err := openNetns(n.Netns)
+	nodeNs, err := nlns.Open(n.Netns)
 	if err != nil {
 		return err
 	}
 	defer nodeNs.Close()
-	err = withHandle(n.Host.Netns, func(h *netlink.Handle) error {
+	err = nlns.WithHandle(n.Host.Netns, func(h *netlink.Handle) error {
 		veth := &netlink.Veth{
 			LinkAttrs:     netlink.LinkAttrs{Name: hostEnd, MTU: mtu},
 			PeerName:      ifname,
@@ -83,7 +85,7 @@ func (n *Node) AddInterface(ctx context.Context, ifname, hostEnd string, addr ne
 	if err != nil {
 		return err
 	}
-	err = withHandle(n.Netns, func(h *netlink.Handle) error {
+	err = nlns.WithHandle(n.Netns, func(h *netlink.Handle) error {
 		link, err := h.LinkByName(ifname)
 		if err != nil {
 			return fmt.Errorf("find %s in node %s: %w", ifname, n.Name, err)
@@ -109,21 +111,21 @@ func (n *Node) AddInterface(ctx context.Context, ifname, hostEnd string, addr ne
 // Exec runs a command inside the node's namespace and returns its combined
 // output.
 func (n *Node) Exec(ctx context.Context, name string, args ...string) (string, error) {
-	return execIn(ctx, n.Netns, name, args...)
+	return ExecIn(ctx, n.Netns, name, args...)
 }
 
 var receivedRE = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
 
 // Ping sends count echo requests from the node to dst; see ping.
 func (n *Node) Ping(ctx context.Context, dst netip.Addr, count int) (int, error) {
-	return ping(ctx, n.Netns, dst, count)
+	return PingFrom(ctx, n.Netns, dst, count)
 }
 
-// ping sends count echo requests from namespace ns to dst, 0.2 s apart, each
+// PingFrom sends count echo requests from namespace ns to dst, 0.2 s apart, each
 // waiting at most 1 s for its reply, and returns how many replies came back.
 // No reply is not an error: isolation tests expect it.
-func ping(ctx context.Context, ns string, dst netip.Addr, count int) (int, error) {
-	out, err := execIn(ctx, ns, "ping", "-n", "-q", "-c", strconv.Itoa(count), "-i", "0.2", "-W", "1", dst.String())
+func PingFrom(ctx context.Context, ns string, dst netip.Addr, count int) (int, error) {
+	out, err := ExecIn(ctx, ns, "ping", "-n", "-q", "-c", strconv.Itoa(count), "-i", "0.2", "-W", "1", dst.String())
 	m := receivedRE.FindStringSubmatch(out)
 	if m == nil {
 		if err == nil {

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/netloom/netloom/internal/ident"
+	nlns "github.com/netloom/netloom/internal/runtime/netns"
 )
 
 // ownerFile, in a bed's folder, holds "<pid> <start time>" of the process
@@ -29,7 +32,7 @@ func Sweep(log *slog.Logger) error {
 	// Namespaces are listed before folders: a bed makes its folder before its
 	// namespaces and removes it after them, so a namespace seen here without
 	// a folder below is truly abandoned.
-	namespaces, err := listNetns()
+	namespaces, err := nlns.List()
 	if err != nil {
 		return err
 	}
@@ -54,14 +57,22 @@ func Sweep(log *slog.Logger) error {
 		errs = append(errs, os.RemoveAll(dir))
 	}
 	for _, ns := range namespaces {
-		id, _, ok := strings.Cut(ns, "-")
-		if !ok || !isBedID(id) || live[id] {
+		id, ok := bedOf(ns)
+		if !ok || live[id] {
 			continue
 		}
 		log.Warn("sweeping abandoned namespace", "netns", ns)
-		errs = append(errs, deleteNetns(ns))
+		errs = append(errs, nlns.Delete(ns))
 	}
 	return errors.Join(errs...)
+}
+
+// bedOf returns the bed a namespace belongs to: "<id>-…" for the bed's own,
+// "nl-<id>-…" for the nodes of a lab named after the bed.
+func bedOf(ns string) (string, bool) {
+	ns = strings.TrimPrefix(ns, ident.NamespacePrefix)
+	id, _, ok := strings.Cut(ns, "-")
+	return id, ok && isBedID(id)
 }
 
 func isBedID(s string) bool {
@@ -173,12 +184,12 @@ func processRunning(pid int) bool {
 // residue lists what of bed id is still on the machine.
 func residue(id, dir string) ([]string, error) {
 	var left []string
-	namespaces, err := listNetns()
+	namespaces, err := nlns.List()
 	if err != nil {
 		return nil, err
 	}
 	for _, ns := range namespaces {
-		if strings.HasPrefix(ns, id+"-") {
+		if owner, ok := bedOf(ns); ok && owner == id {
 			left = append(left, "netns "+ns)
 		}
 	}

@@ -1,4 +1,4 @@
-package testbed
+package netns
 
 import (
 	"errors"
@@ -8,22 +8,23 @@ import (
 	"runtime"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
-// netnsDir is where `ip netns` and vishvananda/netns keep named namespaces.
-const netnsDir = "/run/netns"
+// Dir is where `ip netns` and this package keep named namespaces.
+const Dir = "/run/netns"
 
-// createNetns makes a named network namespace with its loopback up.
-func createNetns(name string) error {
+// Create makes a named network namespace with its loopback up. It fails with
+// an error wrapping os.ErrExist if the name is taken.
+func Create(name string) error {
 	errc := make(chan error, 1)
 	go func() {
 		// The thread is moved into the new namespace and never moved back:
 		// leaving it locked makes the runtime discard it when this goroutine
 		// ends, so no other goroutine ever runs in the wrong namespace.
 		runtime.LockOSThread()
-		ns, err := netns.NewNamed(name)
+		ns, err := vnetns.NewNamed(name)
 		if err != nil {
 			errc <- fmt.Errorf("create netns %s: %w", name, err)
 			return
@@ -34,7 +35,7 @@ func createNetns(name string) error {
 	if err := <-errc; err != nil {
 		return err
 	}
-	return withHandle(name, func(h *netlink.Handle) error {
+	return WithHandle(name, func(h *netlink.Handle) error {
 		lo, err := h.LinkByName("lo")
 		if err != nil {
 			return fmt.Errorf("find lo in %s: %w", name, err)
@@ -46,10 +47,10 @@ func createNetns(name string) error {
 	})
 }
 
-// deleteNetns removes a named namespace; one that is already gone is not an
+// Delete removes a named namespace; one that is already gone is not an
 // error. Its links go with it once no process holds it any more.
-func deleteNetns(name string) error {
-	path := filepath.Join(netnsDir, name)
+func Delete(name string) error {
+	path := filepath.Join(Dir, name)
 	// EINVAL: the file is there but no longer a mount point.
 	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("delete netns %s: %w", name, err)
@@ -60,33 +61,56 @@ func deleteNetns(name string) error {
 	return nil
 }
 
-// openNetns opens a named namespace; the caller closes the handle.
-func openNetns(name string) (netns.NsHandle, error) {
-	ns, err := netns.GetFromName(name)
+// Exists reports whether a named namespace exists.
+func Exists(name string) bool {
+	_, err := os.Stat(filepath.Join(Dir, name))
+	return err == nil
+}
+
+// Open opens a named namespace; the caller closes the handle.
+func Open(name string) (vnetns.NsHandle, error) {
+	ns, err := vnetns.GetFromName(name)
 	if err != nil {
 		return 0, fmt.Errorf("open netns %s: %w", name, err)
 	}
 	return ns, nil
 }
 
-// withHandle runs fn with a netlink handle bound to the named namespace.
-func withHandle(name string, fn func(*netlink.Handle) error) error {
-	ns, err := openNetns(name)
+// NewHandle returns a netlink handle bound to the named namespace, or to the
+// caller's namespace for "". The caller closes it.
+func NewHandle(name string) (*netlink.Handle, error) {
+	if name == "" {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			return nil, fmt.Errorf("netlink handle: %w", err)
+		}
+		return h, nil
+	}
+	ns, err := Open(name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer ns.Close()
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
-		return fmt.Errorf("netlink handle in %s: %w", name, err)
+		return nil, fmt.Errorf("netlink handle in %s: %w", name, err)
+	}
+	return h, nil
+}
+
+// WithHandle runs fn with a netlink handle bound to the named namespace.
+func WithHandle(name string, fn func(*netlink.Handle) error) error {
+	h, err := NewHandle(name)
+	if err != nil {
+		return err
 	}
 	defer h.Close()
 	return fn(h)
 }
 
-// listNetns returns the names of all named namespaces.
-func listNetns() ([]string, error) {
-	entries, err := os.ReadDir(netnsDir)
+// List returns the names of all named namespaces.
+func List() ([]string, error) {
+	entries, err := os.ReadDir(Dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

@@ -1,0 +1,255 @@
+package ovs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"slices"
+
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+	"github.com/vishvananda/netlink"
+
+	"github.com/netloom/netloom/internal/fabric"
+	"github.com/netloom/netloom/internal/fabric/ovs/vswitchd"
+	nlns "github.com/netloom/netloom/internal/runtime/netns"
+)
+
+// Apply carries out p: kernel devices first (one netlink handle), then every
+// bridge change in one OVSDB transaction, waiting for ovs-vswitchd, then the
+// deletion of devices the bridge no longer holds. The plan is checked whole
+// against the cache before anything changes.
+func (d *Driver) Apply(ctx context.Context, p fabric.Plan) error {
+	if p.Empty() {
+		return nil
+	}
+	ports, br, err := d.bridgePorts(ctx)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	if err := checkPlan(p, ports); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	h, err := nlns.NewHandle(d.cfg.Netns)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	defer h.Close()
+	if len(p.Devices) > 0 {
+		if err := ensureDevices(h, p.Devices); err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+	}
+	ops, err := d.planOps(ctx, p, ports, br)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	if len(ops) > 0 {
+		if err := d.transact(ctx, ops); err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+	}
+	if err := deleteDevices(h, p.DeleteDevices); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
+}
+
+// checkPlan refuses a plan that adds a port twice or touches a port netloom
+// does not own, naming every such port.
+func checkPlan(p fabric.Plan, ports map[string]cachedPort) error {
+	var errs []error
+	adding := map[string]bool{}
+	for _, ap := range p.AddPorts {
+		if _, ok := ports[ap.Name]; ok || adding[ap.Name] {
+			errs = append(errs, fmt.Errorf("add port %s: it exists already", ap.Name))
+		}
+		adding[ap.Name] = true
+		if ap.Tag < 1 || ap.Tag > 4094 {
+			errs = append(errs, fmt.Errorf("add port %s: tag %d: want 1 to 4094", ap.Name, ap.Tag))
+		}
+	}
+	owned := func(verb, name string) {
+		if cp, ok := ports[name]; ok && !cp.Owned() {
+			errs = append(errs, fmt.Errorf("%s port %s: %w", verb, name, errNotOwned))
+		}
+	}
+	for _, name := range p.DeletePorts {
+		owned("delete", name)
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Retag)) {
+		if tag := p.Retag[name]; tag < 1 || tag > 4094 {
+			errs = append(errs, fmt.Errorf("retag port %s: tag %d: want 1 to 4094", name, tag))
+		}
+		owned("retag", name)
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.SetMTU)) {
+		owned("set mtu of", name)
+	}
+	return errors.Join(errs...)
+}
+
+// planOps builds the bridge operations of p. Retags and MTU changes of ports
+// that no longer exist are skipped: there is nothing left to change.
+func (d *Driver) planOps(ctx context.Context, p fabric.Plan, ports map[string]cachedPort, br *vswitchd.Bridge) ([]ovsdb.Operation, error) {
+	var ops []ovsdb.Operation
+	var err error
+	brUUID := ""
+	if br == nil {
+		ops, err = d.createBridgeOps(ctx, ops)
+		if err != nil {
+			return nil, err
+		}
+		brUUID = "nlbr" // the named UUID createBridgeOps gives it
+	} else {
+		brUUID = br.UUID
+	}
+	var add []string
+	for i, ap := range p.AddPorts {
+		tag := ap.Tag
+		ifc := &vswitchd.Interface{UUID: fmt.Sprintf("nlif%d", i), Name: ap.Name}
+		if ap.MTU > 0 {
+			mtu := ap.MTU
+			ifc.MTURequest = &mtu
+		}
+		port := &vswitchd.Port{UUID: fmt.Sprintf("nlport%d", i), Name: ap.Name, Interfaces: []string{ifc.UUID}, Tag: &tag, ExternalIDs: marks(ap.Owner)}
+		for _, m := range []model.Model{ifc, port} { // Create takes one table per call
+			o, err := d.ovs.Create(m)
+			if err != nil {
+				return nil, fmt.Errorf("add port %s: %w", ap.Name, err)
+			}
+			ops = append(ops, o...)
+		}
+		add = append(add, port.UUID)
+	}
+	var del []string
+	for _, name := range p.DeletePorts {
+		if cp, ok := ports[name]; ok {
+			del = append(del, cp.uuid)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Retag)) {
+		cp, ok := ports[name]
+		if !ok || cp.Tag == p.Retag[name] {
+			continue
+		}
+		tag := p.Retag[name]
+		row := &vswitchd.Port{UUID: cp.uuid, Tag: &tag}
+		o, err := d.ovs.Where(row).Update(row, &row.Tag)
+		if err != nil {
+			return nil, fmt.Errorf("retag port %s: %w", name, err)
+		}
+		ops = append(ops, o...)
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.SetMTU)) {
+		cp, ok := ports[name]
+		if !ok || cp.ifaceUUID == "" {
+			continue
+		}
+		mtu := p.SetMTU[name]
+		row := &vswitchd.Interface{UUID: cp.ifaceUUID, MTURequest: &mtu}
+		o, err := d.ovs.Where(row).Update(row, &row.MTURequest)
+		if err != nil {
+			return nil, fmt.Errorf("set mtu of port %s: %w", name, err)
+		}
+		ops = append(ops, o...)
+	}
+	if len(add) > 0 || len(del) > 0 {
+		bridge := &vswitchd.Bridge{UUID: brUUID}
+		var muts []model.Mutation
+		if len(del) > 0 {
+			muts = append(muts, model.Mutation{Field: &bridge.Ports, Mutator: ovsdb.MutateOperationDelete, Value: del})
+		}
+		if len(add) > 0 {
+			muts = append(muts, model.Mutation{Field: &bridge.Ports, Mutator: ovsdb.MutateOperationInsert, Value: add})
+		}
+		o, err := d.ovs.Where(bridge).Mutate(bridge, muts...)
+		if err != nil {
+			return nil, fmt.Errorf("change ports of %s: %w", d.cfg.Bridge, err)
+		}
+		ops = append(ops, o...)
+	}
+	return ops, nil
+}
+
+// ensureDevices makes every device in want exist as specified: created,
+// adopted when identical, updated in place when only MTU or state differ,
+// recreated when the tunnel differs.
+func ensureDevices(h *netlink.Handle, want []fabric.Device) error {
+	have, err := listDevices(h)
+	if err != nil {
+		return err
+	}
+	for _, w := range want {
+		cur, exists := have[w.Name]
+		if exists && !cur.SameTunnel(w) {
+			if err := h.LinkDel(&netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Index: cur.Ifindex}}); err != nil {
+				return fmt.Errorf("recreate device %s: %w", w.Name, err)
+			}
+			exists = false
+		}
+		if !exists {
+			if err := addDevice(h, w); err != nil {
+				return err
+			}
+			continue
+		}
+		link := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Index: cur.Ifindex, Name: cur.Name}}
+		if w.MTU > 0 && cur.MTU != w.MTU {
+			if err := h.LinkSetMTU(link, w.MTU); err != nil {
+				return fmt.Errorf("set mtu of device %s: %w", w.Name, err)
+			}
+		}
+		if !cur.Up {
+			if err := h.LinkSetUp(link); err != nil {
+				return fmt.Errorf("set device %s up: %w", w.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// addDevice creates a VXLAN device, up, without learning: the bridge does
+// the learning.
+func addDevice(h *netlink.Handle, w fabric.Device) error {
+	port := w.DstPort
+	if port == 0 {
+		port = fabric.DefaultDstPort
+	}
+	vx := &netlink.Vxlan{
+		LinkAttrs: netlink.LinkAttrs{Name: w.Name, MTU: w.MTU, Flags: net.FlagUp},
+		VxlanId:   int(w.VNI),
+		SrcAddr:   w.Local.AsSlice(),
+		Group:     w.Remote.AsSlice(),
+		Port:      port,
+		Learning:  false,
+	}
+	if err := h.LinkAdd(vx); err != nil {
+		return fmt.Errorf("add device %s (vni %d): %w", w.Name, w.VNI, err)
+	}
+	return nil
+}
+
+// deleteDevices deletes devices by name; one that is gone already is fine.
+func deleteDevices(h *netlink.Handle, names []string) error {
+	for _, name := range names {
+		l, err := h.LinkByName(name)
+		if err != nil {
+			var nf netlink.LinkNotFoundError
+			if errors.As(err, &nf) || errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return fmt.Errorf("find device %s: %w", name, err)
+		}
+		if _, ok := l.(*netlink.Vxlan); !ok {
+			return fmt.Errorf("delete device %s: it is a %s, not a VXLAN device", name, l.Type())
+		}
+		if err := h.LinkDel(l); err != nil {
+			return fmt.Errorf("delete device %s: %w", name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,281 @@
+package ovs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/go-logr/logr"
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/netloom/netloom/internal/fabric"
+	"github.com/netloom/netloom/internal/fabric/ovs/vswitchd"
+	"github.com/netloom/netloom/internal/ident"
+	nlns "github.com/netloom/netloom/internal/runtime/netns"
+)
+
+// Datapath types.
+const (
+	DatapathAuto   = "auto"
+	DatapathSystem = "system"
+	DatapathNetdev = "netdev"
+)
+
+// tsoKey enables userspace TSO; ovs-vswitchd reads it only at start.
+const tsoKey = "userspace-tso-enable"
+
+// Config says which OVS and which bridge the driver works on.
+type Config struct {
+	// OVSDB is the database endpoint, e.g. "unix:/run/openvswitch/db.sock".
+	OVSDB string
+	// Bridge is the bridge's name, e.g. "netloom0".
+	Bridge string
+	// Datapath is "auto" (system where the openvswitch kernel module is
+	// loaded, else netdev), "system" or "netdev".
+	Datapath string
+	// Netns is the namespace of the kernel devices; empty means the
+	// driver's own.
+	Netns string
+}
+
+// Validate checks the configuration, naming every bad field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.OVSDB == "" {
+		errs = append(errs, errors.New("ovsdb: empty"))
+	}
+	if c.Bridge == "" || len(c.Bridge) > 15 {
+		errs = append(errs, fmt.Errorf("bridge %q: want 1 to 15 characters", c.Bridge))
+	}
+	switch c.Datapath {
+	case "", DatapathAuto, DatapathSystem, DatapathNetdev:
+	default:
+		errs = append(errs, fmt.Errorf("datapath %q: want auto, system or netdev", c.Datapath))
+	}
+	return errors.Join(errs...)
+}
+
+// Driver drives one OVS bridge and the kernel VXLAN devices beside it.
+type Driver struct {
+	cfg      Config
+	datapath string
+	log      *slog.Logger
+	ovs      client.Client
+
+	mu sync.Mutex
+	// mu guards the following.
+	events  []fabric.Event
+	watched bool          // whether a Watch runs and events are queued
+	wake    chan struct{} // signalled, capacity 1, when events grow
+}
+
+var _ fabric.Driver = (*Driver)(nil)
+
+// New connects to OVSDB, monitors the tables the driver uses and makes sure
+// the bridge exists: datapath as configured, fail_mode standalone, up.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Driver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	dbModel, err := vswitchd.FullDatabaseModel()
+	if err != nil {
+		return nil, fmt.Errorf("ovsdb model: %w", err)
+	}
+	lr := logr.FromSlogHandler(log.Handler())
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 100 * time.Millisecond
+	bo.MaxInterval = 2 * time.Second
+	bo.MaxElapsedTime = 0 // keep trying for as long as the agent runs
+	c, err := client.NewOVSDBClient(dbModel,
+		client.WithEndpoint(cfg.OVSDB),
+		client.WithReconnect(5*time.Second, bo),
+		client.WithLogger(&lr),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("ovsdb client: %w", err)
+	}
+	if err := c.Connect(ctx); err != nil {
+		return nil, fmt.Errorf("connect to ovsdb %s: %w", cfg.OVSDB, err)
+	}
+	d := &Driver{cfg: cfg, log: log, ovs: c, wake: make(chan struct{}, 1)}
+	_, err = c.Monitor(ctx, c.NewMonitor(
+		client.WithTable(&vswitchd.OpenvSwitch{}),
+		client.WithTable(&vswitchd.Bridge{}),
+		client.WithTable(&vswitchd.Port{}),
+		client.WithTable(&vswitchd.Interface{}),
+	))
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("monitor ovsdb: %w", err)
+	}
+	c.Cache().AddEventHandler(d.ovsdbHandler())
+	d.datapath = resolveDatapath(cfg.Datapath)
+	if err := d.ensureBridge(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close disconnects from OVSDB. The bridge and its ports stay.
+func (d *Driver) Close() {
+	d.ovs.Close()
+}
+
+// Datapath returns the datapath type the driver uses for the bridge.
+func (d *Driver) Datapath() string { return d.datapath }
+
+// resolveDatapath turns "auto" into system or netdev.
+func resolveDatapath(want string) string {
+	if want == DatapathSystem || want == DatapathNetdev {
+		return want
+	}
+	if _, err := os.Stat("/sys/module/openvswitch"); err == nil {
+		return DatapathSystem
+	}
+	return DatapathNetdev
+}
+
+// root returns the Open_vSwitch row from the cache.
+func (d *Driver) root(ctx context.Context) (*vswitchd.OpenvSwitch, error) {
+	var roots []vswitchd.OpenvSwitch
+	if err := d.ovs.List(ctx, &roots); err != nil {
+		return nil, fmt.Errorf("read Open_vSwitch: %w", err)
+	}
+	if len(roots) != 1 {
+		return nil, fmt.Errorf("read Open_vSwitch: %d rows, want 1 (database not initialised?)", len(roots))
+	}
+	return &roots[0], nil
+}
+
+// bridge returns the bridge row from the cache, or nil when it is missing.
+func (d *Driver) bridge(ctx context.Context) (*vswitchd.Bridge, error) {
+	var bs []vswitchd.Bridge
+	err := d.ovs.WhereCache(func(b *vswitchd.Bridge) bool { return b.Name == d.cfg.Bridge }).List(ctx, &bs)
+	if err != nil {
+		return nil, fmt.Errorf("read bridge %s: %w", d.cfg.Bridge, err)
+	}
+	if len(bs) == 0 {
+		return nil, nil
+	}
+	return &bs[0], nil
+}
+
+// ensureBridge creates the bridge, or sets fail_mode on an existing one, and
+// brings its interface up.
+func (d *Driver) ensureBridge(ctx context.Context) error {
+	br, err := d.bridge(ctx)
+	if err != nil {
+		return err
+	}
+	var ops []ovsdb.Operation
+	if br == nil {
+		ops, err = d.createBridgeOps(ctx, ops)
+	} else {
+		if br.DatapathType != d.datapath && !(br.DatapathType == "" && d.datapath == DatapathSystem) {
+			d.log.Warn("bridge keeps its datapath", "bridge", br.Name, "datapath", br.DatapathType, "want", d.datapath)
+		}
+		if br.FailMode == nil || *br.FailMode != vswitchd.BridgeFailModeStandalone {
+			ops, err = d.failModeOps(br, ops)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if d.datapath == DatapathNetdev {
+		ops, err = d.tsoOps(ctx, ops)
+		if err != nil {
+			return err
+		}
+	}
+	if len(ops) > 0 {
+		if err := d.transact(ctx, ops); err != nil {
+			return fmt.Errorf("ensure bridge %s: %w", d.cfg.Bridge, err)
+		}
+		d.log.Info("bridge ready", "bridge", d.cfg.Bridge, "datapath", d.datapath)
+	}
+	return d.bridgeUp()
+}
+
+// createBridgeOps appends the operations that create the bridge with its
+// internal port.
+func (d *Driver) createBridgeOps(ctx context.Context, ops []ovsdb.Operation) ([]ovsdb.Operation, error) {
+	root, err := d.root(ctx)
+	if err != nil {
+		return nil, err
+	}
+	iface := &vswitchd.Interface{UUID: "nlbrif", Name: d.cfg.Bridge, Type: "internal"}
+	port := &vswitchd.Port{UUID: "nlbrport", Name: d.cfg.Bridge, Interfaces: []string{iface.UUID}}
+	standalone := vswitchd.BridgeFailModeStandalone
+	br := &vswitchd.Bridge{
+		UUID: "nlbr", Name: d.cfg.Bridge, Ports: []string{port.UUID}, FailMode: &standalone,
+		DatapathType: d.datapath, ExternalIDs: map[string]string{ident.OwnerKey: ident.OwnerValue},
+	}
+	for _, m := range []model.Model{iface, port, br} { // Create takes one table per call
+		o, err := d.ovs.Create(m)
+		if err != nil {
+			return nil, fmt.Errorf("create bridge %s: %w", d.cfg.Bridge, err)
+		}
+		ops = append(ops, o...)
+	}
+	o, err := d.ovs.Where(root).Mutate(root, model.Mutation{Field: &root.Bridges, Mutator: ovsdb.MutateOperationInsert, Value: []string{br.UUID}})
+	if err != nil {
+		return nil, fmt.Errorf("create bridge %s: %w", d.cfg.Bridge, err)
+	}
+	return append(ops, o...), nil
+}
+
+func (d *Driver) failModeOps(br *vswitchd.Bridge, ops []ovsdb.Operation) ([]ovsdb.Operation, error) {
+	standalone := vswitchd.BridgeFailModeStandalone
+	br.FailMode = &standalone
+	o, err := d.ovs.Where(br).Update(br, &br.FailMode)
+	if err != nil {
+		return nil, fmt.Errorf("set fail_mode of %s: %w", br.Name, err)
+	}
+	return append(ops, o...), nil
+}
+
+// tsoOps enables userspace TSO when it is not; it takes effect at the next
+// start of ovs-vswitchd, which is logged.
+func (d *Driver) tsoOps(ctx context.Context, ops []ovsdb.Operation) ([]ovsdb.Operation, error) {
+	root, err := d.root(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if root.OtherConfig[tsoKey] == "true" {
+		return ops, nil
+	}
+	d.log.Warn("enabling userspace TSO; it takes effect when ovs-vswitchd restarts", "bridge", d.cfg.Bridge)
+	o, err := d.ovs.Where(root).Mutate(root,
+		model.Mutation{Field: &root.OtherConfig, Mutator: ovsdb.MutateOperationDelete, Value: []string{tsoKey}},
+		model.Mutation{Field: &root.OtherConfig, Mutator: ovsdb.MutateOperationInsert, Value: map[string]string{tsoKey: "true"}},
+	)
+	if err != nil {
+		return nil, fmt.Errorf("enable userspace TSO: %w", err)
+	}
+	return append(ops, o...), nil
+}
+
+// bridgeUp sets the bridge's own interface up in the kernel.
+func (d *Driver) bridgeUp() error {
+	h, err := nlns.NewHandle(d.cfg.Netns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(d.cfg.Bridge)
+	if err != nil {
+		return fmt.Errorf("find bridge interface %s: %w", d.cfg.Bridge, err)
+	}
+	if err := h.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set bridge %s up: %w", d.cfg.Bridge, err)
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package ovs
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/netloom/netloom/internal/fabric"
+	"github.com/netloom/netloom/internal/fabric/ovs/vswitchd"
+	"github.com/netloom/netloom/internal/ident"
+	nlns "github.com/netloom/netloom/internal/runtime/netns"
+)
+
+// Observe reads the bridge's ports from the monitor cache, once an echo has
+// proved the connection alive, and the kernel's VXLAN devices in one netlink
+// dump.
+func (d *Driver) Observe(ctx context.Context) (fabric.Observed, error) {
+	if err := d.ovs.Echo(ctx); err != nil {
+		return fabric.Observed{}, fmt.Errorf("observe: ovsdb %s: %w", d.cfg.OVSDB, err)
+	}
+	obs := fabric.Observed{Bridge: d.cfg.Bridge, Ports: map[string]fabric.Port{}}
+	ports, _, err := d.bridgePorts(ctx)
+	if err != nil {
+		return fabric.Observed{}, fmt.Errorf("observe: %w", err)
+	}
+	if ports != nil {
+		obs.BridgeExists = true
+		for _, p := range ports {
+			obs.Ports[p.Name] = p.Port
+		}
+	}
+	obs.Devices, err = d.devices()
+	if err != nil {
+		return fabric.Observed{}, fmt.Errorf("observe: %w", err)
+	}
+	return obs, nil
+}
+
+// cachedPort is a fabric.Port with the row UUIDs Apply needs.
+type cachedPort struct {
+	fabric.Port
+	uuid      string
+	ifaceUUID string
+}
+
+// bridgePorts returns the bridge's ports by name, without the bridge's own,
+// or nil when the bridge is missing; and the bridge row.
+func (d *Driver) bridgePorts(ctx context.Context) (map[string]cachedPort, *vswitchd.Bridge, error) {
+	br, err := d.bridge(ctx)
+	if err != nil || br == nil {
+		return nil, nil, err
+	}
+	var ports []vswitchd.Port
+	if err := d.ovs.List(ctx, &ports); err != nil {
+		return nil, nil, fmt.Errorf("read ports: %w", err)
+	}
+	var ifaces []vswitchd.Interface
+	if err := d.ovs.List(ctx, &ifaces); err != nil {
+		return nil, nil, fmt.Errorf("read interfaces: %w", err)
+	}
+	onBridge := make(map[string]bool, len(br.Ports))
+	for _, u := range br.Ports {
+		onBridge[u] = true
+	}
+	byUUID := make(map[string]*vswitchd.Interface, len(ifaces))
+	for i := range ifaces {
+		byUUID[ifaces[i].UUID] = &ifaces[i]
+	}
+	out := make(map[string]cachedPort, len(br.Ports))
+	for _, p := range ports {
+		if !onBridge[p.UUID] || p.Name == d.cfg.Bridge {
+			continue
+		}
+		cp := cachedPort{Port: fabric.Port{Name: p.Name, Owner: ownerOf(p.ExternalIDs)}, uuid: p.UUID}
+		if p.Tag != nil {
+			cp.Tag = *p.Tag
+		}
+		// netloom's ports have one interface; for others the first tells
+		// enough. A missing interface row leaves the fields unknown.
+		if len(p.Interfaces) > 0 {
+			if ifc := byUUID[p.Interfaces[0]]; ifc != nil {
+				cp.ifaceUUID = ifc.UUID
+				cp.Type = ifc.Type
+				cp.MTU = deref(ifc.MTU)
+				cp.Ofport = deref(ifc.Ofport)
+				cp.Ifindex = deref(ifc.Ifindex)
+				cp.LinkState = deref(ifc.LinkState)
+				cp.Error = deref(ifc.Error)
+			}
+		}
+		out[p.Name] = cp
+	}
+	return out, br, nil
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// ownerOf reads netloom's marks; any port without the owner key is not
+// netloom's, whatever else it carries.
+func ownerOf(ids map[string]string) fabric.Owner {
+	if ids[ident.OwnerKey] != ident.OwnerValue {
+		return fabric.Owner{}
+	}
+	return fabric.Owner{Lab: ids[ident.LabKey], Link: ids[ident.LinkKey], Node: ids[ident.NodeKey], Iface: ids[ident.IfaceKey]}
+}
+
+// marks writes an owner as external_ids.
+func marks(o fabric.Owner) map[string]string {
+	ids := map[string]string{ident.OwnerKey: ident.OwnerValue}
+	for k, v := range map[string]string{ident.LabKey: o.Lab, ident.LinkKey: o.Link, ident.NodeKey: o.Node, ident.IfaceKey: o.Iface} {
+		if v != "" {
+			ids[k] = v
+		}
+	}
+	return ids
+}
+
+// devices dumps the kernel's links once and keeps the VXLAN devices.
+func (d *Driver) devices() (map[string]fabric.Device, error) {
+	h, err := nlns.NewHandle(d.cfg.Netns)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	return listDevices(h)
+}
+
+func listDevices(h *netlink.Handle) (map[string]fabric.Device, error) {
+	links, err := h.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	out := map[string]fabric.Device{}
+	for _, l := range links {
+		vx, ok := l.(*netlink.Vxlan)
+		if !ok {
+			continue
+		}
+		local, _ := netip.AddrFromSlice(vx.SrcAddr)
+		remote, _ := netip.AddrFromSlice(vx.Group)
+		out[vx.Name] = fabric.Device{
+			Name: vx.Name, VNI: uint32(vx.VxlanId), Local: local.Unmap(), Remote: remote.Unmap(),
+			DstPort: vx.Port, MTU: vx.MTU, Ifindex: vx.Index, Up: vx.Flags&net.FlagUp != 0,
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,16 @@
+// Package netns is the node runtime that makes each lab node a named network
+// namespace, "nl-<lab>-<node>", and each node interface ethN a veth whose host
+// end, named by ident.HostPortName, stays in the host's namespace for the
+// agent to attach to the bridge. It also holds the namespace primitives
+// (Create, Delete, NewHandle) that the rest of netloom and the test bed share.
+//
+// It never touches OVS and never decides tags. It keeps no state of its own:
+// the host end of every veth carries the alias "netloom/<lab>/<node>/<iface>",
+// so Ports answers from one netlink dump and a restarted agent finds the same
+// answer.
+//
+// Design notes: every namespace and link is made over netlink from handles
+// bound to a namespace; no thread of the process is left in another
+// namespace (see Create). A failed CreateNode removes what that call made, so
+// no half-built node stays behind.
+package netns

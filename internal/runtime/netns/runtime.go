@@ -1,0 +1,240 @@
+package netns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/netloom/netloom/internal/ident"
+	"github.com/netloom/netloom/internal/runtime"
+)
+
+// aliasPrefix starts the alias of every host end this runtime makes.
+const aliasPrefix = "netloom/"
+
+var (
+	// nameRE is what lab and node names may hold: they appear in namespace
+	// names and in the "/"-separated alias.
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	// ifaceRE is what a node interface may be called.
+	ifaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+)
+
+// Config says where the runtime works.
+type Config struct {
+	// HostNetns is the namespace that holds the host ends and the bridge;
+	// empty means the agent's own.
+	HostNetns string
+}
+
+// Runtime runs nodes as network namespaces.
+type Runtime struct {
+	cfg Config
+	log *slog.Logger
+}
+
+var _ runtime.Runtime = (*Runtime)(nil)
+
+// New returns a runtime working in cfg.HostNetns.
+func New(cfg Config, log *slog.Logger) (*Runtime, error) {
+	if cfg.HostNetns != "" && !Exists(cfg.HostNetns) {
+		return nil, fmt.Errorf("host netns %s does not exist", cfg.HostNetns)
+	}
+	return &Runtime{cfg: cfg, log: log}, nil
+}
+
+// validate checks a spec whole, naming every bad field.
+func validate(spec runtime.NodeSpec) error {
+	var errs []error
+	if !nameRE.MatchString(spec.Lab) {
+		errs = append(errs, fmt.Errorf("lab %q: want 1 to 64 characters of [A-Za-z0-9_.-]", spec.Lab))
+	}
+	if !nameRE.MatchString(spec.Name) {
+		errs = append(errs, fmt.Errorf("node %q: want 1 to 64 characters of [A-Za-z0-9_.-]", spec.Name))
+	}
+	seen := map[string]bool{}
+	for i, ifc := range spec.Interfaces {
+		switch {
+		case !ifaceRE.MatchString(ifc.Name) || ifc.Name == "lo":
+			errs = append(errs, fmt.Errorf("interfaces[%d].name %q: want 1 to 15 characters of [A-Za-z0-9_.-], not lo", i, ifc.Name))
+		case seen[ifc.Name]:
+			errs = append(errs, fmt.Errorf("interfaces[%d].name %q: duplicate", i, ifc.Name))
+		}
+		seen[ifc.Name] = true
+		if ifc.MTU != 0 && (ifc.MTU < 68 || ifc.MTU > 65535) {
+			errs = append(errs, fmt.Errorf("interfaces[%d].mtu %d: want 68 to 65535", i, ifc.MTU))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func alias(lab, node, iface string) string {
+	return aliasPrefix + lab + "/" + node + "/" + iface
+}
+
+// parseAlias splits an alias this runtime wrote; ok is false for any other.
+func parseAlias(a string) (lab, node, iface string, ok bool) {
+	rest, ok := strings.CutPrefix(a, aliasPrefix)
+	if !ok {
+		return "", "", "", false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], parts[2], true
+}
+
+// CreateNode makes the node's namespace and its interfaces, keeping any that
+// exist already. On error it removes what this call made.
+func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtime.Node, error) {
+	if err := validate(spec); err != nil {
+		return runtime.Node{}, err
+	}
+	nsName := ident.NamespaceName(spec.Lab, spec.Name)
+	host, err := NewHandle(r.cfg.HostNetns)
+	if err != nil {
+		return runtime.Node{}, err
+	}
+	defer host.Close()
+
+	var undo []func() error
+	rollback := func(err error) (runtime.Node, error) {
+		for i := len(undo) - 1; i >= 0; i-- {
+			if uerr := undo[i](); uerr != nil {
+				err = errors.Join(err, fmt.Errorf("roll back: %w", uerr))
+			}
+		}
+		return runtime.Node{}, err
+	}
+	if !Exists(nsName) {
+		if err := Create(nsName); err != nil {
+			return runtime.Node{}, err
+		}
+		undo = append(undo, func() error { return Delete(nsName) })
+	}
+	nodeNs, err := Open(nsName)
+	if err != nil {
+		return rollback(err)
+	}
+	defer nodeNs.Close()
+	node, err := netlink.NewHandleAt(nodeNs)
+	if err != nil {
+		return rollback(fmt.Errorf("netlink handle in %s: %w", nsName, err))
+	}
+	defer node.Close()
+
+	for _, ifc := range spec.Interfaces {
+		if err := ctx.Err(); err != nil {
+			return rollback(err)
+		}
+		hostPort := ident.HostPortName(spec.Lab, spec.Name, ifc.Name)
+		want := alias(spec.Lab, spec.Name, ifc.Name)
+		if l, err := host.LinkByName(hostPort); err == nil {
+			if l.Attrs().Alias != want {
+				return rollback(fmt.Errorf("interface %s of node %s: host port %s exists and is not this interface's (alias %q)", ifc.Name, spec.Name, hostPort, l.Attrs().Alias))
+			}
+			continue // made by an earlier call
+		}
+		veth := &netlink.Veth{
+			LinkAttrs:     netlink.LinkAttrs{Name: hostPort, MTU: ifc.MTU},
+			PeerName:      ifc.Name,
+			PeerNamespace: netlink.NsFd(nodeNs),
+		}
+		if err := host.LinkAdd(veth); err != nil {
+			return rollback(fmt.Errorf("add interface %s of node %s: %w", ifc.Name, spec.Name, err))
+		}
+		undo = append(undo, func() error { return host.LinkDel(veth) })
+		if err := host.LinkSetAlias(veth, want); err != nil {
+			return rollback(fmt.Errorf("mark host port %s: %w", hostPort, err))
+		}
+		if err := host.LinkSetUp(veth); err != nil {
+			return rollback(fmt.Errorf("set host port %s up: %w", hostPort, err))
+		}
+		peer, err := node.LinkByName(ifc.Name)
+		if err != nil {
+			return rollback(fmt.Errorf("find %s in %s: %w", ifc.Name, nsName, err))
+		}
+		if ifc.MTU > 0 {
+			if err := node.LinkSetMTU(peer, ifc.MTU); err != nil {
+				return rollback(fmt.Errorf("set mtu of %s in %s: %w", ifc.Name, nsName, err))
+			}
+		}
+		if err := node.LinkSetUp(peer); err != nil {
+			return rollback(fmt.Errorf("set %s up in %s: %w", ifc.Name, nsName, err))
+		}
+	}
+	ports, err := r.ports(host, spec.Lab, spec.Name)
+	if err != nil {
+		return rollback(err)
+	}
+	r.log.Info("node ready", "lab", spec.Lab, "node", spec.Name, "netns", nsName, "ports", len(ports))
+	return runtime.Node{Lab: spec.Lab, Name: spec.Name, ID: nsName, Ports: ports}, nil
+}
+
+// DeleteNode deletes the node's host ports, which takes their peers along,
+// then its namespace.
+func (r *Runtime) DeleteNode(ctx context.Context, lab, name string) error {
+	if !nameRE.MatchString(lab) || !nameRE.MatchString(name) {
+		return fmt.Errorf("delete node %q of lab %q: invalid name", name, lab)
+	}
+	host, err := NewHandle(r.cfg.HostNetns)
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+	ports, err := r.ports(host, lab, name)
+	if err != nil {
+		return err
+	}
+	for _, p := range ports {
+		if err := host.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Index: p.Ifindex}}); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("delete host port %s of node %s: %w", p.HostPort, name, err)
+		}
+	}
+	if err := Delete(ident.NamespaceName(lab, name)); err != nil {
+		return err
+	}
+	r.log.Info("node deleted", "lab", lab, "node", name)
+	return ctx.Err()
+}
+
+// Ports reports every node interface of lab from one netlink dump.
+func (r *Runtime) Ports(ctx context.Context, lab string) ([]runtime.Port, error) {
+	host, err := NewHandle(r.cfg.HostNetns)
+	if err != nil {
+		return nil, err
+	}
+	defer host.Close()
+	ports, err := r.ports(host, lab, "")
+	if err != nil {
+		return nil, err
+	}
+	return ports, ctx.Err()
+}
+
+// ports lists the host ends of lab's nodes (of one node if node is set).
+func (r *Runtime) ports(host *netlink.Handle, lab, node string) ([]runtime.Port, error) {
+	links, err := host.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list host links: %w", err)
+	}
+	var ports []runtime.Port
+	for _, l := range links {
+		a := l.Attrs()
+		pl, pn, pi, ok := parseAlias(a.Alias)
+		if !ok || pl != lab || node != "" && pn != node {
+			continue
+		}
+		ports = append(ports, runtime.Port{
+			Lab: pl, Node: pn, Interface: pi, HostPort: a.Name, Ifindex: a.Index, OperState: a.OperState.String(),
+		})
+	}
+	return ports, nil
+}
