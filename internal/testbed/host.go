@@ -26,6 +26,9 @@ const vswitchSchema = "/usr/share/openvswitch/vswitch.ovsschema"
 const (
 	daemonStartTimeout = 30 * time.Second
 	stopGrace          = 5 * time.Second
+	// exitTimeout is long: a killed ovs-vswitchd holding a thousand ports
+	// takes seconds to close them.
+	exitTimeout = 60 * time.Second
 )
 
 // maxHostName keeps "<host>" within the 15-character interface name limit:
@@ -233,24 +236,27 @@ func (d *daemon) exited(outPath string) error {
 	}
 }
 
-// stop ends the daemon: SIGTERM, then SIGKILL after grace.
+// stop ends the daemon: SIGTERM, then SIGKILL after grace; a grace of 0
+// kills at once. It waits up to exitTimeout for the process to be reaped.
 func (d *daemon) stop(grace time.Duration) error {
 	select {
 	case <-d.done:
 		return nil
 	default:
 	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-		return nil
-	case <-time.After(grace):
+	if grace > 0 {
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-d.done:
+			return nil
+		case <-time.After(grace):
+		}
 	}
 	_ = d.cmd.Process.Kill()
 	select {
 	case <-d.done:
 		return nil
-	case <-time.After(grace):
+	case <-time.After(exitTimeout):
 		return fmt.Errorf("%s (pid %d) did not exit", d.name, d.cmd.Process.Pid)
 	}
 }

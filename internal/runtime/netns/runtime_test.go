@@ -1,0 +1,255 @@
+package netns_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netloom/netloom/internal/agent/vlan"
+	"github.com/netloom/netloom/internal/fabric"
+	"github.com/netloom/netloom/internal/fabric/ovs"
+	"github.com/netloom/netloom/internal/ident"
+	"github.com/netloom/netloom/internal/runtime"
+	"github.com/netloom/netloom/internal/runtime/netns"
+	"github.com/netloom/netloom/internal/testbed"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// setup builds a bed with one host and a runtime on it. The lab is named
+// after the bed, so its node namespaces go with the bed whatever happens.
+func setup(t *testing.T) (*testbed.Host, *netns.Runtime, string) {
+	t.Helper()
+	bed := testbed.Start(t)
+	h, err := bed.AddHost(t.Context(), "hostA", netip.MustParsePrefix("10.77.0.1/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := netns.New(netns.Config{HostNetns: h.Netns}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, rt, bed.ID()
+}
+
+func spec(lab, node string, ifaces ...string) runtime.NodeSpec {
+	s := runtime.NodeSpec{Lab: lab, Name: node}
+	for _, i := range ifaces {
+		s.Interfaces = append(s.Interfaces, runtime.InterfaceSpec{Name: i, MTU: 1450})
+	}
+	return s
+}
+
+func TestCreateDeleteNode(t *testing.T) {
+	ctx := t.Context()
+	_, rt, lab := setup(t)
+
+	n, err := rt.CreateNode(ctx, spec(lab, "r1", "eth1", "eth2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.ID != ident.NamespaceName(lab, "r1") || !netns.Exists(n.ID) {
+		t.Fatalf("node id %q: want existing namespace %q", n.ID, ident.NamespaceName(lab, "r1"))
+	}
+	if len(n.Ports) != 2 {
+		t.Fatalf("ports %+v, want eth1 and eth2", n.Ports)
+	}
+	// The same spec again, with one more interface, completes the node.
+	again, err := rt.CreateNode(ctx, spec(lab, "r1", "eth1", "eth2", "eth3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Ports) != 3 {
+		t.Fatalf("after a second CreateNode: %+v, want 3 ports", again.Ports)
+	}
+	for _, p := range again.Ports {
+		if p.HostPort != ident.HostPortName(lab, "r1", p.Interface) || p.Ifindex == 0 {
+			t.Errorf("port %+v: host port should be %s", p, ident.HostPortName(lab, "r1", p.Interface))
+		}
+		for _, old := range n.Ports {
+			if old.Interface == p.Interface && old.Ifindex != p.Ifindex {
+				t.Errorf("%s was recreated: ifindex %d → %d", p.Interface, old.Ifindex, p.Ifindex)
+			}
+		}
+	}
+	if _, err := rt.CreateNode(ctx, spec(lab, "r2", "eth1")); err != nil {
+		t.Fatal(err)
+	}
+	ports, err := rt.Ports(ctx, lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range ports {
+		names = append(names, p.Node+":"+p.Interface)
+	}
+	slices.Sort(names)
+	if want := []string{"r1:eth1", "r1:eth2", "r1:eth3", "r2:eth1"}; !slices.Equal(names, want) {
+		t.Fatalf("Ports = %v, want %v", names, want)
+	}
+	if other, err := rt.Ports(ctx, lab+"x"); err != nil || len(other) != 0 {
+		t.Fatalf("Ports of another lab = %v, %v; want none", other, err)
+	}
+
+	if err := rt.DeleteNode(ctx, lab, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if netns.Exists(n.ID) {
+		t.Error("namespace of r1 still exists")
+	}
+	ports, err = rt.Ports(ctx, lab)
+	if err != nil || len(ports) != 1 || ports[0].Node != "r2" {
+		t.Fatalf("after delete, Ports = %+v, %v; want r2:eth1 only", ports, err)
+	}
+	if err := rt.DeleteNode(ctx, lab, "r1"); err != nil {
+		t.Errorf("deleting a deleted node: %v", err)
+	}
+}
+
+func TestCreateNodeBadInput(t *testing.T) {
+	ctx := t.Context()
+	_, rt, lab := setup(t)
+	tests := []struct {
+		name    string
+		spec    runtime.NodeSpec
+		wantErr []string
+	}{
+		{"bad names", runtime.NodeSpec{Lab: "a/b", Name: "", Interfaces: []runtime.InterfaceSpec{{Name: "lo"}}},
+			[]string{`lab "a/b"`, `node ""`, `interfaces[0].name "lo"`}},
+		{"duplicate and mtu", runtime.NodeSpec{Lab: lab, Name: "r1", Interfaces: []runtime.InterfaceSpec{{Name: "eth1"}, {Name: "eth1", MTU: 10}}},
+			[]string{`interfaces[1].name "eth1": duplicate`, `interfaces[1].mtu 10`}},
+		{"long interface", runtime.NodeSpec{Lab: lab, Name: "r1", Interfaces: []runtime.InterfaceSpec{{Name: "ethernet-1-1-1-1"}}},
+			[]string{`interfaces[0].name`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := rt.CreateNode(ctx, tt.spec)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+		})
+	}
+	if netns.Exists(ident.NamespaceName(lab, "r1")) {
+		t.Error("bad input left a namespace")
+	}
+}
+
+// TestRollback makes the second interface fail and checks that the node
+// does not stay half-built.
+func TestRollback(t *testing.T) {
+	ctx := t.Context()
+	h, rt, lab := setup(t)
+	// Take the host port name the second interface needs.
+	clash := ident.HostPortName(lab, "r1", "eth2")
+	if _, err := h.Exec(ctx, "ip", "link", "add", clash, "type", "veth", "peer", "name", "x"+clash[:10]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.CreateNode(ctx, spec(lab, "r1", "eth1", "eth2")); err == nil {
+		t.Fatal("CreateNode succeeded over a foreign host port")
+	}
+	if netns.Exists(ident.NamespaceName(lab, "r1")) {
+		t.Error("failed CreateNode left its namespace")
+	}
+	if ports, err := rt.Ports(ctx, lab); err != nil || len(ports) != 0 {
+		t.Errorf("failed CreateNode left ports %+v (%v)", ports, err)
+	}
+}
+
+// TestNodesOnBridge attaches node ports to the bridge with tags from the
+// allocator and checks that nodes on one tag talk and nodes on different
+// tags do not.
+func TestNodesOnBridge(t *testing.T) {
+	ctx := t.Context()
+	h, rt, lab := setup(t)
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	d, err := ovs.New(dctx, ovs.Config{OVSDB: h.OVSDB(), Bridge: "netloom0", Netns: h.Netns}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	obs, err := d.Observe(dctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seed []int
+	for _, p := range obs.Ports {
+		seed = append(seed, p.Tag)
+	}
+	tags := vlan.New(seed)
+	linked, err := tags.Allocate(vlan.Linked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	isolated, err := tags.Allocate(vlan.Isolated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := []struct {
+		name string
+		addr string
+		tag  int
+	}{
+		{"n1", "192.168.70.1/24", linked},
+		{"n2", "192.168.70.2/24", linked},
+		{"n3", "192.168.70.3/24", isolated},
+	}
+	var plan fabric.Plan
+	for _, n := range nodes {
+		node, err := rt.CreateNode(ctx, spec(lab, n.name, "eth1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := node.Ports[0]
+		plan.AddPorts = append(plan.AddPorts, fabric.Port{Name: p.HostPort, Tag: n.tag, MTU: 1450,
+			Owner: fabric.Owner{Lab: lab, Node: n.name, Iface: p.Interface}})
+		if _, err := testbed.ExecIn(ctx, node.ID, "ip", "addr", "add", n.addr, "dev", "eth1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Apply(dctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		from, to string
+		want     int
+	}{
+		{"n1", "192.168.70.2", 3},
+		{"n2", "192.168.70.1", 3},
+		{"n3", "192.168.70.1", 0},
+		{"n1", "192.168.70.3", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.from+"→"+tt.to, func(t *testing.T) {
+			got, err := testbed.PingFrom(ctx, ident.NamespaceName(lab, tt.from), netip.MustParseAddr(tt.to), 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("%d/3 replies, want %d", got, tt.want)
+			}
+		})
+	}
+	// Both runtimes' views agree: the ports the bridge holds are the node
+	// ports the runtime reports, marked as the nodes'.
+	obs, err = d.Observe(dctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range plan.AddPorts {
+		got := obs.Ports[p.Name]
+		if got.Tag != p.Tag || got.Owner != p.Owner || got.LinkState != "up" {
+			t.Errorf("bridge port %s = %+v, want tag %d owner %+v up", p.Name, got, p.Tag, p.Owner)
+		}
+	}
+}
