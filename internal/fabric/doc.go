@@ -18,7 +18,11 @@ package fabric
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
+	"strings"
 )
 
 // Driver reads and changes one host's data plane.
@@ -109,6 +113,9 @@ type Observed struct {
 	Ports map[string]Port
 	// Devices are the kernel's VXLAN devices by name, on the bridge or not.
 	Devices map[string]Device
+	// Links are every kernel link by name, with its ifindex: whether a node
+	// port's veth still exists.
+	Links map[string]int
 }
 
 // Plan is a change set. Apply carries it out as a whole: devices first, then
@@ -135,6 +142,21 @@ type Plan struct {
 func (p Plan) Empty() bool {
 	return len(p.Devices) == 0 && len(p.AddPorts) == 0 && len(p.DeletePorts) == 0 &&
 		len(p.Retag) == 0 && len(p.SetMTU) == 0 && len(p.DeleteDevices) == 0
+}
+
+// PartialError reports the devices of a plan that could not be made, with
+// why; their ports were not added, and the rest of the plan was applied.
+type PartialError struct {
+	Failed map[string]error
+}
+
+func (e *PartialError) Error() string {
+	names := slices.Sorted(maps.Keys(e.Failed))
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = e.Failed[n].Error()
+	}
+	return fmt.Sprintf("%d devices failed: %s", len(names), strings.Join(parts, "; "))
 }
 
 // EventKind says what happened to a port or device.

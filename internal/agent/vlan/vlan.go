@@ -88,6 +88,19 @@ func (a *Allocator) Release(tag int) {
 	delete(a.used, tag)
 }
 
+// Sync makes exactly the tags in inUse taken: what the agent keeps and the
+// bridge holds, so that tags of deleted ports return to the pool.
+func (a *Allocator) Sync(inUse []int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	clear(a.used)
+	for _, t := range inUse {
+		if t > 0 {
+			a.used[t] = true
+		}
+	}
+}
+
 // InUse reports whether tag is taken.
 func (a *Allocator) InUse(tag int) bool {
 	a.mu.Lock()

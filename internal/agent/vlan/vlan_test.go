@@ -93,3 +93,15 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("%d tags, want %d", len(seen), 4*n)
 	}
 }
+
+func TestSync(t *testing.T) {
+	t.Parallel()
+	a := New([]int{100, 101, 2050})
+	a.Sync([]int{101, 0})
+	if a.InUse(100) || !a.InUse(101) || a.InUse(2050) {
+		t.Fatalf("after Sync: 100 %v 101 %v 2050 %v; want only 101 taken", a.InUse(100), a.InUse(101), a.InUse(2050))
+	}
+	if got, _ := a.Allocate(Isolated); got != 100 {
+		t.Fatalf("Allocate after Sync = %d, want 100", got)
+	}
+}

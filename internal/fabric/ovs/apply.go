@@ -38,12 +38,11 @@ func (d *Driver) Apply(ctx context.Context, p fabric.Plan) error {
 		return fmt.Errorf("apply: %w", err)
 	}
 	defer h.Close()
-	if len(p.Devices) > 0 {
-		if err := ensureDevices(h, p.Devices); err != nil {
-			return fmt.Errorf("apply: %w", err)
-		}
+	failed, err := ensureDevices(h, p.Devices)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
 	}
-	ops, err := d.planOps(ctx, p, ports, br)
+	ops, err := d.planOps(ctx, p, ports, br, failed)
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
@@ -54,6 +53,9 @@ func (d *Driver) Apply(ctx context.Context, p fabric.Plan) error {
 	}
 	if err := deleteDevices(h, p.DeleteDevices); err != nil {
 		return fmt.Errorf("apply: %w", err)
+	}
+	if len(failed) > 0 {
+		return &fabric.PartialError{Failed: failed}
 	}
 	return nil
 }
@@ -92,9 +94,10 @@ func checkPlan(p fabric.Plan, ports map[string]cachedPort) error {
 	return errors.Join(errs...)
 }
 
-// planOps builds the bridge operations of p. Retags and MTU changes of ports
-// that no longer exist are skipped: there is nothing left to change.
-func (d *Driver) planOps(ctx context.Context, p fabric.Plan, ports map[string]cachedPort, br *vswitchd.Bridge) ([]ovsdb.Operation, error) {
+// planOps builds the bridge operations of p, leaving out the ports of failed
+// devices. Retags and MTU changes of ports that no longer exist are skipped:
+// there is nothing left to change.
+func (d *Driver) planOps(ctx context.Context, p fabric.Plan, ports map[string]cachedPort, br *vswitchd.Bridge, failed map[string]error) ([]ovsdb.Operation, error) {
 	var ops []ovsdb.Operation
 	var err error
 	brUUID := ""
@@ -109,6 +112,9 @@ func (d *Driver) planOps(ctx context.Context, p fabric.Plan, ports map[string]ca
 	}
 	var add []string
 	for i, ap := range p.AddPorts {
+		if failed[ap.Name] != nil {
+			continue
+		}
 		tag := ap.Tag
 		ifc := &vswitchd.Interface{UUID: fmt.Sprintf("nlif%d", i), Name: ap.Name}
 		if ap.MTU > 0 {
@@ -177,36 +183,45 @@ func (d *Driver) planOps(ctx context.Context, p fabric.Plan, ports map[string]ca
 
 // ensureDevices makes every device in want exist as specified: created,
 // adopted when identical, updated in place when only MTU or state differ,
-// recreated when the tunnel differs.
-func ensureDevices(h *netlink.Handle, want []fabric.Device) error {
-	have, err := listDevices(h)
-	if err != nil {
-		return err
+// recreated when the tunnel differs. A device that fails is reported in
+// failed and the others go on; err is for a failure that stops everything.
+func ensureDevices(h *netlink.Handle, want []fabric.Device) (failed map[string]error, err error) {
+	if len(want) == 0 {
+		return nil, nil
 	}
+	have, _, err := listLinks(h)
+	if err != nil {
+		return nil, err
+	}
+	failed = map[string]error{}
 	for _, w := range want {
-		cur, exists := have[w.Name]
-		if exists && !cur.SameTunnel(w) {
-			if err := h.LinkDel(&netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Index: cur.Ifindex}}); err != nil {
-				return fmt.Errorf("recreate device %s: %w", w.Name, err)
-			}
-			exists = false
+		if err := ensureDevice(h, w, have); err != nil {
+			failed[w.Name] = err
 		}
-		if !exists {
-			if err := addDevice(h, w); err != nil {
-				return err
-			}
-			continue
+	}
+	return failed, nil
+}
+
+func ensureDevice(h *netlink.Handle, w fabric.Device, have map[string]fabric.Device) error {
+	cur, exists := have[w.Name]
+	if exists && !cur.SameTunnel(w) {
+		if err := h.LinkDel(&netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Index: cur.Ifindex}}); err != nil {
+			return fmt.Errorf("recreate device %s: %w", w.Name, err)
 		}
-		link := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Index: cur.Ifindex, Name: cur.Name}}
-		if w.MTU > 0 && cur.MTU != w.MTU {
-			if err := h.LinkSetMTU(link, w.MTU); err != nil {
-				return fmt.Errorf("set mtu of device %s: %w", w.Name, err)
-			}
+		exists = false
+	}
+	if !exists {
+		return addDevice(h, w)
+	}
+	link := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Index: cur.Ifindex, Name: cur.Name}}
+	if w.MTU > 0 && cur.MTU != w.MTU {
+		if err := h.LinkSetMTU(link, w.MTU); err != nil {
+			return fmt.Errorf("set mtu of device %s: %w", w.Name, err)
 		}
-		if !cur.Up {
-			if err := h.LinkSetUp(link); err != nil {
-				return fmt.Errorf("set device %s up: %w", w.Name, err)
-			}
+	}
+	if !cur.Up {
+		if err := h.LinkSetUp(link); err != nil {
+			return fmt.Errorf("set device %s up: %w", w.Name, err)
 		}
 	}
 	return nil

@@ -32,7 +32,7 @@ func (d *Driver) Observe(ctx context.Context) (fabric.Observed, error) {
 			obs.Ports[p.Name] = p.Port
 		}
 	}
-	obs.Devices, err = d.devices()
+	obs.Devices, obs.Links, err = d.links()
 	if err != nil {
 		return fabric.Observed{}, fmt.Errorf("observe: %w", err)
 	}
@@ -124,33 +124,36 @@ func marks(o fabric.Owner) map[string]string {
 	return ids
 }
 
-// devices dumps the kernel's links once and keeps the VXLAN devices.
-func (d *Driver) devices() (map[string]fabric.Device, error) {
+// links dumps the kernel's links once: the VXLAN devices, and every link's
+// ifindex by name.
+func (d *Driver) links() (map[string]fabric.Device, map[string]int, error) {
 	h, err := nlns.NewHandle(d.cfg.Netns)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer h.Close()
-	return listDevices(h)
+	return listLinks(h)
 }
 
-func listDevices(h *netlink.Handle) (map[string]fabric.Device, error) {
+func listLinks(h *netlink.Handle) (map[string]fabric.Device, map[string]int, error) {
 	links, err := h.LinkList()
 	if err != nil {
-		return nil, fmt.Errorf("list links: %w", err)
+		return nil, nil, fmt.Errorf("list links: %w", err)
 	}
-	out := map[string]fabric.Device{}
+	devs := map[string]fabric.Device{}
+	all := make(map[string]int, len(links))
 	for _, l := range links {
+		all[l.Attrs().Name] = l.Attrs().Index
 		vx, ok := l.(*netlink.Vxlan)
 		if !ok {
 			continue
 		}
 		local, _ := netip.AddrFromSlice(vx.SrcAddr)
 		remote, _ := netip.AddrFromSlice(vx.Group)
-		out[vx.Name] = fabric.Device{
+		devs[vx.Name] = fabric.Device{
 			Name: vx.Name, VNI: uint32(vx.VxlanId), Local: local.Unmap(), Remote: remote.Unmap(),
 			DstPort: vx.Port, MTU: vx.MTU, Ifindex: vx.Index, Up: vx.Flags&net.FlagUp != 0,
 		}
 	}
-	return out, nil
+	return devs, all, nil
 }

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netloom/netloom/internal/agent"
+	"github.com/netloom/netloom/internal/fabric/ovs"
+	"github.com/netloom/netloom/internal/runtime/netns"
+)
+
+type agentOptions struct {
+	listen, controller, name, dataIP, advertise, stateDir string
+	ovsdb, bridge, datapath, tokenFile, logLevel          string
+	mtu                                                   int
+	healthInterval                                        time.Duration
+}
+
+func newAgentCmd(_ *rootOptions) *cobra.Command {
+	o := &agentOptions{}
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the host agent: keep this host's bridge, tunnels and node ports as declared",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(cmd, o.logLevel)
+			if err != nil {
+				return err
+			}
+			token, err := readToken(o.tokenFile)
+			if err != nil {
+				return err
+			}
+			cfg := agent.Config{
+				Listen: o.listen, Controller: o.controller, Name: o.name, DataIP: o.dataIP,
+				Advertise: o.advertise, StateDir: o.stateDir, Token: token, MTU: o.mtu,
+				HealthInterval: o.healthInterval, Debounce: 50 * time.Millisecond,
+				Heartbeat: 10 * time.Second, RequestTimeout: 2 * time.Minute, Version: version,
+			}
+			if cfg.Advertise == "" {
+				_, port, _ := net.SplitHostPort(o.listen)
+				cfg.Advertise = "http://" + net.JoinHostPort(o.dataIP, port)
+			}
+			if err := cfg.Validate(); err != nil {
+				return &usageError{fmt.Errorf("agent: %w", err)}
+			}
+			ctx := cmd.Context()
+			d, err := ovs.New(ctx, ovs.Config{OVSDB: o.ovsdb, Bridge: o.bridge, Datapath: o.datapath}, log.With("component", "ovs"))
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			rt, err := netns.New(netns.Config{}, log.With("component", "netns"))
+			if err != nil {
+				return err
+			}
+			a, err := agent.New(cfg, d, rt, log)
+			if err != nil {
+				return err
+			}
+			log.Info("agent starting", "host", cfg.Name, "data_ip", cfg.DataIP, "bridge", o.bridge,
+				"datapath", d.Datapath(), "controller", cfg.Controller, "state_dir", cfg.StateDir)
+			return a.Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", ":7401", "address the agent API listens on")
+	f.StringVar(&o.controller, "controller", "", "controller URL, e.g. http://10.0.0.10:7400 (empty: run without one)")
+	f.StringVar(&o.name, "name", "", "this host's name")
+	f.StringVar(&o.dataIP, "data-ip", "", "this host's underlay address, where tunnels start")
+	f.StringVar(&o.advertise, "advertise", "", "URL the controller reaches this agent at (default http://<data-ip>:<listen port>)")
+	f.StringVar(&o.stateDir, "state-dir", "/var/lib/netloom-agent", "folder of the declared-state cache")
+	f.StringVar(&o.ovsdb, "ovsdb", "unix:/run/openvswitch/db.sock", "OVSDB endpoint")
+	f.StringVar(&o.bridge, "bridge", "netloom0", "OVS bridge of the labs")
+	f.StringVar(&o.datapath, "ovs-datapath", ovs.DatapathAuto, "bridge datapath: auto, system or netdev")
+	f.StringVar(&o.tokenFile, "token-file", "", "file holding the shared agent token")
+	f.IntVar(&o.mtu, "mtu", 1450, "MTU of tunnels that declare none")
+	f.DurationVar(&o.healthInterval, "health-interval", time.Minute, "interval of the safety-net repair pass")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// readToken reads a token file; the token is never logged.
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", usagef("--token-file: required")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read token: %w", err)
+	}
+	token := strings.TrimSpace(string(data))
+	if token == "" {
+		return "", fmt.Errorf("read token: %s is empty", path)
+	}
+	return token, nil
+}
+
+// newLogger logs text lines to stderr at the given level.
+func newLogger(cmd *cobra.Command, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level: %q is not one of debug, info, warn, error", level)
+	}
+	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,201 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/netloom/netloom/internal/fabric"
+	"github.com/netloom/netloom/internal/runtime"
+)
+
+// Config is the agent's configuration, filled once from flags.
+type Config struct {
+	Listen         string        // e.g. ":7401"
+	Controller     string        // e.g. "http://10.0.0.10:7400"; empty runs without one
+	Name           string        // the host's name, e.g. "hostA"
+	DataIP         string        // the underlay address tunnels start from
+	Advertise      string        // how the controller reaches the agent
+	StateDir       string        // holds the declared-state cache
+	Token          string        // shared agent token; never logged
+	MTU            int           // of tunnels that declare none
+	HealthInterval time.Duration // the safety-net repair pass
+	Debounce       time.Duration // how long drift events gather before a repair
+	Heartbeat      time.Duration // to the controller
+	RequestTimeout time.Duration // of one API request's work
+	Version        string
+}
+
+// Validate checks the configuration, naming every bad field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Listen == "" {
+		errs = append(errs, errors.New("listen: empty"))
+	}
+	if c.Name == "" {
+		errs = append(errs, errors.New("name: empty"))
+	}
+	if ip := net.ParseIP(c.DataIP); ip == nil || ip.To4() == nil {
+		errs = append(errs, fmt.Errorf("data-ip %q: want an IPv4 address", c.DataIP))
+	}
+	if c.StateDir == "" {
+		errs = append(errs, errors.New("state-dir: empty"))
+	}
+	if c.Token == "" {
+		errs = append(errs, errors.New("token: empty (give --token-file)"))
+	}
+	if c.Controller != "" {
+		if u, err := url.Parse(c.Controller); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("controller %q: want an http:// or https:// URL", c.Controller))
+		}
+	}
+	if c.MTU < 68 || c.MTU > 65535 {
+		errs = append(errs, fmt.Errorf("mtu %d: want 68 to 65535", c.MTU))
+	}
+	for name, d := range map[string]time.Duration{"health-interval": c.HealthInterval, "debounce": c.Debounce, "heartbeat": c.Heartbeat, "request-timeout": c.RequestTimeout} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s %v: want more than 0", name, d))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Agent is one host's agent.
+type Agent struct {
+	cfg  Config
+	log  *slog.Logger
+	m    *metrics
+	conv *converger
+	drv  fabric.Driver
+}
+
+// New builds an agent on a driver and a runtime.
+func New(cfg Config, d fabric.Driver, rt runtime.Runtime, log *slog.Logger) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := newMetrics()
+	return &Agent{cfg: cfg, log: log, m: m, drv: d, conv: newConverger(d, rt, cfg.StateDir, cfg.MTU, log, m)}, nil
+}
+
+// Handler returns the agent API, for tests that serve it themselves.
+func (a *Agent) Handler() http.Handler { return a.routes() }
+
+// Run restores from the cache, then serves the API, repairs drift and keeps
+// registered with the controller until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve: %w", err)
+		}
+	})
+	a.log.Info("agent serving", "listen", ln.Addr().String(), "host", a.cfg.Name)
+	// Restore before registering: the host converges with or without a
+	// controller. A bridge that cannot be read now is retried by repair.
+	if err := a.conv.restore(ctx); err != nil {
+		a.log.Error("restore incomplete", "err", err)
+	}
+	wg.Go(func() {
+		if err := a.repairLoop(ctx); err != nil {
+			errc <- err
+		}
+	})
+	if a.cfg.Controller != "" {
+		wg.Go(func() { a.registerLoop(ctx) })
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdown)
+	wg.Wait()
+	return runErr
+}
+
+// repairLoop repairs what the agent keeps when the driver reports drift on
+// it, and on every health pass.
+func (a *Agent) repairLoop(ctx context.Context) error {
+	var mu sync.Mutex
+	pending := map[fabric.EventKind]bool{}
+	names := map[string]bool{}
+	wake := make(chan struct{}, 1)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	werr := make(chan error, 1)
+	go func() {
+		// The callback only records: it must never block the driver.
+		werr <- a.drv.Watch(watchCtx, func(e fabric.Event) {
+			mu.Lock()
+			pending[e.Kind] = true
+			names[e.Name] = true
+			mu.Unlock()
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	health := time.NewTicker(a.cfg.HealthInterval)
+	defer health.Stop()
+	for {
+		cause := ""
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-werr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("watch: %w", err)
+		case <-health.C:
+			cause = "health"
+		case <-wake:
+			// Let a burst of events gather into one repair.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(a.cfg.Debounce):
+			}
+			mu.Lock()
+			relevant := false
+			for n := range names {
+				if a.conv.isRelevant(n) {
+					relevant = true
+					break
+				}
+			}
+			cause = string(slices.Min(slices.Collect(maps.Keys(pending)))) // one cause per repair, chosen alike every time
+			clear(pending)
+			clear(names)
+			mu.Unlock()
+			if !relevant {
+				continue
+			}
+		}
+		if err := a.conv.repair(ctx, cause); err != nil {
+			a.log.Warn("repair failed", "cause", cause, "err", err)
+		}
+	}
+}
+
+func contextWithTimeout(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), d)
+}

@@ -1,0 +1,73 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/netloom/netloom/internal/wire"
+)
+
+// registerLoop registers with the controller, retrying with backoff, then
+// heartbeats; a failed heartbeat starts registration again. The agent works
+// fully while this fails.
+func (a *Agent) registerLoop(ctx context.Context) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	backoff := time.Second
+	registered := false
+	for {
+		var err error
+		if !registered {
+			err = a.post(ctx, client, "/api/v1/hosts/register", wire.RegisterRequest{
+				Name: a.cfg.Name, Address: a.cfg.Advertise, DataIP: a.cfg.DataIP,
+				Capabilities: []string{"ovs", "vxlan", "netns", "declare-state"}, Version: a.cfg.Version,
+			})
+			if err == nil {
+				registered, backoff = true, time.Second
+				a.log.Info("registered with controller", "controller", a.cfg.Controller)
+			}
+		} else {
+			err = a.post(ctx, client, "/api/v1/hosts/"+url.PathEscape(a.cfg.Name)+"/heartbeat", struct{}{})
+			if err != nil {
+				registered = false
+			}
+		}
+		wait := a.cfg.Heartbeat
+		if err != nil {
+			a.log.Warn("controller unreachable", "controller", a.cfg.Controller, "err", err, "retry_in", backoff)
+			wait, backoff = backoff, min(2*backoff, 30*time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// post sends one JSON request to the controller with the agent token.
+func (a *Agent) post(ctx context.Context, client *http.Client, path string, body any) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.cfg.Controller+path, bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+a.cfg.Token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s: status %d", path, resp.StatusCode)
+	}
+	return nil
+}

@@ -1,0 +1,245 @@
+package wire
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+)
+
+// Limits of the agent API.
+const (
+	MaxVNI     = 1<<24 - 1
+	MinMTU     = 68
+	MaxMTU     = 65535
+	MaxTag     = 4094
+	MaxPortLen = 15
+)
+
+var (
+	portNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	labRE      = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	nodeRE     = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	ifaceRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+	// linkRE admits the "<node>:<iface>-<node>:<iface>" names and UUIDs.
+	linkRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,160}$`)
+)
+
+func checkLab(ps *problems, field, lab string) {
+	if !labRE.MatchString(lab) {
+		ps.add(field, "%q: want 1 to 64 characters of [A-Za-z0-9_.-]", lab)
+	}
+}
+
+func checkNode(ps *problems, field, node string) {
+	if !nodeRE.MatchString(node) {
+		ps.add(field, "%q: want 1 to 64 characters of [A-Za-z0-9_.-]", node)
+	}
+}
+
+func checkIface(ps *problems, field, iface string) {
+	if !ifaceRE.MatchString(iface) || iface == "lo" {
+		ps.add(field, "%q: want 1 to 15 characters of [A-Za-z0-9_.-], not lo", iface)
+	}
+}
+
+func checkLink(ps *problems, field, link string) {
+	if !linkRE.MatchString(link) {
+		ps.add(field, "%q: want 1 to 160 characters of [A-Za-z0-9_.:-]", link)
+	}
+}
+
+// CheckPortName reports what is wrong with an OVS port name, or "".
+func CheckPortName(name string) string {
+	if len(name) == 0 || len(name) > MaxPortLen || !portNameRE.MatchString(name) {
+		return fmt.Sprintf("%q: want 1 to %d characters of [A-Za-z0-9_.-]", name, MaxPortLen)
+	}
+	return ""
+}
+
+func checkPort(ps *problems, field, name string) {
+	if r := CheckPortName(name); r != "" {
+		ps.add(field, "%s", r)
+	}
+}
+
+func checkIPv4(ps *problems, field, ip string) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is4() || a.IsUnspecified() {
+		ps.add(field, "%q: want an IPv4 unicast address", ip)
+	}
+}
+
+func checkTag(ps *problems, field string, tag int, zeroOK bool) {
+	if (tag == 0 && !zeroOK) || tag < 0 || tag > MaxTag {
+		ps.add(field, "%d: want 1 to %d", tag, MaxTag)
+	}
+}
+
+func checkMTU(ps *problems, field string, mtu int) {
+	if mtu != 0 && (mtu < MinMTU || mtu > MaxMTU) {
+		ps.add(field, "%d: want 0 (default) or %d to %d", mtu, MinMTU, MaxMTU)
+	}
+}
+
+// Validate checks a whole declaration (DESIGN §6 rule 1). A placeholder, or
+// a tunnel without addresses or VNI, needs only its lab, link and port name:
+// it is protected, not built. expected_vlan 0 passes here and is reported as
+// an error result for that tunnel alone.
+func (r *DeclareStateRequest) Validate() error {
+	var ps problems
+	ports := map[string]int{}
+	vnis := map[int]int{}
+	for i, t := range r.Tunnels {
+		f := fmt.Sprintf("tunnels[%d]", i)
+		checkLab(&ps, f+".lab_id", t.LabID)
+		checkLink(&ps, f+".link_id", t.LinkID)
+		checkPort(&ps, f+".port_name", t.PortName)
+		if j, dup := ports[t.PortName]; dup {
+			ps.add(f+".port_name", "%q: also in tunnels[%d]", t.PortName, j)
+		} else {
+			ports[t.PortName] = i
+		}
+		if t.VNI < 0 || t.VNI > MaxVNI {
+			ps.add(f+".vni", "%d: want 1 to %d", t.VNI, MaxVNI)
+		}
+		checkTag(&ps, f+".expected_vlan", t.ExpectedVLAN, true)
+		checkMTU(&ps, f+".mtu", t.MTU)
+		if t.Protected() {
+			continue
+		}
+		checkIPv4(&ps, f+".local_ip", t.LocalIP)
+		checkIPv4(&ps, f+".remote_ip", t.RemoteIP)
+		if j, dup := vnis[t.VNI]; dup {
+			ps.add(f+".vni", "%d: also in tunnels[%d]", t.VNI, j)
+		} else {
+			vnis[t.VNI] = i
+		}
+	}
+	for i, lab := range r.DeclaredLabs {
+		checkLab(&ps, fmt.Sprintf("declared_labs[%d]", i), lab)
+	}
+	if r.Generation != nil && *r.Generation < 0 {
+		ps.add("generation", "%d: want 0 or more", *r.Generation)
+	}
+	return ps.err()
+}
+
+// Validate checks every pairing.
+func (r *PortDeclareRequest) Validate() error {
+	var ps problems
+	for i, p := range r.Pairings {
+		f := fmt.Sprintf("pairings[%d]", i)
+		checkLink(&ps, f+".link_name", p.LinkName)
+		checkLab(&ps, f+".lab_id", p.LabID)
+		checkPort(&ps, f+".port_a", p.PortA)
+		checkPort(&ps, f+".port_b", p.PortB)
+		if p.PortA == p.PortB {
+			ps.add(f+".port_b", "%q: the same port as port_a", p.PortB)
+		}
+		checkTag(&ps, f+".vlan_tag", p.VLANTag, false)
+	}
+	return ps.err()
+}
+
+// Validate checks the whitelist's names.
+func (r *ReconcilePortsRequest) Validate() error {
+	var ps problems
+	for i, n := range r.ValidPortNames {
+		checkPort(&ps, fmt.Sprintf("valid_port_names[%d]", i), n)
+	}
+	return ps.err()
+}
+
+// Validate checks an attach.
+func (r *AttachLinkRequest) Validate() error {
+	var ps problems
+	checkLab(&ps, "lab_id", r.LabID)
+	checkNode(&ps, "container_name", r.ContainerName)
+	checkIface(&ps, "interface_name", r.InterfaceName)
+	checkLink(&ps, "link_id", r.LinkID)
+	if r.VNI < 1 || r.VNI > MaxVNI {
+		ps.add("vni", "%d: want 1 to %d", r.VNI, MaxVNI)
+	}
+	checkIPv4(&ps, "local_ip", r.LocalIP)
+	checkIPv4(&ps, "remote_ip", r.RemoteIP)
+	checkMTU(&ps, "tenant_mtu", r.TenantMTU)
+	return ps.err()
+}
+
+// Validate checks a detach.
+func (r *DetachLinkRequest) Validate() error {
+	var ps problems
+	checkLab(&ps, "lab_id", r.LabID)
+	checkNode(&ps, "container_name", r.ContainerName)
+	checkIface(&ps, "interface_name", r.InterfaceName)
+	checkLink(&ps, "link_id", r.LinkID)
+	return ps.err()
+}
+
+// Validate checks a same-host link.
+func (r *SameHostLinkRequest) Validate() error {
+	var ps problems
+	checkNode(&ps, "source_node", r.SourceNode)
+	checkIface(&ps, "source_interface", r.SourceInterface)
+	checkNode(&ps, "target_node", r.TargetNode)
+	checkIface(&ps, "target_interface", r.TargetInterface)
+	if r.SourceNode == r.TargetNode && r.SourceInterface == r.TargetInterface {
+		ps.add("target_interface", "%q: the same endpoint as the source", r.TargetInterface)
+	}
+	return ps.err()
+}
+
+// Validate checks a node.
+func (r *CreateNodeRequest) Validate() error {
+	var ps problems
+	checkNode(&ps, "name", r.Name)
+	seen := map[string]int{}
+	for i, ifc := range r.Interfaces {
+		f := fmt.Sprintf("interfaces[%d]", i)
+		checkIface(&ps, f+".name", ifc.Name)
+		if j, dup := seen[ifc.Name]; dup {
+			ps.add(f+".name", "%q: also interfaces[%d]", ifc.Name, j)
+		}
+		seen[ifc.Name] = i
+		checkMTU(&ps, f+".mtu", ifc.MTU)
+	}
+	return ps.err()
+}
+
+// Validate checks a cleanup.
+func (r *CleanupRequest) Validate() error {
+	var ps problems
+	checkLab(&ps, "lab_id", r.LabID)
+	return ps.err()
+}
+
+// Validate checks a retag.
+func (r *SetVLANRequest) Validate() error {
+	var ps problems
+	checkTag(&ps, "vlan_tag", r.VLANTag, false)
+	if r.LinkID != "" {
+		checkLink(&ps, "link_id", r.LinkID)
+	}
+	return ps.err()
+}
+
+// ValidateLab checks a lab id taken from a path.
+func ValidateLab(lab string) error {
+	var ps problems
+	checkLab(&ps, "lab_id", lab)
+	return ps.err()
+}
+
+// ValidateNode checks a node name taken from a path.
+func ValidateNode(node string) error {
+	var ps problems
+	checkNode(&ps, "node", node)
+	return ps.err()
+}
+
+// ValidatePortName checks a port name taken from a path.
+func ValidatePortName(name string) error {
+	var ps problems
+	checkPort(&ps, "port_name", name)
+	return ps.err()
+}
