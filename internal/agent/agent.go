@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/netloom/netloom/internal/fabric"
@@ -75,6 +76,8 @@ type Agent struct {
 	m    *metrics
 	conv *converger
 	drv  fabric.Driver
+	// ready is set once the start-up restore has run.
+	ready atomic.Bool
 }
 
 // New builds an agent on a driver and a runtime.
@@ -110,6 +113,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.conv.restore(ctx); err != nil {
 		a.log.Error("restore incomplete", "err", err)
 	}
+	a.ready.Store(true)
 	wg.Go(func() {
 		if err := a.repairLoop(ctx); err != nil {
 			errc <- err

@@ -25,9 +25,9 @@ type handler func(r *http.Request) (any, error)
 func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	c := a.conv
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		// ready: the start-up restore has run, so the bridge holds the cache.
+		a.respond(w, r, map[string]any{"status": "ok", "ready": a.ready.Load()}, nil)
 	})
 	mux.Handle("GET /metrics", a.auth(promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{})))
 	a.handle(mux, "POST /overlay/declare-state", func(r *http.Request) (any, error) {

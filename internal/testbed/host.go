@@ -49,8 +49,10 @@ type Host struct {
 	Dir string
 
 	bed *Bed
-	// daemons by program name; guarded by bed.mu.
+	// daemons by program name, and how many processes Start started;
+	// guarded by bed.mu.
 	daemons map[string]*daemon
+	started int
 }
 
 // AddHost creates a host joined to the underlay with address addr (for
@@ -174,7 +176,8 @@ func (h *Host) startOVS(ctx context.Context) error {
 	return nil
 }
 
-// daemon is an OVS daemon the bed started as its child.
+// daemon is a process the bed started as its child: an OVS daemon, or a
+// netloom process a test runs inside a host.
 type daemon struct {
 	name string
 	cmd  *exec.Cmd
@@ -182,24 +185,74 @@ type daemon struct {
 	err  error         // the exit status, once done is closed
 }
 
-// startDaemon starts an OVS daemon in the host's namespace, with pid file,
-// control socket and log in the host's folder, and records it for Close
-// before it starts.
-func (h *Host) startDaemon(ctx context.Context, name string, args ...string) (*daemon, error) {
-	logf, err := os.OpenFile(h.path(name+".out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+// Process is a program a test started inside a host with Host.Start.
+type Process struct {
+	d       *daemon
+	outPath string
+}
+
+// Start runs a program inside the host's namespace as a child of the bed,
+// with its output in <host dir>/<name>.<n>.out. The bed kills it on Close.
+func (h *Host) Start(ctx context.Context, name string, args ...string) (*Process, error) {
+	h.bed.mu.Lock()
+	h.started++
+	out := h.path(fmt.Sprintf("%s.%d.out", filepath.Base(name), h.started))
+	h.bed.mu.Unlock()
+	d, err := h.startProcess(ctx, filepath.Base(name), out, nil, append([]string{name}, args...))
 	if err != nil {
-		return nil, fmt.Errorf("open output of %s: %w", name, err)
+		return nil, err
 	}
-	defer logf.Close() // the child holds its own copy
-	full := append([]string{"netns", "exec", h.Netns, name}, args...)
-	full = append(full,
+	return &Process{d: d, outPath: out}, nil
+}
+
+// Kill ends the process with SIGKILL, as a crash would, and reaps it.
+func (p *Process) Kill() error { return p.d.stop(0) }
+
+// Stop ends the process with SIGTERM, then SIGKILL after a grace period.
+func (p *Process) Stop() error { return p.d.stop(stopGrace) }
+
+// Exited returns an error with the process's output once it has ended.
+func (p *Process) Exited() error { return p.d.exited(p.outPath) }
+
+// Output returns what the process wrote so far.
+func (p *Process) Output() string {
+	out, _ := os.ReadFile(p.outPath)
+	return string(out)
+}
+
+// startDaemon starts an OVS daemon with pid file, control socket and log in
+// the host's folder.
+func (h *Host) startDaemon(ctx context.Context, name string, args ...string) (*daemon, error) {
+	full := append(append([]string{name}, args...),
 		"--pidfile="+h.path(name+".pid"),
 		"--unixctl="+h.path(name+".ctl"),
 		"--log-file="+h.path(name+".log"),
 	)
-	// Not CommandContext: the daemon outlives the call that starts it.
-	cmd := exec.Command("ip", full...)
-	cmd.Env = append(os.Environ(), "OVS_RUNDIR="+h.Dir, "OVS_LOGDIR="+h.Dir, "OVS_DBDIR="+h.Dir, "OVS_SYSCONFDIR="+h.Dir)
+	env := []string{"OVS_RUNDIR=" + h.Dir, "OVS_LOGDIR=" + h.Dir, "OVS_DBDIR=" + h.Dir, "OVS_SYSCONFDIR=" + h.Dir}
+	d, err := h.startProcess(ctx, name, h.path(name+".out"), env, full)
+	if err != nil {
+		return nil, err
+	}
+	h.bed.mu.Lock()
+	h.daemons[name] = d
+	h.bed.mu.Unlock()
+	return d, nil
+}
+
+// startProcess starts argv inside the host's namespace and records it for
+// Close before it starts.
+func (h *Host) startProcess(ctx context.Context, name, outPath string, env, argv []string) (*daemon, error) {
+	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create folder of %s: %w", h.Name, err)
+	}
+	logf, err := os.OpenFile(outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open output of %s: %w", name, err)
+	}
+	defer logf.Close() // the child holds its own copy
+	// Not CommandContext: the process outlives the call that starts it.
+	cmd := exec.Command("ip", append([]string{"netns", "exec", h.Netns}, argv...)...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a Ctrl-C meant for the test does not reach it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -213,16 +266,15 @@ func (h *Host) startDaemon(ctx context.Context, name string, args ...string) (*d
 	}
 	if err := cmd.Start(); err != nil {
 		b.mu.Unlock()
-		return nil, fmt.Errorf("start %s of %s: %w", name, h.Name, err)
+		return nil, fmt.Errorf("start %s on %s: %w", name, h.Name, err)
 	}
 	b.daemons = append(b.daemons, d)
-	h.daemons[name] = d
 	b.mu.Unlock()
 	go func() {
 		d.err = cmd.Wait()
 		close(d.done)
 	}()
-	return d, nil
+	return d, ctx.Err()
 }
 
 // exited returns an error with the daemon's output if it has ended.
