@@ -179,6 +179,10 @@ func (a *Agent) repairLoop(ctx context.Context) error {
 			case <-time.After(a.cfg.Debounce):
 			}
 			mu.Lock()
+			if len(pending) == 0 { // an extra wake-up: the events went with the last repair
+				mu.Unlock()
+				continue
+			}
 			relevant := false
 			for n := range names {
 				if a.conv.isRelevant(n) {

@@ -51,6 +51,7 @@ func TestMain(m *testing.M) {
 
 // agentHost is a simulated host with a running agent.
 type agentHost struct {
+	lab  string // named after the bed, so its node namespaces go with it
 	host *testbed.Host
 	proc *testbed.Process
 	http *http.Client
@@ -66,7 +67,13 @@ func newAgentHost(t *testing.T) *agentHost {
 	if err := os.WriteFile(filepath.Join(h.Dir, "token"), []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := &agentHost{host: h, http: h.HTTPClient()}
+	a := &agentHost{lab: bed.ID(), host: h, http: h.HTTPClient()}
+	t.Cleanup(func() {
+		if t.Failed() && a.proc != nil {
+			out := a.proc.Output()
+			t.Logf("agent output (last 4 KiB):\n%s", out[max(0, len(out)-4096):])
+		}
+	})
 	a.start(t)
 	return a
 }
@@ -176,9 +183,17 @@ func (a *agentHost) bridgePorts(t *testing.T) (tags map[string]int, labs map[str
 // remote.
 func (a *agentHost) vxlanDevices(t *testing.T) map[string]device {
 	t.Helper()
-	out, err := a.host.Exec(t.Context(), "ip", "-d", "-j", "link", "show", "type", "vxlan")
-	if err != nil {
-		t.Fatal(err)
+	var out string
+	for range 20 {
+		var err error
+		out, err = a.host.Exec(t.Context(), "ip", "-d", "-j", "link", "show", "type", "vxlan")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A dump that raced with link changes says so; take another.
+		if !strings.Contains(out, "Dump was interrupted") {
+			break
+		}
 	}
 	var links []struct {
 		Ifname   string `json:"ifname"`

@@ -15,11 +15,16 @@ import (
 	"github.com/netloom/netloom/internal/wire"
 )
 
-// allocate takes a free tag of r, counting everything the bridge holds.
-// The caller holds c.mu.
-func (c *converger) allocate(obs fabric.Observed, r vlan.Range) (int, error) {
+// observeForTags reads the bridge and tells the allocator every tag in use,
+// for an operation that allocates; tags it allocates afterwards stay taken
+// until the next sync. The caller holds c.mu.
+func (c *converger) observeForTags(ctx context.Context) (fabric.Observed, error) {
+	obs, err := c.driver.Observe(ctx)
+	if err != nil {
+		return obs, err
+	}
 	c.syncTags(obs)
-	return c.tags.Allocate(r)
+	return obs, nil
 }
 
 // nodePortOf finds a node interface's port: it must be the agent's and on
@@ -40,7 +45,7 @@ func (c *converger) nodePortOf(obs fabric.Observed, lab, node, iface string) (st
 func (c *converger) createNode(ctx context.Context, lab string, req wire.CreateNodeRequest) (wire.NodeResponse, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	obs, err := c.driver.Observe(ctx)
+	obs, err := c.observeForTags(ctx)
 	if err != nil {
 		return wire.NodeResponse{}, err
 	}
@@ -61,7 +66,7 @@ func (c *converger) createNode(ctx context.Context, lab string, req wire.CreateN
 	for _, p := range node.Ports {
 		want, known := c.ports[p.HostPort]
 		if !known {
-			tag, err := c.allocate(obs, vlan.Isolated)
+			tag, err := c.tags.Allocate(vlan.Isolated)
 			if err != nil {
 				return wire.NodeResponse{}, errors.Join(err, c.runtime.DeleteNode(ctx, lab, req.Name))
 			}
@@ -121,7 +126,7 @@ func (c *converger) linkSameHost(ctx context.Context, lab string, req wire.SameH
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	linkID := ident.LinkName(req.SourceNode+":"+req.SourceInterface, req.TargetNode+":"+req.TargetInterface)
-	obs, err := c.driver.Observe(ctx)
+	obs, err := c.observeForTags(ctx)
 	if err != nil {
 		return wire.SameHostLinkResponse{}, err
 	}
@@ -135,7 +140,7 @@ func (c *converger) linkSameHost(ctx context.Context, lab string, req wire.SameH
 	}
 	tag := c.ports[a].Tag
 	if tag != c.ports[b].Tag || !vlan.Linked.Contains(tag) {
-		if tag, err = c.allocate(obs, vlan.Linked); err != nil {
+		if tag, err = c.tags.Allocate(vlan.Linked); err != nil {
 			return wire.SameHostLinkResponse{}, err
 		}
 	}
@@ -152,7 +157,7 @@ func (c *converger) linkSameHost(ctx context.Context, lab string, req wire.SameH
 func (c *converger) unlinkSameHost(ctx context.Context, lab, linkID string) (wire.SameHostLinkResponse, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	obs, err := c.driver.Observe(ctx)
+	obs, err := c.observeForTags(ctx)
 	if err != nil {
 		return wire.SameHostLinkResponse{}, err
 	}
@@ -176,7 +181,7 @@ func (c *converger) unlinkSameHost(ctx context.Context, lab, linkID string) (wir
 	}
 	tags := map[string]int{}
 	for _, name := range found[0] {
-		tag, err := c.allocate(obs, vlan.Isolated)
+		tag, err := c.tags.Allocate(vlan.Isolated)
 		if err != nil {
 			return wire.SameHostLinkResponse{}, err
 		}
@@ -218,7 +223,7 @@ func (c *converger) setPortTags(ctx context.Context, tags map[string]int) error 
 func (c *converger) attach(ctx context.Context, req wire.AttachLinkRequest) (wire.AttachLinkResponse, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	obs, err := c.driver.Observe(ctx)
+	obs, err := c.observeForTags(ctx)
 	if err != nil {
 		return wire.AttachLinkResponse{}, err
 	}
@@ -230,7 +235,7 @@ func (c *converger) attach(ctx context.Context, req wire.AttachLinkRequest) (wir
 	tag := 0
 	if t, ok := c.tunnels[portName]; ok && c.ports[nodePortName].Tag == t.ExpectedVLAN {
 		tag = t.ExpectedVLAN
-	} else if tag, err = c.allocate(obs, vlan.Linked); err != nil {
+	} else if tag, err = c.tags.Allocate(vlan.Linked); err != nil {
 		return wire.AttachLinkResponse{}, err
 	}
 	t := wire.DeclaredTunnel{
@@ -262,14 +267,14 @@ func (c *converger) attach(ctx context.Context, req wire.AttachLinkRequest) (wir
 func (c *converger) detach(ctx context.Context, req wire.DetachLinkRequest) (wire.DetachLinkResponse, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	obs, err := c.driver.Observe(ctx)
+	obs, err := c.observeForTags(ctx)
 	if err != nil {
 		return wire.DetachLinkResponse{}, err
 	}
 	resp := wire.DetachLinkResponse{Success: true}
 	plan := fabric.Plan{Retag: map[string]int{}}
 	if nodePortName, err := c.nodePortOf(obs, req.LabID, req.ContainerName, req.InterfaceName); err == nil {
-		tag, err := c.allocate(obs, vlan.Isolated)
+		tag, err := c.tags.Allocate(vlan.Isolated)
 		if err != nil {
 			return wire.DetachLinkResponse{}, err
 		}

@@ -191,14 +191,18 @@ type Process struct {
 	outPath string
 }
 
-// Start runs a program inside the host's namespace as a child of the bed,
-// with its output in <host dir>/<name>.<n>.out. The bed kills it on Close.
+// Start runs a program inside the host's network namespace as a child of the
+// bed, with its output in <host dir>/<name>.<n>.out. The bed kills it on
+// Close. Unlike `ip netns exec`, it keeps the machine's mount namespace, so
+// named namespaces the program makes (a netns node runtime's) are visible
+// to everyone, as they are for an agent on a real host.
 func (h *Host) Start(ctx context.Context, name string, args ...string) (*Process, error) {
 	h.bed.mu.Lock()
 	h.started++
 	out := h.path(fmt.Sprintf("%s.%d.out", filepath.Base(name), h.started))
 	h.bed.mu.Unlock()
-	d, err := h.startProcess(ctx, filepath.Base(name), out, nil, append([]string{name}, args...))
+	argv := append([]string{"nsenter", "--net=" + filepath.Join(nlns.Dir, h.Netns), "--", name}, args...)
+	d, err := h.startProcess(ctx, filepath.Base(name), out, nil, argv)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +233,8 @@ func (h *Host) startDaemon(ctx context.Context, name string, args ...string) (*d
 		"--log-file="+h.path(name+".log"),
 	)
 	env := []string{"OVS_RUNDIR=" + h.Dir, "OVS_LOGDIR=" + h.Dir, "OVS_DBDIR=" + h.Dir, "OVS_SYSCONFDIR=" + h.Dir}
-	d, err := h.startProcess(ctx, name, h.path(name+".out"), env, full)
+	// ip netns exec also gives the daemon a /sys of the host's namespace.
+	d, err := h.startProcess(ctx, name, h.path(name+".out"), env, append([]string{"ip", "netns", "exec", h.Netns}, full...))
 	if err != nil {
 		return nil, err
 	}
@@ -239,8 +244,8 @@ func (h *Host) startDaemon(ctx context.Context, name string, args ...string) (*d
 	return d, nil
 }
 
-// startProcess starts argv inside the host's namespace and records it for
-// Close before it starts.
+// startProcess starts argv, which enters the host's namespace itself, and
+// records it for Close before it starts.
 func (h *Host) startProcess(ctx context.Context, name, outPath string, env, argv []string) (*daemon, error) {
 	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create folder of %s: %w", h.Name, err)
@@ -251,7 +256,7 @@ func (h *Host) startProcess(ctx context.Context, name, outPath string, env, argv
 	}
 	defer logf.Close() // the child holds its own copy
 	// Not CommandContext: the process outlives the call that starts it.
-	cmd := exec.Command("ip", append([]string{"netns", "exec", h.Netns}, argv...)...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a Ctrl-C meant for the test does not reach it.
