@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -123,6 +124,35 @@ func TestBinary(t *testing.T) {
 				t.Fatalf("exit %d, want %d; stderr %q", code, tt.wantCode, errb.String())
 			}
 			tt.check(t, out.String(), errb.String())
+		})
+	}
+}
+
+func TestAgentFlags(t *testing.T) {
+	tok := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tok, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		code    int
+		wantErr string
+	}{
+		{"no token file", []string{"agent", "--name", "h", "--data-ip", "10.0.0.1"}, 2, "--token-file: required"},
+		{"bad data ip and controller", []string{"agent", "--name", "h", "--data-ip", "hostA", "--controller", "10.0.0.9:7400", "--token-file", tok}, 2, "data-ip \"hostA\""},
+		{"missing token file", []string{"agent", "--name", "h", "--data-ip", "10.0.0.1", "--token-file", tok + "x"}, 1, "read token"},
+		{"bad log level", []string{"agent", "--log-level", "loud"}, 2, "--log-level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, code := run(t, nil, tt.args...)
+			if code != tt.code || !strings.Contains(errOut, tt.wantErr) {
+				t.Fatalf("exit %d stderr %q; want %d and %q", code, errOut, tt.code, tt.wantErr)
+			}
+			if strings.Contains(errOut, "secret") {
+				t.Error("the token reached the output")
+			}
 		})
 	}
 }

@@ -1,0 +1,105 @@
+package wire
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+)
+
+func fields(err error) []string {
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		return nil
+	}
+	var f []string
+	for _, p := range ve.Problems {
+		f = append(f, p.Field)
+	}
+	return f
+}
+
+func good() DeclaredTunnel {
+	return DeclaredTunnel{LinkID: "R1:eth1-R2:eth1", LabID: "lab-1", VNI: 4413936, LocalIP: "10.77.0.1",
+		RemoteIP: "10.77.0.2", ExpectedVLAN: 2051, PortName: "vxlan-83debe08", MTU: 1450}
+}
+
+func TestValidateDeclareState(t *testing.T) {
+	t.Parallel()
+	mod := func(f func(*DeclaredTunnel)) DeclaredTunnel { t := good(); f(&t); return t }
+	neg := int64(-1)
+	tests := []struct {
+		name string
+		req  DeclareStateRequest
+		want []string
+	}{
+		{"valid", DeclareStateRequest{Tunnels: []DeclaredTunnel{good()}, DeclaredLabs: []string{"lab-1"}}, nil},
+		{"empty", DeclareStateRequest{}, nil},
+		{"vni too big", DeclareStateRequest{Tunnels: []DeclaredTunnel{mod(func(t *DeclaredTunnel) { t.VNI = 1 << 24 })}}, []string{"tunnels[0].vni"}},
+		{"bad ips", DeclareStateRequest{Tunnels: []DeclaredTunnel{mod(func(t *DeclaredTunnel) { t.LocalIP = "::1"; t.RemoteIP = "x" })}}, []string{"tunnels[0].local_ip", "tunnels[0].remote_ip"}},
+		{"long port name", DeclareStateRequest{Tunnels: []DeclaredTunnel{mod(func(t *DeclaredTunnel) { t.PortName = "vxlan-0123456789" })}}, []string{"tunnels[0].port_name"}},
+		{"shell in port name", DeclareStateRequest{Tunnels: []DeclaredTunnel{mod(func(t *DeclaredTunnel) { t.PortName = "a;rm -rf" })}}, []string{"tunnels[0].port_name"}},
+		{"tag and mtu", DeclareStateRequest{Tunnels: []DeclaredTunnel{mod(func(t *DeclaredTunnel) { t.ExpectedVLAN = 4095; t.MTU = 67 })}}, []string{"tunnels[0].expected_vlan", "tunnels[0].mtu"}},
+		{"expected_vlan 0 passes, reported per tunnel", DeclareStateRequest{Tunnels: []DeclaredTunnel{mod(func(t *DeclaredTunnel) { t.ExpectedVLAN = 0 })}}, nil},
+		{"duplicates", DeclareStateRequest{Tunnels: []DeclaredTunnel{good(), good()}}, []string{"tunnels[1].port_name", "tunnels[1].vni"}},
+		{"placeholder needs no addresses", DeclareStateRequest{Tunnels: []DeclaredTunnel{mod(func(t *DeclaredTunnel) { t.Placeholder = true; t.LocalIP = ""; t.VNI = 0 })}}, nil},
+		{"path traversal lab", DeclareStateRequest{DeclaredLabs: []string{"../etc"}}, []string{"declared_labs[0]"}},
+		{"negative generation", DeclareStateRequest{Generation: &neg}, []string{"generation"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := fields(tt.req.Validate()); !slices.Equal(got, tt.want) {
+				t.Errorf("problems in %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateOthers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		v    interface{ Validate() error }
+		want []string
+	}{
+		{"pairing", &PortDeclareRequest{Pairings: []PortPairing{{LinkName: "a:eth1-b:eth1", LabID: "l", PortA: "p", PortB: "p", VLANTag: 0}}}, []string{"pairings[0].port_b", "pairings[0].vlan_tag"}},
+		{"attach", &AttachLinkRequest{LabID: "l", ContainerName: "r1", InterfaceName: "lo", VNI: 0, LocalIP: "10.0.0.1", RemoteIP: "10.0.0.2", LinkID: "x"}, []string{"interface_name", "vni"}},
+		{"detach", &DetachLinkRequest{LabID: "", ContainerName: "r1", InterfaceName: "eth1", LinkID: "a b"}, []string{"lab_id", "link_id"}},
+		{"same-host", &SameHostLinkRequest{SourceNode: "r1", SourceInterface: "eth1", TargetNode: "r1", TargetInterface: "eth1"}, []string{"target_interface"}},
+		{"node", &CreateNodeRequest{Name: "r1", Interfaces: []NodeInterface{{Name: "eth1"}, {Name: "eth1"}}}, []string{"interfaces[1].name"}},
+		{"whitelist", &ReconcilePortsRequest{ValidPortNames: []string{"ok", "not ok"}}, []string{"valid_port_names[1]"}},
+		{"vlan", &SetVLANRequest{VLANTag: -1}, []string{"vlan_tag"}},
+		{"cleanup", &CleanupRequest{LabID: "a/b"}, []string{"lab_id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := fields(tt.v.Validate()); !slices.Equal(got, tt.want) {
+				t.Errorf("problems in %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzDeclareState decodes and validates arbitrary bodies: no panic, and a
+// request that passes has only well-formed tunnels.
+func FuzzDeclareState(f *testing.F) {
+	b, _ := json.Marshal(DeclareStateRequest{Tunnels: []DeclaredTunnel{good()}})
+	f.Add(b)
+	f.Add([]byte(`{"tunnels":[{"vni":-1,"port_name":""}],"generation":-5}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req DeclareStateRequest
+		if json.Unmarshal(body, &req) != nil {
+			return
+		}
+		if req.Validate() != nil {
+			return
+		}
+		for _, tn := range req.Tunnels {
+			if CheckPortName(tn.PortName) != "" || tn.VNI < 0 || tn.VNI > MaxVNI || tn.ExpectedVLAN < 0 || tn.ExpectedVLAN > MaxTag {
+				t.Fatalf("accepted %+v", tn)
+			}
+		}
+	})
+}
