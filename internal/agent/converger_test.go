@@ -159,6 +159,9 @@ func TestDeclare(t *testing.T) {
 		{name: "an unowned port with a declared name is not taken over",
 			setup: func(f *fabrictest.Fake) { f.SetPort(fabric.Port{Name: t1.PortName, Tag: 5}) },
 			steps: []step{{req: wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{t1}}, wantStatus: []string{"error"}, wantNoApply: true}}},
+		// The original deleted such a port and reported created; a missing
+		// device is a fact here, not a guess from ofport -1 (W-6), so the port
+		// stays and only the device is made again.
 		{name: "broken port: device gone is recreated under the same port",
 			setup: func(f *fabrictest.Fake) {
 				f.SetPort(fabric.Port{Name: t1.PortName, Tag: t1.ExpectedVLAN, Ofport: -1, Owner: fabric.Owner{Lab: "lab-1", Link: t1.LinkID}})
