@@ -1,0 +1,268 @@
+package topology
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/netloom/netloom/internal/ident"
+)
+
+// Lab is a resolved, valid lab.
+type Lab struct {
+	Name  string `json:"name"`
+	Nodes []Node `json:"nodes"`
+	Links []Link `json:"links"`
+}
+
+// Node is one lab device.
+type Node struct {
+	Name  string `json:"name"`
+	Kind  string `json:"kind"`
+	Image string `json:"image,omitempty"`
+	Host  string `json:"host,omitempty"` // explicit placement; empty lets the controller place it
+}
+
+// Endpoint is one end of a link, "node:iface".
+type Endpoint struct {
+	Node  string `json:"node"`
+	Iface string `json:"interface"`
+}
+
+func (e Endpoint) String() string { return e.Node + ":" + e.Iface }
+
+// Link is a point-to-point link between two node interfaces.
+type Link struct {
+	A Endpoint `json:"a"`
+	B Endpoint `json:"b"`
+}
+
+// Name returns the link's canonical name (ident.LinkName).
+func (l Link) Name() string { return ident.LinkName(l.A.String(), l.B.String()) }
+
+// Problem is one thing wrong with a lab, at a file position when it came
+// from a file (Line 0 otherwise).
+type Problem struct {
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+// Error lists every problem of a lab.
+type Error struct {
+	File     string
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		pos := ""
+		if p.Line > 0 {
+			pos = fmt.Sprintf("%s:%d:%d: ", e.File, p.Line, p.Column)
+		}
+		parts[i] = pos + p.Field + ": " + p.Reason
+	}
+	return "invalid lab: " + strings.Join(parts, "; ")
+}
+
+var (
+	nameRE  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	ifaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+)
+
+// raw structs keep the YAML nodes so that problems carry positions.
+type rawFile struct {
+	Name     yaml.Node   `yaml:"name"`
+	Topology rawTopology `yaml:"topology"`
+}
+
+type rawTopology struct {
+	Defaults rawNode            `yaml:"defaults"`
+	Nodes    map[string]rawNode `yaml:"nodes"`
+	Links    []rawLink          `yaml:"links"`
+}
+
+type rawNode struct {
+	Kind  string `yaml:"kind"`
+	Image string `yaml:"image"`
+	Host  string `yaml:"host"`
+}
+
+type rawLink struct {
+	Endpoints []string `yaml:"endpoints"`
+}
+
+// Decode reads a lab file. file names it in errors.
+func Decode(file string, data []byte) (Lab, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return Lab{}, &Error{File: file, Problems: []Problem{{Line: yamlLine(err), Field: "file", Reason: strings.TrimPrefix(err.Error(), "yaml: ")}}}
+	}
+	var raw rawFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&raw); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return Lab{}, &Error{File: file, Problems: []Problem{{Field: "file", Reason: strings.Join(te.Errors, "; ")}}}
+		}
+		return Lab{}, &Error{File: file, Problems: []Problem{{Field: "file", Reason: err.Error()}}}
+	}
+	pos := positions(&doc)
+	lab := Lab{Name: raw.Name.Value}
+	for _, name := range slices.Sorted(maps.Keys(raw.Topology.Nodes)) {
+		rn := raw.Topology.Nodes[name]
+		n := Node{Name: name, Kind: first(rn.Kind, raw.Topology.Defaults.Kind, "linux"), Image: first(rn.Image, raw.Topology.Defaults.Image), Host: rn.Host}
+		lab.Nodes = append(lab.Nodes, n)
+	}
+	var ps []Problem
+	for i, rl := range raw.Topology.Links {
+		field := fmt.Sprintf("topology.links[%d].endpoints", i)
+		if len(rl.Endpoints) != 2 {
+			ps = append(ps, at(pos, field, Problem{Field: field, Reason: fmt.Sprintf("%d endpoints: want 2", len(rl.Endpoints))}))
+			continue
+		}
+		var eps [2]Endpoint
+		ok := true
+		for j, s := range rl.Endpoints {
+			node, iface, found := strings.Cut(s, ":")
+			if !found {
+				ef := fmt.Sprintf("%s[%d]", field, j)
+				ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: fmt.Sprintf("%q: want node:interface", s)}))
+				ok = false
+				continue
+			}
+			eps[j] = Endpoint{Node: node, Iface: iface}
+		}
+		if ok {
+			lab.Links = append(lab.Links, Link{A: eps[0], B: eps[1]})
+		}
+	}
+	if err := lab.validate(ps, pos); err != nil {
+		err.File = file
+		return Lab{}, err
+	}
+	return lab, nil
+}
+
+// Validate checks a lab given as JSON rather than a file.
+func (l Lab) Validate() error {
+	if err := l.validate(nil, nil); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (l Lab) validate(ps []Problem, pos map[string][2]int) *Error {
+	if !nameRE.MatchString(l.Name) {
+		ps = append(ps, at(pos, "name", Problem{Field: "name", Reason: fmt.Sprintf("%q: want 1 to 64 characters of [A-Za-z0-9_.-]", l.Name)}))
+	}
+	if len(l.Nodes) == 0 {
+		ps = append(ps, at(pos, "topology.nodes", Problem{Field: "topology.nodes", Reason: "no nodes"}))
+	}
+	nodes := map[string]bool{}
+	for _, n := range l.Nodes {
+		f := "topology.nodes." + n.Name
+		if !nameRE.MatchString(n.Name) {
+			ps = append(ps, at(pos, f, Problem{Field: f, Reason: "the node name: want 1 to 64 characters of [A-Za-z0-9_.-]"}))
+		}
+		if nodes[n.Name] {
+			ps = append(ps, at(pos, f, Problem{Field: f, Reason: "duplicate node"}))
+		}
+		nodes[n.Name] = true
+		if n.Host != "" && !nameRE.MatchString(n.Host) {
+			ps = append(ps, at(pos, f+".host", Problem{Field: f + ".host", Reason: fmt.Sprintf("%q: not a host name", n.Host)}))
+		}
+	}
+	used := map[string]int{}
+	for i, link := range l.Links {
+		f := fmt.Sprintf("topology.links[%d].endpoints", i)
+		for j, e := range []Endpoint{link.A, link.B} {
+			ef := fmt.Sprintf("%s[%d]", f, j)
+			switch {
+			case !nodes[e.Node]:
+				ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: fmt.Sprintf("%q: no such node", e.Node)}))
+			case !ifaceRE.MatchString(e.Iface) || e.Iface == "lo" || e.Iface == "eth0":
+				ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: fmt.Sprintf("%q: want an interface name of 1 to 15 characters, not lo or eth0 (management)", e.Iface)}))
+			}
+			if k, dup := used[e.String()]; dup {
+				ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: fmt.Sprintf("%s is also used by topology.links[%d]", e, k)}))
+			}
+			used[e.String()] = i
+		}
+		if link.A == link.B {
+			ps = append(ps, at(pos, f, Problem{Field: f, Reason: "a link from an interface to itself"}))
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return &Error{Problems: ps}
+}
+
+// positions maps dotted field paths to the line and column of their value.
+func positions(doc *yaml.Node) map[string][2]int {
+	pos := map[string][2]int{}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				pos[p] = [2]int{v.Line, v.Column}
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				pos[p] = [2]int{c.Line, c.Column}
+				walk(c, p)
+			}
+		}
+	}
+	walk(doc, "")
+	return pos
+}
+
+func at(pos map[string][2]int, path string, p Problem) Problem {
+	if lc, ok := pos[path]; ok {
+		p.Line, p.Column = lc[0], lc[1]
+	}
+	return p
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+var lineRE = regexp.MustCompile(`line (\d+)`)
+
+func yamlLine(err error) int {
+	m := lineRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return 0
+	}
+	var n int
+	fmt.Sscanf(m[1], "%d", &n)
+	return n
+}

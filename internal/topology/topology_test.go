@@ -1,0 +1,91 @@
+package topology
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestDecodeDemo(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("testdata/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab, err := Decode("demo.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Lab{
+		Name: "demo",
+		Nodes: []Node{
+			{Name: "r1", Kind: "linux", Host: "hostA"},
+			{Name: "r2", Kind: "linux", Host: "hostA"},
+			{Name: "r3", Kind: "linux", Host: "hostB"},
+		},
+		Links: []Link{
+			{A: Endpoint{"r1", "eth1"}, B: Endpoint{"r2", "eth1"}},
+			{A: Endpoint{"r2", "eth2"}, B: Endpoint{"r3", "eth1"}},
+		},
+	}
+	if diff := cmp.Diff(want, lab); diff != "" {
+		t.Fatalf("(-want +got):\n%s", diff)
+	}
+	if got := lab.Links[1].Name(); got != "r2:eth2-r3:eth1" {
+		t.Errorf("link name %q", got)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"not yaml", "name: [", []string{"demo.yaml:"}},
+		{"bad name and no nodes", "name: a b\ntopology: {}\n", []string{"demo.yaml:1:7: name", "topology.nodes: no nodes"}},
+		{"unknown node, eth0, reused endpoint", `name: x
+topology:
+  nodes:
+    r1: {}
+    r2: {}
+  links:
+    - endpoints: ["r1:eth1", "r9:eth1"]
+    - endpoints: ["r1:eth1", "r2:eth0"]
+`, []string{`demo.yaml:7:30: topology.links[0].endpoints[1]: "r9": no such node`,
+			`demo.yaml:8:19: topology.links[1].endpoints[0]: r1:eth1 is also used by topology.links[0]`,
+			`demo.yaml:8:30: topology.links[1].endpoints[1]: "eth0"`}},
+		{"endpoint without interface", "name: x\ntopology:\n  nodes: {r1: {}}\n  links:\n    - endpoints: [r1, r1:eth2]\n", []string{`"r1": want node:interface`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Decode("demo.yaml", []byte(tt.yaml))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	data, _ := os.ReadFile("testdata/demo.yaml")
+	f.Add(data)
+	f.Add([]byte("name: x\ntopology: {nodes: {a: {}}, links: [{endpoints: [a:e1, a:e2]}]}"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		lab, err := Decode("f.yaml", b)
+		if err == nil {
+			if verr := lab.Validate(); verr != nil {
+				t.Fatalf("decoded lab fails validation: %v", verr)
+			}
+		}
+	})
+}
