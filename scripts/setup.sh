@@ -24,6 +24,13 @@ done
 if [ ! -r /usr/share/openvswitch/vswitch.ovsschema ]; then
 	missing+=(openvswitch-switch)
 fi
+# The store tests start a throwaway PostgreSQL server with initdb.
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+	missing+=(postgresql)
+fi
+if ! command -v nsenter >/dev/null 2>&1; then
+	missing+=(util-linux)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
 	mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | sort -u)
 	echo "setup: installing ${pkgs[*]}"

@@ -161,7 +161,7 @@ func (b *Bed) Close() error {
 	var errs []error
 	for i := len(daemons) - 1; i >= 0; i-- {
 		t0 := time.Now()
-		errs = append(errs, daemons[i].stop(0)) // everything goes: no need to be graceful
+		errs = append(errs, daemons[i].close())
 		b.log.Info("daemon stopped", "daemon", daemons[i].name, "dur", time.Since(t0))
 	}
 	// Node namespaces of labs named after the bed, which a runtime under

@@ -180,9 +180,27 @@ func (h *Host) startOVS(ctx context.Context) error {
 // netloom process a test runs inside a host.
 type daemon struct {
 	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has been reaped
-	err  error         // the exit status, once done is closed
+	// closeSignal, when set, ends the process on Close instead of SIGKILL,
+	// for a server that must reap its own children.
+	closeSignal syscall.Signal
+	cmd         *exec.Cmd
+	done        chan struct{} // closed when the process has been reaped
+	err         error         // the exit status, once done is closed
+}
+
+// close ends the daemon when its bed closes: everything goes, so there is no
+// need to be graceful, unless the daemon asks for its closeSignal.
+func (d *daemon) close() error {
+	if d.closeSignal == 0 {
+		return d.stop(0)
+	}
+	_ = d.cmd.Process.Signal(d.closeSignal)
+	select {
+	case <-d.done:
+		return nil
+	case <-time.After(stopGrace):
+		return d.stop(0)
+	}
 }
 
 // Process is a program a test started inside a host with Host.Start.
@@ -250,6 +268,12 @@ func (h *Host) startProcess(ctx context.Context, name, outPath string, env, argv
 	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create folder of %s: %w", h.Name, err)
 	}
+	return h.bed.spawn(ctx, h.Name+"/"+name, outPath, env, argv, nil)
+}
+
+// spawn starts argv as a child of the bed, as cred's user when set, with its
+// output in outPath, and records it for Close before it starts.
+func (b *Bed) spawn(ctx context.Context, name, outPath string, env, argv []string, cred *syscall.Credential) (*daemon, error) {
 	logf, err := os.OpenFile(outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open output of %s: %w", name, err)
@@ -260,10 +284,9 @@ func (h *Host) startProcess(ctx context.Context, name, outPath string, env, argv
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a Ctrl-C meant for the test does not reach it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	d := &daemon{name: h.Name + "/" + name, cmd: cmd, done: make(chan struct{})}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+	d := &daemon{name: name, cmd: cmd, done: make(chan struct{})}
 
-	b := h.bed
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -271,7 +294,7 @@ func (h *Host) startProcess(ctx context.Context, name, outPath string, env, argv
 	}
 	if err := cmd.Start(); err != nil {
 		b.mu.Unlock()
-		return nil, fmt.Errorf("start %s on %s: %w", name, h.Name, err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	b.daemons = append(b.daemons, d)
 	b.mu.Unlock()

@@ -1,0 +1,21 @@
+// Package store keeps the controller's state in SQLite (default, one file,
+// pure Go) or PostgreSQL: hosts, labs, nodes, placements, links, link
+// states, VXLAN tunnels, interface mappings and the declaration generation.
+//
+// Only the controller calls it. The schema evolves by numbered migrations
+// embedded in the binary (migrations/, plus Go migrations where SQL cannot
+// compute a value) and applied at Open on both databases.
+//
+// Invariants:
+//   - no *sql.Tx leaves this package: every function opens and closes its own
+//     transaction, so none can span a call to an agent (W-16);
+//   - a VNI is unique in the database (link_states.vni); AllocateVNI takes
+//     the identifier formula's first choice and probes on a collision, and a
+//     link keeps its VNI for life (W-26);
+//   - vxlan_tunnels.port_name is written wherever a tunnel row is written;
+//     readers compute it when an old row has NULL.
+//
+// Design notes: queries are written once with ? placeholders and rebound to
+// $n for PostgreSQL; the SQL is the portable subset both speak. Timestamps
+// are UTC.
+package store

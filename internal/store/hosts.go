@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Host is an agent the controller knows.
+type Host struct {
+	Name          string    `json:"name"`
+	Address       string    `json:"address"` // the agent API's URL
+	DataIP        string    `json:"data_ip"` // where tunnels start
+	Capabilities  []string  `json:"capabilities"`
+	Version       string    `json:"version"`
+	LastHeartbeat time.Time `json:"last_heartbeat"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// RegisterHost records an agent, or updates it when it registers again, and
+// counts the registration as a heartbeat.
+func (s *Store) RegisterHost(ctx context.Context, h Host) error {
+	caps, err := json.Marshal(h.Capabilities)
+	if err != nil {
+		return err
+	}
+	t := now()
+	_, err = s.db.ExecContext(ctx, s.rebind(`INSERT INTO hosts (name, address, data_plane_address, capabilities, version, last_heartbeat, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET address = excluded.address, data_plane_address = excluded.data_plane_address,
+			capabilities = excluded.capabilities, version = excluded.version, last_heartbeat = excluded.last_heartbeat`),
+		h.Name, h.Address, h.DataIP, string(caps), h.Version, t, t)
+	if err != nil {
+		return fmt.Errorf("register host %s: %w", h.Name, err)
+	}
+	return nil
+}
+
+// Heartbeat records that an agent is alive; ErrNotFound for an agent that
+// never registered (it registers again).
+func (s *Store) Heartbeat(ctx context.Context, name string) error {
+	res, err := s.db.ExecContext(ctx, s.rebind(`UPDATE hosts SET last_heartbeat = ? WHERE name = ?`), now(), name)
+	if err != nil {
+		return fmt.Errorf("heartbeat of %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("host %s: %w", name, ErrNotFound)
+	}
+	return nil
+}
+
+const hostColumns = `name, address, data_plane_address, capabilities, version, last_heartbeat, created_at`
+
+func scanHost(row interface{ Scan(...any) error }) (Host, error) {
+	var h Host
+	var caps string
+	if err := row.Scan(&h.Name, &h.Address, &h.DataIP, &caps, &h.Version, &h.LastHeartbeat, &h.CreatedAt); err != nil {
+		return Host{}, err
+	}
+	if err := json.Unmarshal([]byte(caps), &h.Capabilities); err != nil {
+		return Host{}, fmt.Errorf("host %s capabilities: %w", h.Name, err)
+	}
+	h.LastHeartbeat, h.CreatedAt = h.LastHeartbeat.UTC(), h.CreatedAt.UTC()
+	return h, nil
+}
+
+// Hosts lists every host by name.
+func (s *Store) Hosts(ctx context.Context) ([]Host, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+hostColumns+` FROM hosts ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list hosts: %w", err)
+	}
+	defer rows.Close()
+	var hosts []Host
+	for rows.Next() {
+		h, err := scanHost(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list hosts: %w", err)
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts, rows.Err()
+}
+
+// Host returns one host.
+func (s *Store) Host(ctx context.Context, name string) (Host, error) {
+	h, err := scanHost(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+hostColumns+` FROM hosts WHERE name = ?`), name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Host{}, fmt.Errorf("host %s: %w", name, ErrNotFound)
+	}
+	return h, err
+}

@@ -1,0 +1,251 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/netloom/netloom/internal/ident"
+	"github.com/netloom/netloom/internal/topology"
+)
+
+// Lab states.
+const (
+	LabStopped  = "stopped"
+	LabStarting = "starting"
+	LabRunning  = "running"
+	LabStopping = "stopping"
+	LabError    = "error"
+)
+
+// Lab is a lab's row.
+type Lab struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	State      string    `json:"state"`
+	StateError string    `json:"state_error,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Node is a lab node with its placement.
+type Node struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`
+	Image     string `json:"image,omitempty"`
+	Host      string `json:"host,omitempty"`       // explicit, from the lab file
+	PlacedOn  string `json:"placed_on,omitempty"`  // where it runs
+	RuntimeID string `json:"runtime_id,omitempty"` // e.g. its namespace
+	Status    string `json:"status,omitempty"`     // of the placement
+	Error     string `json:"error,omitempty"`
+}
+
+// LabView is a lab with its nodes and link states.
+type LabView struct {
+	Lab
+	Nodes []Node        `json:"nodes"`
+	Links []LinkState   `json:"links"`
+	Maps  []Mapping     `json:"interface_mappings,omitempty"`
+	Spec  *topology.Lab `json:"-"`
+}
+
+// CreateLab stores a lab with its nodes, links and a link state per link, in
+// one transaction. ErrConflict when the name is taken.
+func (s *Store) CreateLab(ctx context.Context, l topology.Lab) (Lab, error) {
+	lab := Lab{ID: newID(), Name: l.Name, State: LabStopped, CreatedAt: now()}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO labs (id, name, state, created_at) VALUES (?, ?, ?, ?)`),
+			lab.ID, lab.Name, lab.State, lab.CreatedAt); err != nil {
+			if isUnique(err) {
+				return fmt.Errorf("lab %s: %w", l.Name, ErrConflict)
+			}
+			return err
+		}
+		for _, n := range l.Nodes {
+			if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO nodes (id, lab_id, name, kind, image, host_id) VALUES (?, ?, ?, ?, ?, ?)`),
+				newID(), lab.ID, n.Name, n.Kind, n.Image, nullString(n.Host)); err != nil {
+				return err
+			}
+		}
+		for _, link := range l.Links {
+			a, b := link.A, link.B
+			if b.String() < a.String() {
+				a, b = b, a // source is the lexically smaller endpoint, as in the name
+			}
+			id := newID()
+			if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO links (id, lab_id, link_name, source_node, source_interface, target_node, target_interface)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`), id, lab.ID, link.Name(), a.Node, a.Iface, b.Node, b.Iface); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO link_states (id, lab_id, link_definition_id, link_name, source_node, source_interface,
+				target_node, target_interface, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				newID(), lab.ID, id, link.Name(), a.Node, a.Iface, b.Node, b.Iface, now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Lab{}, fmt.Errorf("create lab %s: %w", l.Name, err)
+	}
+	return lab, nil
+}
+
+// LabByName returns a lab's row, looked up by name or id.
+func (s *Store) LabByName(ctx context.Context, nameOrID string) (Lab, error) {
+	var l Lab
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT id, name, state, state_error, created_at FROM labs WHERE name = ? OR id = ?`), nameOrID, nameOrID).
+		Scan(&l.ID, &l.Name, &l.State, &l.StateError, &l.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Lab{}, fmt.Errorf("lab %s: %w", nameOrID, ErrNotFound)
+	}
+	l.CreatedAt = l.CreatedAt.UTC()
+	return l, err
+}
+
+// Labs lists every lab by name.
+func (s *Store) Labs(ctx context.Context) ([]Lab, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, state, state_error, created_at FROM labs ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list labs: %w", err)
+	}
+	defer rows.Close()
+	var labs []Lab
+	for rows.Next() {
+		var l Lab
+		if err := rows.Scan(&l.ID, &l.Name, &l.State, &l.StateError, &l.CreatedAt); err != nil {
+			return nil, err
+		}
+		l.CreatedAt = l.CreatedAt.UTC()
+		labs = append(labs, l)
+	}
+	return labs, rows.Err()
+}
+
+// LabView returns a lab with its nodes, placements, link states, tunnels and
+// interface mappings, in four queries whatever the lab's size.
+func (s *Store) LabView(ctx context.Context, nameOrID string) (LabView, error) {
+	l, err := s.LabByName(ctx, nameOrID)
+	if err != nil {
+		return LabView{}, err
+	}
+	v := LabView{Lab: l, Nodes: []Node{}, Links: []LinkState{}}
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT n.id, n.name, n.kind, n.image, COALESCE(n.host_id, ''),
+		COALESCE(p.host_id, ''), COALESCE(p.runtime_id, ''), COALESCE(p.status, ''), COALESCE(p.error, '')
+		FROM nodes n LEFT JOIN node_placements p ON p.lab_id = n.lab_id AND p.node_name = n.name
+		WHERE n.lab_id = ? ORDER BY n.name`), l.ID)
+	if err != nil {
+		return LabView{}, fmt.Errorf("lab %s nodes: %w", l.Name, err)
+	}
+	for rows.Next() {
+		var n Node
+		if err := rows.Scan(&n.ID, &n.Name, &n.Kind, &n.Image, &n.Host, &n.PlacedOn, &n.RuntimeID, &n.Status, &n.Error); err != nil {
+			rows.Close()
+			return LabView{}, err
+		}
+		v.Nodes = append(v.Nodes, n)
+	}
+	rows.Close()
+	if v.Links, err = s.linkStates(ctx, "ls.lab_id = ?", l.ID); err != nil {
+		return LabView{}, err
+	}
+	if v.Maps, err = s.mappings(ctx, l.ID); err != nil {
+		return LabView{}, err
+	}
+	spec := topology.Lab{Name: l.Name}
+	for _, n := range v.Nodes {
+		spec.Nodes = append(spec.Nodes, topology.Node{Name: n.Name, Kind: n.Kind, Image: n.Image, Host: n.Host})
+	}
+	for _, ls := range v.Links {
+		spec.Links = append(spec.Links, topology.Link{A: topology.Endpoint{Node: ls.SourceNode, Iface: ls.SourceIface}, B: topology.Endpoint{Node: ls.TargetNode, Iface: ls.TargetIface}})
+	}
+	v.Spec = &spec
+	return v, nil
+}
+
+// SetLabState records a lab's state and why.
+func (s *Store) SetLabState(ctx context.Context, labID, state, why string) error {
+	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE labs SET state = ?, state_error = ? WHERE id = ?`), state, why, labID)
+	return err
+}
+
+// DeleteLab removes a lab and everything of it.
+func (s *Store) DeleteLab(ctx context.Context, labID string) error {
+	res, err := s.db.ExecContext(ctx, s.rebind(`DELETE FROM labs WHERE id = ?`), labID)
+	if err != nil {
+		return fmt.Errorf("delete lab: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("lab %s: %w", labID, ErrNotFound)
+	}
+	return nil
+}
+
+// SetPlacements records where each node runs (node → host), replacing the
+// lab's placements.
+func (s *Store) SetPlacements(ctx context.Context, labID string, hosts map[string]string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for node, host := range hosts {
+			_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO node_placements (id, lab_id, node_name, host_id) VALUES (?, ?, ?, ?)
+				ON CONFLICT (lab_id, node_name) DO UPDATE SET host_id = excluded.host_id`), newID(), labID, node, host)
+			if err != nil {
+				return fmt.Errorf("place %s: %w", node, err)
+			}
+		}
+		return nil
+	})
+}
+
+// SetPlacementStatus records how a node's creation on its host went.
+func (s *Store) SetPlacementStatus(ctx context.Context, labID, node, status, runtimeID, why string) error {
+	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE node_placements SET status = ?, runtime_id = ?, error = ? WHERE lab_id = ? AND node_name = ?`),
+		status, runtimeID, why, labID, node)
+	return err
+}
+
+// DeletePlacements removes the lab's placements on one host, after its
+// teardown there.
+func (s *Store) DeletePlacements(ctx context.Context, labID, host string) error {
+	_, err := s.db.ExecContext(ctx, s.rebind(`DELETE FROM node_placements WHERE lab_id = ? AND host_id = ?`), labID, host)
+	return err
+}
+
+// NodeLoad counts the nodes placed on each host, over all labs.
+func (s *Store) NodeLoad(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT host_id, COUNT(*) FROM node_placements GROUP BY host_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	load := map[string]int{}
+	for rows.Next() {
+		var h string
+		var n int
+		if err := rows.Scan(&h, &n); err != nil {
+			return nil, err
+		}
+		load[h] = n
+	}
+	return load, rows.Err()
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// portNameOr returns the stored port name, or computes it for rows written
+// before migration 2.
+func portNameOr(stored sql.NullString, lab, link string) string {
+	if stored.Valid && stored.String != "" {
+		return stored.String
+	}
+	return ident.PortName(lab, link)
+}
+
+func splitHosts(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}

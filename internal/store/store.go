@@ -1,0 +1,148 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists")
+)
+
+// Store is the controller's database.
+type Store struct {
+	db       *sql.DB
+	postgres bool
+	log      *slog.Logger
+}
+
+// Open connects to a database given as "sqlite:///path/to/file.db" or
+// "postgres://…", and migrates it to the latest schema.
+func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
+	s, err := open(dsn, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrateTo(ctx, latestVersion); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// open connects without migrating.
+func open(dsn string, log *slog.Logger) (*Store, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite://"):
+		path := strings.TrimPrefix(dsn, "sqlite://")
+		if path == "" {
+			return nil, fmt.Errorf("db %q: no file path after sqlite://", dsn)
+		}
+		// Foreign keys on; writers wait rather than fail; a transaction
+		// takes the write lock when it begins, so two never deadlock.
+		q := "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+		db := sql.OpenDB(connector{dsn: "file:" + path + q, drv: &sqlite.Driver{}})
+		return &Store{db: db, log: log}, nil
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("db: %w", err)
+		}
+		return &Store{db: stdlib.OpenDB(*cfg), postgres: true, log: log}, nil
+	default:
+		return nil, fmt.Errorf("db %q: want sqlite:///path or postgres://…", redact(dsn))
+	}
+}
+
+// redact hides a password in a DSN for messages.
+func redact(dsn string) string {
+	if i := strings.Index(dsn, "@"); i >= 0 {
+		if j := strings.Index(dsn, "://"); j >= 0 && j < i {
+			return dsn[:j+3] + "…" + dsn[i:]
+		}
+	}
+	return dsn
+}
+
+// connector opens SQLite connections without the global driver registry.
+type connector struct {
+	dsn string
+	drv driver.Driver
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c connector) Driver() driver.Driver                        { return c.drv }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// rebind turns ? placeholders into PostgreSQL's $n.
+func (s *Store) rebind(q string) string {
+	if !s.postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// tx runs fn in one transaction, committed if fn returns nil.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// isUnique reports a unique-constraint violation on either database.
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// newID returns a random UUID (version 4) as text.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func now() time.Time { return time.Now().UTC() }
