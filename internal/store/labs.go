@@ -53,9 +53,11 @@ type LabView struct {
 }
 
 // CreateLab stores a lab with its nodes, links and a link state per link, in
-// one transaction. ErrConflict when the name is taken.
+// one transaction. ErrConflict when the name is taken. A lab's id is its
+// name: it is the lab_id agents see, so node namespaces read nl-<name>-<node>
+// and port names and VNIs follow from the name.
 func (s *Store) CreateLab(ctx context.Context, l topology.Lab) (Lab, error) {
-	lab := Lab{ID: newID(), Name: l.Name, State: LabStopped, CreatedAt: now()}
+	lab := Lab{ID: l.Name, Name: l.Name, State: LabStopped, CreatedAt: now()}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO labs (id, name, state, created_at) VALUES (?, ?, ?, ?)`),
 			lab.ID, lab.Name, lab.State, lab.CreatedAt); err != nil {

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +55,9 @@ func open(dsn string, log *slog.Logger) (*Store, error) {
 		path := strings.TrimPrefix(dsn, "sqlite://")
 		if path == "" {
 			return nil, fmt.Errorf("db %q: no file path after sqlite://", dsn)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("db: %w", err)
 		}
 		// Foreign keys on; writers wait rather than fail; a transaction
 		// takes the write lock when it begins, so two never deadlock.

@@ -59,6 +59,20 @@ type Host struct {
 // example 10.77.0.1/24) and starts its ovsdb-server and ovs-vswitchd with
 // userspace TSO enabled. The bridge is left to the caller.
 func (b *Bed) AddHost(ctx context.Context, name string, addr netip.Prefix) (*Host, error) {
+	h, err := b.AddMachine(ctx, name, addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.startOVS(ctx); err != nil {
+		return nil, err
+	}
+	b.log.Info("host ready", "host", name, "addr", addr)
+	return h, nil
+}
+
+// AddMachine creates a host joined to the underlay without OVS: a place for
+// a controller, or a client, that must reach the agents over the underlay.
+func (b *Bed) AddMachine(ctx context.Context, name string, addr netip.Prefix) (*Host, error) {
 	if err := checkName("host", name, maxHostName); err != nil {
 		return nil, err
 	}
@@ -81,11 +95,10 @@ func (b *Bed) AddHost(ctx context.Context, name string, addr netip.Prefix) (*Hos
 	if err := h.joinUnderlay(); err != nil {
 		return nil, err
 	}
-	if err := h.startOVS(ctx); err != nil {
-		return nil, err
+	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create folder of %s: %w", h.Name, err)
 	}
-	b.log.Info("host ready", "host", name, "addr", addr)
-	return h, nil
+	return h, ctx.Err()
 }
 
 // joinUnderlay links the host to the underlay bridge and gives it its address.

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netloom/netloom/internal/controller"
+	"github.com/netloom/netloom/internal/store"
+)
+
+type controllerOptions struct {
+	listen, db, agentTokenFile, apiTokenFile, logLevel string
+	agentTimeout, offlineAfter                         time.Duration
+}
+
+func newControllerCmd(_ *rootOptions) *cobra.Command {
+	o := &controllerOptions{}
+	cmd := &cobra.Command{
+		Use:   "controller",
+		Short: "Run the controller: the source of truth for every lab's network",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(cmd, o.logLevel)
+			if err != nil {
+				return err
+			}
+			agentToken, err := readToken(o.agentTokenFile)
+			if err != nil {
+				return fmt.Errorf("--agent-token-file: %w", err)
+			}
+			apiToken, err := readToken(o.apiTokenFile)
+			if err != nil {
+				return fmt.Errorf("--api-token-file: %w", err)
+			}
+			cfg := controller.Config{Listen: o.listen, AgentToken: agentToken, APIToken: apiToken,
+				AgentTimeout: o.agentTimeout, OfflineAfter: o.offlineAfter}
+			if err := cfg.Validate(); err != nil {
+				return &usageError{fmt.Errorf("controller: %w", err)}
+			}
+			ctx := cmd.Context()
+			st, err := store.Open(ctx, o.db, log.With("component", "store"))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			c, err := controller.New(cfg, st, log)
+			if err != nil {
+				return err
+			}
+			return c.Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", ":7400", "address the REST API listens on")
+	f.StringVar(&o.db, "db", "sqlite:///var/lib/netloom/netloom.db", "database: sqlite:///path or postgres://…")
+	f.StringVar(&o.agentTokenFile, "agent-token-file", "", "file holding the token shared with the agents")
+	f.StringVar(&o.apiTokenFile, "api-token-file", "", "file holding the token of API clients")
+	f.DurationVar(&o.agentTimeout, "agent-timeout", time.Minute, "timeout of one call to an agent")
+	f.DurationVar(&o.offlineAfter, "offline-after", 90*time.Second, "a host without a heartbeat for this long is offline")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}

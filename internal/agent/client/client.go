@@ -1,0 +1,178 @@
+// Package client is the typed client of the agent API (DESIGN §6), used by
+// the controller. It maps status codes back to sentinel errors, so a caller
+// branches on errors.Is, never on message text (W-19).
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/netloom/netloom/internal/wire"
+)
+
+// Sentinel errors, from the agent's status code or the transport.
+var (
+	ErrUnreachable     = errors.New("agent unreachable")
+	ErrUnauthorized    = errors.New("agent refused the token")
+	ErrNotFound        = errors.New("not found on the agent") // also: an agent without the endpoint
+	ErrConflict        = errors.New("conflict on the agent")
+	ErrStaleGeneration = ErrConflict
+	ErrBadRequest      = errors.New("agent rejected the request")
+)
+
+// Client talks to one agent.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// New returns a client of the agent at base (e.g. "http://10.77.0.1:7401").
+// hc sets the transport and its timeouts; nil uses http.DefaultClient, and
+// the caller's context bounds each call.
+func New(base, token string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{base: strings.TrimRight(base, "/"), token: token, http: hc}
+}
+
+// do sends one request and decodes a 2xx answer into out.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %s %s: %v", ErrUnreachable, method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("%w: %s %s: %v", ErrUnreachable, method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e wire.ErrorResponse
+		msg := strings.TrimSpace(string(data))
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		return fmt.Errorf("%w: %s %s: %d: %s", statusErr(resp.StatusCode), method, path, resp.StatusCode, msg)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func statusErr(code int) error {
+	switch code {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return ErrUnauthorized
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		return ErrNotFound
+	case http.StatusConflict:
+		return ErrConflict
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return ErrBadRequest
+	default:
+		return ErrUnreachable // the agent is there but cannot serve: treat as down for now
+	}
+}
+
+// DeclareState sends the host's full desired tunnel set.
+func (c *Client) DeclareState(ctx context.Context, req wire.DeclareStateRequest) (wire.DeclareStateResponse, error) {
+	var resp wire.DeclareStateResponse
+	return resp, c.do(ctx, http.MethodPost, "/overlay/declare-state", req, &resp)
+}
+
+// ReconcilePorts is the old whitelist call.
+func (c *Client) ReconcilePorts(ctx context.Context, req wire.ReconcilePortsRequest) (wire.ReconcilePortsResponse, error) {
+	var resp wire.ReconcilePortsResponse
+	return resp, c.do(ctx, http.MethodPost, "/overlay/reconcile-ports", req, &resp)
+}
+
+// PortState reads a lab's node ports.
+func (c *Client) PortState(ctx context.Context, lab string) (wire.PortStateResponse, error) {
+	var resp wire.PortStateResponse
+	return resp, c.do(ctx, http.MethodGet, "/labs/"+url.PathEscape(lab)+"/port-state", nil, &resp)
+}
+
+// DeclarePorts sends same-host pairings.
+func (c *Client) DeclarePorts(ctx context.Context, req wire.PortDeclareRequest) (wire.PortDeclareResponse, error) {
+	var resp wire.PortDeclareResponse
+	return resp, c.do(ctx, http.MethodPost, "/ports/declare-state", req, &resp)
+}
+
+// CreateNode creates a node and its interfaces.
+func (c *Client) CreateNode(ctx context.Context, lab string, req wire.CreateNodeRequest) (wire.NodeResponse, error) {
+	var resp wire.NodeResponse
+	return resp, c.do(ctx, http.MethodPost, "/labs/"+url.PathEscape(lab)+"/nodes", req, &resp)
+}
+
+// LinkSameHost connects two node interfaces on the agent's host.
+func (c *Client) LinkSameHost(ctx context.Context, lab string, req wire.SameHostLinkRequest) (wire.SameHostLinkResponse, error) {
+	var resp wire.SameHostLinkResponse
+	return resp, c.do(ctx, http.MethodPost, "/labs/"+url.PathEscape(lab)+"/links", req, &resp)
+}
+
+// Attach makes the agent's side of a cross-host link.
+func (c *Client) Attach(ctx context.Context, req wire.AttachLinkRequest) (wire.AttachLinkResponse, error) {
+	var resp wire.AttachLinkResponse
+	if err := c.do(ctx, http.MethodPost, "/overlay/attach-link", req, &resp); err != nil {
+		return resp, err
+	}
+	if !resp.Success {
+		msg := "attach failed"
+		if resp.Error != nil {
+			msg = *resp.Error
+		}
+		return resp, errors.New(msg)
+	}
+	return resp, nil
+}
+
+// Detach removes the agent's side of a cross-host link.
+func (c *Client) Detach(ctx context.Context, req wire.DetachLinkRequest) (wire.DetachLinkResponse, error) {
+	var resp wire.DetachLinkResponse
+	if err := c.do(ctx, http.MethodPost, "/overlay/detach-link", req, &resp); err != nil {
+		return resp, err
+	}
+	if !resp.Success {
+		msg := "detach failed"
+		if resp.Error != nil {
+			msg = *resp.Error
+		}
+		return resp, errors.New(msg)
+	}
+	return resp, nil
+}
+
+// Cleanup tears a lab down on the agent's host.
+func (c *Client) Cleanup(ctx context.Context, lab string) (wire.CleanupResponse, error) {
+	var resp wire.CleanupResponse
+	return resp, c.do(ctx, http.MethodPost, "/overlay/cleanup", wire.CleanupRequest{LabID: lab}, &resp)
+}

@@ -1,0 +1,226 @@
+package controller
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/netloom/netloom/internal/store"
+	"github.com/netloom/netloom/internal/topology"
+	"github.com/netloom/netloom/internal/wire"
+)
+
+// maxBody bounds a request body.
+const maxBody = 4 << 20
+
+var (
+	errUnauthorized = errors.New("missing or wrong bearer token")
+	errBadBody      = errors.New("malformed body")
+	errLabBusy      = errors.New("lab is not stopped: destroy it first")
+)
+
+type handler func(r *http.Request) (int, any, error)
+
+// routes builds the REST API under /api/v1.
+func (c *Controller) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		c.respond(w, r, http.StatusOK, map[string]string{"status": "ok"}, nil)
+	})
+	agent, api := c.cfg.AgentToken, c.cfg.APIToken
+	c.handle(mux, "POST /api/v1/hosts/register", agent, func(r *http.Request) (int, any, error) {
+		var req wire.RegisterRequest
+		if err := decodeJSON(r, &req); err != nil {
+			return 0, nil, err
+		}
+		if err := validateRegister(req); err != nil {
+			return 0, nil, err
+		}
+		if err := c.store.RegisterHost(r.Context(), store.Host{Name: req.Name, Address: req.Address, DataIP: req.DataIP,
+			Capabilities: req.Capabilities, Version: req.Version}); err != nil {
+			return 0, nil, err
+		}
+		c.log.Info("host registered", "host", req.Name, "address", req.Address, "data_ip", req.DataIP)
+		// A host that returns may hold teardowns that waited for it.
+		go c.resumeTeardowns(context.WithoutCancel(r.Context()))
+		return http.StatusOK, map[string]bool{"success": true}, nil
+	})
+	c.handle(mux, "POST /api/v1/hosts/{name}/heartbeat", agent, func(r *http.Request) (int, any, error) {
+		return http.StatusOK, map[string]bool{"success": true}, c.store.Heartbeat(r.Context(), r.PathValue("name"))
+	})
+	c.handle(mux, "GET /api/v1/hosts", api, func(r *http.Request) (int, any, error) {
+		hosts, err := c.store.Hosts(r.Context())
+		if err != nil {
+			return 0, nil, err
+		}
+		out := []wire.HostView{}
+		for _, h := range hosts {
+			out = append(out, c.hostView(h))
+		}
+		return http.StatusOK, out, nil
+	})
+	c.handle(mux, "GET /api/v1/hosts/{name}", api, func(r *http.Request) (int, any, error) {
+		h, err := c.store.Host(r.Context(), r.PathValue("name"))
+		return http.StatusOK, c.hostView(h), err
+	})
+	c.handle(mux, "POST /api/v1/labs", api, func(r *http.Request) (int, any, error) {
+		lab, err := decodeLab(r)
+		if err != nil {
+			return 0, nil, err
+		}
+		if _, err := c.store.CreateLab(r.Context(), lab); err != nil {
+			return 0, nil, err
+		}
+		v, err := c.store.LabView(r.Context(), lab.Name)
+		return http.StatusCreated, v, err
+	})
+	c.handle(mux, "GET /api/v1/labs", api, func(r *http.Request) (int, any, error) {
+		labs, err := c.store.Labs(r.Context())
+		if labs == nil {
+			labs = []store.Lab{}
+		}
+		return http.StatusOK, labs, err
+	})
+	c.handle(mux, "GET /api/v1/labs/{lab}", api, func(r *http.Request) (int, any, error) {
+		v, err := c.store.LabView(r.Context(), r.PathValue("lab"))
+		return http.StatusOK, v, err
+	})
+	c.handle(mux, "GET /api/v1/labs/{lab}/links", api, func(r *http.Request) (int, any, error) {
+		v, err := c.store.LabView(r.Context(), r.PathValue("lab"))
+		return http.StatusOK, v.Links, err
+	})
+	c.handle(mux, "POST /api/v1/labs/{lab}/deploy", api, func(r *http.Request) (int, any, error) {
+		resp, err := c.deploy(r.Context(), r.PathValue("lab"))
+		return http.StatusOK, resp, err
+	})
+	c.handle(mux, "POST /api/v1/labs/{lab}/destroy", api, func(r *http.Request) (int, any, error) {
+		resp, err := c.destroy(r.Context(), r.PathValue("lab"))
+		status := http.StatusOK
+		if resp.State == store.LabStopping {
+			status = http.StatusAccepted // finishes when the hosts return
+		}
+		return status, resp, err
+	})
+	c.handle(mux, "DELETE /api/v1/labs/{lab}", api, func(r *http.Request) (int, any, error) {
+		l, err := c.store.LabByName(r.Context(), r.PathValue("lab"))
+		if err != nil {
+			return 0, nil, err
+		}
+		if l.State != store.LabStopped {
+			return 0, nil, fmt.Errorf("delete lab %s (%s): %w", l.Name, l.State, errLabBusy)
+		}
+		return http.StatusOK, map[string]bool{"success": true}, c.store.DeleteLab(r.Context(), l.ID)
+	})
+	return mux
+}
+
+func (c *Controller) hostView(h store.Host) wire.HostView {
+	status := "offline"
+	if c.online(h) {
+		status = "online"
+	}
+	return wire.HostView{Name: h.Name, Address: h.Address, DataIP: h.DataIP, Status: status, Version: h.Version,
+		Capabilities: h.Capabilities, LastHeartbeat: h.LastHeartbeat}
+}
+
+// handle registers an endpoint that needs token.
+func (c *Controller) handle(mux *http.ServeMux, pattern, token string, h handler) {
+	want := []byte("Bearer " + token)
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			c.respond(w, r, 0, nil, errUnauthorized)
+			return
+		}
+		status, body, err := h(r)
+		c.respond(w, r, status, body, err)
+	})
+}
+
+// respond writes body as JSON, or maps err to a status code and logs it once.
+func (c *Controller) respond(w http.ResponseWriter, r *http.Request, status int, body any, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	if err == nil {
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(body)
+		return
+	}
+	status = http.StatusInternalServerError
+	out := map[string]any{"error": err.Error()}
+	var te *topology.Error
+	var ve *wire.ValidationError
+	switch {
+	case errors.As(err, &te):
+		status, out["problems"] = http.StatusBadRequest, te.Problems
+	case errors.As(err, &ve):
+		status, out["problems"] = http.StatusBadRequest, ve.Problems
+	case errors.Is(err, errBadBody):
+		status = http.StatusBadRequest
+	case errors.Is(err, errUnauthorized):
+		status = http.StatusUnauthorized
+	case errors.Is(err, store.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, store.ErrConflict), errors.Is(err, errLabBusy):
+		status = http.StatusConflict
+	case errors.Is(err, errPlacement):
+		status = http.StatusConflict // nothing to place the lab on
+	}
+	level := slog.LevelWarn
+	if status == http.StatusInternalServerError {
+		level = slog.LevelError
+	}
+	c.log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func decodeJSON(r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(nil, r.Body, maxBody)
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", errBadBody, err)
+	}
+	return nil
+}
+
+// decodeLab reads a lab file (YAML) or a JSON lab, by Content-Type.
+func decodeLab(r *http.Request) (topology.Lab, error) {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		var lab topology.Lab
+		if err := decodeJSON(r, &lab); err != nil {
+			return topology.Lab{}, err
+		}
+		return lab, lab.Validate()
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		return topology.Lab{}, fmt.Errorf("%w: %v", errBadBody, err)
+	}
+	name := r.URL.Query().Get("file")
+	if name == "" {
+		name = "lab.yaml"
+	}
+	return topology.Decode(name, data)
+}
+
+func validateRegister(r wire.RegisterRequest) error {
+	var ps []wire.Problem
+	if r.Name == "" || len(r.Name) > 64 || strings.ContainsAny(r.Name, "/ \t\n") {
+		ps = append(ps, wire.Problem{Field: "name", Reason: fmt.Sprintf("%q: want 1 to 64 characters without / or spaces", r.Name)})
+	}
+	if !strings.HasPrefix(r.Address, "http://") && !strings.HasPrefix(r.Address, "https://") {
+		ps = append(ps, wire.Problem{Field: "address", Reason: fmt.Sprintf("%q: want an http:// URL", r.Address)})
+	}
+	if a, err := netip.ParseAddr(r.DataIP); err != nil || !a.Is4() {
+		ps = append(ps, wire.Problem{Field: "data_ip", Reason: fmt.Sprintf("%q: want an IPv4 address", r.DataIP)})
+	}
+	if len(ps) > 0 {
+		return &wire.ValidationError{Problems: ps}
+	}
+	return nil
+}

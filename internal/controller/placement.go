@@ -1,0 +1,73 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/netloom/netloom/internal/topology"
+)
+
+// errPlacement reports a lab that cannot be placed on the hosts online.
+var errPlacement = errors.New("cannot place nodes")
+
+// place decides the host of every node: its explicit host, which must be
+// online, or else the online host that adds the fewest cross-host links to
+// the nodes placed so far, then the least loaded, then the first by name.
+// load counts the nodes each host runs already.
+func place(nodes []topology.Node, links []topology.Link, online []string, load map[string]int) (map[string]string, error) {
+	if len(online) == 0 {
+		return nil, fmt.Errorf("%w: no host is online", errPlacement)
+	}
+	hosts := slices.Sorted(slices.Values(online))
+	isOnline := map[string]bool{}
+	for _, h := range hosts {
+		isOnline[h] = true
+	}
+	placed := map[string]string{}
+	count := map[string]int{}
+	for h, n := range load {
+		count[h] = n
+	}
+	var errs []string
+	for _, n := range nodes {
+		if n.Host == "" {
+			continue
+		}
+		if !isOnline[n.Host] {
+			errs = append(errs, fmt.Sprintf("node %s: host %s is not online", n.Name, n.Host))
+			continue
+		}
+		placed[n.Name] = n.Host
+		count[n.Host]++
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %s", errPlacement, strings.Join(errs, "; "))
+	}
+	neighbours := map[string][]string{}
+	for _, l := range links {
+		neighbours[l.A.Node] = append(neighbours[l.A.Node], l.B.Node)
+		neighbours[l.B.Node] = append(neighbours[l.B.Node], l.A.Node)
+	}
+	for _, n := range nodes {
+		if _, ok := placed[n.Name]; ok {
+			continue
+		}
+		best, bestCross, bestLoad := "", 0, 0
+		for _, h := range hosts {
+			cross := 0
+			for _, nb := range neighbours[n.Name] {
+				if ph, ok := placed[nb]; ok && ph != h {
+					cross++
+				}
+			}
+			if best == "" || cross < bestCross || cross == bestCross && count[h] < bestLoad {
+				best, bestCross, bestLoad = h, cross, count[h]
+			}
+		}
+		placed[n.Name] = best
+		count[best]++
+	}
+	return placed, nil
+}

@@ -1,0 +1,53 @@
+package controller
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/netloom/netloom/internal/topology"
+)
+
+func TestPlace(t *testing.T) {
+	t.Parallel()
+	link := func(a, b string) topology.Link {
+		return topology.Link{A: topology.Endpoint{Node: a, Iface: "eth1"}, B: topology.Endpoint{Node: b, Iface: "eth2"}}
+	}
+	tests := []struct {
+		name    string
+		nodes   []topology.Node
+		links   []topology.Link
+		online  []string
+		load    map[string]int
+		want    map[string]string
+		wantErr string
+	}{
+		{"explicit hosts kept", []topology.Node{{Name: "r1", Host: "hostB"}, {Name: "r2", Host: "hostA"}}, nil,
+			[]string{"hostA", "hostB"}, nil, map[string]string{"r1": "hostB", "r2": "hostA"}, ""},
+		{"follows its neighbour", []topology.Node{{Name: "r1", Host: "hostB"}, {Name: "r2"}}, []topology.Link{link("r1", "r2")},
+			[]string{"hostA", "hostB"}, map[string]int{"hostB": 10}, map[string]string{"r1": "hostB", "r2": "hostB"}, ""},
+		{"least loaded when unlinked", []topology.Node{{Name: "r1"}, {Name: "r2"}}, nil,
+			[]string{"hostA", "hostB"}, map[string]int{"hostA": 1}, map[string]string{"r1": "hostB", "r2": "hostA"}, ""},
+		{"explicit host offline", []topology.Node{{Name: "r1", Host: "hostC"}}, nil, []string{"hostA"}, nil, nil, "node r1: host hostC is not online"},
+		{"nothing online", []topology.Node{{Name: "r1"}}, nil, nil, nil, nil, "no host is online"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := place(tt.nodes, tt.links, tt.online, tt.load)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,38 @@
+package wire
+
+import "time"
+
+// HostView is a host as the controller's REST API shows it.
+type HostView struct {
+	Name          string    `json:"name"`
+	Address       string    `json:"address"`
+	DataIP        string    `json:"data_ip"`
+	Status        string    `json:"status"` // "online" or "offline"
+	Version       string    `json:"version"`
+	Capabilities  []string  `json:"capabilities"`
+	LastHeartbeat time.Time `json:"last_heartbeat"`
+}
+
+// NodeResult is how a node's creation went in a deploy.
+type NodeResult struct {
+	Name   string `json:"name"`
+	Host   string `json:"host"`
+	Status string `json:"status"` // "deployed" or "failed"
+	Error  string `json:"error,omitempty"`
+}
+
+// LinkResult is how a link went in a deploy.
+type LinkResult struct {
+	LinkName string `json:"link_name"`
+	Status   string `json:"status"` // the link's actual_state afterwards
+	Error    string `json:"error,omitempty"`
+}
+
+// DeployResponse answers a deploy or a destroy.
+type DeployResponse struct {
+	Lab   string       `json:"lab"`
+	State string       `json:"state"`
+	Error string       `json:"error,omitempty"`
+	Nodes []NodeResult `json:"nodes"`
+	Links []LinkResult `json:"links"`
+}
