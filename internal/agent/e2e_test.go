@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,20 +31,14 @@ var netloomBin string
 // TestMain builds the netloom binary once; the tests run it as a process
 // inside simulated hosts, as `ip netns exec hostA netloom agent` would.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "netloom-agent-test")
+	bin, remove, err := testbed.BuildNetloom()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	netloomBin = filepath.Join(dir, "netloom")
-	out, err := exec.Command("go", "build", "-o", netloomBin, "github.com/netloom/netloom/cmd/netloom").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	netloomBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 

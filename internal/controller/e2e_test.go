@@ -1,0 +1,400 @@
+package controller_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netloom/netloom/internal/ident"
+	"github.com/netloom/netloom/internal/store"
+	"github.com/netloom/netloom/internal/testbed"
+	"github.com/netloom/netloom/internal/wire"
+)
+
+var netloomBin string
+
+func TestMain(m *testing.M) {
+	bin, remove, err := testbed.BuildNetloom()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	netloomBin = bin
+	code := m.Run()
+	remove()
+	os.Exit(code)
+}
+
+const (
+	apiToken   = "api-token-1"
+	agentToken = "agent-token-1"
+	ctlURL     = "http://10.77.0.100:7400"
+)
+
+// cluster is a controller and two agents on simulated hosts.
+type cluster struct {
+	bed        *testbed.Bed
+	ctl        *testbed.Host
+	hosts      map[string]*testbed.Host
+	agents     map[string]*testbed.Process
+	controller *testbed.Process
+	http       *http.Client
+	lab        string
+	tokenFile  string
+}
+
+func newCluster(t *testing.T, backend string) *cluster {
+	t.Helper()
+	ctx := t.Context()
+	bed := testbed.Start(t)
+	c := &cluster{bed: bed, hosts: map[string]*testbed.Host{}, agents: map[string]*testbed.Process{}, lab: bed.ID()}
+	var err error
+	if c.ctl, err = bed.AddMachine(ctx, "ctl", netip.MustParsePrefix("10.77.0.100/24")); err != nil {
+		t.Fatal(err)
+	}
+	c.http = c.ctl.HTTPClient()
+	for name, addr := range map[string]string{"hostA": "10.77.0.1/24", "hostB": "10.77.0.2/24"} {
+		if c.hosts[name], err = bed.AddHost(ctx, name, netip.MustParsePrefix(addr)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.tokenFile = filepath.Join(c.ctl.Dir, "agent-token")
+	apiFile := filepath.Join(c.ctl.Dir, "api-token")
+	for file, tok := range map[string]string{c.tokenFile: agentToken, apiFile: apiToken} {
+		if err := os.WriteFile(file, []byte(tok), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dsn := "sqlite://" + filepath.Join(c.ctl.Dir, "db", "netloom.db")
+	if backend == "postgres" {
+		pg, err := bed.StartPostgres(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dsn, err = pg.CreateDatabase(ctx, "netloom"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.controller, err = c.ctl.Start(ctx, netloomBin, "controller", "--listen", "10.77.0.100:7400", "--db", dsn,
+		"--agent-token-file", c.tokenFile, "--api-token-file", apiFile, "--agent-timeout", "10s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("controller output:\n%s", tail(c.controller.Output()))
+			for name, p := range c.agents {
+				t.Logf("agent %s output:\n%s", name, tail(p.Output()))
+			}
+		}
+	})
+	for name := range c.hosts {
+		c.startAgent(t, name)
+	}
+	c.waitHosts(t, 2)
+	return c
+}
+
+// waitAgent waits until a host's agent serves and has restored its state.
+func (c *cluster) waitAgent(t *testing.T, name string) {
+	t.Helper()
+	url := "http://" + c.hosts[name].Underlay.Addr().String() + ":7401/healthz"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var health struct{ Ready bool }
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+		if resp, err := c.http.Do(req); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&health)
+			resp.Body.Close()
+			if health.Ready {
+				return
+			}
+		}
+		if err := c.agents[name].Exited(); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent of %s not ready within 30s", name)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func tail(s string) string { return s[max(0, len(s)-3000):] }
+
+func (c *cluster) startAgent(t *testing.T, name string) {
+	t.Helper()
+	h := c.hosts[name]
+	p, err := h.Start(t.Context(), netloomBin, "agent", "--listen", h.Underlay.Addr().String()+":7401", "--name", name,
+		"--data-ip", h.Underlay.Addr().String(), "--controller", ctlURL, "--state-dir", filepath.Join(h.Dir, "agent"),
+		"--ovsdb", h.OVSDB(), "--token-file", c.tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.agents[name] = p
+}
+
+// waitHosts waits until n hosts are online.
+func (c *cluster) waitHosts(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var hosts []wire.HostView
+		if code := c.call(t, "GET", "/api/v1/hosts", "", nil, &hosts); code == 200 {
+			online := 0
+			for _, h := range hosts {
+				if h.Status == "online" {
+					online++
+				}
+			}
+			if online >= n {
+				return
+			}
+		}
+		if err := c.controller.Exited(); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d hosts not online within 30s", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// call sends a request to the controller with the API token.
+func (c *cluster) call(t *testing.T, method, path, contentType string, body []byte, out any) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, ctlURL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && json.Unmarshal(data, out) != nil {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, data)
+	}
+	return resp.StatusCode
+}
+
+func (c *cluster) labView(t *testing.T) store.LabView {
+	t.Helper()
+	var v store.LabView
+	if code := c.call(t, "GET", "/api/v1/labs/"+c.lab, "", nil, &v); code != 200 {
+		t.Fatalf("get lab: %d", code)
+	}
+	return v
+}
+
+func (c *cluster) ping(t *testing.T, node, dst string) int {
+	t.Helper()
+	got, err := testbed.PingFrom(t.Context(), ident.NamespaceName(c.lab, node), netip.MustParseAddr(dst), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func (c *cluster) addr(t *testing.T, node, iface, prefix string) {
+	t.Helper()
+	if _, err := testbed.ExecIn(t.Context(), ident.NamespaceName(c.lab, node), "ip", "addr", "add", prefix, "dev", iface); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bridgePorts reads a host's bridge by hand: port → tag.
+func bridgePorts(t *testing.T, h *testbed.Host) map[string]int {
+	t.Helper()
+	out, err := h.VSCtl(t.Context(), "--format=csv", "--data=bare", "--no-headings", "--columns=name,tag", "list", "Port")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if name, tag, ok := strings.Cut(line, ","); ok && name != "netloom0" {
+			tags[name], _ = strconv.Atoi(tag)
+		}
+	}
+	return tags
+}
+
+// vxlanVNIs reads a host's VXLAN devices by hand: name → VNI.
+func vxlanVNIs(t *testing.T, h *testbed.Host) map[string]int {
+	t.Helper()
+	out, err := h.Exec(t.Context(), "ip", "-d", "-j", "link", "show", "type", "vxlan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var links []struct {
+		Ifname   string
+		Linkinfo struct {
+			InfoData struct{ ID int } `json:"info_data"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &links); err != nil {
+		t.Fatalf("ip -j: %v: %s", err, out)
+	}
+	vnis := map[string]int{}
+	for _, l := range links {
+		vnis[l.Ifname] = l.Linkinfo.InfoData.ID
+	}
+	return vnis
+}
+
+const labYAML = `name: %s
+topology:
+  nodes:
+    r1: {host: hostA}
+    r2: {host: hostA}
+    r3: {host: hostB}
+  links:
+    - endpoints: ["r1:eth1", "r2:eth1"]
+    - endpoints: ["r2:eth2", "r3:eth1"]
+`
+
+// TestDeploy deploys a lab of 3 nodes on 2 hosts through the controller, on
+// each database, proves traffic and isolation, checks the database against
+// the bridges, destroys it, and deploys it again with one agent down.
+func TestDeploy(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			c := newCluster(t, backend)
+			var created store.LabView
+			if code := c.call(t, "POST", "/api/v1/labs", "application/yaml", fmt.Appendf(nil, labYAML, c.lab), &created); code != 201 {
+				t.Fatalf("create lab: %d", code)
+			}
+			var bad map[string]any
+			if code := c.call(t, "POST", "/api/v1/labs", "application/yaml", []byte("name: x\ntopology:\n  nodes: {r1: {}}\n  links:\n    - endpoints: [r1:eth1, r9:eth1]\n"), &bad); code != 400 || !strings.Contains(fmt.Sprint(bad["error"]), "lab.yaml:5:") {
+				t.Errorf("bad lab file: %d %v, want 400 with the file position", code, bad)
+			}
+
+			var dep wire.DeployResponse
+			if code := c.call(t, "POST", "/api/v1/labs/"+c.lab+"/deploy", "", nil, &dep); code != 200 || dep.State != "running" {
+				t.Fatalf("deploy: %d %+v", code, dep)
+			}
+			c.addr(t, "r1", "eth1", "192.168.90.1/24")
+			c.addr(t, "r2", "eth1", "192.168.90.2/24")
+			c.addr(t, "r2", "eth2", "192.168.91.2/24")
+			c.addr(t, "r3", "eth1", "192.168.91.3/24")
+			c.addr(t, "r3", "eth1", "192.168.90.3/24") // on the cross-host link, not r1's
+			t.Run("packets cross", func(t *testing.T) {
+				for _, tt := range []struct {
+					from, to string
+					want     int
+				}{{"r1", "192.168.90.2", 3}, {"r2", "192.168.91.3", 3}, {"r3", "192.168.91.2", 3}, {"r1", "192.168.90.3", 0}} {
+					if got := c.ping(t, tt.from, tt.to); got != tt.want {
+						t.Errorf("%s → %s: %d/3, want %d", tt.from, tt.to, got, tt.want)
+					}
+				}
+			})
+
+			t.Run("database matches the bridges", func(t *testing.T) {
+				v := c.labView(t)
+				ports := map[string]map[string]int{"hostA": bridgePorts(t, c.hosts["hostA"]), "hostB": bridgePorts(t, c.hosts["hostB"])}
+				for _, ls := range v.Links {
+					if ls.ActualState != "up" || ls.SourceTag == nil || ls.TargetTag == nil {
+						t.Fatalf("link %+v", ls)
+					}
+					src := ports[ls.SourceHost][ident.HostPortName(c.lab, ls.SourceNode, ls.SourceIface)]
+					dst := ports[ls.TargetHost][ident.HostPortName(c.lab, ls.TargetNode, ls.TargetIface)]
+					if src != *ls.SourceTag || dst != *ls.TargetTag {
+						t.Errorf("link %s: bridges hold tags %d/%d, database %d/%d", ls.Name, src, dst, *ls.SourceTag, *ls.TargetTag)
+					}
+					if !ls.CrossHost {
+						continue
+					}
+					tun := ls.Tunnel
+					if tun == nil || tun.PortName != ident.PortName(c.lab, ls.Name) || tun.IPA != "10.77.0.1" || tun.IPB != "10.77.0.2" || tun.VNI != *ls.VNI {
+						t.Fatalf("tunnel row %+v of %+v", tun, ls)
+					}
+					for host, tag := range map[string]int{ls.SourceHost: *ls.SourceTag, ls.TargetHost: *ls.TargetTag} {
+						if ports[host][tun.PortName] != tag {
+							t.Errorf("%s: tunnel port %s tag %d, database %d", host, tun.PortName, ports[host][tun.PortName], tag)
+						}
+						if got := vxlanVNIs(t, c.hosts[host])[tun.PortName]; got != tun.VNI {
+							t.Errorf("%s: device %s VNI %d, database %d", host, tun.PortName, got, tun.VNI)
+						}
+					}
+				}
+				if len(v.Maps) != 4 {
+					t.Fatalf("interface mappings %+v, want 4", v.Maps)
+				}
+				for _, m := range v.Maps {
+					host := "hostA"
+					if m.Node == "r3" {
+						host = "hostB"
+					}
+					if m.OVSPort != ident.HostPortName(c.lab, m.Node, m.Iface) || ports[host][m.OVSPort] != m.Tag || m.LastVerifiedAt == nil {
+						t.Errorf("mapping %+v: the bridge holds tag %d", m, ports[host][m.OVSPort])
+					}
+				}
+			})
+
+			t.Run("destroy leaves nothing", func(t *testing.T) {
+				var d wire.DeployResponse
+				if code := c.call(t, "POST", "/api/v1/labs/"+c.lab+"/destroy", "", nil, &d); code != 200 || d.State != "stopped" {
+					t.Fatalf("destroy: %d %+v", code, d)
+				}
+				for name, h := range c.hosts {
+					if p := bridgePorts(t, h); len(p) != 0 {
+						t.Errorf("%s: ports left %v", name, p)
+					}
+					if d := vxlanVNIs(t, h); len(d) != 0 {
+						t.Errorf("%s: devices left %v", name, d)
+					}
+				}
+				for _, n := range []string{"r1", "r2", "r3"} {
+					if _, err := os.Stat("/run/netns/" + ident.NamespaceName(c.lab, n)); err == nil {
+						t.Errorf("namespace of %s left", n)
+					}
+				}
+			})
+
+			t.Run("agent down during deploy, then back", func(t *testing.T) {
+				if err := c.agents["hostB"].Kill(); err != nil {
+					t.Fatal(err)
+				}
+				var d wire.DeployResponse
+				if code := c.call(t, "POST", "/api/v1/labs/"+c.lab+"/deploy", "", nil, &d); code != 200 || d.State != "error" {
+					t.Fatalf("deploy with hostB down: %d %+v", code, d)
+				}
+				for _, l := range d.Links {
+					wantErr := l.LinkName == "r2:eth2-r3:eth1"
+					if (l.Status == "error") != wantErr || wantErr && (!strings.Contains(l.Error, "hostB") || !strings.Contains(l.Error, "unreachable")) {
+						t.Errorf("link %+v", l)
+					}
+				}
+				c.startAgent(t, "hostB")
+				c.waitAgent(t, "hostB")
+				if code := c.call(t, "POST", "/api/v1/labs/"+c.lab+"/deploy", "", nil, &d); code != 200 || d.State != "running" {
+					t.Fatalf("deploy again: %d %+v", code, d)
+				}
+				c.addr(t, "r2", "eth2", "192.168.91.2/24")
+				c.addr(t, "r3", "eth1", "192.168.91.3/24")
+				if got := c.ping(t, "r2", "192.168.91.3"); got != 3 {
+					t.Errorf("r2 → r3 after the agent returned: %d/3", got)
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,26 @@
+package testbed
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// BuildNetloom builds the netloom binary into a temporary folder, for tests
+// that run it as a process; remove the folder with the returned function.
+// Call it once per package, from TestMain.
+func BuildNetloom() (path string, remove func(), err error) {
+	dir, err := os.MkdirTemp("", "netloom-bin")
+	if err != nil {
+		return "", nil, err
+	}
+	remove = func() { os.RemoveAll(dir) }
+	path = filepath.Join(dir, "netloom")
+	out, err := exec.Command("go", "build", "-o", path, "github.com/netloom/netloom/cmd/netloom").CombinedOutput()
+	if err != nil {
+		remove()
+		return "", nil, fmt.Errorf("go build netloom: %w\n%s", err, out)
+	}
+	return path, remove, nil
+}
