@@ -395,6 +395,30 @@ func TestDeploy(t *testing.T) {
 					t.Errorf("r2 → r3 after the agent returned: %d/3", got)
 				}
 			})
+
+			t.Run("destroy waits for a host that is down", func(t *testing.T) {
+				if err := c.agents["hostB"].Kill(); err != nil {
+					t.Fatal(err)
+				}
+				var d wire.DeployResponse
+				if code := c.call(t, "POST", "/api/v1/labs/"+c.lab+"/destroy", "", nil, &d); code != 202 || d.State != "stopping" || !strings.Contains(d.Error, "hostB") {
+					t.Fatalf("destroy with hostB down: %d %+v", code, d)
+				}
+				if p := bridgePorts(t, c.hosts["hostA"]); len(p) != 0 {
+					t.Errorf("hostA kept ports %v", p)
+				}
+				c.startAgent(t, "hostB")
+				deadline := time.Now().Add(30 * time.Second)
+				for c.labView(t).State != "stopped" {
+					if time.Now().After(deadline) {
+						t.Fatalf("teardown not finished after hostB returned: %+v", c.labView(t).Lab)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				if p := bridgePorts(t, c.hosts["hostB"]); len(p) != 0 {
+					t.Errorf("hostB kept ports %v", p)
+				}
+			})
 		})
 	}
 }
