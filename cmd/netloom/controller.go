@@ -12,7 +12,8 @@ import (
 
 type controllerOptions struct {
 	listen, db, agentTokenFile, apiTokenFile, logLevel string
-	agentTimeout, offlineAfter                         time.Duration
+	agentTimeout, offlineAfter, reconcileInterval      time.Duration
+	convergeEvery                                      int
 }
 
 func newControllerCmd(_ *rootOptions) *cobra.Command {
@@ -35,7 +36,8 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 				return fmt.Errorf("--api-token-file: %w", err)
 			}
 			cfg := controller.Config{Listen: o.listen, AgentToken: agentToken, APIToken: apiToken,
-				AgentTimeout: o.agentTimeout, OfflineAfter: o.offlineAfter}
+				AgentTimeout: o.agentTimeout, OfflineAfter: o.offlineAfter,
+				ReconcileInterval: o.reconcileInterval, ConvergeEvery: o.convergeEvery}
 			if err := cfg.Validate(); err != nil {
 				return &usageError{fmt.Errorf("controller: %w", err)}
 			}
@@ -59,6 +61,8 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 	f.StringVar(&o.apiTokenFile, "api-token-file", "", "file holding the token of API clients")
 	f.DurationVar(&o.agentTimeout, "agent-timeout", time.Minute, "timeout of one call to an agent")
 	f.DurationVar(&o.offlineAfter, "offline-after", 90*time.Second, "a host without a heartbeat for this long is offline")
+	f.DurationVar(&o.reconcileInterval, "reconcile-interval", time.Minute, "period of the reconcile loop")
+	f.IntVar(&o.convergeEvery, "converge-every", 5, "run overlay convergence every N-th reconcile cycle (1: every cycle)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

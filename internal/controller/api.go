@@ -48,8 +48,14 @@ func (c *Controller) routes() http.Handler {
 			return 0, nil, err
 		}
 		c.log.Info("host registered", "host", req.Name, "address", req.Address, "data_ip", req.DataIP)
-		// A host that returns may hold teardowns that waited for it.
-		go c.resumeTeardowns(context.WithoutCancel(r.Context()))
+		// A host that returns may hold teardowns that waited for it, and an
+		// agent that restarted converges at once.
+		go func(ctx context.Context) {
+			c.resumeTeardowns(ctx)
+			if _, err := c.converge(ctx, map[string]bool{req.Name: true}); err != nil {
+				c.log.Warn("convergence after registration failed", "host", req.Name, "err", err)
+			}
+		}(context.WithoutCancel(r.Context()))
 		return http.StatusOK, map[string]bool{"success": true}, nil
 	})
 	c.handle(mux, "POST /api/v1/hosts/{name}/heartbeat", agent, func(r *http.Request) (int, any, error) {
@@ -107,6 +113,26 @@ func (c *Controller) routes() http.Handler {
 			status = http.StatusAccepted // finishes when the hosts return
 		}
 		return status, resp, err
+	})
+	c.handle(mux, "POST /api/v1/converge", api, func(r *http.Request) (int, any, error) {
+		var only map[string]bool
+		if lab := r.URL.Query().Get("lab"); lab != "" {
+			v, err := c.store.LabView(r.Context(), lab)
+			if err != nil {
+				return 0, nil, err
+			}
+			only = map[string]bool{}
+			for _, n := range v.Nodes {
+				if n.PlacedOn != "" {
+					only[n.PlacedOn] = true
+				}
+			}
+		}
+		resp, err := c.converge(r.Context(), only)
+		return http.StatusOK, resp, err
+	})
+	c.handle(mux, "GET /api/v1/converge", api, func(*http.Request) (int, any, error) {
+		return http.StatusOK, c.summariesNow(), nil
 	})
 	c.handle(mux, "DELETE /api/v1/labs/{lab}", api, func(r *http.Request) (int, any, error) {
 		l, err := c.store.LabByName(r.Context(), r.PathValue("lab"))

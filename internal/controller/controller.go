@@ -12,6 +12,7 @@ import (
 
 	"github.com/netloom/netloom/internal/agent/client"
 	"github.com/netloom/netloom/internal/store"
+	"github.com/netloom/netloom/internal/wire"
 )
 
 // Config is the controller's configuration, filled once from flags.
@@ -21,6 +22,10 @@ type Config struct {
 	APIToken     string        // for API clients; never logged
 	AgentTimeout time.Duration // of one call to an agent
 	OfflineAfter time.Duration // without a heartbeat, a host is offline
+	// ReconcileInterval is the loop's period; overlay convergence runs
+	// every ConvergeEvery-th cycle (1: every cycle).
+	ReconcileInterval time.Duration
+	ConvergeEvery     int
 }
 
 // Validate checks the configuration, naming every bad field.
@@ -38,8 +43,11 @@ func (c Config) Validate() error {
 	if c.AgentToken != "" && c.AgentToken == c.APIToken {
 		errs = append(errs, errors.New("api token: must differ from the agent token"))
 	}
-	if c.AgentTimeout <= 0 || c.OfflineAfter <= 0 {
-		errs = append(errs, errors.New("agent timeout and offline-after: want more than 0"))
+	if c.AgentTimeout <= 0 || c.OfflineAfter <= 0 || c.ReconcileInterval <= 0 {
+		errs = append(errs, errors.New("agent timeout, offline-after and reconcile-interval: want more than 0"))
+	}
+	if c.ConvergeEvery < 1 {
+		errs = append(errs, fmt.Errorf("converge-every %d: want 1 or more", c.ConvergeEvery))
 	}
 	return errors.Join(errs...)
 }
@@ -51,9 +59,10 @@ type Controller struct {
 	log   *slog.Logger
 	http  *http.Client
 
-	// labMu serialises deploys and destroys of one lab.
-	mu     sync.Mutex
-	labMus map[string]*sync.Mutex
+	mu sync.Mutex
+	// mu guards the following.
+	labMus    map[string]*sync.Mutex           // serialise deploys and destroys of one lab
+	summaries map[string]wire.AgentConvergence // each agent's last convergence
 }
 
 // New builds a controller on a store.
@@ -61,7 +70,7 @@ func New(cfg Config, st *store.Store, log *slog.Logger) (*Controller, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Controller{cfg: cfg, store: st, log: log, http: &http.Client{}, labMus: map[string]*sync.Mutex{}}, nil
+	return &Controller{cfg: cfg, store: st, log: log, http: &http.Client{}, labMus: map[string]*sync.Mutex{}, summaries: map[string]wire.AgentConvergence{}}, nil
 }
 
 // Run serves the REST API until ctx ends.
@@ -74,6 +83,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	c.log.Info("controller serving", "listen", ln.Addr().String())
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		c.reconcileLoop(ctx)
+	}()
+	defer func() { <-loopDone }()
 	select {
 	case <-ctx.Done():
 	case err := <-errc:

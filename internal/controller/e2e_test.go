@@ -422,3 +422,93 @@ func TestDeploy(t *testing.T) {
 		})
 	}
 }
+
+// TestConvergeHeals drifts and wipes a host's data plane and lets the
+// controller's convergence bring it back, with the database in agreement.
+func TestConvergeHeals(t *testing.T) {
+	c := newCluster(t, "sqlite")
+	if code := c.call(t, "POST", "/api/v1/labs", "application/yaml", fmt.Appendf(nil, labYAML, c.lab), nil); code != 201 {
+		t.Fatalf("create lab: %d", code)
+	}
+	var dep wire.DeployResponse
+	if code := c.call(t, "POST", "/api/v1/labs/"+c.lab+"/deploy", "", nil, &dep); code != 200 || dep.State != "running" {
+		t.Fatalf("deploy: %d %+v", code, dep)
+	}
+	c.addr(t, "r2", "eth2", "192.168.91.2/24")
+	c.addr(t, "r3", "eth1", "192.168.91.3/24")
+	v := c.labView(t)
+	var cross store.LinkState
+	for _, ls := range v.Links {
+		if ls.CrossHost {
+			cross = ls
+		}
+	}
+	port := cross.Tunnel.PortName
+
+	converge := func(t *testing.T) wire.ConvergeResponse {
+		t.Helper()
+		var r wire.ConvergeResponse
+		if code := c.call(t, "POST", "/api/v1/converge", "", nil, &r); code != 200 {
+			t.Fatalf("converge: %d", code)
+		}
+		return r
+	}
+	agree := func(t *testing.T) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			a, b := bridgePorts(t, c.hosts["hostA"])[port], bridgePorts(t, c.hosts["hostB"])[port]
+			if a == *cross.SourceTag && b == *cross.TargetTag && c.ping(t, "r2", "192.168.91.3") == 3 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("tunnel tags %d/%d, database %d/%d, or no traffic", a, b, *cross.SourceTag, *cross.TargetTag)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	t.Run("device deleted and tag changed by hand", func(t *testing.T) {
+		if _, err := c.hosts["hostB"].Exec(t.Context(), "ip", "link", "del", port); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.hosts["hostA"].VSCtl(t.Context(), "set", "port", port, "tag=7"); err != nil {
+			t.Fatal(err)
+		}
+		r := converge(t)
+		for _, a := range r.Agents {
+			if a.Error != "" || a.Skipped != "" || a.Results["error"] != 0 {
+				t.Errorf("agent %+v", a)
+			}
+		}
+		agree(t)
+	})
+
+	t.Run("OVS database wiped and daemons restarted", func(t *testing.T) {
+		if err := c.hosts["hostB"].RestartOVS(t.Context(), true); err != nil {
+			t.Fatal(err)
+		}
+		if p := bridgePorts(t, c.hosts["hostB"]); len(p) > 1 {
+			t.Fatalf("the wiped database still holds ports %v", p)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			r := converge(t)
+			ok := true
+			for _, a := range r.Agents {
+				ok = ok && a.Error == "" && a.Skipped == "" && a.Results["error"] == 0
+			}
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("convergence after the wipe: %+v", r.Agents)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		agree(t)
+		if v := c.labView(t); !v.Links[1].SourceAttached || !v.Links[1].TargetAttached {
+			t.Errorf("attached flags after healing: %+v", v.Links[1])
+		}
+	})
+}

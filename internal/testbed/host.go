@@ -152,8 +152,10 @@ func (h *Host) startOVS(ctx context.Context) error {
 	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
 		return fmt.Errorf("create folder of %s: %w", h.Name, err)
 	}
-	if out, err := exec.CommandContext(ctx, "ovsdb-tool", "create", h.path("conf.db"), vswitchSchema).CombinedOutput(); err != nil {
-		return fmt.Errorf("create OVS database of %s: %w: %s", h.Name, err, bytes.TrimSpace(out))
+	if _, err := os.Stat(h.path("conf.db")); errors.Is(err, os.ErrNotExist) {
+		if out, err := exec.CommandContext(ctx, "ovsdb-tool", "create", h.path("conf.db"), vswitchSchema).CombinedOutput(); err != nil {
+			return fmt.Errorf("create OVS database of %s: %w: %s", h.Name, err, bytes.TrimSpace(out))
+		}
 	}
 	db, err := h.startDaemon(ctx, "ovsdb-server", h.path("conf.db"), "--remote=punix:"+h.path("db.sock"))
 	if err != nil {
@@ -352,6 +354,23 @@ func (d *daemon) stop(grace time.Duration) error {
 	case <-time.After(exitTimeout):
 		return fmt.Errorf("%s (pid %d) did not exit", d.name, d.cmd.Process.Pid)
 	}
+}
+
+// RestartOVS stops both OVS daemons and starts them again, on an empty
+// database when wipe is set: what a host reboot or an operator's
+// `rm conf.db` does to the bridge.
+func (h *Host) RestartOVS(ctx context.Context, wipe bool) error {
+	for _, name := range []string{"ovs-vswitchd", "ovsdb-server"} {
+		if err := h.StopDaemon(name); err != nil {
+			return err
+		}
+	}
+	if wipe {
+		if err := os.Remove(h.path("conf.db")); err != nil {
+			return fmt.Errorf("wipe OVS database of %s: %w", h.Name, err)
+		}
+	}
+	return h.startOVS(ctx)
 }
 
 // StopDaemon stops one of the host's OVS daemons ("ovsdb-server" or

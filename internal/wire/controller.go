@@ -36,3 +36,23 @@ type DeployResponse struct {
 	Nodes []NodeResult `json:"nodes"`
 	Links []LinkResult `json:"links"`
 }
+
+// AgentConvergence is how one agent's last convergence went.
+type AgentConvergence struct {
+	Host           string         `json:"host"`
+	Generation     int64          `json:"generation"`
+	At             time.Time      `json:"at"`
+	Tunnels        int            `json:"tunnels"` // declared
+	Results        map[string]int `json:"results"` // by status
+	OrphansRemoved []string       `json:"orphans_removed"`
+	Skipped        string         `json:"skipped,omitempty"`  // the agent could not read its bridge
+	Fallback       bool           `json:"fallback,omitempty"` // an old agent: the whitelist was used
+	Error          string         `json:"error,omitempty"`    // the agent could not be reached or refused
+}
+
+// ConvergeResponse answers a convergence run, or lists the last one of each
+// agent.
+type ConvergeResponse struct {
+	Generation int64              `json:"generation"`
+	Agents     []AgentConvergence `json:"agents"`
+}

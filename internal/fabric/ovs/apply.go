@@ -38,7 +38,32 @@ func (d *Driver) Apply(ctx context.Context, p fabric.Plan) error {
 		return fmt.Errorf("apply: %w", err)
 	}
 	defer h.Close()
-	failed, err := ensureDevices(h, p.Devices)
+	have, _, err := listLinks(h)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	// The userspace datapath never reopens a system port whose device was
+	// deleted and made again: the port keeps a socket on the old ifindex
+	// and passes nothing. Such ports leave the bridge first, in a
+	// transaction of their own, and come back with the rest.
+	reseat := reseatPorts(p.Devices, have, ports)
+	if len(reseat) > 0 {
+		ops, err := d.removePortsOps(br, reseat)
+		if err != nil {
+			return fmt.Errorf("apply: reseat ports: %w", err)
+		}
+		if err := d.transact(ctx, ops); err != nil {
+			return fmt.Errorf("apply: reseat ports: %w", err)
+		}
+		for _, rp := range reseat {
+			delete(ports, rp.Name)
+			if tag, ok := p.Retag[rp.Name]; ok {
+				rp.Tag = tag
+			}
+			p.AddPorts = append(p.AddPorts, fabric.Port{Name: rp.Name, Tag: rp.Tag, Owner: rp.Owner})
+		}
+	}
+	failed, err := ensureDevices(h, p.Devices, have)
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
@@ -181,18 +206,35 @@ func (d *Driver) planOps(ctx context.Context, p fabric.Plan, ports map[string]ca
 	return ops, nil
 }
 
+// reseatPorts returns the bridge ports whose device Apply makes anew: it is
+// missing, or differs in what only recreation changes.
+func reseatPorts(want []fabric.Device, have map[string]fabric.Device, ports map[string]cachedPort) []cachedPort {
+	var out []cachedPort
+	for _, w := range want {
+		cp, onBridge := ports[w.Name]
+		cur, exists := have[w.Name]
+		if onBridge && cp.Owned() && (!exists || !cur.SameTunnel(w)) {
+			out = append(out, cp)
+		}
+	}
+	return out
+}
+
+// removePortsOps removes ports from the bridge.
+func (d *Driver) removePortsOps(br *vswitchd.Bridge, ports []cachedPort) ([]ovsdb.Operation, error) {
+	uuids := make([]string, len(ports))
+	for i, p := range ports {
+		uuids[i] = p.uuid
+	}
+	bridge := &vswitchd.Bridge{UUID: br.UUID}
+	return d.ovs.Where(bridge).Mutate(bridge, model.Mutation{Field: &bridge.Ports, Mutator: ovsdb.MutateOperationDelete, Value: uuids})
+}
+
 // ensureDevices makes every device in want exist as specified: created,
 // adopted when identical, updated in place when only MTU or state differ,
 // recreated when the tunnel differs. A device that fails is reported in
 // failed and the others go on; err is for a failure that stops everything.
-func ensureDevices(h *netlink.Handle, want []fabric.Device) (failed map[string]error, err error) {
-	if len(want) == 0 {
-		return nil, nil
-	}
-	have, _, err := listLinks(h)
-	if err != nil {
-		return nil, err
-	}
+func ensureDevices(h *netlink.Handle, want []fabric.Device, have map[string]fabric.Device) (failed map[string]error, err error) {
 	failed = map[string]error{}
 	for _, w := range want {
 		if err := ensureDevice(h, w, have); err != nil {

@@ -11,7 +11,10 @@
 //     the connection alive, and the kernel's links in one netlink dump; any
 //     failure is an error, never an empty set;
 //   - one Apply is one OVSDB transaction, which also bumps next_cfg, and
-//     Apply returns only when ovs-vswitchd's cur_cfg has caught up;
+//     Apply returns only when ovs-vswitchd's cur_cfg has caught up. The one
+//     exception: a port whose device must be made anew leaves the bridge in
+//     a transaction of its own first, because the userspace datapath never
+//     reopens a system device that was deleted and recreated;
 //   - every port Apply adds carries the ident ownership keys in
 //     external_ids, and Apply refuses to delete or change a port without
 //     them;
