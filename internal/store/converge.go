@@ -10,7 +10,7 @@ import (
 // grow, so an agent can refuse a stale declaration (DESIGN §6).
 func (s *Store) NextGeneration(ctx context.Context) (int64, error) {
 	var g int64
-	err := s.db.QueryRowContext(ctx, `UPDATE declaration_generation SET value = value + 1 WHERE id = 1 RETURNING value`).Scan(&g)
+	err := s.queryRow(ctx, `UPDATE declaration_generation SET value = value + 1 WHERE id = 1 RETURNING value`).Scan(&g)
 	if err != nil {
 		return 0, fmt.Errorf("next generation: %w", err)
 	}
@@ -31,7 +31,7 @@ func (s *Store) ConvergenceState(ctx context.Context) ([]Host, []Placed, []LinkS
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT lab_id, host_id FROM node_placements ORDER BY lab_id, host_id`)
+	rows, err := s.query(ctx, `SELECT DISTINCT lab_id, host_id FROM node_placements ORDER BY lab_id, host_id`)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("read placements: %w", err)
 	}
@@ -71,7 +71,7 @@ func (s *Store) SetAttachments(ctx context.Context, as []Attachment) error {
 			if a.Source {
 				col = "source_vxlan_attached"
 			}
-			if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE link_states SET `+col+` = ? WHERE id = ?`), a.Attached, a.LinkStateID); err != nil {
+			if _, err := s.txExec(ctx, tx, `UPDATE link_states SET `+col+` = ? WHERE id = ?`, a.Attached, a.LinkStateID); err != nil {
 				return err
 			}
 		}

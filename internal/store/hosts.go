@@ -28,10 +28,10 @@ func (s *Store) RegisterHost(ctx context.Context, h Host) error {
 		return err
 	}
 	t := now()
-	_, err = s.db.ExecContext(ctx, s.rebind(`INSERT INTO hosts (name, address, data_plane_address, capabilities, version, last_heartbeat, created_at)
+	_, err = s.exec(ctx, `INSERT INTO hosts (name, address, data_plane_address, capabilities, version, last_heartbeat, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET address = excluded.address, data_plane_address = excluded.data_plane_address,
-			capabilities = excluded.capabilities, version = excluded.version, last_heartbeat = excluded.last_heartbeat`),
+			capabilities = excluded.capabilities, version = excluded.version, last_heartbeat = excluded.last_heartbeat`,
 		h.Name, h.Address, h.DataIP, string(caps), h.Version, t, t)
 	if err != nil {
 		return fmt.Errorf("register host %s: %w", h.Name, err)
@@ -42,7 +42,7 @@ func (s *Store) RegisterHost(ctx context.Context, h Host) error {
 // Heartbeat records that an agent is alive; ErrNotFound for an agent that
 // never registered (it registers again).
 func (s *Store) Heartbeat(ctx context.Context, name string) error {
-	res, err := s.db.ExecContext(ctx, s.rebind(`UPDATE hosts SET last_heartbeat = ? WHERE name = ?`), now(), name)
+	res, err := s.exec(ctx, `UPDATE hosts SET last_heartbeat = ? WHERE name = ?`, now(), name)
 	if err != nil {
 		return fmt.Errorf("heartbeat of %s: %w", name, err)
 	}
@@ -69,7 +69,7 @@ func scanHost(row interface{ Scan(...any) error }) (Host, error) {
 
 // Hosts lists every host by name.
 func (s *Store) Hosts(ctx context.Context) ([]Host, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+hostColumns+` FROM hosts ORDER BY name`)
+	rows, err := s.query(ctx, `SELECT `+hostColumns+` FROM hosts ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list hosts: %w", err)
 	}
@@ -87,7 +87,7 @@ func (s *Store) Hosts(ctx context.Context) ([]Host, error) {
 
 // Host returns one host.
 func (s *Store) Host(ctx context.Context, name string) (Host, error) {
-	h, err := scanHost(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+hostColumns+` FROM hosts WHERE name = ?`), name))
+	h, err := scanHost(s.queryRow(ctx, `SELECT `+hostColumns+` FROM hosts WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Host{}, fmt.Errorf("host %s: %w", name, ErrNotFound)
 	}

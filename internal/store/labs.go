@@ -59,7 +59,7 @@ type LabView struct {
 func (s *Store) CreateLab(ctx context.Context, l topology.Lab) (Lab, error) {
 	lab := Lab{ID: l.Name, Name: l.Name, State: LabStopped, CreatedAt: now()}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO labs (id, name, state, created_at) VALUES (?, ?, ?, ?)`),
+		if _, err := s.txExec(ctx, tx, `INSERT INTO labs (id, name, state, created_at) VALUES (?, ?, ?, ?)`,
 			lab.ID, lab.Name, lab.State, lab.CreatedAt); err != nil {
 			if isUnique(err) {
 				return fmt.Errorf("lab %s: %w", l.Name, ErrConflict)
@@ -67,7 +67,7 @@ func (s *Store) CreateLab(ctx context.Context, l topology.Lab) (Lab, error) {
 			return err
 		}
 		for _, n := range l.Nodes {
-			if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO nodes (id, lab_id, name, kind, image, host_id) VALUES (?, ?, ?, ?, ?, ?)`),
+			if _, err := s.txExec(ctx, tx, `INSERT INTO nodes (id, lab_id, name, kind, image, host_id) VALUES (?, ?, ?, ?, ?, ?)`,
 				newID(), lab.ID, n.Name, n.Kind, n.Image, nullString(n.Host)); err != nil {
 				return err
 			}
@@ -78,12 +78,12 @@ func (s *Store) CreateLab(ctx context.Context, l topology.Lab) (Lab, error) {
 				a, b = b, a // source is the lexically smaller endpoint, as in the name
 			}
 			id := newID()
-			if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO links (id, lab_id, link_name, source_node, source_interface, target_node, target_interface)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`), id, lab.ID, link.Name(), a.Node, a.Iface, b.Node, b.Iface); err != nil {
+			if _, err := s.txExec(ctx, tx, `INSERT INTO links (id, lab_id, link_name, source_node, source_interface, target_node, target_interface)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, id, lab.ID, link.Name(), a.Node, a.Iface, b.Node, b.Iface); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO link_states (id, lab_id, link_definition_id, link_name, source_node, source_interface,
-				target_node, target_interface, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			if _, err := s.txExec(ctx, tx, `INSERT INTO link_states (id, lab_id, link_definition_id, link_name, source_node, source_interface,
+				target_node, target_interface, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				newID(), lab.ID, id, link.Name(), a.Node, a.Iface, b.Node, b.Iface, now()); err != nil {
 				return err
 			}
@@ -99,7 +99,7 @@ func (s *Store) CreateLab(ctx context.Context, l topology.Lab) (Lab, error) {
 // LabByName returns a lab's row, looked up by name or id.
 func (s *Store) LabByName(ctx context.Context, nameOrID string) (Lab, error) {
 	var l Lab
-	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT id, name, state, state_error, created_at FROM labs WHERE name = ? OR id = ?`), nameOrID, nameOrID).
+	err := s.queryRow(ctx, `SELECT id, name, state, state_error, created_at FROM labs WHERE name = ? OR id = ?`, nameOrID, nameOrID).
 		Scan(&l.ID, &l.Name, &l.State, &l.StateError, &l.CreatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Lab{}, fmt.Errorf("lab %s: %w", nameOrID, ErrNotFound)
@@ -110,7 +110,7 @@ func (s *Store) LabByName(ctx context.Context, nameOrID string) (Lab, error) {
 
 // Labs lists every lab by name.
 func (s *Store) Labs(ctx context.Context) ([]Lab, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, state, state_error, created_at FROM labs ORDER BY name`)
+	rows, err := s.query(ctx, `SELECT id, name, state, state_error, created_at FROM labs ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list labs: %w", err)
 	}
@@ -135,10 +135,10 @@ func (s *Store) LabView(ctx context.Context, nameOrID string) (LabView, error) {
 		return LabView{}, err
 	}
 	v := LabView{Lab: l, Nodes: []Node{}, Links: []LinkState{}}
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT n.id, n.name, n.kind, n.image, COALESCE(n.host_id, ''),
+	rows, err := s.query(ctx, `SELECT n.id, n.name, n.kind, n.image, COALESCE(n.host_id, ''),
 		COALESCE(p.host_id, ''), COALESCE(p.runtime_id, ''), COALESCE(p.status, ''), COALESCE(p.error, '')
 		FROM nodes n LEFT JOIN node_placements p ON p.lab_id = n.lab_id AND p.node_name = n.name
-		WHERE n.lab_id = ? ORDER BY n.name`), l.ID)
+		WHERE n.lab_id = ? ORDER BY n.name`, l.ID)
 	if err != nil {
 		return LabView{}, fmt.Errorf("lab %s nodes: %w", l.Name, err)
 	}
@@ -170,13 +170,13 @@ func (s *Store) LabView(ctx context.Context, nameOrID string) (LabView, error) {
 
 // SetLabState records a lab's state and why.
 func (s *Store) SetLabState(ctx context.Context, labID, state, why string) error {
-	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE labs SET state = ?, state_error = ? WHERE id = ?`), state, why, labID)
+	_, err := s.exec(ctx, `UPDATE labs SET state = ?, state_error = ? WHERE id = ?`, state, why, labID)
 	return err
 }
 
 // DeleteLab removes a lab and everything of it.
 func (s *Store) DeleteLab(ctx context.Context, labID string) error {
-	res, err := s.db.ExecContext(ctx, s.rebind(`DELETE FROM labs WHERE id = ?`), labID)
+	res, err := s.exec(ctx, `DELETE FROM labs WHERE id = ?`, labID)
 	if err != nil {
 		return fmt.Errorf("delete lab: %w", err)
 	}
@@ -191,8 +191,8 @@ func (s *Store) DeleteLab(ctx context.Context, labID string) error {
 func (s *Store) SetPlacements(ctx context.Context, labID string, hosts map[string]string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for node, host := range hosts {
-			_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO node_placements (id, lab_id, node_name, host_id) VALUES (?, ?, ?, ?)
-				ON CONFLICT (lab_id, node_name) DO UPDATE SET host_id = excluded.host_id`), newID(), labID, node, host)
+			_, err := s.txExec(ctx, tx, `INSERT INTO node_placements (id, lab_id, node_name, host_id) VALUES (?, ?, ?, ?)
+				ON CONFLICT (lab_id, node_name) DO UPDATE SET host_id = excluded.host_id`, newID(), labID, node, host)
 			if err != nil {
 				return fmt.Errorf("place %s: %w", node, err)
 			}
@@ -203,7 +203,7 @@ func (s *Store) SetPlacements(ctx context.Context, labID string, hosts map[strin
 
 // SetPlacementStatus records how a node's creation on its host went.
 func (s *Store) SetPlacementStatus(ctx context.Context, labID, node, status, runtimeID, why string) error {
-	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE node_placements SET status = ?, runtime_id = ?, error = ? WHERE lab_id = ? AND node_name = ?`),
+	_, err := s.exec(ctx, `UPDATE node_placements SET status = ?, runtime_id = ?, error = ? WHERE lab_id = ? AND node_name = ?`,
 		status, runtimeID, why, labID, node)
 	return err
 }
@@ -211,13 +211,13 @@ func (s *Store) SetPlacementStatus(ctx context.Context, labID, node, status, run
 // DeletePlacements removes the lab's placements on one host, after its
 // teardown there.
 func (s *Store) DeletePlacements(ctx context.Context, labID, host string) error {
-	_, err := s.db.ExecContext(ctx, s.rebind(`DELETE FROM node_placements WHERE lab_id = ? AND host_id = ?`), labID, host)
+	_, err := s.exec(ctx, `DELETE FROM node_placements WHERE lab_id = ? AND host_id = ?`, labID, host)
 	return err
 }
 
 // NodeLoad counts the nodes placed on each host, over all labs.
 func (s *Store) NodeLoad(ctx context.Context) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT host_id, COUNT(*) FROM node_placements GROUP BY host_id`)
+	rows, err := s.query(ctx, `SELECT host_id, COUNT(*) FROM node_placements GROUP BY host_id`)
 	if err != nil {
 		return nil, err
 	}

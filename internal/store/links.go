@@ -71,13 +71,13 @@ func intPtr(n sql.NullInt64) *int {
 // linkStates reads link states with their tunnels, filtered by where (on
 // alias ls) with args.
 func (s *Store) linkStates(ctx context.Context, where string, args ...any) ([]LinkState, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT ls.id, ls.lab_id, ls.link_name, ls.source_node, ls.source_interface,
+	rows, err := s.query(ctx, `SELECT ls.id, ls.lab_id, ls.link_name, ls.source_node, ls.source_interface,
 		ls.target_node, ls.target_interface, ls.desired_state, ls.actual_state, ls.error_message, ls.is_cross_host,
 		ls.vni, ls.vlan_tag, ls.source_vlan_tag, ls.target_vlan_tag, COALESCE(ls.source_host_id, ''), COALESCE(ls.target_host_id, ''),
 		ls.source_vxlan_attached, ls.target_vxlan_attached, ls.partial_state_hosts,
 		vt.id, vt.vni, vt.agent_a_id, vt.agent_a_ip, vt.agent_b_id, vt.agent_b_ip, vt.status, vt.port_name
 		FROM link_states ls LEFT JOIN vxlan_tunnels vt ON vt.link_state_id = ls.id
-		WHERE `+where+` ORDER BY ls.link_name`), args...)
+		WHERE `+where+` ORDER BY ls.link_name`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read link states: %w", err)
 	}
@@ -109,8 +109,8 @@ func (s *Store) linkStates(ctx context.Context, where string, args ...any) ([]Li
 // made and where its ends are, so that convergence declares it as a
 // placeholder instead of removing what the agents are building (W-4).
 func (s *Store) SetLinkCreating(ctx context.Context, id, sourceHost, targetHost string) error {
-	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE link_states SET actual_state = ?, source_host_id = ?, target_host_id = ?,
-		is_cross_host = ?, updated_at = ? WHERE id = ?`), LinkCreating, sourceHost, targetHost, sourceHost != targetHost, now(), id)
+	_, err := s.exec(ctx, `UPDATE link_states SET actual_state = ?, source_host_id = ?, target_host_id = ?,
+		is_cross_host = ?, updated_at = ? WHERE id = ?`, LinkCreating, sourceHost, targetHost, sourceHost != targetHost, now(), id)
 	return err
 }
 
@@ -122,7 +122,7 @@ const vniSpan = 16_000_000
 // that (W-26). The database's unique constraint decides.
 func (s *Store) AllocateVNI(ctx context.Context, linkStateID, lab, link string) (int, error) {
 	var cur sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT vni FROM link_states WHERE id = ?`), linkStateID).Scan(&cur); err != nil {
+	if err := s.queryRow(ctx, `SELECT vni FROM link_states WHERE id = ?`, linkStateID).Scan(&cur); err != nil {
 		return 0, fmt.Errorf("allocate vni of %s: %w", link, err)
 	}
 	if cur.Valid {
@@ -131,7 +131,7 @@ func (s *Store) AllocateVNI(ctx context.Context, linkStateID, lab, link string) 
 	first := int(ident.VNI(lab, link))
 	for i := range 1000 {
 		vni := (first-ident.VNIBase+i)%vniSpan + ident.VNIBase
-		_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE link_states SET vni = ? WHERE id = ? AND vni IS NULL`), vni, linkStateID)
+		_, err := s.exec(ctx, `UPDATE link_states SET vni = ? WHERE id = ? AND vni IS NULL`, vni, linkStateID)
 		if err == nil {
 			if i > 0 {
 				s.log.Warn("vni collision: probed", "lab", lab, "link", link, "vni", vni, "first_choice", first)
@@ -147,8 +147,8 @@ func (s *Store) AllocateVNI(ctx context.Context, linkStateID, lab, link string) 
 
 // SetSameHostUp records a same-host link as up on its shared tag.
 func (s *Store) SetSameHostUp(ctx context.Context, id string, tag int) error {
-	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE link_states SET actual_state = ?, error_message = '', vlan_tag = ?,
-		source_vlan_tag = ?, target_vlan_tag = ?, partial_state_hosts = '', updated_at = ? WHERE id = ?`), LinkUp, tag, tag, tag, now(), id)
+	_, err := s.exec(ctx, `UPDATE link_states SET actual_state = ?, error_message = '', vlan_tag = ?,
+		source_vlan_tag = ?, target_vlan_tag = ?, partial_state_hosts = '', updated_at = ? WHERE id = ?`, LinkUp, tag, tag, tag, now(), id)
 	return err
 }
 
@@ -167,16 +167,16 @@ func (s *Store) SetCrossHostUp(ctx context.Context, u CrossHostUp) error {
 	t := now()
 	port := ident.PortName(u.LabID, u.LinkName)
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE link_states SET actual_state = ?, error_message = '', vni = ?, vlan_tag = NULL,
+		if _, err := s.txExec(ctx, tx, `UPDATE link_states SET actual_state = ?, error_message = '', vni = ?, vlan_tag = NULL,
 			source_vlan_tag = ?, target_vlan_tag = ?, source_vxlan_attached = ?, target_vxlan_attached = ?, partial_state_hosts = '',
-			updated_at = ? WHERE id = ?`), LinkUp, u.VNI, u.SourceTag, u.TargetTag, true, true, t, u.LinkStateID); err != nil {
+			updated_at = ? WHERE id = ?`, LinkUp, u.VNI, u.SourceTag, u.TargetTag, true, true, t, u.LinkStateID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO vxlan_tunnels (id, lab_id, link_state_id, vni, agent_a_id, agent_a_ip,
+		_, err := s.txExec(ctx, tx, `INSERT INTO vxlan_tunnels (id, lab_id, link_state_id, vni, agent_a_id, agent_a_ip,
 			agent_b_id, agent_b_ip, status, port_name, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)
 			ON CONFLICT (link_state_id) DO UPDATE SET vni = excluded.vni, agent_a_id = excluded.agent_a_id, agent_a_ip = excluded.agent_a_ip,
 			agent_b_id = excluded.agent_b_id, agent_b_ip = excluded.agent_b_ip, status = 'active', port_name = excluded.port_name,
-			updated_at = excluded.updated_at`),
+			updated_at = excluded.updated_at`,
 			newID(), u.LabID, u.LinkStateID, u.VNI, u.SourceHost, u.SourceIP, u.TargetHost, u.TargetIP, port, t, t)
 		return err
 	})
@@ -186,8 +186,8 @@ func (s *Store) SetCrossHostUp(ctx context.Context, u CrossHostUp) error {
 // pending while waiting), why, and the hosts that still hold its state when
 // a rollback failed (then why starts with PartialStatePrefix).
 func (s *Store) SetLinkFailed(ctx context.Context, id, state, why string, partialHosts []string) error {
-	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE link_states SET actual_state = ?, error_message = ?, partial_state_hosts = ?,
-		source_vxlan_attached = ?, target_vxlan_attached = ?, updated_at = ? WHERE id = ?`),
+	_, err := s.exec(ctx, `UPDATE link_states SET actual_state = ?, error_message = ?, partial_state_hosts = ?,
+		source_vxlan_attached = ?, target_vxlan_attached = ?, updated_at = ? WHERE id = ?`,
 		state, why, strings.Join(partialHosts, ","), false, false, now(), id)
 	return err
 }
@@ -200,13 +200,13 @@ func (s *Store) ResetLinks(ctx context.Context, labID string) error {
 			`DELETE FROM vxlan_tunnels WHERE lab_id = ?`,
 			`DELETE FROM interface_mappings WHERE lab_id = ?`,
 		} {
-			if _, err := tx.ExecContext(ctx, s.rebind(q), labID); err != nil {
+			if _, err := s.txExec(ctx, tx, q, labID); err != nil {
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, s.rebind(`UPDATE link_states SET actual_state = ?, error_message = '', vlan_tag = NULL,
+		_, err := s.txExec(ctx, tx, `UPDATE link_states SET actual_state = ?, error_message = '', vlan_tag = NULL,
 			source_vlan_tag = NULL, target_vlan_tag = NULL, source_vxlan_attached = ?, target_vxlan_attached = ?,
-			partial_state_hosts = '', updated_at = ? WHERE lab_id = ?`), LinkDown, false, false, now(), labID)
+			partial_state_hosts = '', updated_at = ? WHERE lab_id = ?`, LinkDown, false, false, now(), labID)
 		return err
 	})
 }
@@ -226,12 +226,12 @@ func (s *Store) UpsertMappings(ctx context.Context, labID string, ms []Mapping) 
 	t := now()
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, m := range ms {
-			_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO interface_mappings (id, lab_id, node_id, ovs_port, ovs_bridge, vlan_tag,
+			_, err := s.txExec(ctx, tx, `INSERT INTO interface_mappings (id, lab_id, node_id, ovs_port, ovs_bridge, vlan_tag,
 				linux_interface, updated_at, last_verified_at)
 				SELECT ?, n.lab_id, n.id, ?, ?, ?, ?, ?, ? FROM nodes n WHERE n.lab_id = ? AND n.name = ?
 				ON CONFLICT (lab_id, node_id, linux_interface) DO UPDATE SET ovs_port = excluded.ovs_port,
 				ovs_bridge = excluded.ovs_bridge, vlan_tag = excluded.vlan_tag, updated_at = excluded.updated_at,
-				last_verified_at = excluded.last_verified_at`),
+				last_verified_at = excluded.last_verified_at`,
 				newID(), m.OVSPort, m.Bridge, m.Tag, m.Iface, t, t, labID, m.Node)
 			if err != nil {
 				return fmt.Errorf("mapping of %s:%s: %w", m.Node, m.Iface, err)
@@ -242,9 +242,9 @@ func (s *Store) UpsertMappings(ctx context.Context, labID string, ms []Mapping) 
 }
 
 func (s *Store) mappings(ctx context.Context, labID string) ([]Mapping, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT n.name, m.linux_interface, COALESCE(m.ovs_port, ''), COALESCE(m.ovs_bridge, ''),
+	rows, err := s.query(ctx, `SELECT n.name, m.linux_interface, COALESCE(m.ovs_port, ''), COALESCE(m.ovs_bridge, ''),
 		COALESCE(m.vlan_tag, 0), m.last_verified_at FROM interface_mappings m JOIN nodes n ON n.id = m.node_id
-		WHERE m.lab_id = ? ORDER BY n.name, m.linux_interface`), labID)
+		WHERE m.lab_id = ? ORDER BY n.name, m.linux_interface`, labID)
 	if err != nil {
 		return nil, fmt.Errorf("read mappings: %w", err)
 	}

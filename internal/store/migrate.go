@@ -34,7 +34,7 @@ func (s *Store) migrator() (*goose.Provider, error) {
 		goose.WithGoMigrations(goose.NewGoMigration(2,
 			&goose.GoFunc{RunTx: s.migratePortName},
 			&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
-				_, err := tx.ExecContext(ctx, `ALTER TABLE vxlan_tunnels DROP COLUMN port_name`)
+				_, err := s.txExec(ctx, tx, `ALTER TABLE vxlan_tunnels DROP COLUMN port_name`)
 				return err
 			}},
 		)),
@@ -66,10 +66,10 @@ func (s *Store) Version(ctx context.Context) (int64, error) {
 // the link each tunnel belongs to; a tunnel without a link state stays NULL.
 // It is Go, not SQL, because the name is ident's md5 formula.
 func (s *Store) migratePortName(ctx context.Context, tx *sql.Tx) error {
-	if _, err := tx.ExecContext(ctx, `ALTER TABLE vxlan_tunnels ADD COLUMN port_name TEXT`); err != nil {
+	if _, err := s.txExec(ctx, tx, `ALTER TABLE vxlan_tunnels ADD COLUMN port_name TEXT`); err != nil {
 		return err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT vt.id, ls.lab_id, ls.link_name FROM vxlan_tunnels vt
+	rows, err := s.txQuery(ctx, tx, `SELECT vt.id, ls.lab_id, ls.link_name FROM vxlan_tunnels vt
 		JOIN link_states ls ON vt.link_state_id = ls.id WHERE vt.link_state_id IS NOT NULL`)
 	if err != nil {
 		return err
@@ -87,7 +87,7 @@ func (s *Store) migratePortName(ctx context.Context, tx *sql.Tx) error {
 		return err
 	}
 	for id, name := range names {
-		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE vxlan_tunnels SET port_name = ? WHERE id = ?`), name, id); err != nil {
+		if _, err := s.txExec(ctx, tx, `UPDATE vxlan_tunnels SET port_name = ? WHERE id = ?`, name, id); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,6 +33,7 @@ type Store struct {
 	db       *sql.DB
 	postgres bool
 	log      *slog.Logger
+	queries  atomic.Int64 // statements sent, for tests that bound them
 }
 
 // Open connects to a database given as "sqlite:///path/to/file.db" or
@@ -100,6 +102,36 @@ func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
+
+// Queries returns how many statements the store has sent so far.
+func (s *Store) Queries() int64 { return s.queries.Load() }
+
+// exec, query, queryRow, txExec and txQuery send a statement written with ?
+// placeholders, counted.
+func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	s.queries.Add(1)
+	return s.db.ExecContext(ctx, s.rebind(q), args...)
+}
+
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	s.queries.Add(1)
+	return s.db.QueryContext(ctx, s.rebind(q), args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	s.queries.Add(1)
+	return s.db.QueryRowContext(ctx, s.rebind(q), args...)
+}
+
+func (s *Store) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	s.queries.Add(1)
+	return tx.ExecContext(ctx, s.rebind(q), args...)
+}
+
+func (s *Store) txQuery(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	s.queries.Add(1)
+	return tx.QueryContext(ctx, s.rebind(q), args...)
+}
 
 // rebind turns ? placeholders into PostgreSQL's $n.
 func (s *Store) rebind(q string) string {
