@@ -52,7 +52,7 @@ func (c *Controller) routes() http.Handler {
 		// agent that restarted converges at once.
 		go func(ctx context.Context) {
 			c.resumeTeardowns(ctx)
-			if _, err := c.converge(ctx, map[string]bool{req.Name: true}); err != nil {
+			if _, err := c.convergeAll(ctx, map[string]bool{req.Name: true}); err != nil {
 				c.log.Warn("convergence after registration failed", "host", req.Name, "err", err)
 			}
 		}(context.WithoutCancel(r.Context()))
@@ -128,7 +128,7 @@ func (c *Controller) routes() http.Handler {
 				}
 			}
 		}
-		resp, err := c.converge(r.Context(), only)
+		resp, err := c.convergeAll(r.Context(), only)
 		return http.StatusOK, resp, err
 	})
 	c.handle(mux, "GET /api/v1/converge", api, func(*http.Request) (int, any, error) {

@@ -212,23 +212,3 @@ func (c *Controller) summariesNow() wire.ConvergeResponse {
 	}
 	return resp
 }
-
-// reconcileLoop runs a cycle every interval and overlay convergence every
-// convergeEvery-th cycle, until ctx ends.
-func (c *Controller) reconcileLoop(ctx context.Context) {
-	tick := time.NewTicker(c.cfg.ReconcileInterval)
-	defer tick.Stop()
-	for cycle := 1; ; cycle++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if cycle%c.cfg.ConvergeEvery != 0 {
-			continue
-		}
-		if _, err := c.converge(ctx, nil); err != nil {
-			c.log.Error("convergence failed", "cycle", cycle, "err", err)
-		}
-	}
-}

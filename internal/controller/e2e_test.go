@@ -511,4 +511,22 @@ func TestConvergeHeals(t *testing.T) {
 			t.Errorf("attached flags after healing: %+v", v.Links[1])
 		}
 	})
+
+	t.Run("node port retagged while its agent was down", func(t *testing.T) {
+		if err := c.agents["hostB"].Kill(); err != nil {
+			t.Fatal(err)
+		}
+		nodePort := ident.HostPortName(c.lab, "r3", "eth1")
+		if _, err := c.hosts["hostB"].VSCtl(t.Context(), "set", "port", nodePort, "tag=9"); err != nil {
+			t.Fatal(err)
+		}
+		c.startAgent(t, "hostB")
+		c.waitAgent(t, "hostB")
+		// The agent adopted tag 9 from the bridge; the database says otherwise.
+		converge(t)
+		if got := bridgePorts(t, c.hosts["hostB"])[nodePort]; got != *cross.TargetTag {
+			t.Fatalf("node port tag %d after convergence, database %d", got, *cross.TargetTag)
+		}
+		agree(t)
+	})
 }

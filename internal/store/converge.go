@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // NextGeneration hands out the next declaration generation; generations only
@@ -77,4 +78,83 @@ func (s *Store) SetAttachments(ctx context.Context, as []Attachment) error {
 		}
 		return nil
 	})
+}
+
+// CleanupOrphans deletes tunnel rows without a link state and link states
+// without a link definition: what a lab edit or an interrupted delete left.
+// The agents drop the matching ports at the next convergence, since no one
+// declares them any more.
+func (s *Store) CleanupOrphans(ctx context.Context) (tunnels, links int64, err error) {
+	r, err := s.exec(ctx, `DELETE FROM vxlan_tunnels WHERE link_state_id IS NULL`)
+	if err != nil {
+		return 0, 0, fmt.Errorf("clean up tunnels: %w", err)
+	}
+	tunnels, _ = r.RowsAffected()
+	r, err = s.exec(ctx, `DELETE FROM link_states WHERE link_definition_id IS NULL`)
+	if err != nil {
+		return tunnels, 0, fmt.Errorf("clean up link states: %w", err)
+	}
+	links, _ = r.RowsAffected()
+	return tunnels, links, nil
+}
+
+// DuplicateVNIs lists VNIs that more than one tunnel row carries. The unique
+// constraint on link_states.vni keeps this empty; a non-empty answer means
+// rows were written around the store and needs a human (W-23).
+func (s *Store) DuplicateVNIs(ctx context.Context) ([]int, error) {
+	rows, err := s.query(ctx, `SELECT vni FROM vxlan_tunnels GROUP BY vni HAVING COUNT(*) > 1`)
+	if err != nil {
+		return nil, fmt.Errorf("find duplicate tunnels: %w", err)
+	}
+	defer rows.Close()
+	var vnis []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		vnis = append(vnis, v)
+	}
+	return vnis, rows.Err()
+}
+
+// AllMappings reads every interface mapping, keyed by lab, in one query.
+func (s *Store) AllMappings(ctx context.Context) (map[string][]Mapping, error) {
+	rows, err := s.query(ctx, `SELECT m.lab_id, n.name, m.linux_interface, COALESCE(m.ovs_port, ''), COALESCE(m.ovs_bridge, ''),
+		COALESCE(m.vlan_tag, 0), m.last_verified_at FROM interface_mappings m JOIN nodes n ON n.id = m.node_id`)
+	if err != nil {
+		return nil, fmt.Errorf("read mappings: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]Mapping{}
+	for rows.Next() {
+		var lab string
+		var m Mapping
+		var verified sql.NullTime
+		if err := rows.Scan(&lab, &m.Node, &m.Iface, &m.OVSPort, &m.Bridge, &m.Tag, &verified); err != nil {
+			return nil, err
+		}
+		if verified.Valid {
+			v := verified.Time.UTC()
+			m.LastVerifiedAt = &v
+		}
+		out[lab] = append(out[lab], m)
+	}
+	return out, rows.Err()
+}
+
+// TouchMappings marks a lab's mappings of the given ports as verified now,
+// in one statement.
+func (s *Store) TouchMappings(ctx context.Context, labID string, ports []string) error {
+	if len(ports) == 0 {
+		return nil
+	}
+	args := []any{now(), labID}
+	marks := make([]string, len(ports))
+	for i, p := range ports {
+		marks[i] = "?"
+		args = append(args, p)
+	}
+	_, err := s.exec(ctx, `UPDATE interface_mappings SET last_verified_at = ? WHERE lab_id = ? AND ovs_port IN (`+strings.Join(marks, ", ")+`)`, args...)
+	return err
 }

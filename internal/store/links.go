@@ -223,6 +223,9 @@ type Mapping struct {
 
 // UpsertMappings records node interfaces' ports and tags as just verified.
 func (s *Store) UpsertMappings(ctx context.Context, labID string, ms []Mapping) error {
+	if len(ms) == 0 {
+		return nil
+	}
 	t := now()
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, m := range ms {

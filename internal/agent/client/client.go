@@ -176,3 +176,9 @@ func (c *Client) Cleanup(ctx context.Context, lab string) (wire.CleanupResponse,
 	var resp wire.CleanupResponse
 	return resp, c.do(ctx, http.MethodPost, "/overlay/cleanup", wire.CleanupRequest{LabID: lab}, &resp)
 }
+
+// SetVLAN retags one of netloom's ports.
+func (c *Client) SetVLAN(ctx context.Context, port string, tag int) (wire.SetVLANResponse, error) {
+	var resp wire.SetVLANResponse
+	return resp, c.do(ctx, http.MethodPut, "/overlay/ports/"+url.PathEscape(port)+"/vlan", wire.SetVLANRequest{VLANTag: tag}, &resp)
+}
