@@ -253,4 +253,3 @@ func sortedKeys[V any, W any](a map[string]V, b map[string]W) []string {
 	slices.Sort(keys)
 	return keys
 }
-
