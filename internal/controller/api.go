@@ -104,6 +104,19 @@ func (c *Controller) routes() http.Handler {
 	})
 	c.handle(mux, "POST /api/v1/labs/{lab}/deploy", api, func(r *http.Request) (int, any, error) {
 		resp, err := c.deploy(r.Context(), r.PathValue("lab"))
+		if err == nil {
+			// The lab's hosts converge now: placements may have moved, and
+			// what an earlier deploy left there goes.
+			hosts := map[string]bool{}
+			for _, n := range resp.Nodes {
+				hosts[n.Host] = true
+			}
+			go func(ctx context.Context) {
+				if _, err := c.convergeAll(ctx, hosts); err != nil {
+					c.log.Warn("convergence after deploy failed", "lab", resp.Lab, "err", err)
+				}
+			}(context.WithoutCancel(r.Context()))
+		}
 		return http.StatusOK, resp, err
 	})
 	c.handle(mux, "POST /api/v1/labs/{lab}/destroy", api, func(r *http.Request) (int, any, error) {

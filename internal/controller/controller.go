@@ -26,6 +26,9 @@ type Config struct {
 	// every ConvergeEvery-th cycle (1: every cycle).
 	ReconcileInterval time.Duration
 	ConvergeEvery     int
+	// MappingMaxAge is how long an interface mapping is trusted after it was
+	// last verified (W-15); 0 means three convergence periods.
+	MappingMaxAge time.Duration
 }
 
 // Validate checks the configuration, naming every bad field.

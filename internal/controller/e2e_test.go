@@ -529,4 +529,37 @@ func TestConvergeHeals(t *testing.T) {
 		}
 		agree(t)
 	})
+
+	t.Run("owned orphan removed, unowned port kept", func(t *testing.T) {
+		h := c.hosts["hostA"]
+		orphan := wire.DeclaredTunnel{LinkID: "r1:eth7-r9:eth1", LabID: c.lab, VNI: 777, LocalIP: "10.77.0.1", RemoteIP: "10.77.0.2",
+			ExpectedVLAN: 3999, PortName: ident.PortName(c.lab, "r1:eth7-r9:eth1")}
+		body, _ := json.Marshal(wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{orphan}}) // an old controller: no generation
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", "http://10.77.0.1:7401/overlay/declare-state", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+agentToken)
+		resp, err := c.http.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("declare the orphan: %v %v", err, resp)
+		}
+		resp.Body.Close()
+		if _, err := h.VSCtl(t.Context(), "add-port", "netloom0", "vxlan-deadbeef", "tag=3998", "--", "set", "interface", "vxlan-deadbeef", "type=internal"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := bridgePorts(t, h)[orphan.PortName]; !ok {
+			t.Fatal("the orphan was not made")
+		}
+		r := converge(t)
+		removed := 0
+		for _, a := range r.Agents {
+			removed += len(a.OrphansRemoved)
+		}
+		ports := bridgePorts(t, h)
+		if _, ok := ports[orphan.PortName]; ok || removed != 1 {
+			t.Errorf("owned orphan still there (removed %d): %v", removed, ports)
+		}
+		if _, ok := ports["vxlan-deadbeef"]; !ok {
+			t.Error("the unowned port was removed")
+		}
+		agree(t)
+	})
 }

@@ -234,9 +234,11 @@ func (c *Controller) refreshMappings(ctx context.Context, online map[string]stor
 	return fresh
 }
 
-// mappingMaxAge is how old a mapping may be and still be trusted: three
-// convergence periods.
+// mappingMaxAge is how old a mapping may be and still be trusted.
 func (c *Controller) mappingMaxAge() time.Duration {
+	if c.cfg.MappingMaxAge > 0 {
+		return c.cfg.MappingMaxAge
+	}
 	return 3 * c.cfg.ReconcileInterval * time.Duration(c.cfg.ConvergeEvery)
 }
 
