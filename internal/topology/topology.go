@@ -21,12 +21,17 @@ type Lab struct {
 	Links []Link `json:"links"`
 }
 
-// Node is one lab device.
+// Node is one lab device, with containerlab's defaults, kinds and groups
+// merged in.
 type Node struct {
-	Name  string `json:"name"`
-	Kind  string `json:"kind"`
-	Image string `json:"image,omitempty"`
-	Host  string `json:"host,omitempty"` // explicit placement; empty lets the controller place it
+	Name  string   `json:"name"`
+	Kind  string   `json:"kind"`
+	Image string   `json:"image,omitempty"`
+	Host  string   `json:"host,omitempty"` // explicit placement; empty lets the controller place it
+	Exec  []string `json:"exec,omitempty"` // run inside the node once its interfaces exist
+	// Unused lists the settings the node has that the netns runtime cannot
+	// apply (image, startup-config, …); they are kept for runtimes that can.
+	Unused []string `json:"unused,omitempty"`
 }
 
 // Endpoint is one end of a link, "node:iface".
@@ -86,18 +91,29 @@ type rawFile struct {
 
 type rawTopology struct {
 	Defaults rawNode            `yaml:"defaults"`
+	Kinds    map[string]rawNode `yaml:"kinds"`
+	Groups   map[string]rawNode `yaml:"groups"`
 	Nodes    map[string]rawNode `yaml:"nodes"`
 	Links    []rawLink          `yaml:"links"`
 }
 
+// rawNode holds the settings netloom uses, and every other key in Rest so
+// that a containerlab file loads unchanged and netloom can say what it did
+// not apply.
 type rawNode struct {
-	Kind  string `yaml:"kind"`
-	Image string `yaml:"image"`
-	Host  string `yaml:"host"`
+	Kind  string         `yaml:"kind"`
+	Image string         `yaml:"image"`
+	Group string         `yaml:"group"`
+	Host  string         `yaml:"host"`
+	Exec  []string       `yaml:"exec"`
+	Rest  map[string]any `yaml:",inline"`
 }
 
+// rawLink is a link in containerlab's brief form (endpoints: ["a:e1",
+// "b:e1"]) or its extended form (type: veth, endpoints: [{node, interface}]).
 type rawLink struct {
-	Endpoints []string `yaml:"endpoints"`
+	Type      string      `yaml:"type"`
+	Endpoints []yaml.Node `yaml:"endpoints"`
 }
 
 // Decode reads a lab file. file names it in errors.
@@ -117,29 +133,40 @@ func Decode(file string, data []byte) (Lab, error) {
 	}
 	pos := positions(&doc)
 	lab := Lab{Name: raw.Name.Value}
-	for _, name := range slices.Sorted(maps.Keys(raw.Topology.Nodes)) {
-		rn := raw.Topology.Nodes[name]
-		n := Node{Name: name, Kind: first(rn.Kind, raw.Topology.Defaults.Kind, "linux"), Image: first(rn.Image, raw.Topology.Defaults.Image), Host: rn.Host}
-		lab.Nodes = append(lab.Nodes, n)
-	}
 	var ps []Problem
-	for i, rl := range raw.Topology.Links {
+	topo := raw.Topology
+	for _, name := range slices.Sorted(maps.Keys(topo.Nodes)) {
+		rn := topo.Nodes[name]
+		if rn.Group != "" {
+			if _, ok := topo.Groups[rn.Group]; !ok {
+				f := "topology.nodes." + name + ".group"
+				ps = append(ps, at(pos, f, Problem{Field: f, Reason: fmt.Sprintf("%q: no such group", rn.Group)}))
+			}
+		}
+		lab.Nodes = append(lab.Nodes, merge(name, topo, rn))
+	}
+	for i, rl := range topo.Links {
 		field := fmt.Sprintf("topology.links[%d].endpoints", i)
+		if rl.Type != "" && rl.Type != "veth" {
+			f := fmt.Sprintf("topology.links[%d].type", i)
+			ps = append(ps, at(pos, f, Problem{Field: f, Reason: fmt.Sprintf("%q: only veth links (node to node) are supported", rl.Type)}))
+			continue
+		}
 		if len(rl.Endpoints) != 2 {
 			ps = append(ps, at(pos, field, Problem{Field: field, Reason: fmt.Sprintf("%d endpoints: want 2", len(rl.Endpoints))}))
 			continue
 		}
 		var eps [2]Endpoint
 		ok := true
-		for j, s := range rl.Endpoints {
-			node, iface, found := strings.Cut(s, ":")
-			if !found {
-				ef := fmt.Sprintf("%s[%d]", field, j)
-				ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: fmt.Sprintf("%q: want node:interface", s)}))
+		for j := range rl.Endpoints {
+			ef := fmt.Sprintf("%s[%d]", field, j)
+			e, err := endpoint(&rl.Endpoints[j])
+			if err != "" {
+				ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: err}))
 				ok = false
 				continue
 			}
-			eps[j] = Endpoint{Node: node, Iface: iface}
+			eps[j] = e
 		}
 		if ok {
 			lab.Links = append(lab.Links, Link{A: eps[0], B: eps[1]})
@@ -244,6 +271,74 @@ func at(pos map[string][2]int, path string, p Problem) Problem {
 		p.Line, p.Column = lc[0], lc[1]
 	}
 	return p
+}
+
+// merge resolves a node the way containerlab does: its own settings over
+// its group's, over its kind's, over the defaults.
+func merge(name string, topo rawTopology, rn rawNode) Node {
+	group := topo.Groups[rn.Group]
+	kind := first(rn.Kind, group.Kind, topo.Defaults.Kind, "linux")
+	kd := topo.Kinds[kind]
+	layers := []rawNode{rn, group, kd, topo.Defaults} // most specific first
+	n := Node{Name: name, Kind: kind}
+	for _, l := range layers {
+		n.Image = first(n.Image, l.Image)
+		n.Host = first(n.Host, l.Host)
+		if n.Exec == nil && l.Exec != nil {
+			n.Exec = l.Exec
+		}
+	}
+	unused := map[string]bool{}
+	if n.Image != "" {
+		unused["image"] = true
+	}
+	if kind != "linux" {
+		unused["kind "+kind] = true
+	}
+	for _, l := range layers {
+		for k := range l.Rest {
+			unused[k] = true
+		}
+	}
+	n.Unused = slices.Sorted(maps.Keys(unused))
+	return n
+}
+
+// endpoint reads "node:iface" or {node: …, interface: …}.
+func endpoint(n *yaml.Node) (Endpoint, string) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		node, iface, found := strings.Cut(n.Value, ":")
+		if !found {
+			return Endpoint{}, fmt.Sprintf("%q: want node:interface", n.Value)
+		}
+		return Endpoint{Node: node, Iface: iface}, ""
+	case yaml.MappingNode:
+		var e struct {
+			Node      string `yaml:"node"`
+			Interface string `yaml:"interface"`
+		}
+		if err := n.Decode(&e); err != nil || e.Node == "" || e.Interface == "" {
+			return Endpoint{}, "want {node: …, interface: …}"
+		}
+		return Endpoint{Node: e.Node, Iface: e.Interface}, ""
+	}
+	return Endpoint{}, "want node:interface"
+}
+
+// Warnings says, once per setting, what the netns runtime will not apply.
+func (l Lab) Warnings() []string {
+	nodes := map[string][]string{}
+	for _, n := range l.Nodes {
+		for _, u := range n.Unused {
+			nodes[u] = append(nodes[u], n.Name)
+		}
+	}
+	var out []string
+	for _, u := range slices.Sorted(maps.Keys(nodes)) {
+		out = append(out, fmt.Sprintf("%s (nodes %s): not applied by the netns runtime", u, strings.Join(nodes[u], ", ")))
+	}
+	return out
 }
 
 func first(vals ...string) string {

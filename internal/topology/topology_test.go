@@ -89,3 +89,39 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestContainerlabFile loads a containerlab topology unchanged: kinds,
+// groups and defaults merged as containerlab merges them, both link forms,
+// and what the netns runtime cannot apply reported once per setting.
+func TestContainerlabFile(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("testdata/ring.clab.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab, err := Decode("ring.clab.yml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Node{
+		{Name: "pc1", Kind: "linux", Image: "alpine:3.20", Host: "hostB", Exec: []string{"ip addr add 10.1.1.2/24 dev eth1", "ip route add 10.0.0.0/8 via 10.1.1.1"}, Unused: []string{"env", "image"}},
+		{Name: "pc2", Kind: "linux", Image: "alpine:3.20", Host: "hostA", Exec: []string{"ip addr add 10.1.2.2/24 dev eth1"}, Unused: []string{"env", "image"}},
+		{Name: "rt1", Kind: "frr", Image: "quay.io/frrouting/frr:9.1.0", Host: "hostA", Unused: []string{"binds", "env", "image", "kind frr", "mgmt-ipv4", "startup-config"}},
+		{Name: "rt2", Kind: "frr", Image: "quay.io/frrouting/frr:9.1.0", Host: "hostA", Unused: []string{"binds", "env", "image", "kind frr", "startup-config"}},
+	}
+	if diff := cmp.Diff(want, lab.Nodes); diff != "" {
+		t.Errorf("nodes (-want +got):\n%s", diff)
+	}
+	if len(lab.Links) != 3 || lab.Links[2].Name() != "pc2:eth1-rt2:eth2" {
+		t.Errorf("links %+v", lab.Links)
+	}
+	warnings := strings.Join(lab.Warnings(), "\n")
+	for _, w := range []string{"startup-config (nodes rt1, rt2): not applied", "kind frr (nodes rt1, rt2)", "image (nodes pc1, pc2, rt1, rt2)"} {
+		if !strings.Contains(warnings, w) {
+			t.Errorf("warnings lack %q:\n%s", w, warnings)
+		}
+	}
+	if _, err := Decode("x.yml", []byte("name: x\ntopology:\n  nodes: {a: {group: nope}}\n")); err == nil || !strings.Contains(err.Error(), `x.yml:3:22: topology.nodes.a.group: "nope": no such group`) {
+		t.Errorf("unknown group: %v", err)
+	}
+}
