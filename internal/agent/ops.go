@@ -86,6 +86,17 @@ func (c *converger) createNode(ctx context.Context, lab string, req wire.CreateN
 	}
 	c.log.Info("node created", "lab", lab, "node", req.Name, "ports", len(node.Ports))
 	resp := wire.NodeResponse{LabID: lab, Name: req.Name, Runtime: "netns", RuntimeID: node.ID, Ports: []wire.NodePort{}}
+	// As containerlab: exec runs once, when the node is made and its
+	// interfaces exist; a failure is reported, not fatal.
+	for _, cmd := range req.Exec {
+		if !node.New {
+			break
+		}
+		if _, err := c.runtime.Exec(ctx, lab, req.Name, cmd); err != nil {
+			resp.ExecErrors = append(resp.ExecErrors, err.Error())
+			c.log.Warn("exec failed", "lab", lab, "node", req.Name, "err", err)
+		}
+	}
 	for _, p := range node.Ports {
 		resp.Ports = append(resp.Ports, wire.NodePort{Interface: p.Interface, PortName: p.HostPort, VLANTag: c.ports[p.HostPort].Tag})
 	}

@@ -7,7 +7,7 @@
 // attaches the host ends it returns through the fabric driver, so every
 // runtime gets the same tagging and ownership rules.
 //
-// Design notes: the interface is three methods on purpose (containerlab's
+// Design notes: the interface is four methods on purpose (containerlab's
 // 47-method node interface is what we avoid). CreateNode must accept the same
 // spec twice, as tailscale's router.Set must, because the agent replays
 // declarations after restarts.
@@ -25,6 +25,8 @@ type Runtime interface {
 	DeleteNode(ctx context.Context, lab, node string) error
 	// Ports reports every node interface of a lab on this host, in one read.
 	Ports(ctx context.Context, lab string) ([]Port, error)
+	// Exec runs a shell command inside a node and returns its output.
+	Exec(ctx context.Context, lab, node, cmd string) (string, error)
 }
 
 // NodeSpec is a node as the agent wants it.
@@ -46,6 +48,9 @@ type Node struct {
 	Name  string
 	ID    string // runtime id: the namespace name for netns
 	Ports []Port
+	// New says this call made the node, rather than found it: its exec
+	// commands are due.
+	New bool
 }
 
 // Port is one node interface and the host end that carries it.

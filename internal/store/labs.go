@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -32,15 +33,16 @@ type Lab struct {
 
 // Node is a lab node with its placement.
 type Node struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	Kind      string `json:"kind"`
-	Image     string `json:"image,omitempty"`
-	Host      string `json:"host,omitempty"`       // explicit, from the lab file
-	PlacedOn  string `json:"placed_on,omitempty"`  // where it runs
-	RuntimeID string `json:"runtime_id,omitempty"` // e.g. its namespace
-	Status    string `json:"status,omitempty"`     // of the placement
-	Error     string `json:"error,omitempty"`
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	Kind      string   `json:"kind"`
+	Image     string   `json:"image,omitempty"`
+	Exec      []string `json:"exec,omitempty"`
+	Host      string   `json:"host,omitempty"`       // explicit, from the lab file
+	PlacedOn  string   `json:"placed_on,omitempty"`  // where it runs
+	RuntimeID string   `json:"runtime_id,omitempty"` // e.g. its namespace
+	Status    string   `json:"status,omitempty"`     // of the placement
+	Error     string   `json:"error,omitempty"`
 }
 
 // LabView is a lab with its nodes and link states.
@@ -67,24 +69,12 @@ func (s *Store) CreateLab(ctx context.Context, l topology.Lab) (Lab, error) {
 			return err
 		}
 		for _, n := range l.Nodes {
-			if _, err := s.txExec(ctx, tx, `INSERT INTO nodes (id, lab_id, name, kind, image, host_id) VALUES (?, ?, ?, ?, ?, ?)`,
-				newID(), lab.ID, n.Name, n.Kind, n.Image, nullString(n.Host)); err != nil {
+			if err := s.insertNode(ctx, tx, lab.ID, n); err != nil {
 				return err
 			}
 		}
 		for _, link := range l.Links {
-			a, b := link.A, link.B
-			if b.String() < a.String() {
-				a, b = b, a // source is the lexically smaller endpoint, as in the name
-			}
-			id := newID()
-			if _, err := s.txExec(ctx, tx, `INSERT INTO links (id, lab_id, link_name, source_node, source_interface, target_node, target_interface)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`, id, lab.ID, link.Name(), a.Node, a.Iface, b.Node, b.Iface); err != nil {
-				return err
-			}
-			if _, err := s.txExec(ctx, tx, `INSERT INTO link_states (id, lab_id, link_definition_id, link_name, source_node, source_interface,
-				target_node, target_interface, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				newID(), lab.ID, id, link.Name(), a.Node, a.Iface, b.Node, b.Iface, now()); err != nil {
+			if err := s.insertLink(ctx, tx, lab.ID, link); err != nil {
 				return err
 			}
 		}
@@ -94,6 +84,92 @@ func (s *Store) CreateLab(ctx context.Context, l topology.Lab) (Lab, error) {
 		return Lab{}, fmt.Errorf("create lab %s: %w", l.Name, err)
 	}
 	return lab, nil
+}
+
+func (s *Store) insertNode(ctx context.Context, tx *sql.Tx, labID string, n topology.Node) error {
+	_, err := s.txExec(ctx, tx, `INSERT INTO nodes (id, lab_id, name, kind, image, host_id, exec) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		newID(), labID, n.Name, n.Kind, n.Image, nullString(n.Host), jsonList(n.Exec))
+	return err
+}
+
+// insertLink stores a link and its link state; the source is the lexically
+// smaller endpoint, as in the link's name.
+func (s *Store) insertLink(ctx context.Context, tx *sql.Tx, labID string, link topology.Link) error {
+	a, b := link.A, link.B
+	if b.String() < a.String() {
+		a, b = b, a
+	}
+	id := newID()
+	if _, err := s.txExec(ctx, tx, `INSERT INTO links (id, lab_id, link_name, source_node, source_interface, target_node, target_interface)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, id, labID, link.Name(), a.Node, a.Iface, b.Node, b.Iface); err != nil {
+		return err
+	}
+	_, err := s.txExec(ctx, tx, `INSERT INTO link_states (id, lab_id, link_definition_id, link_name, source_node, source_interface,
+		target_node, target_interface, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		newID(), labID, id, link.Name(), a.Node, a.Iface, b.Node, b.Iface, now())
+	return err
+}
+
+// LabChange is an edit of a stored lab: what a new version of its file
+// adds, removes and changes.
+type LabChange struct {
+	AddNodes    []topology.Node
+	RemoveNodes []string
+	ChangeNodes []topology.Node // same name, other settings
+	AddLinks    []topology.Link
+	RemoveLinks []string // link names
+}
+
+// Empty reports whether the change changes nothing.
+func (c LabChange) Empty() bool {
+	return len(c.AddNodes)+len(c.RemoveNodes)+len(c.ChangeNodes)+len(c.AddLinks)+len(c.RemoveLinks) == 0
+}
+
+// UpdateLab applies a change to a stored lab in one transaction. Removed
+// links go with their link states and tunnels, removed nodes with their
+// placements and mappings: the caller has torn them down on the agents.
+func (s *Store) UpdateLab(ctx context.Context, labID string, c LabChange) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, name := range c.RemoveLinks {
+			for _, q := range []string{`DELETE FROM link_states WHERE lab_id = ? AND link_name = ?`, `DELETE FROM links WHERE lab_id = ? AND link_name = ?`} {
+				if _, err := s.txExec(ctx, tx, q, labID, name); err != nil {
+					return fmt.Errorf("remove link %s: %w", name, err)
+				}
+			}
+		}
+		for _, name := range c.RemoveNodes {
+			for _, q := range []string{`DELETE FROM node_placements WHERE lab_id = ? AND node_name = ?`, `DELETE FROM nodes WHERE lab_id = ? AND name = ?`} {
+				if _, err := s.txExec(ctx, tx, q, labID, name); err != nil {
+					return fmt.Errorf("remove node %s: %w", name, err)
+				}
+			}
+		}
+		for _, n := range c.ChangeNodes {
+			if _, err := s.txExec(ctx, tx, `UPDATE nodes SET kind = ?, image = ?, host_id = ?, exec = ? WHERE lab_id = ? AND name = ?`,
+				n.Kind, n.Image, nullString(n.Host), jsonList(n.Exec), labID, n.Name); err != nil {
+				return fmt.Errorf("change node %s: %w", n.Name, err)
+			}
+		}
+		for _, n := range c.AddNodes {
+			if err := s.insertNode(ctx, tx, labID, n); err != nil {
+				return fmt.Errorf("add node %s: %w", n.Name, err)
+			}
+		}
+		for _, l := range c.AddLinks {
+			if err := s.insertLink(ctx, tx, labID, l); err != nil {
+				return fmt.Errorf("add link %s: %w", l.Name(), err)
+			}
+		}
+		return nil
+	})
+}
+
+func jsonList(l []string) string {
+	if l == nil {
+		l = []string{}
+	}
+	b, _ := json.Marshal(l)
+	return string(b)
 }
 
 // LabByName returns a lab's row, looked up by name or id.
@@ -135,7 +211,7 @@ func (s *Store) LabView(ctx context.Context, nameOrID string) (LabView, error) {
 		return LabView{}, err
 	}
 	v := LabView{Lab: l, Nodes: []Node{}, Links: []LinkState{}}
-	rows, err := s.query(ctx, `SELECT n.id, n.name, n.kind, n.image, COALESCE(n.host_id, ''),
+	rows, err := s.query(ctx, `SELECT n.id, n.name, n.kind, n.image, n.exec, COALESCE(n.host_id, ''),
 		COALESCE(p.host_id, ''), COALESCE(p.runtime_id, ''), COALESCE(p.status, ''), COALESCE(p.error, '')
 		FROM nodes n LEFT JOIN node_placements p ON p.lab_id = n.lab_id AND p.node_name = n.name
 		WHERE n.lab_id = ? ORDER BY n.name`, l.ID)
@@ -144,9 +220,14 @@ func (s *Store) LabView(ctx context.Context, nameOrID string) (LabView, error) {
 	}
 	for rows.Next() {
 		var n Node
-		if err := rows.Scan(&n.ID, &n.Name, &n.Kind, &n.Image, &n.Host, &n.PlacedOn, &n.RuntimeID, &n.Status, &n.Error); err != nil {
+		var exec string
+		if err := rows.Scan(&n.ID, &n.Name, &n.Kind, &n.Image, &exec, &n.Host, &n.PlacedOn, &n.RuntimeID, &n.Status, &n.Error); err != nil {
 			rows.Close()
 			return LabView{}, err
+		}
+		if err := json.Unmarshal([]byte(exec), &n.Exec); err != nil {
+			rows.Close()
+			return LabView{}, fmt.Errorf("node %s exec: %w", n.Name, err)
 		}
 		v.Nodes = append(v.Nodes, n)
 	}
@@ -159,7 +240,7 @@ func (s *Store) LabView(ctx context.Context, nameOrID string) (LabView, error) {
 	}
 	spec := topology.Lab{Name: l.Name}
 	for _, n := range v.Nodes {
-		spec.Nodes = append(spec.Nodes, topology.Node{Name: n.Name, Kind: n.Kind, Image: n.Image, Host: n.Host})
+		spec.Nodes = append(spec.Nodes, topology.Node{Name: n.Name, Kind: n.Kind, Image: n.Image, Host: n.Host, Exec: n.Exec})
 	}
 	for _, ls := range v.Links {
 		spec.Links = append(spec.Links, topology.Link{A: topology.Endpoint{Node: ls.SourceNode, Iface: ls.SourceIface}, B: topology.Endpoint{Node: ls.TargetNode, Iface: ls.TargetIface}})

@@ -295,6 +295,13 @@ func TestMigrationUpgrade(t *testing.T) {
 			if port != "nlp1" || verified.Valid {
 				t.Errorf("after migration 3: port %q verified %v; want the row kept and never verified", port, verified)
 			}
+			if err := s.migrateTo(ctx, 4); err != nil {
+				t.Fatal(err)
+			}
+			var cmds string
+			if err := s.db.QueryRowContext(ctx, `SELECT exec FROM nodes WHERE id = 'n1'`).Scan(&cmds); err != nil || cmds != "[]" {
+				t.Errorf("after migration 4: node exec %q, %v; want [] for an existing node", cmds, err)
+			}
 			if v, _ := s.Version(ctx); v != latestVersion {
 				t.Errorf("version %d, want %d", v, latestVersion)
 			}

@@ -181,6 +181,7 @@ type NodeInterface struct {
 type CreateNodeRequest struct {
 	Name       string          `json:"name"`
 	Interfaces []NodeInterface `json:"interfaces"`
+	Exec       []string        `json:"exec,omitempty"` // new: run inside the node once it is on the bridge
 }
 
 // NodePort is a node interface as created.
@@ -192,11 +193,12 @@ type NodePort struct {
 
 // NodeResponse describes a node on this host.
 type NodeResponse struct {
-	LabID     string     `json:"lab_id"`
-	Name      string     `json:"name"`
-	Runtime   string     `json:"runtime"`
-	RuntimeID string     `json:"runtime_id"`
-	Ports     []NodePort `json:"ports"`
+	LabID      string     `json:"lab_id"`
+	Name       string     `json:"name"`
+	Runtime    string     `json:"runtime"`
+	RuntimeID  string     `json:"runtime_id"`
+	Ports      []NodePort `json:"ports"`
+	ExecErrors []string   `json:"exec_errors,omitempty"` // new: exec commands that failed
 }
 
 // CleanupRequest tears a lab down on this host.

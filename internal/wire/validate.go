@@ -203,6 +203,14 @@ func (r *CreateNodeRequest) Validate() error {
 		seen[ifc.Name] = i
 		checkMTU(&ps, f+".mtu", ifc.MTU)
 	}
+	if len(r.Exec) > 100 {
+		ps.add("exec", "%d commands: want at most 100", len(r.Exec))
+	}
+	for i, c := range r.Exec {
+		if len(c) == 0 || len(c) > 4096 {
+			ps.add(fmt.Sprintf("exec[%d]", i), "%d characters: want 1 to 4096", len(c))
+		}
+	}
 	return ps.err()
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 
@@ -113,7 +114,8 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 		}
 		return runtime.Node{}, err
 	}
-	if !Exists(nsName) {
+	created := !Exists(nsName)
+	if created {
 		if err := Create(nsName); err != nil {
 			return runtime.Node{}, err
 		}
@@ -175,7 +177,7 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 		return rollback(err)
 	}
 	r.log.Info("node ready", "lab", spec.Lab, "node", spec.Name, "netns", nsName, "ports", len(ports))
-	return runtime.Node{Lab: spec.Lab, Name: spec.Name, ID: nsName, Ports: ports}, nil
+	return runtime.Node{Lab: spec.Lab, Name: spec.Name, ID: nsName, Ports: ports, New: created}, nil
 }
 
 // DeleteNode deletes the node's host ports, which takes their peers along,
@@ -203,6 +205,20 @@ func (r *Runtime) DeleteNode(ctx context.Context, lab, name string) error {
 	}
 	r.log.Info("node deleted", "lab", lab, "node", name)
 	return ctx.Err()
+}
+
+// Exec runs a shell command inside the node's namespace, as containerlab's
+// exec does inside a container.
+func (r *Runtime) Exec(ctx context.Context, lab, node, cmd string) (string, error) {
+	ns := ident.NamespaceName(lab, node)
+	if !Exists(ns) {
+		return "", fmt.Errorf("exec in node %s: no namespace %s", node, ns)
+	}
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "sh", "-c", cmd).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("exec %q in node %s: %w: %s", cmd, node, err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
 }
 
 // Ports reports every node interface of lab from one netlink dump.

@@ -53,7 +53,7 @@ func TestCreateDeleteNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.ID != ident.NamespaceName(lab, "r1") || !netns.Exists(n.ID) {
+	if n.ID != ident.NamespaceName(lab, "r1") || !netns.Exists(n.ID) || !n.New {
 		t.Fatalf("node id %q: want existing namespace %q", n.ID, ident.NamespaceName(lab, "r1"))
 	}
 	if len(n.Ports) != 2 {
@@ -64,7 +64,7 @@ func TestCreateDeleteNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(again.Ports) != 3 {
+	if len(again.Ports) != 3 || again.New {
 		t.Fatalf("after a second CreateNode: %+v, want 3 ports", again.Ports)
 	}
 	for _, p := range again.Ports {
@@ -96,6 +96,13 @@ func TestCreateDeleteNode(t *testing.T) {
 		t.Fatalf("Ports of another lab = %v, %v; want none", other, err)
 	}
 
+	out, err := rt.Exec(ctx, lab, "r1", "ip -o link show eth3 && echo inside")
+	if err != nil || !strings.Contains(out, "eth3") || !strings.Contains(out, "inside") {
+		t.Errorf("exec in r1: %q, %v", out, err)
+	}
+	if _, err := rt.Exec(ctx, lab, "r1", "exit 3"); err == nil {
+		t.Error("a failing command reported no error")
+	}
 	if err := rt.DeleteNode(ctx, lab, "r1"); err != nil {
 		t.Fatal(err)
 	}
