@@ -87,6 +87,17 @@ func (c *Controller) routes() http.Handler {
 		v, err := c.store.LabView(r.Context(), lab.Name)
 		return http.StatusCreated, v, err
 	})
+	c.handle(mux, "POST /api/v1/labs/apply", api, func(r *http.Request) (int, any, error) {
+		lab, err := decodeLab(r)
+		if err != nil {
+			return 0, nil, err
+		}
+		resp, err := c.apply(r.Context(), lab, r.URL.Query().Get("plan") == "true")
+		if err == nil && resp.Deploy != nil {
+			c.convergeLater(r.Context(), *resp.Deploy)
+		}
+		return http.StatusOK, resp, err
+	})
 	c.handle(mux, "GET /api/v1/labs", api, func(r *http.Request) (int, any, error) {
 		labs, err := c.store.Labs(r.Context())
 		if labs == nil {
@@ -105,17 +116,7 @@ func (c *Controller) routes() http.Handler {
 	c.handle(mux, "POST /api/v1/labs/{lab}/deploy", api, func(r *http.Request) (int, any, error) {
 		resp, err := c.deploy(r.Context(), r.PathValue("lab"))
 		if err == nil {
-			// The lab's hosts converge now: placements may have moved, and
-			// what an earlier deploy left there goes.
-			hosts := map[string]bool{}
-			for _, n := range resp.Nodes {
-				hosts[n.Host] = true
-			}
-			go func(ctx context.Context) {
-				if _, err := c.convergeAll(ctx, hosts); err != nil {
-					c.log.Warn("convergence after deploy failed", "lab", resp.Lab, "err", err)
-				}
-			}(context.WithoutCancel(r.Context()))
+			c.convergeLater(r.Context(), resp)
 		}
 		return http.StatusOK, resp, err
 	})
@@ -141,6 +142,10 @@ func (c *Controller) routes() http.Handler {
 				}
 			}
 		}
+		if r.URL.Query().Get("plan") == "true" {
+			plan, err := c.convergePlan(r.Context(), only)
+			return http.StatusOK, plan, err
+		}
 		resp, err := c.convergeAll(r.Context(), only)
 		return http.StatusOK, resp, err
 	})
@@ -158,6 +163,20 @@ func (c *Controller) routes() http.Handler {
 		return http.StatusOK, map[string]bool{"success": true}, c.store.DeleteLab(r.Context(), l.ID)
 	})
 	return mux
+}
+
+// convergeLater converges a deployed lab's hosts in the background:
+// placements may have moved, and what an earlier deploy left there goes.
+func (c *Controller) convergeLater(ctx context.Context, dep wire.DeployResponse) {
+	hosts := map[string]bool{}
+	for _, n := range dep.Nodes {
+		hosts[n.Host] = true
+	}
+	go func(ctx context.Context) {
+		if _, err := c.convergeAll(ctx, hosts); err != nil {
+			c.log.Warn("convergence after deploy failed", "lab", dep.Lab, "err", err)
+		}
+	}(context.WithoutCancel(ctx))
 }
 
 func (c *Controller) hostView(h store.Host) wire.HostView {

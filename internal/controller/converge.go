@@ -128,6 +128,25 @@ func (c *Controller) converge(ctx context.Context, only map[string]bool) (wire.C
 	return resp, nil
 }
 
+// convergePlan returns what converge would declare, without sending it.
+func (c *Controller) convergePlan(ctx context.Context, only map[string]bool) (wire.ConvergePlan, error) {
+	hosts, placed, links, err := c.store.ConvergenceState(ctx)
+	if err != nil {
+		return wire.ConvergePlan{}, err
+	}
+	var targets []string
+	for _, h := range hosts {
+		if c.online(h) && (only == nil || only[h.Name]) {
+			targets = append(targets, h.Name)
+		}
+	}
+	plan := wire.ConvergePlan{Agents: map[string]wire.DeclareStateRequest{}}
+	for name, d := range declarations(targets, placed, links) {
+		plan.Agents[name] = *d
+	}
+	return plan, nil
+}
+
 // declareTo sends one agent its declaration.
 func (c *Controller) declareTo(ctx context.Context, h store.Host, req wire.DeclareStateRequest) (wire.AgentConvergence, wire.DeclareStateResponse) {
 	sum := wire.AgentConvergence{Host: h.Name, Generation: *req.Generation, At: time.Now().UTC(), Tunnels: len(req.Tunnels),

@@ -25,6 +25,11 @@ func (c *Controller) deploy(ctx context.Context, labName string) (wire.DeployRes
 	lock := c.labLock(labName)
 	lock.Lock()
 	defer lock.Unlock()
+	return c.deployLocked(ctx, labName)
+}
+
+// deployLocked is deploy for a caller that holds the lab's lock.
+func (c *Controller) deployLocked(ctx context.Context, labName string) (wire.DeployResponse, error) {
 	v, err := c.store.LabView(ctx, labName)
 	if err != nil {
 		return wire.DeployResponse{}, err
@@ -75,11 +80,15 @@ func (c *Controller) deploy(ctx context.Context, labName string) (wire.DeployRes
 		byHost[placement[n.Name]] = append(byHost[placement[n.Name]], n.Name)
 	}
 	mappings := []store.Mapping{}
+	execs := map[string][]string{}
+	for _, n := range v.Nodes {
+		execs[n.Name] = n.Exec
+	}
 	for host, nodes := range byHost {
 		wg.Go(func() {
 			for _, node := range nodes {
 				ctx, cancel := c.callCtx(ctx)
-				nr, err := c.agent(hosts[host]).CreateNode(ctx, labName, wire.CreateNodeRequest{Name: node, Interfaces: ifaces[node]})
+				nr, err := c.agent(hosts[host]).CreateNode(ctx, labName, wire.CreateNodeRequest{Name: node, Interfaces: ifaces[node], Exec: execs[node]})
 				cancel()
 				status, why := "deployed", ""
 				if err != nil {
@@ -94,7 +103,7 @@ func (c *Controller) deploy(ctx context.Context, labName string) (wire.DeployRes
 				for _, p := range nr.Ports {
 					mappings = append(mappings, store.Mapping{Node: node, Iface: p.Interface, OVSPort: p.PortName, Bridge: "", Tag: p.VLANTag})
 				}
-				resp.Nodes = append(resp.Nodes, wire.NodeResult{Name: node, Host: host, Status: status, Error: why})
+				resp.Nodes = append(resp.Nodes, wire.NodeResult{Name: node, Host: host, Status: status, Error: why, ExecErrors: nr.ExecErrors})
 				mu.Unlock()
 			}
 		})

@@ -15,10 +15,11 @@ type HostView struct {
 
 // NodeResult is how a node's creation went in a deploy.
 type NodeResult struct {
-	Name   string `json:"name"`
-	Host   string `json:"host"`
-	Status string `json:"status"` // "deployed" or "failed"
-	Error  string `json:"error,omitempty"`
+	Name       string   `json:"name"`
+	Host       string   `json:"host"`
+	Status     string   `json:"status"` // "deployed" or "failed"
+	Error      string   `json:"error,omitempty"`
+	ExecErrors []string `json:"exec_errors,omitempty"`
 }
 
 // LinkResult is how a link went in a deploy.
@@ -55,4 +56,28 @@ type AgentConvergence struct {
 type ConvergeResponse struct {
 	Generation int64              `json:"generation"`
 	Agents     []AgentConvergence `json:"agents"`
+}
+
+// LabPlan is what applying a lab file changes: names of nodes and links.
+type LabPlan struct {
+	AddNodes    []string `json:"add_nodes"`
+	RemoveNodes []string `json:"remove_nodes"`
+	ChangeNodes []string `json:"change_nodes"`
+	AddLinks    []string `json:"add_links"`
+	RemoveLinks []string `json:"remove_links"`
+}
+
+// ApplyResponse answers a lab apply: the plan, what the runtime will not
+// apply, and, unless only planned, how the deploy went.
+type ApplyResponse struct {
+	Lab      string          `json:"lab"`
+	Created  bool            `json:"created"`
+	Plan     LabPlan         `json:"plan"`
+	Warnings []string        `json:"warnings"`
+	Deploy   *DeployResponse `json:"deploy,omitempty"`
+}
+
+// ConvergePlan is what a convergence would declare to each online agent.
+type ConvergePlan struct {
+	Agents map[string]DeclareStateRequest `json:"agents"`
 }

@@ -182,3 +182,14 @@ func (c *Client) SetVLAN(ctx context.Context, port string, tag int) (wire.SetVLA
 	var resp wire.SetVLANResponse
 	return resp, c.do(ctx, http.MethodPut, "/overlay/ports/"+url.PathEscape(port)+"/vlan", wire.SetVLANRequest{VLANTag: tag}, &resp)
 }
+
+// UnlinkSameHost isolates both ends of a same-host link.
+func (c *Client) UnlinkSameHost(ctx context.Context, lab, link string) (wire.SameHostLinkResponse, error) {
+	var resp wire.SameHostLinkResponse
+	return resp, c.do(ctx, http.MethodDelete, "/labs/"+url.PathEscape(lab)+"/links/"+url.PathEscape(link), nil, &resp)
+}
+
+// DeleteNode removes a node and its ports.
+func (c *Client) DeleteNode(ctx context.Context, lab, node string) error {
+	return c.do(ctx, http.MethodDelete, "/labs/"+url.PathEscape(lab)+"/nodes/"+url.PathEscape(node), nil, nil)
+}
