@@ -1,0 +1,156 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netloom/netloom/internal/store"
+)
+
+func newHostCmd(root *rootOptions) *cobra.Command {
+	o := &clientOptions{}
+	cmd := &cobra.Command{Use: "host", Short: "Inspect hosts", Args: usageArgs(cobra.NoArgs),
+		RunE: func(*cobra.Command, []string) error { return usagef("host: a subcommand is required (ls)") }}
+	o.register(cmd)
+	cmd.AddCommand(&cobra.Command{
+		Use:   "ls",
+		Short: "List hosts and whether their agents are online",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			hosts, err := c.Hosts(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if root.output == "json" {
+				return printJSON(cmd.OutOrStdout(), hosts)
+			}
+			t := newTable(cmd.OutOrStdout(), "NAME", "STATUS", "DATA IP", "ADDRESS", "VERSION")
+			for _, h := range hosts {
+				t.row(h.Name, h.Status, h.DataIP, h.Address, orDash(h.Version))
+			}
+			return t.flush()
+		},
+	})
+	return cmd
+}
+
+func newLinkCmd(root *rootOptions) *cobra.Command {
+	o := &clientOptions{}
+	cmd := &cobra.Command{Use: "link", Short: "Inspect links", Args: usageArgs(cobra.NoArgs),
+		RunE: func(*cobra.Command, []string) error { return usagef("link: a subcommand is required (ls)") }}
+	o.register(cmd)
+	cmd.AddCommand(&cobra.Command{
+		Use:   "ls LAB",
+		Short: "List a lab's links with their state, tags and VNI",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			links, err := c.Links(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if root.output == "json" {
+				return printJSON(cmd.OutOrStdout(), links)
+			}
+			return printLinks(cmd, links)
+		},
+	})
+	return cmd
+}
+
+func printLinks(cmd *cobra.Command, links []store.LinkState) error {
+	t := newTable(cmd.OutOrStdout(), "LINK", "DESIRED", "ACTUAL", "HOSTS", "TAGS", "VNI", "PORT", "ERROR")
+	for _, l := range links {
+		hosts := orDash(l.SourceHost)
+		if l.CrossHost {
+			hosts += "↔" + l.TargetHost
+		}
+		port := "-"
+		if l.Tunnel != nil {
+			port = l.Tunnel.PortName
+		}
+		t.row(l.Name, l.DesiredState, l.ActualState, hosts, intOrDash(l.SourceTag)+"/"+intOrDash(l.TargetTag), intOrDash(l.VNI), port, orDash(l.Error))
+	}
+	return t.flush()
+}
+
+func newConvergeCmd(root *rootOptions) *cobra.Command {
+	o := &clientOptions{}
+	var lab string
+	var plan bool
+	cmd := &cobra.Command{
+		Use:   "converge",
+		Short: "Declare every online agent's state now (--plan: show the declarations only)",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			if plan {
+				p, err := c.ConvergePlan(cmd.Context(), lab)
+				if err != nil {
+					return err
+				}
+				if root.output == "json" {
+					return printJSON(cmd.OutOrStdout(), p)
+				}
+				t := newTable(cmd.OutOrStdout(), "HOST", "LAB", "LINK", "PORT", "VNI", "LOCAL", "REMOTE", "TAG")
+				for _, host := range slices.Sorted(maps.Keys(p.Agents)) {
+					for _, tn := range p.Agents[host].Tunnels {
+						if tn.Placeholder {
+							t.row(host, tn.LabID, tn.LinkID, tn.PortName, "-", "-", "-", "(in progress)")
+							continue
+						}
+						t.row(host, tn.LabID, tn.LinkID, tn.PortName, fmt.Sprint(tn.VNI), tn.LocalIP, tn.RemoteIP, fmt.Sprint(tn.ExpectedVLAN))
+					}
+				}
+				return t.flush()
+			}
+			resp, err := c.Converge(cmd.Context(), lab)
+			if err != nil {
+				return err
+			}
+			if root.output == "json" {
+				return printJSON(cmd.OutOrStdout(), resp)
+			}
+			t := newTable(cmd.OutOrStdout(), "HOST", "TUNNELS", "RESULTS", "ORPHANS REMOVED", "PROBLEM")
+			failed := 0
+			for _, a := range resp.Agents {
+				var results []string
+				for _, s := range slices.Sorted(maps.Keys(a.Results)) {
+					results = append(results, fmt.Sprintf("%s=%d", s, a.Results[s]))
+				}
+				problem := a.Error
+				if a.Skipped != "" {
+					problem = "skipped: " + a.Skipped
+				}
+				if problem != "" || a.Results["error"] > 0 {
+					failed++
+				}
+				t.row(a.Host, fmt.Sprint(a.Tunnels), orDash(fmt.Sprint(results)), fmt.Sprint(len(a.OrphansRemoved)), orDash(problem))
+			}
+			if err := t.flush(); err != nil {
+				return err
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d agents did not converge", failed, len(resp.Agents))
+			}
+			return nil
+		},
+	}
+	o.register(cmd)
+	cmd.Flags().StringVar(&lab, "lab", "", "only the hosts of this lab")
+	cmd.Flags().BoolVar(&plan, "plan", false, "print the declarations and send nothing")
+	return cmd
+}

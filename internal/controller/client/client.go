@@ -1,0 +1,151 @@
+// Package client is the typed client of the controller's REST API, used by
+// the CLI and the demo. Status codes come back as sentinel errors; the
+// controller's message, with any field problems, is the error's text.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/netloom/netloom/internal/store"
+	"github.com/netloom/netloom/internal/wire"
+)
+
+// Sentinel errors by status code.
+var (
+	ErrUnreachable  = errors.New("controller unreachable")
+	ErrUnauthorized = errors.New("the controller refused the token")
+	ErrNotFound     = errors.New("not found")
+	ErrConflict     = errors.New("conflict")
+	ErrInvalid      = errors.New("invalid")
+)
+
+// Client talks to one controller.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// New returns a client of the controller at base, e.g.
+// "http://10.0.0.10:7400"; hc nil uses http.DefaultClient.
+func New(base, token string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{base: strings.TrimRight(base, "/"), token: token, http: hc}
+}
+
+func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+"/api/v1"+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.base, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		msg := strings.TrimSpace(string(data))
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		return fmt.Errorf("%w: %s", statusErr(resp.StatusCode), msg)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("decode the controller's answer: %w", err)
+		}
+	}
+	return nil
+}
+
+func statusErr(code int) error {
+	switch code {
+	case http.StatusUnauthorized:
+		return ErrUnauthorized
+	case http.StatusNotFound:
+		return ErrNotFound
+	case http.StatusConflict:
+		return ErrConflict
+	case http.StatusBadRequest:
+		return ErrInvalid
+	}
+	return fmt.Errorf("status %d", code)
+}
+
+// Apply sends a lab file; with plan it only says what would change.
+func (c *Client) Apply(ctx context.Context, file string, data []byte, plan bool) (wire.ApplyResponse, error) {
+	q := url.Values{"file": {file}}
+	if plan {
+		q.Set("plan", "true")
+	}
+	var resp wire.ApplyResponse
+	return resp, c.do(ctx, http.MethodPost, "/labs/apply?"+q.Encode(), "application/yaml", data, &resp)
+}
+
+// Destroy tears a lab down.
+func (c *Client) Destroy(ctx context.Context, lab string) (wire.DeployResponse, error) {
+	var resp wire.DeployResponse
+	return resp, c.do(ctx, http.MethodPost, "/labs/"+url.PathEscape(lab)+"/destroy", "", nil, &resp)
+}
+
+// Delete removes a stopped lab.
+func (c *Client) Delete(ctx context.Context, lab string) error {
+	return c.do(ctx, http.MethodDelete, "/labs/"+url.PathEscape(lab), "", nil, nil)
+}
+
+// Labs lists the labs.
+func (c *Client) Labs(ctx context.Context) ([]store.Lab, error) {
+	var labs []store.Lab
+	return labs, c.do(ctx, http.MethodGet, "/labs", "", nil, &labs)
+}
+
+// Lab returns a lab with its nodes and links.
+func (c *Client) Lab(ctx context.Context, lab string) (store.LabView, error) {
+	var v store.LabView
+	return v, c.do(ctx, http.MethodGet, "/labs/"+url.PathEscape(lab), "", nil, &v)
+}
+
+// Links lists a lab's links.
+func (c *Client) Links(ctx context.Context, lab string) ([]store.LinkState, error) {
+	var links []store.LinkState
+	return links, c.do(ctx, http.MethodGet, "/labs/"+url.PathEscape(lab)+"/links", "", nil, &links)
+}
+
+// Hosts lists the hosts.
+func (c *Client) Hosts(ctx context.Context) ([]wire.HostView, error) {
+	var hosts []wire.HostView
+	return hosts, c.do(ctx, http.MethodGet, "/hosts", "", nil, &hosts)
+}
+
+// Converge runs convergence now, for one lab's hosts when lab is set.
+func (c *Client) Converge(ctx context.Context, lab string) (wire.ConvergeResponse, error) {
+	var resp wire.ConvergeResponse
+	return resp, c.do(ctx, http.MethodPost, "/converge?"+url.Values{"lab": {lab}}.Encode(), "", nil, &resp)
+}
+
+// ConvergePlan says what convergence would declare to each agent.
+func (c *Client) ConvergePlan(ctx context.Context, lab string) (wire.ConvergePlan, error) {
+	var plan wire.ConvergePlan
+	return plan, c.do(ctx, http.MethodPost, "/converge?"+url.Values{"lab": {lab}, "plan": {"true"}}.Encode(), "", nil, &plan)
+}
