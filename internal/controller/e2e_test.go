@@ -563,3 +563,125 @@ func TestConvergeHeals(t *testing.T) {
 		agree(t)
 	})
 }
+
+// cli runs the netloom CLI inside the controller's machine, as a user on the
+// controller host would.
+func (c *cluster) cli(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	apiFile := filepath.Join(c.ctl.Dir, "api-token")
+	full := append(args, "--controller", ctlURL, "--token-file", apiFile)
+	return testbed.ExecIn(t.Context(), c.ctl.Netns, netloomBin, full...)
+}
+
+// TestLabApply applies a containerlab topology (groups, kinds, exec, both
+// link forms, with host added) through the CLI, proves traffic on its
+// same-host and cross-host links, then edits it: --plan prints exactly the
+// change, and applying changes exactly that.
+func TestLabApply(t *testing.T) {
+	c := newCluster(t, "sqlite")
+	data, err := os.ReadFile("../topology/testdata/ring.clab.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The file as containerlab has it, but for its name: labs named after the
+	// bed are cleaned up with it.
+	file := filepath.Join(c.ctl.Dir, "ring.clab.yml")
+	if err := os.WriteFile(file, []byte(strings.Replace(string(data), "name: ring", "name: "+c.lab, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.cli(t, "lab", "apply", "-f", file)
+	if err != nil {
+		t.Fatalf("lab apply: %v\n%s", err, out)
+	}
+	for _, want := range []string{"(new): 7 changes", "+ node rt1", "+ link pc2:eth1-rt2:eth2", "warning: startup-config (nodes rt1, rt2): not applied", "is running"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("apply output lacks %q:\n%s", want, out)
+		}
+	}
+	// The routers run no FRR in a namespace: give their ends addresses by hand.
+	c.addr(t, "rt1", "eth2", "10.1.1.1/24")
+	c.addr(t, "rt1", "eth1", "10.0.12.1/24")
+	c.addr(t, "rt2", "eth1", "10.0.12.2/24")
+	c.addr(t, "rt2", "eth2", "10.1.2.1/24")
+	for _, tt := range []struct{ from, to, what string }{
+		{"pc1", "10.1.1.1", "cross-host pc1 (hostB, addressed by exec) to rt1 (hostA)"},
+		{"rt1", "10.0.12.2", "same-host rt1 to rt2"},
+		{"pc2", "10.1.2.1", "same-host pc2 (host set on the node over its group's) to rt2"},
+	} {
+		if got := c.ping(t, tt.from, tt.to); got != 3 {
+			t.Errorf("%s: %d/3", tt.what, got)
+		}
+	}
+	if out, err := c.cli(t, "link", "ls", c.lab); err != nil || !strings.Contains(out, "pc1:eth1-rt1:eth2") || !strings.Contains(out, "hostB↔hostA") {
+		t.Errorf("link ls: %v\n%s", err, out)
+	}
+	before := c.labView(t)
+	devsBefore := vxlanVNIs(t, c.hosts["hostB"])
+
+	// The edit: pc2's link goes, pc3 arrives on hostB with a link to rt2.
+	edited := strings.Replace(string(data), "name: ring", "name: "+c.lab, 1)
+	edited = strings.Replace(edited, `    - type: veth
+      endpoints:
+        - node: pc2
+          interface: eth1
+        - node: rt2
+          interface: eth2
+`, `    - endpoints: ["pc3:eth1", "rt2:eth3"]
+`, 1)
+	edited = strings.Replace(edited, "  links:\n", "    pc3:\n      group: edge\n  links:\n", 1)
+	if err := os.WriteFile(file, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = c.cli(t, "lab", "apply", "-f", file, "--plan")
+	if err != nil {
+		t.Fatalf("apply --plan: %v\n%s", err, out)
+	}
+	wantPlan := "lab " + c.lab + ": 3 changes\n  + node pc3\n  + link pc3:eth1-rt2:eth3\n  - link pc2:eth1-rt2:eth2\n"
+	if !strings.Contains(out, wantPlan) {
+		t.Fatalf("plan:\n%s\nwant:\n%s", out, wantPlan)
+	}
+	if after := c.labView(t); len(after.Nodes) != len(before.Nodes) || len(after.Links) != len(before.Links) {
+		t.Fatal("--plan changed the lab")
+	}
+
+	out, err = c.cli(t, "-o", "json", "lab", "apply", "-f", file)
+	if err != nil {
+		t.Fatalf("apply the edit: %v\n%s", err, out)
+	}
+	after := c.labView(t)
+	names := map[string]store.LinkState{}
+	for _, ls := range after.Links {
+		names[ls.Name] = ls
+	}
+	if _, ok := names["pc2:eth1-rt2:eth2"]; ok || len(after.Links) != 3 || names["pc3:eth1-rt2:eth3"].ActualState != "up" {
+		t.Fatalf("links after the edit: %+v", after.Links)
+	}
+	for _, ls := range before.Links {
+		if ls.Name == "pc2:eth1-rt2:eth2" {
+			continue
+		}
+		if now := names[ls.Name]; *now.SourceTag != *ls.SourceTag || *now.TargetTag != *ls.TargetTag {
+			t.Errorf("untouched link %s changed tags: %d/%d → %d/%d", ls.Name, *ls.SourceTag, *ls.TargetTag, *now.SourceTag, *now.TargetTag)
+		}
+	}
+	devsAfter := vxlanVNIs(t, c.hosts["hostB"])
+	if len(devsAfter) != len(devsBefore)+1 {
+		t.Errorf("hostB devices %v → %v, want one more (pc3's link)", devsBefore, devsAfter)
+	}
+	for name, vni := range devsBefore {
+		if devsAfter[name] != vni {
+			t.Errorf("device %s changed", name)
+		}
+	}
+	if got := c.ping(t, "pc2", "10.1.2.1"); got != 0 {
+		t.Errorf("pc2 still reaches rt2 after its link was removed: %d replies", got)
+	}
+	c.addr(t, "pc3", "eth1", "10.1.3.2/24")
+	c.addr(t, "rt2", "eth3", "10.1.3.1/24")
+	if got := c.ping(t, "pc3", "10.1.3.1"); got != 3 {
+		t.Errorf("pc3 (new, hostB) to rt2 (hostA): %d/3", got)
+	}
+	if out, err := c.cli(t, "lab", "destroy", c.lab, "--delete"); err != nil {
+		t.Errorf("destroy: %v\n%s", err, out)
+	}
+}
