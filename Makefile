@@ -1,10 +1,15 @@
 # netloom: the two commands a newcomer needs are `make test` and, once it
 # exists, `make demo`. Both run as root and install what is missing.
 
-.PHONY: test build setup
+.PHONY: test demo build setup
 
 test:
 	bash scripts/test.sh
+
+demo:
+	bash scripts/setup.sh
+	go build -o bin/netloom ./cmd/netloom
+	./bin/netloom demo
 
 build:
 	go build -o bin/netloom ./cmd/netloom

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -154,5 +157,39 @@ func TestAgentFlags(t *testing.T) {
 				t.Error("the token reached the output")
 			}
 		})
+	}
+}
+
+// TestDemo runs `netloom demo` as a user would and checks that it proves
+// traffic, shows a repair and leaves nothing behind.
+func TestDemo(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "netloom")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "demo").CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	for _, want := range []string{"r1 -> r2 over the same-host link: 3/3", "r2 -> r3 over the VXLAN tunnel between the hosts: 3/3",
+		"(must fail): 0/3", "repaired by hostB's agent without the controller", "nothing left"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	m := regexp.MustCompile(`\(bed (nlt[0-9a-f]{6})\)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no bed id in the output")
+	}
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), string(m[1])) || strings.HasPrefix(e.Name(), "nl-netloom-demo-") {
+			t.Errorf("namespace %s left behind", e.Name())
+		}
+	}
+	if _, err := os.Stat("/run/netloom-testbed/" + string(m[1])); err == nil {
+		t.Error("the demo's folder was left behind")
 	}
 }

@@ -76,6 +76,9 @@ func New(cfg Config, st *store.Store, log *slog.Logger) (*Controller, error) {
 	return &Controller{cfg: cfg, store: st, log: log, http: &http.Client{}, labMus: map[string]*sync.Mutex{}, summaries: map[string]wire.AgentConvergence{}}, nil
 }
 
+// Handler returns the REST API, for tests that serve it themselves.
+func (c *Controller) Handler() http.Handler { return c.routes() }
+
 // Run serves the REST API until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", c.cfg.Listen)

@@ -69,7 +69,7 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
 			msg = e.Error
 		}
-		return fmt.Errorf("%w: %s", statusErr(resp.StatusCode), msg)
+		return &apiError{kind: statusErr(resp.StatusCode), msg: msg}
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -78,6 +78,16 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte
 	}
 	return nil
 }
+
+// apiError is the controller's message, which says what went wrong in its
+// own words, classified by status code for errors.Is.
+type apiError struct {
+	kind error
+	msg  string
+}
+
+func (e *apiError) Error() string { return e.msg }
+func (e *apiError) Unwrap() error { return e.kind }
 
 func statusErr(code int) error {
 	switch code {

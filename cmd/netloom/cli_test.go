@@ -1,0 +1,73 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netloom/netloom/internal/controller"
+	"github.com/netloom/netloom/internal/store"
+)
+
+// TestCLI runs the lab commands in-process against a controller served by
+// httptest, without agents: what needs no host.
+func TestCLI(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "c.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "api-secret", AgentTimeout: time.Second,
+		OfflineAfter: time.Minute, ReconcileInterval: time.Hour, ConvergeEvery: 1}, st, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	dir := t.TempDir()
+	tok, bad := filepath.Join(dir, "tok"), filepath.Join(dir, "bad")
+	_ = os.WriteFile(tok, []byte("api-secret\n"), 0o600)
+	_ = os.WriteFile(bad, []byte("nope\n"), 0o600)
+	lab := filepath.Join(dir, "lab.yaml")
+	_ = os.WriteFile(lab, []byte("name: cli\ntopology:\n  nodes: {r1: {}, r2: {image: alpine}}\n  links:\n    - endpoints: [r1:eth1, r2:eth1]\n"), 0o644)
+	badLab := filepath.Join(dir, "bad.yaml")
+	_ = os.WriteFile(badLab, []byte("name: cli\ntopology:\n  nodes: {r1: {}}\n  links:\n    - endpoints: [r1:eth1, r9:eth1]\n"), 0o644)
+
+	conn := []string{"--controller", srv.URL, "--token-file", tok}
+	tests := []struct {
+		name    string
+		args    []string
+		code    int
+		wantOut string
+		wantErr string
+	}{
+		{"plan of a new lab", append([]string{"lab", "apply", "-f", lab, "--plan"}, conn...), 0,
+			"lab cli (new): 3 changes\n  + node r1\n  + node r2\n  + link r1:eth1-r2:eth1\n", "warning: image (nodes r2): not applied"},
+		{"plan changes nothing", append([]string{"lab", "ls"}, conn...), 0, "NAME  STATE  ERROR\n", ""},
+		{"apply with no host online", append([]string{"lab", "apply", "-f", lab}, conn...), 1, "", "no host is online"},
+		{"lab is stored", append([]string{"lab", "ls"}, conn...), 0, "cli   stopped", ""},
+		{"show", append([]string{"lab", "show", "cli"}, conn...), 0, "r1:eth1-r2:eth1", ""},
+		{"show json", append([]string{"lab", "show", "cli", "-o", "json"}, conn...), 0, `"link_name": "r1:eth1-r2:eth1"`, ""},
+		{"unknown lab", append([]string{"lab", "show", "nope"}, conn...), 1, "", "not found"},
+		{"bad lab file", append([]string{"lab", "apply", "-f", badLab}, conn...), 1, "", `bad.yaml:5:28: topology.links[0].endpoints[1]: "r9": no such node`},
+		{"no hosts", append([]string{"host", "ls"}, conn...), 0, "NAME  STATUS  DATA IP  ADDRESS  VERSION\n", ""},
+		{"converge plan", append([]string{"converge", "--plan"}, conn...), 0, "HOST  LAB  LINK", ""},
+		{"wrong token", []string{"lab", "ls", "--controller", srv.URL, "--token-file", bad}, 1, "", "missing or wrong bearer token"},
+		{"missing file argument", append([]string{"lab", "apply"}, conn...), 2, "", "-f: a lab file is required"},
+		{"show needs a name", append([]string{"lab", "show"}, conn...), 2, "", "accepts 1 arg"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := run(t, nil, tt.args...)
+			if code != tt.code || !strings.Contains(out, tt.wantOut) || !strings.Contains(errOut, tt.wantErr) {
+				t.Fatalf("exit %d\nstdout %q\nstderr %q\nwant exit %d, stdout with %q, stderr with %q", code, out, errOut, tt.code, tt.wantOut, tt.wantErr)
+			}
+		})
+	}
+}
