@@ -2,10 +2,8 @@ package controller_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"os"
@@ -35,171 +33,23 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const (
-	apiToken   = "api-token-1"
-	agentToken = "agent-token-1"
-	ctlURL     = "http://10.77.0.100:7400"
-)
-
-// cluster is a controller and two agents on simulated hosts.
+// cluster is a testbed cluster with the lab its test uses, named after the
+// bed so its node namespaces go with it.
 type cluster struct {
-	bed        *testbed.Bed
-	ctl        *testbed.Host
-	hosts      map[string]*testbed.Host
-	agents     map[string]*testbed.Process
-	controller *testbed.Process
-	http       *http.Client
-	lab        string
-	tokenFile  string
+	*testbed.Cluster
+	lab string
 }
 
 func newCluster(t *testing.T, backend string) *cluster {
 	t.Helper()
-	ctx := t.Context()
-	bed := testbed.Start(t)
-	c := &cluster{bed: bed, hosts: map[string]*testbed.Host{}, agents: map[string]*testbed.Process{}, lab: bed.ID()}
-	var err error
-	if c.ctl, err = bed.AddMachine(ctx, "ctl", netip.MustParsePrefix("10.77.0.100/24")); err != nil {
-		t.Fatal(err)
-	}
-	c.http = c.ctl.HTTPClient()
-	for name, addr := range map[string]string{"hostA": "10.77.0.1/24", "hostB": "10.77.0.2/24"} {
-		if c.hosts[name], err = bed.AddHost(ctx, name, netip.MustParsePrefix(addr)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.tokenFile = filepath.Join(c.ctl.Dir, "agent-token")
-	apiFile := filepath.Join(c.ctl.Dir, "api-token")
-	for file, tok := range map[string]string{c.tokenFile: agentToken, apiFile: apiToken} {
-		if err := os.WriteFile(file, []byte(tok), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dsn := "sqlite://" + filepath.Join(c.ctl.Dir, "db", "netloom.db")
-	if backend == "postgres" {
-		pg, err := bed.StartPostgres(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if dsn, err = pg.CreateDatabase(ctx, "netloom"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.controller, err = c.ctl.Start(ctx, netloomBin, "controller", "--listen", "10.77.0.100:7400", "--db", dsn,
-		"--agent-token-file", c.tokenFile, "--api-token-file", apiFile, "--agent-timeout", "10s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("controller output:\n%s", tail(c.controller.Output()))
-			for name, p := range c.agents {
-				t.Logf("agent %s output:\n%s", name, tail(p.Output()))
-			}
-		}
-	})
-	for name := range c.hosts {
-		c.startAgent(t, name)
-	}
-	c.waitHosts(t, 2)
-	return c
-}
-
-// waitAgent waits until a host's agent serves and has restored its state.
-func (c *cluster) waitAgent(t *testing.T, name string) {
-	t.Helper()
-	url := "http://" + c.hosts[name].Underlay.Addr().String() + ":7401/healthz"
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var health struct{ Ready bool }
-		req, _ := http.NewRequestWithContext(t.Context(), "GET", url, nil)
-		if resp, err := c.http.Do(req); err == nil {
-			_ = json.NewDecoder(resp.Body).Decode(&health)
-			resp.Body.Close()
-			if health.Ready {
-				return
-			}
-		}
-		if err := c.agents[name].Exited(); err != nil {
-			t.Fatal(err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent of %s not ready within 30s", name)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func tail(s string) string { return s[max(0, len(s)-3000):] }
-
-func (c *cluster) startAgent(t *testing.T, name string) {
-	t.Helper()
-	h := c.hosts[name]
-	p, err := h.Start(t.Context(), netloomBin, "agent", "--listen", h.Underlay.Addr().String()+":7401", "--name", name,
-		"--data-ip", h.Underlay.Addr().String(), "--controller", ctlURL, "--state-dir", filepath.Join(h.Dir, "agent"),
-		"--ovsdb", h.OVSDB(), "--token-file", c.tokenFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.agents[name] = p
-}
-
-// waitHosts waits until n hosts are online.
-func (c *cluster) waitHosts(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var hosts []wire.HostView
-		if code := c.call(t, "GET", "/api/v1/hosts", "", nil, &hosts); code == 200 {
-			online := 0
-			for _, h := range hosts {
-				if h.Status == "online" {
-					online++
-				}
-			}
-			if online >= n {
-				return
-			}
-		}
-		if err := c.controller.Exited(); err != nil {
-			t.Fatal(err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d hosts not online within 30s", n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// call sends a request to the controller with the API token.
-func (c *cluster) call(t *testing.T, method, path, contentType string, body []byte, out any) int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, ctlURL+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+apiToken)
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if out != nil && json.Unmarshal(data, out) != nil {
-		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, data)
-	}
-	return resp.StatusCode
+	c := testbed.StartCluster(t, testbed.ClusterConfig{Bin: netloomBin, Hosts: []string{"hostA", "hostB"}, Postgres: backend == "postgres"})
+	return &cluster{Cluster: c, lab: c.Bed.ID()}
 }
 
 func (c *cluster) labView(t *testing.T) store.LabView {
 	t.Helper()
 	var v store.LabView
-	if code := c.call(t, "GET", "/api/v1/labs/"+c.lab, "", nil, &v); code != 200 {
+	if code := c.Call(t, "GET", "/api/v1/labs/"+c.lab, "", nil, &v); code != 200 {
 		t.Fatalf("get lab: %d", code)
 	}
 	return v
@@ -280,16 +130,16 @@ func TestDeploy(t *testing.T) {
 			t.Parallel()
 			c := newCluster(t, backend)
 			var created store.LabView
-			if code := c.call(t, "POST", "/api/v1/labs", "application/yaml", fmt.Appendf(nil, labYAML, c.lab), &created); code != 201 {
+			if code := c.Call(t, "POST", "/api/v1/labs", "application/yaml", fmt.Appendf(nil, labYAML, c.lab), &created); code != 201 {
 				t.Fatalf("create lab: %d", code)
 			}
 			var bad map[string]any
-			if code := c.call(t, "POST", "/api/v1/labs", "application/yaml", []byte("name: x\ntopology:\n  nodes: {r1: {}}\n  links:\n    - endpoints: [r1:eth1, r9:eth1]\n"), &bad); code != 400 || !strings.Contains(fmt.Sprint(bad["error"]), "lab.yaml:5:") {
+			if code := c.Call(t, "POST", "/api/v1/labs", "application/yaml", []byte("name: x\ntopology:\n  nodes: {r1: {}}\n  links:\n    - endpoints: [r1:eth1, r9:eth1]\n"), &bad); code != 400 || !strings.Contains(fmt.Sprint(bad["error"]), "lab.yaml:5:") {
 				t.Errorf("bad lab file: %d %v, want 400 with the file position", code, bad)
 			}
 
 			var dep wire.DeployResponse
-			if code := c.call(t, "POST", "/api/v1/labs/"+c.lab+"/deploy", "", nil, &dep); code != 200 || dep.State != "running" {
+			if code := c.Call(t, "POST", "/api/v1/labs/"+c.lab+"/deploy", "", nil, &dep); code != 200 || dep.State != "running" {
 				t.Fatalf("deploy: %d %+v", code, dep)
 			}
 			c.addr(t, "r1", "eth1", "192.168.90.1/24")
@@ -310,7 +160,7 @@ func TestDeploy(t *testing.T) {
 
 			t.Run("database matches the bridges", func(t *testing.T) {
 				v := c.labView(t)
-				ports := map[string]map[string]int{"hostA": bridgePorts(t, c.hosts["hostA"]), "hostB": bridgePorts(t, c.hosts["hostB"])}
+				ports := map[string]map[string]int{"hostA": bridgePorts(t, c.Hosts["hostA"]), "hostB": bridgePorts(t, c.Hosts["hostB"])}
 				for _, ls := range v.Links {
 					if ls.ActualState != "up" || ls.SourceTag == nil || ls.TargetTag == nil {
 						t.Fatalf("link %+v", ls)
@@ -331,7 +181,7 @@ func TestDeploy(t *testing.T) {
 						if ports[host][tun.PortName] != tag {
 							t.Errorf("%s: tunnel port %s tag %d, database %d", host, tun.PortName, ports[host][tun.PortName], tag)
 						}
-						if got := vxlanVNIs(t, c.hosts[host])[tun.PortName]; got != tun.VNI {
+						if got := vxlanVNIs(t, c.Hosts[host])[tun.PortName]; got != tun.VNI {
 							t.Errorf("%s: device %s VNI %d, database %d", host, tun.PortName, got, tun.VNI)
 						}
 					}
@@ -352,10 +202,10 @@ func TestDeploy(t *testing.T) {
 
 			t.Run("destroy leaves nothing", func(t *testing.T) {
 				var d wire.DeployResponse
-				if code := c.call(t, "POST", "/api/v1/labs/"+c.lab+"/destroy", "", nil, &d); code != 200 || d.State != "stopped" {
+				if code := c.Call(t, "POST", "/api/v1/labs/"+c.lab+"/destroy", "", nil, &d); code != 200 || d.State != "stopped" {
 					t.Fatalf("destroy: %d %+v", code, d)
 				}
-				for name, h := range c.hosts {
+				for name, h := range c.Hosts {
 					if p := bridgePorts(t, h); len(p) != 0 {
 						t.Errorf("%s: ports left %v", name, p)
 					}
@@ -371,11 +221,11 @@ func TestDeploy(t *testing.T) {
 			})
 
 			t.Run("agent down during deploy, then back", func(t *testing.T) {
-				if err := c.agents["hostB"].Kill(); err != nil {
+				if err := c.Agents["hostB"].Kill(); err != nil {
 					t.Fatal(err)
 				}
 				var d wire.DeployResponse
-				if code := c.call(t, "POST", "/api/v1/labs/"+c.lab+"/deploy", "", nil, &d); code != 200 || d.State != "error" {
+				if code := c.Call(t, "POST", "/api/v1/labs/"+c.lab+"/deploy", "", nil, &d); code != 200 || d.State != "error" {
 					t.Fatalf("deploy with hostB down: %d %+v", code, d)
 				}
 				for _, l := range d.Links {
@@ -384,9 +234,9 @@ func TestDeploy(t *testing.T) {
 						t.Errorf("link %+v", l)
 					}
 				}
-				c.startAgent(t, "hostB")
-				c.waitAgent(t, "hostB")
-				if code := c.call(t, "POST", "/api/v1/labs/"+c.lab+"/deploy", "", nil, &d); code != 200 || d.State != "running" {
+				c.StartAgent(t, "hostB")
+				c.WaitAgent(t, "hostB")
+				if code := c.Call(t, "POST", "/api/v1/labs/"+c.lab+"/deploy", "", nil, &d); code != 200 || d.State != "running" {
 					t.Fatalf("deploy again: %d %+v", code, d)
 				}
 				c.addr(t, "r2", "eth2", "192.168.91.2/24")
@@ -397,17 +247,17 @@ func TestDeploy(t *testing.T) {
 			})
 
 			t.Run("destroy waits for a host that is down", func(t *testing.T) {
-				if err := c.agents["hostB"].Kill(); err != nil {
+				if err := c.Agents["hostB"].Kill(); err != nil {
 					t.Fatal(err)
 				}
 				var d wire.DeployResponse
-				if code := c.call(t, "POST", "/api/v1/labs/"+c.lab+"/destroy", "", nil, &d); code != 202 || d.State != "stopping" || !strings.Contains(d.Error, "hostB") {
+				if code := c.Call(t, "POST", "/api/v1/labs/"+c.lab+"/destroy", "", nil, &d); code != 202 || d.State != "stopping" || !strings.Contains(d.Error, "hostB") {
 					t.Fatalf("destroy with hostB down: %d %+v", code, d)
 				}
-				if p := bridgePorts(t, c.hosts["hostA"]); len(p) != 0 {
+				if p := bridgePorts(t, c.Hosts["hostA"]); len(p) != 0 {
 					t.Errorf("hostA kept ports %v", p)
 				}
-				c.startAgent(t, "hostB")
+				c.StartAgent(t, "hostB")
 				deadline := time.Now().Add(30 * time.Second)
 				for c.labView(t).State != "stopped" {
 					if time.Now().After(deadline) {
@@ -415,7 +265,7 @@ func TestDeploy(t *testing.T) {
 					}
 					time.Sleep(50 * time.Millisecond)
 				}
-				if p := bridgePorts(t, c.hosts["hostB"]); len(p) != 0 {
+				if p := bridgePorts(t, c.Hosts["hostB"]); len(p) != 0 {
 					t.Errorf("hostB kept ports %v", p)
 				}
 			})
@@ -427,11 +277,11 @@ func TestDeploy(t *testing.T) {
 // controller's convergence bring it back, with the database in agreement.
 func TestConvergeHeals(t *testing.T) {
 	c := newCluster(t, "sqlite")
-	if code := c.call(t, "POST", "/api/v1/labs", "application/yaml", fmt.Appendf(nil, labYAML, c.lab), nil); code != 201 {
+	if code := c.Call(t, "POST", "/api/v1/labs", "application/yaml", fmt.Appendf(nil, labYAML, c.lab), nil); code != 201 {
 		t.Fatalf("create lab: %d", code)
 	}
 	var dep wire.DeployResponse
-	if code := c.call(t, "POST", "/api/v1/labs/"+c.lab+"/deploy", "", nil, &dep); code != 200 || dep.State != "running" {
+	if code := c.Call(t, "POST", "/api/v1/labs/"+c.lab+"/deploy", "", nil, &dep); code != 200 || dep.State != "running" {
 		t.Fatalf("deploy: %d %+v", code, dep)
 	}
 	c.addr(t, "r2", "eth2", "192.168.91.2/24")
@@ -448,7 +298,7 @@ func TestConvergeHeals(t *testing.T) {
 	converge := func(t *testing.T) wire.ConvergeResponse {
 		t.Helper()
 		var r wire.ConvergeResponse
-		if code := c.call(t, "POST", "/api/v1/converge", "", nil, &r); code != 200 {
+		if code := c.Call(t, "POST", "/api/v1/converge", "", nil, &r); code != 200 {
 			t.Fatalf("converge: %d", code)
 		}
 		return r
@@ -457,7 +307,7 @@ func TestConvergeHeals(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			a, b := bridgePorts(t, c.hosts["hostA"])[port], bridgePorts(t, c.hosts["hostB"])[port]
+			a, b := bridgePorts(t, c.Hosts["hostA"])[port], bridgePorts(t, c.Hosts["hostB"])[port]
 			if a == *cross.SourceTag && b == *cross.TargetTag && c.ping(t, "r2", "192.168.91.3") == 3 {
 				return
 			}
@@ -469,10 +319,10 @@ func TestConvergeHeals(t *testing.T) {
 	}
 
 	t.Run("device deleted and tag changed by hand", func(t *testing.T) {
-		if _, err := c.hosts["hostB"].Exec(t.Context(), "ip", "link", "del", port); err != nil {
+		if _, err := c.Hosts["hostB"].Exec(t.Context(), "ip", "link", "del", port); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.hosts["hostA"].VSCtl(t.Context(), "set", "port", port, "tag=7"); err != nil {
+		if _, err := c.Hosts["hostA"].VSCtl(t.Context(), "set", "port", port, "tag=7"); err != nil {
 			t.Fatal(err)
 		}
 		r := converge(t)
@@ -485,10 +335,10 @@ func TestConvergeHeals(t *testing.T) {
 	})
 
 	t.Run("OVS database wiped and daemons restarted", func(t *testing.T) {
-		if err := c.hosts["hostB"].RestartOVS(t.Context(), true); err != nil {
+		if err := c.Hosts["hostB"].RestartOVS(t.Context(), true); err != nil {
 			t.Fatal(err)
 		}
-		if p := bridgePorts(t, c.hosts["hostB"]); len(p) > 1 {
+		if p := bridgePorts(t, c.Hosts["hostB"]); len(p) > 1 {
 			t.Fatalf("the wiped database still holds ports %v", p)
 		}
 		deadline := time.Now().Add(30 * time.Second)
@@ -513,31 +363,31 @@ func TestConvergeHeals(t *testing.T) {
 	})
 
 	t.Run("node port retagged while its agent was down", func(t *testing.T) {
-		if err := c.agents["hostB"].Kill(); err != nil {
+		if err := c.Agents["hostB"].Kill(); err != nil {
 			t.Fatal(err)
 		}
 		nodePort := ident.HostPortName(c.lab, "r3", "eth1")
-		if _, err := c.hosts["hostB"].VSCtl(t.Context(), "set", "port", nodePort, "tag=9"); err != nil {
+		if _, err := c.Hosts["hostB"].VSCtl(t.Context(), "set", "port", nodePort, "tag=9"); err != nil {
 			t.Fatal(err)
 		}
-		c.startAgent(t, "hostB")
-		c.waitAgent(t, "hostB")
+		c.StartAgent(t, "hostB")
+		c.WaitAgent(t, "hostB")
 		// The agent adopted tag 9 from the bridge; the database says otherwise.
 		converge(t)
-		if got := bridgePorts(t, c.hosts["hostB"])[nodePort]; got != *cross.TargetTag {
+		if got := bridgePorts(t, c.Hosts["hostB"])[nodePort]; got != *cross.TargetTag {
 			t.Fatalf("node port tag %d after convergence, database %d", got, *cross.TargetTag)
 		}
 		agree(t)
 	})
 
 	t.Run("owned orphan removed, unowned port kept", func(t *testing.T) {
-		h := c.hosts["hostA"]
+		h := c.Hosts["hostA"]
 		orphan := wire.DeclaredTunnel{LinkID: "r1:eth7-r9:eth1", LabID: c.lab, VNI: 777, LocalIP: "10.77.0.1", RemoteIP: "10.77.0.2",
 			ExpectedVLAN: 3999, PortName: ident.PortName(c.lab, "r1:eth7-r9:eth1")}
 		body, _ := json.Marshal(wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{orphan}}) // an old controller: no generation
 		req, _ := http.NewRequestWithContext(t.Context(), "POST", "http://10.77.0.1:7401/overlay/declare-state", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+agentToken)
-		resp, err := c.http.Do(req)
+		req.Header.Set("Authorization", "Bearer "+c.AgentToken)
+		resp, err := c.HTTP.Do(req)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("declare the orphan: %v %v", err, resp)
 		}
@@ -564,15 +414,6 @@ func TestConvergeHeals(t *testing.T) {
 	})
 }
 
-// cli runs the netloom CLI inside the controller's machine, as a user on the
-// controller host would.
-func (c *cluster) cli(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	apiFile := filepath.Join(c.ctl.Dir, "api-token")
-	full := append(args, "--controller", ctlURL, "--token-file", apiFile)
-	return testbed.ExecIn(t.Context(), c.ctl.Netns, netloomBin, full...)
-}
-
 // TestLabApply applies a containerlab topology (groups, kinds, exec, both
 // link forms, with host added) through the CLI, proves traffic on its
 // same-host and cross-host links, then edits it: --plan prints exactly the
@@ -585,11 +426,11 @@ func TestLabApply(t *testing.T) {
 	}
 	// The file as containerlab has it, but for its name: labs named after the
 	// bed are cleaned up with it.
-	file := filepath.Join(c.ctl.Dir, "ring.clab.yml")
+	file := filepath.Join(c.Ctl.Dir, "ring.clab.yml")
 	if err := os.WriteFile(file, []byte(strings.Replace(string(data), "name: ring", "name: "+c.lab, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := c.cli(t, "lab", "apply", "-f", file)
+	out, err := c.CLI(t, "lab", "apply", "-f", file)
 	if err != nil {
 		t.Fatalf("lab apply: %v\n%s", err, out)
 	}
@@ -612,11 +453,11 @@ func TestLabApply(t *testing.T) {
 			t.Errorf("%s: %d/3", tt.what, got)
 		}
 	}
-	if out, err := c.cli(t, "link", "ls", c.lab); err != nil || !strings.Contains(out, "pc1:eth1-rt1:eth2") || !strings.Contains(out, "hostB↔hostA") {
+	if out, err := c.CLI(t, "link", "ls", c.lab); err != nil || !strings.Contains(out, "pc1:eth1-rt1:eth2") || !strings.Contains(out, "hostB↔hostA") {
 		t.Errorf("link ls: %v\n%s", err, out)
 	}
 	before := c.labView(t)
-	devsBefore := vxlanVNIs(t, c.hosts["hostB"])
+	devsBefore := vxlanVNIs(t, c.Hosts["hostB"])
 
 	// The edit: pc2's link goes, pc3 arrives on hostB with a link to rt2.
 	edited := strings.Replace(string(data), "name: ring", "name: "+c.lab, 1)
@@ -632,7 +473,7 @@ func TestLabApply(t *testing.T) {
 	if err := os.WriteFile(file, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err = c.cli(t, "lab", "apply", "-f", file, "--plan")
+	out, err = c.CLI(t, "lab", "apply", "-f", file, "--plan")
 	if err != nil {
 		t.Fatalf("apply --plan: %v\n%s", err, out)
 	}
@@ -644,7 +485,7 @@ func TestLabApply(t *testing.T) {
 		t.Fatal("--plan changed the lab")
 	}
 
-	out, err = c.cli(t, "-o", "json", "lab", "apply", "-f", file)
+	out, err = c.CLI(t, "-o", "json", "lab", "apply", "-f", file)
 	if err != nil {
 		t.Fatalf("apply the edit: %v\n%s", err, out)
 	}
@@ -664,7 +505,7 @@ func TestLabApply(t *testing.T) {
 			t.Errorf("untouched link %s changed tags: %d/%d → %d/%d", ls.Name, *ls.SourceTag, *ls.TargetTag, *now.SourceTag, *now.TargetTag)
 		}
 	}
-	devsAfter := vxlanVNIs(t, c.hosts["hostB"])
+	devsAfter := vxlanVNIs(t, c.Hosts["hostB"])
 	if len(devsAfter) != len(devsBefore)+1 {
 		t.Errorf("hostB devices %v → %v, want one more (pc3's link)", devsBefore, devsAfter)
 	}
@@ -681,7 +522,7 @@ func TestLabApply(t *testing.T) {
 	if got := c.ping(t, "pc3", "10.1.3.1"); got != 3 {
 		t.Errorf("pc3 (new, hostB) to rt2 (hostA): %d/3", got)
 	}
-	if out, err := c.cli(t, "lab", "destroy", c.lab, "--delete"); err != nil {
+	if out, err := c.CLI(t, "lab", "destroy", c.lab, "--delete"); err != nil {
 		t.Errorf("destroy: %v\n%s", err, out)
 	}
 }

@@ -16,6 +16,7 @@ type TB interface {
 	Logf(format string, args ...any)
 	Errorf(format string, args ...any)
 	Fatalf(format string, args ...any)
+	Failed() bool
 }
 
 // Start makes a bed for a test, removed when the test ends, whatever its

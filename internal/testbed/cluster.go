@@ -1,0 +1,219 @@
+package testbed
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Addresses of a cluster's machines on the underlay.
+const (
+	ControllerAddr = "10.77.0.100"
+	ControllerURL  = "http://" + ControllerAddr + ":7400"
+)
+
+// ClusterConfig says what a cluster runs.
+type ClusterConfig struct {
+	// Bin is the netloom binary, built by BuildNetloom.
+	Bin string
+	// Hosts names the simulated hosts; the n-th gets 10.77.0.<n+1>.
+	Hosts []string
+	// Postgres runs the controller on a throwaway PostgreSQL, else SQLite.
+	Postgres bool
+	// ControllerArgs are added to the controller's command line.
+	ControllerArgs []string
+}
+
+// Cluster is a controller on its own machine and an agent on each host, all
+// netloom processes, joined by the underlay.
+type Cluster struct {
+	Bed        *Bed
+	Ctl        *Host
+	Hosts      map[string]*Host
+	Agents     map[string]*Process
+	Controller *Process
+	// HTTP dials from the controller's machine, so it reaches every part.
+	HTTP       *http.Client
+	AgentToken string
+	APIToken   string
+
+	cfg            ClusterConfig
+	agentTokenFile string
+	apiTokenFile   string
+	dsn            string
+}
+
+// StartCluster builds a bed with the cluster and waits until every agent is
+// registered. The bed goes when the test ends.
+func StartCluster(t TB, cfg ClusterConfig) *Cluster {
+	t.Helper()
+	ctx := t.Context()
+	bed := Start(t)
+	c := &Cluster{Bed: bed, Hosts: map[string]*Host{}, Agents: map[string]*Process{}, cfg: cfg,
+		AgentToken: "agent-" + bed.ID(), APIToken: "api-" + bed.ID()}
+	var err error
+	if c.Ctl, err = bed.AddMachine(ctx, "ctl", netip.MustParsePrefix(ControllerAddr+"/24")); err != nil {
+		t.Fatalf("controller machine: %v", err)
+	}
+	c.HTTP = c.Ctl.HTTPClient()
+	for i, name := range cfg.Hosts {
+		addr := netip.MustParsePrefix(fmt.Sprintf("10.77.0.%d/24", i+1))
+		if c.Hosts[name], err = bed.AddHost(ctx, name, addr); err != nil {
+			t.Fatalf("host %s: %v", name, err)
+		}
+	}
+	c.agentTokenFile = filepath.Join(c.Ctl.Dir, "agent-token")
+	c.apiTokenFile = filepath.Join(c.Ctl.Dir, "api-token")
+	for file, tok := range map[string]string{c.agentTokenFile: c.AgentToken, c.apiTokenFile: c.APIToken} {
+		if err := os.WriteFile(file, []byte(tok), 0o600); err != nil {
+			t.Fatalf("token: %v", err)
+		}
+	}
+	c.dsn = "sqlite://" + filepath.Join(c.Ctl.Dir, "db", "netloom.db")
+	if cfg.Postgres {
+		pg, err := bed.StartPostgres(ctx)
+		if err != nil {
+			t.Fatalf("postgres: %v", err)
+		}
+		if c.dsn, err = pg.CreateDatabase(ctx, "netloom"); err != nil {
+			t.Fatalf("postgres: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		if c.Controller != nil {
+			t.Logf("controller output:\n%s", lastBytes(c.Controller.Output()))
+		}
+		for name, p := range c.Agents {
+			t.Logf("agent %s output:\n%s", name, lastBytes(p.Output()))
+		}
+	})
+	c.StartController(t)
+	for _, name := range cfg.Hosts {
+		c.StartAgent(t, name)
+	}
+	c.WaitHosts(t, len(cfg.Hosts))
+	return c
+}
+
+func lastBytes(s string) string { return s[max(0, len(s)-3000):] }
+
+// StartController starts (or restarts) the controller process.
+func (c *Cluster) StartController(t TB) {
+	t.Helper()
+	args := append([]string{"controller", "--listen", ControllerAddr + ":7400", "--db", c.dsn,
+		"--agent-token-file", c.agentTokenFile, "--api-token-file", c.apiTokenFile, "--agent-timeout", "10s"}, c.cfg.ControllerArgs...)
+	p, err := c.Ctl.Start(t.Context(), c.cfg.Bin, args...)
+	if err != nil {
+		t.Fatalf("controller: %v", err)
+	}
+	c.Controller = p
+	c.wait(t, "controller", 30*time.Second, p, func() bool {
+		return c.Call(t, "GET", "/healthz", "", nil, nil) == http.StatusOK
+	})
+}
+
+// StartAgent starts (or restarts) a host's agent.
+func (c *Cluster) StartAgent(t TB, name string) {
+	t.Helper()
+	h := c.Hosts[name]
+	ip := h.Underlay.Addr().String()
+	p, err := h.Start(t.Context(), c.cfg.Bin, "agent", "--listen", ip+":7401", "--name", name, "--data-ip", ip,
+		"--controller", ControllerURL, "--state-dir", filepath.Join(h.Dir, "agent"), "--ovsdb", h.OVSDB(),
+		"--token-file", c.agentTokenFile)
+	if err != nil {
+		t.Fatalf("agent %s: %v", name, err)
+	}
+	c.Agents[name] = p
+}
+
+// WaitAgent waits until a host's agent serves and has restored its state.
+func (c *Cluster) WaitAgent(t TB, name string) {
+	t.Helper()
+	url := "http://" + c.Hosts[name].Underlay.Addr().String() + ":7401/healthz"
+	c.wait(t, "agent "+name, 30*time.Second, c.Agents[name], func() bool {
+		var health struct{ Ready bool }
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+		resp, err := c.HTTP.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return json.NewDecoder(resp.Body).Decode(&health) == nil && health.Ready
+	})
+}
+
+// WaitHosts waits until n hosts are online at the controller.
+func (c *Cluster) WaitHosts(t TB, n int) {
+	t.Helper()
+	c.wait(t, fmt.Sprintf("%d hosts online", n), 30*time.Second, c.Controller, func() bool {
+		var hosts []struct{ Status string }
+		if c.Call(t, "GET", "/api/v1/hosts", "", nil, &hosts) != http.StatusOK {
+			return false
+		}
+		online := 0
+		for _, h := range hosts {
+			if h.Status == "online" {
+				online++
+			}
+		}
+		return online >= n
+	})
+}
+
+// wait polls cond until it holds, the process p dies, or timeout passes.
+func (c *Cluster) wait(t TB, what string, timeout time.Duration, p *Process, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if err := p.Exited(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Call sends a request to the controller with the API token and decodes
+// the answer into out; it returns the status code, 0 when nothing answered.
+func (c *Cluster) Call(t TB, method, path, contentType string, body []byte, out any) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, ControllerURL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.APIToken)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && json.Unmarshal(data, out) != nil {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, data)
+	}
+	return resp.StatusCode
+}
+
+// CLI runs the netloom CLI on the controller's machine, as a user there.
+func (c *Cluster) CLI(t TB, args ...string) (string, error) {
+	t.Helper()
+	full := append(append([]string{}, args...), "--controller", ControllerURL, "--token-file", c.apiTokenFile)
+	return ExecIn(t.Context(), c.Ctl.Netns, c.cfg.Bin, full...)
+}
