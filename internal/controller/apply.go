@@ -102,10 +102,13 @@ func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool)
 			return resp, err
 		}
 	} else if !change.Empty() {
-		if err := c.teardownChanged(ctx, v, change); err != nil {
-			return resp, err
+		c.convMu.Lock()
+		err := c.teardownChanged(ctx, v, change)
+		if err == nil {
+			err = c.store.UpdateLab(ctx, v.ID, change)
 		}
-		if err := c.store.UpdateLab(ctx, v.ID, change); err != nil {
+		c.convMu.Unlock()
+		if err != nil {
 			return resp, err
 		}
 	}

@@ -62,6 +62,11 @@ type Controller struct {
 	log   *slog.Logger
 	http  *http.Client
 
+	// convMu keeps a convergence round from overlapping the teardown of a
+	// lab: declaring a state read before the teardown would bring back
+	// what it removed.
+	convMu sync.Mutex
+
 	mu sync.Mutex
 	// mu guards the following.
 	labMus    map[string]*sync.Mutex           // serialise deploys and destroys of one lab
@@ -84,6 +89,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", c.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.cfg.Listen, err)
+	}
+	if n, err := c.store.InterruptDeploys(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		c.log.Warn("deploys interrupted by a restart will run again", "labs", n)
 	}
 	srv := &http.Server{Handler: c.routes(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)

@@ -82,6 +82,8 @@ func declarations(hosts []string, placed []store.Placed, links []store.LinkState
 // whitelist for an agent without declare-state (by status code, W-19),
 // records the attached flags per side and keeps each agent's summary.
 func (c *Controller) converge(ctx context.Context, only map[string]bool) (wire.ConvergeResponse, error) {
+	c.convMu.Lock()
+	defer c.convMu.Unlock()
 	hosts, placed, links, err := c.store.ConvergenceState(ctx)
 	if err != nil {
 		return wire.ConvergeResponse{}, err

@@ -302,6 +302,8 @@ func (c *Controller) destroy(ctx context.Context, labName string) (wire.DeployRe
 	if err := c.store.SetLabState(ctx, v.ID, store.LabStopping, ""); err != nil {
 		return wire.DeployResponse{}, err
 	}
+	c.convMu.Lock()
+	defer c.convMu.Unlock()
 	involved := map[string]bool{}
 	for _, n := range v.Nodes {
 		if n.PlacedOn != "" {

@@ -255,6 +255,17 @@ func (s *Store) SetLabState(ctx context.Context, labID, state, why string) error
 	return err
 }
 
+// InterruptDeploys marks labs whose deploy was cut short by a controller
+// restart as error, so the reconcile loop deploys them again.
+func (s *Store) InterruptDeploys(ctx context.Context) (int64, error) {
+	r, err := s.exec(ctx, `UPDATE labs SET state = ?, state_error = ? WHERE state = ?`,
+		LabError, "deploy interrupted by a controller restart", LabStarting)
+	if err != nil {
+		return 0, fmt.Errorf("interrupted deploys: %w", err)
+	}
+	return r.RowsAffected()
+}
+
 // DeleteLab removes a lab and everything of it.
 func (s *Store) DeleteLab(ctx context.Context, labID string) error {
 	res, err := s.exec(ctx, `DELETE FROM labs WHERE id = ?`, labID)

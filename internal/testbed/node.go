@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strconv"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -125,7 +126,13 @@ func (n *Node) Ping(ctx context.Context, dst netip.Addr, count int) (int, error)
 // waiting at most 1 s for its reply, and returns how many replies came back.
 // No reply is not an error: isolation tests expect it.
 func PingFrom(ctx context.Context, ns string, dst netip.Addr, count int) (int, error) {
-	out, err := ExecIn(ctx, ns, "ping", "-n", "-q", "-c", strconv.Itoa(count), "-i", "0.2", "-W", "1", dst.String())
+	return PingWithin(ctx, ns, dst, count, time.Second)
+}
+
+// PingWithin is PingFrom with each reply awaited at most wait.
+func PingWithin(ctx context.Context, ns string, dst netip.Addr, count int, wait time.Duration) (int, error) {
+	w := strconv.FormatFloat(wait.Seconds(), 'f', 3, 64)
+	out, err := ExecIn(ctx, ns, "ping", "-n", "-q", "-c", strconv.Itoa(count), "-i", "0.2", "-W", w, dst.String())
 	m := receivedRE.FindStringSubmatch(out)
 	if m == nil {
 		if err == nil {
