@@ -15,4 +15,18 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
-go test -count=1 -timeout 20m "$@" ./...
+go test -count=1 -timeout 30m "$@" ./...
+
+# Every decoder and validator of outside input is fuzzed for a bounded time.
+fuzztime=${NETLOOM_FUZZTIME:-5s}
+for target in \
+	./internal/wire:FuzzDeclareState ./internal/wire:FuzzPortDeclare ./internal/wire:FuzzAttach \
+	./internal/wire:FuzzDetach ./internal/topology:FuzzDecode ./internal/ident:FuzzIdentifiers; do
+	pkg=${target%%:*} name=${target##*:}
+	echo "fuzz $name ($fuzztime)"
+	if ! out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
+		echo "$out"
+		exit 1
+	fi
+done
+echo "fuzzing: 6 targets passed"

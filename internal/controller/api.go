@@ -213,7 +213,10 @@ func (c *Controller) respond(w http.ResponseWriter, r *http.Request, status int,
 	out := map[string]any{"error": err.Error()}
 	var te *topology.Error
 	var ve *wire.ValidationError
+	var mbe *http.MaxBytesError
 	switch {
+	case errors.As(err, &mbe):
+		status = http.StatusRequestEntityTooLarge
 	case errors.As(err, &te):
 		status, out["problems"] = http.StatusBadRequest, te.Problems
 	case errors.As(err, &ve):
@@ -241,6 +244,10 @@ func (c *Controller) respond(w http.ResponseWriter, r *http.Request, status int,
 func decodeJSON(r *http.Request, v any) error {
 	r.Body = http.MaxBytesReader(nil, r.Body, maxBody)
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
 		return fmt.Errorf("%w: %v", errBadBody, err)
 	}
 	return nil
@@ -257,7 +264,7 @@ func decodeLab(r *http.Request) (topology.Lab, error) {
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	if err != nil {
-		return topology.Lab{}, fmt.Errorf("%w: %v", errBadBody, err)
+		return topology.Lab{}, err // too large: the only way reading a body fails here
 	}
 	name := r.URL.Query().Get("file")
 	if name == "" {

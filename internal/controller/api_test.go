@@ -124,3 +124,65 @@ func TestAPI(t *testing.T) {
 		t.Errorf("deploy with no host online: %d %v", got, e)
 	}
 }
+
+// TestEveryEndpointNeedsItsToken sends every REST endpoint no token, the
+// other role's token and a wrong one: always 401.
+func TestEveryEndpointNeedsItsToken(t *testing.T) {
+	t.Parallel()
+	_, srv := newTestController(t, time.Minute)
+	endpoints := []struct{ method, path, role string }{
+		{"POST", "/api/v1/hosts/register", "agent"},
+		{"POST", "/api/v1/hosts/h/heartbeat", "agent"},
+		{"GET", "/api/v1/hosts", "api"},
+		{"GET", "/api/v1/hosts/h", "api"},
+		{"POST", "/api/v1/labs", "api"},
+		{"POST", "/api/v1/labs/apply", "api"},
+		{"GET", "/api/v1/labs", "api"},
+		{"GET", "/api/v1/labs/l", "api"},
+		{"GET", "/api/v1/labs/l/links", "api"},
+		{"POST", "/api/v1/labs/l/deploy", "api"},
+		{"POST", "/api/v1/labs/l/destroy", "api"},
+		{"DELETE", "/api/v1/labs/l", "api"},
+		{"POST", "/api/v1/converge", "api"},
+		{"GET", "/api/v1/converge", "api"},
+	}
+	for _, e := range endpoints {
+		other := "api"
+		if e.role == "api" {
+			other = "agent"
+		}
+		for _, tok := range []string{"", other, "x" + e.role} {
+			if got := do(t, srv, e.method, e.path, tok, "", "{}", nil); got != 401 {
+				t.Errorf("%s %s with token %q: %d, want 401", e.method, e.path, tok, got)
+			}
+		}
+	}
+}
+
+func TestHostileAPIInput(t *testing.T) {
+	t.Parallel()
+	_, srv := newTestController(t, time.Minute)
+	big := "name: x\n#" + strings.Repeat("x", 5<<20) + "\n"
+	tests := []struct {
+		name, method, path, ctype, body string
+		want                            int
+		wantIn                          string
+	}{
+		{"oversized lab file", "POST", "/api/v1/labs", "", big, 413, ""},
+		{"oversized JSON", "POST", "/api/v1/labs", "application/json", `{"name":"` + strings.Repeat("x", 5<<20) + `"}`, 413, ""},
+		{"lab name with path traversal", "POST", "/api/v1/labs", "", "name: ../../etc\ntopology: {nodes: {a: {}}}\n", 400, "name"},
+		{"node name with shell characters", "POST", "/api/v1/labs", "", "name: x\ntopology: {nodes: {\"a;reboot\": {}}}\n", 400, "node name"},
+		{"host name with a slash", "POST", "/api/v1/labs", "", "name: x\ntopology: {nodes: {a: {host: ../h}}}\n", 400, "host"},
+		{"unknown lab", "POST", "/api/v1/labs/nope/deploy", "", "", 404, ""},
+		{"unknown lab to destroy", "POST", "/api/v1/labs/nope/destroy", "", "", 404, ""},
+		{"unknown host", "GET", "/api/v1/hosts/nope", "", "", 404, ""},
+		{"converge an unknown lab", "POST", "/api/v1/converge?lab=nope", "", "", 404, ""},
+	}
+	for _, tt := range tests {
+		var body json.RawMessage
+		got := do(t, srv, tt.method, tt.path, "api", tt.ctype, tt.body, &body)
+		if got != tt.want || !strings.Contains(string(body), tt.wantIn) {
+			t.Errorf("%s: %d %.200s; want %d containing %q", tt.name, got, body, tt.want, tt.wantIn)
+		}
+	}
+}

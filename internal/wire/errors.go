@@ -31,10 +31,18 @@ func (ps *problems) add(field, format string, args ...any) {
 	*ps = append(*ps, Problem{Field: field, Reason: fmt.Sprintf(format, args...)})
 }
 
+// maxProblems bounds what one error lists: a request with a hundred
+// thousand bad entries gets the first hundred and a count.
+const maxProblems = 100
+
 // err returns nil when nothing was added.
 func (ps problems) err() error {
 	if len(ps) == 0 {
 		return nil
+	}
+	if len(ps) > maxProblems {
+		more := len(ps) - maxProblems
+		ps = append(ps[:maxProblems:maxProblems], Problem{Field: "request", Reason: fmt.Sprintf("%d more problems not listed", more)})
 	}
 	return &ValidationError{Problems: ps}
 }

@@ -103,3 +103,46 @@ func FuzzDeclareState(f *testing.F) {
 		}
 	})
 }
+
+func TestProblemsCapped(t *testing.T) {
+	t.Parallel()
+	req := DeclareStateRequest{}
+	for range 500 {
+		req.Tunnels = append(req.Tunnels, good())
+	}
+	var ve *ValidationError
+	if err := req.Validate(); !errors.As(err, &ve) || len(ve.Problems) != maxProblems+1 ||
+		ve.Problems[maxProblems].Reason != "898 more problems not listed" {
+		t.Fatalf("problems %d, last %+v", len(ve.Problems), ve.Problems[len(ve.Problems)-1])
+	}
+}
+
+// fuzzValidate decodes arbitrary bodies into a request type and validates
+// them: whatever the bytes, no panic.
+func fuzzValidate[T any, P interface {
+	*T
+	Validate() error
+}](f *testing.F, seeds ...string) {
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req T
+		if json.Unmarshal(body, &req) != nil {
+			return
+		}
+		_ = P(&req).Validate()
+	})
+}
+
+func FuzzPortDeclare(f *testing.F) {
+	fuzzValidate[PortDeclareRequest](f, `{"pairings":[{"link_name":"a:eth1-b:eth1","lab_id":"l","port_a":"p1","port_b":"p2","vlan_tag":100}]}`)
+}
+
+func FuzzAttach(f *testing.F) {
+	fuzzValidate[AttachLinkRequest](f, `{"lab_id":"l","container_name":"r1","interface_name":"eth1","vni":5,"local_ip":"10.0.0.1","remote_ip":"10.0.0.2","link_id":"a:e1-b:e1"}`)
+}
+
+func FuzzDetach(f *testing.F) {
+	fuzzValidate[DetachLinkRequest](f, `{"lab_id":"l","container_name":"r1","interface_name":"eth1","link_id":"a:e1-b:e1"}`)
+}
