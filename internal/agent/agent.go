@@ -144,7 +144,7 @@ func (a *Agent) repairLoop(ctx context.Context) error {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	werr := make(chan error, 1)
-	go func() {
+	watch := func() {
 		// The callback only records: it must never block the driver.
 		werr <- a.drv.Watch(watchCtx, func(e fabric.Event) {
 			mu.Lock()
@@ -156,7 +156,8 @@ func (a *Agent) repairLoop(ctx context.Context) error {
 			default:
 			}
 		})
-	}()
+	}
+	go watch()
 	health := time.NewTicker(a.cfg.HealthInterval)
 	defer health.Stop()
 	for {
@@ -168,7 +169,16 @@ func (a *Agent) repairLoop(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("watch: %w", err)
+			// Events may have been lost: watch again, and repair whatever
+			// drifted meanwhile.
+			a.log.Warn("drift watch interrupted; resyncing", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+			go watch()
+			cause = "resync"
 		case <-health.C:
 			cause = "health"
 		case <-wake:

@@ -57,7 +57,9 @@ func (c *converger) declare(ctx context.Context, req wire.DeclareStateRequest) (
 		gen = *req.Generation
 	}
 	resp := wire.DeclareStateResponse{Results: []wire.TunnelResult{}, OrphansRemoved: []string{}, ObservedGeneration: &gen}
+	obsStart := time.Now()
 	obs, err := c.driver.Observe(ctx)
+	observed := time.Since(obsStart)
 	if err != nil {
 		// Unknown is not empty: change nothing, remove nothing, keep the cache (W-18).
 		c.m.skipped.Inc()
@@ -89,7 +91,9 @@ func (c *converger) declare(ctx context.Context, req wire.DeclareStateRequest) (
 		}
 	}
 	// The cache goes first: a crash during Apply restarts into this state.
+	cacheStart := time.Now()
 	c.writeCache(next, gen)
+	cached := time.Since(cacheStart)
 	tp := planTunnels(req.Tunnels, scope, obs, c.mtu, true)
 	c.apply(ctx, &tp)
 	c.tunnels, c.generation = next, gen
@@ -105,7 +109,7 @@ func (c *converger) declare(ctx context.Context, req wire.DeclareStateRequest) (
 	c.m.orphans.Add(float64(len(tp.orphans)))
 	c.m.duration.Observe(time.Since(start).Seconds())
 	c.log.Info("declaration converged", "generation", gen, "tunnels", len(req.Tunnels),
-		"changed", len(tp.changed), "orphans", len(tp.orphans), "dur", time.Since(start))
+		"changed", len(tp.changed), "orphans", len(tp.orphans), "dur", time.Since(start), "observe", observed, "cache", cached)
 	return resp, nil
 }
 

@@ -242,6 +242,9 @@ func (h *Host) Start(ctx context.Context, name string, args ...string) (*Process
 	return &Process{d: d, outPath: out}, nil
 }
 
+// PID returns the process's PID.
+func (p *Process) PID() int { return p.d.cmd.Process.Pid }
+
 // Kill ends the process with SIGKILL, as a crash would, and reaps it.
 func (p *Process) Kill() error { return p.d.stop(0) }
 

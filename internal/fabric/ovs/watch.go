@@ -36,6 +36,10 @@ func (d *Driver) Watch(ctx context.Context, fn func(fabric.Event)) error {
 	updates := make(chan netlink.LinkUpdate, 4096)
 	subErr := make(chan error, 1)
 	opts := netlink.LinkSubscribeOptions{
+		// A declaration of a thousand tunnels makes thousands of link
+		// events at once; the default buffer overflows (ENOBUFS).
+		ReceiveBufferSize:      16 << 20,
+		ReceiveBufferForceSize: true,
 		ErrorCallback: func(err error) {
 			select {
 			case subErr <- err:

@@ -1,0 +1,464 @@
+// Command run measures every performance target of DESIGN §10, each beside
+// its baseline in the same run, prints a table and writes bench/results.md.
+// Run it as root from the repository root: go run ./bench/run [-n 5].
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/netloom/netloom/internal/controller"
+	"github.com/netloom/netloom/internal/ident"
+	"github.com/netloom/netloom/internal/store"
+	"github.com/netloom/netloom/internal/testbed"
+	"github.com/netloom/netloom/internal/topology"
+	"github.com/netloom/netloom/internal/wire"
+)
+
+func main() {
+	n := flag.Int("n", 5, "repetitions of each scenario")
+	out := flag.String("o", "bench/results.md", "where to write the results")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *n, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// row is one line of the results.
+type row struct {
+	scenario, target string
+	samples          []time.Duration // empty for figures that are not times
+	baseline         []time.Duration
+	figure           string // for non-time results
+	ok               bool
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func spread(d []time.Duration) string {
+	return fmt.Sprintf("%v–%v", slices.Min(d).Round(time.Millisecond), slices.Max(d).Round(time.Millisecond))
+}
+
+func run(ctx context.Context, n int, outPath string) error {
+	bin, remove, err := testbed.BuildNetloom()
+	if err != nil {
+		return err
+	}
+	defer remove()
+	var rows []row
+	agentRows, err := agentScenarios(ctx, bin, n)
+	rows = append(rows, agentRows...)
+	if err != nil {
+		return err
+	}
+	cycleRows, err := controllerScenario(ctx)
+	rows = append(rows, cycleRows...)
+	if err != nil {
+		return err
+	}
+	report := render(rows, n)
+	fmt.Print(report)
+	return os.WriteFile(outPath, []byte(report), 0o644)
+}
+
+const tunnelCount = 1000
+
+func tunnels() []wire.DeclaredTunnel {
+	ts := make([]wire.DeclaredTunnel, tunnelCount)
+	for i := range ts {
+		link := ident.LinkName(fmt.Sprintf("r%d:eth1", i), fmt.Sprintf("s%d:eth1", i))
+		ts[i] = wire.DeclaredTunnel{LinkID: link, LabID: "bench", VNI: 100000 + i, LocalIP: "10.77.0.1", RemoteIP: "10.77.0.2",
+			ExpectedVLAN: 2050 + i%1950, PortName: ident.PortName("bench", link), MTU: 1450}
+	}
+	return ts
+}
+
+// agentHost is one simulated host with a netloom agent process.
+type agentHost struct {
+	bed  *testbed.Bed
+	host *testbed.Host
+	proc *testbed.Process
+	http *http.Client
+	bin  string
+}
+
+func newAgentHost(ctx context.Context, bin string) (*agentHost, error) {
+	bed, err := testbed.New(ctx, testbed.Config{Name: "bench"})
+	if err != nil {
+		if bed != nil {
+			bed.Close()
+		}
+		return nil, err
+	}
+	h, err := bed.AddHost(ctx, "hostA", netip.MustParsePrefix("10.77.0.1/24"))
+	if err != nil {
+		bed.Close()
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(h.Dir, "token"), []byte("t"), 0o600); err != nil {
+		bed.Close()
+		return nil, err
+	}
+	a := &agentHost{bed: bed, host: h, http: h.HTTPClient(), bin: bin}
+	if err := a.start(ctx); err != nil {
+		bed.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *agentHost) start(ctx context.Context) error {
+	p, err := a.host.Start(ctx, a.bin, "agent", "--listen", "127.0.0.1:7401", "--name", "hostA", "--data-ip", "10.77.0.1",
+		"--state-dir", filepath.Join(a.host.Dir, "agent"), "--ovsdb", a.host.OVSDB(), "--token-file", filepath.Join(a.host.Dir, "token"))
+	if err != nil {
+		return err
+	}
+	a.proc = p
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		var h struct{ Ready bool }
+		if a.call(ctx, "GET", "/healthz", nil, &h) == nil && h.Ready {
+			return nil
+		}
+		if err := p.Exited(); err != nil {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("agent not ready")
+}
+
+func (a *agentHost) call(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		data, _ := json.Marshal(in)
+		body = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://127.0.0.1:7401"+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer t")
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s: %d", path, resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func (a *agentHost) nextCfg(ctx context.Context) string {
+	out, _ := a.host.VSCtl(ctx, "get", "Open_vSwitch", ".", "next_cfg")
+	return strings.TrimSpace(out)
+}
+
+func (a *agentHost) devices(ctx context.Context) map[string]int {
+	out, _ := a.host.Exec(ctx, "ip", "-j", "link", "show", "type", "vxlan")
+	var links []struct {
+		Ifname  string
+		Ifindex int
+	}
+	_ = json.Unmarshal([]byte(out), &links)
+	m := map[string]int{}
+	for _, l := range links {
+		m[l.Ifname] = l.Ifindex
+	}
+	return m
+}
+
+func rssMB(pid int) float64 {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.Atoi(f[1])
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+// agentScenarios measures, n times each on a fresh host: a 1000-tunnel
+// declaration against its ip/ovs-vsctl baseline, the same declaration again
+// (no-op), a repair after a port is deleted by hand, a restart with the
+// controller down, and the agent's memory.
+func agentScenarios(ctx context.Context, bin string, n int) ([]row, error) {
+	ts := tunnels()
+	req := wire.DeclareStateRequest{Tunnels: ts, DeclaredLabs: []string{"bench"}}
+	declare := row{scenario: "declare 1000 new tunnels on an empty host (agent over HTTP)", target: "≤ 1.5 × baseline"}
+	noop := row{scenario: "declare 1000 converged tunnels (no-op)", target: "≤ 50 ms, no writes", ok: true}
+	repair := row{scenario: "port deleted by hand → repaired, no controller", target: "≤ 1 s"}
+	restart := row{scenario: "agent restart with 1000 cached tunnels, controller down", target: "≤ 3 s, 0 devices recreated", ok: true}
+	var rss []float64
+	recreated := 0
+	for i := range n {
+		a, err := newAgentHost(ctx, bin)
+		if err != nil {
+			return nil, err
+		}
+		err = func() error {
+			defer a.bed.Close()
+			start := time.Now()
+			var resp wire.DeclareStateResponse
+			if err := a.call(ctx, "POST", "/overlay/declare-state", req, &resp); err != nil {
+				return err
+			}
+			declare.samples = append(declare.samples, time.Since(start))
+			for _, r := range resp.Results {
+				if r.Status != wire.StatusCreated {
+					return fmt.Errorf("result %+v", r)
+				}
+			}
+			rss = append(rss, rssMB(a.proc.PID()))
+
+			cfg := a.nextCfg(ctx)
+			start = time.Now()
+			if err := a.call(ctx, "POST", "/overlay/declare-state", req, &resp); err != nil {
+				return err
+			}
+			noop.samples = append(noop.samples, time.Since(start))
+			if a.nextCfg(ctx) != cfg {
+				noop.ok = false
+			}
+
+			port := ts[i*7%len(ts)].PortName
+			if _, err := a.host.VSCtl(ctx, "del-port", port); err != nil {
+				return err
+			}
+			start = time.Now()
+			for {
+				if out, _ := a.host.VSCtl(ctx, "--bare", "--columns=tag", "find", "Port", "name="+port); strings.TrimSpace(out) != "" {
+					break
+				}
+				if time.Since(start) > 10*time.Second {
+					out, _ := a.host.VSCtl(ctx, "--bare", "--columns=name,tag", "find", "Port", "name="+port)
+					return fmt.Errorf("no repair of %s (%q):\n%s", port, out, a.proc.Output()[max(0, len(a.proc.Output())-3000):])
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			repair.samples = append(repair.samples, time.Since(start))
+
+			before := a.devices(ctx)
+			if err := a.proc.Kill(); err != nil {
+				return err
+			}
+			start = time.Now()
+			if err := a.start(ctx); err != nil {
+				return err
+			}
+			restart.samples = append(restart.samples, time.Since(start))
+			after := a.devices(ctx)
+			for name, idx := range before {
+				if after[name] != idx {
+					recreated++
+				}
+			}
+			return nil
+		}()
+		if err != nil {
+			return nil, err
+		}
+		base, err := baseline(ctx, ts)
+		if err != nil {
+			return nil, err
+		}
+		declare.baseline = append(declare.baseline, base)
+	}
+	declare.ok = float64(median(declare.samples)) <= 1.5*float64(median(declare.baseline))
+	noop.ok = noop.ok && median(noop.samples) <= 50*time.Millisecond
+	repair.ok = median(repair.samples) <= time.Second
+	restart.ok = median(restart.samples) <= 3*time.Second && recreated == 0
+	restart.figure = fmt.Sprintf("%d devices recreated", recreated)
+	slices.Sort(rss)
+	mem := row{scenario: "agent RSS with 1000 tunnels", target: "≤ 60 MB", figure: fmt.Sprintf("%.1f MB median (%.1f–%.1f)", rss[len(rss)/2], rss[0], rss[len(rss)-1]), ok: rss[len(rss)/2] <= 60}
+	return []row{declare, noop, repair, restart, mem}, nil
+}
+
+// baseline makes the same devices and ports the plain way: one ip -batch,
+// one ovs-vsctl transaction that waits for ovs-vswitchd.
+func baseline(ctx context.Context, ts []wire.DeclaredTunnel) (time.Duration, error) {
+	bed, err := testbed.New(ctx, testbed.Config{Name: "baseline"})
+	if err != nil {
+		if bed != nil {
+			bed.Close()
+		}
+		return 0, err
+	}
+	defer bed.Close()
+	h, err := bed.AddHost(ctx, "hostA", netip.MustParsePrefix("10.77.0.1/24"))
+	if err != nil {
+		return 0, err
+	}
+	var batch strings.Builder
+	vsctl := []string{"add-br", "netloom0", "--", "set", "bridge", "netloom0", "datapath_type=netdev", "fail_mode=standalone"}
+	for _, t := range ts {
+		fmt.Fprintf(&batch, "link add %s mtu 1450 up type vxlan id %d local %s remote %s dstport 4789 nolearning\n", t.PortName, t.VNI, t.LocalIP, t.RemoteIP)
+		vsctl = append(vsctl, "--", "add-port", "netloom0", t.PortName, fmt.Sprintf("tag=%d", t.ExpectedVLAN),
+			"--", "set", "port", t.PortName, "external_ids:"+ident.OwnerKey+"="+ident.OwnerValue,
+			"external_ids:"+ident.LabKey+"="+t.LabID, "external_ids:"+ident.LinkKey+"="+t.LinkID)
+	}
+	file := filepath.Join(h.Dir, "batch")
+	if err := os.WriteFile(file, []byte(batch.String()), 0o644); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if _, err := h.Exec(ctx, "ip", "-batch", file); err != nil {
+		return 0, err
+	}
+	if _, err := h.VSCtl(ctx, vsctl...); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// fakeAgent answers a controller like a converged agent, at once.
+type fakeAgent struct{}
+
+func (fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case r.URL.Path == "/overlay/declare-state":
+		var req wire.DeclareStateRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		resp := wire.DeclareStateResponse{ObservedGeneration: req.Generation}
+		for _, t := range req.Tunnels {
+			resp.Results = append(resp.Results, wire.TunnelResult{LinkID: t.LinkID, LabID: t.LabID, PortName: t.PortName, Status: "converged"})
+		}
+		_ = json.NewEncoder(w).Encode(resp)
+	case strings.HasSuffix(r.URL.Path, "/port-state"):
+		_ = json.NewEncoder(w).Encode(wire.PortStateResponse{Ports: []wire.PortState{}})
+	default:
+		_ = json.NewEncoder(w).Encode(map[string]any{})
+	}
+}
+
+// controllerScenario times one reconcile cycle over 100 hosts and 10 000
+// cross-host links with fake agents, and counts its statements at 1 000 and
+// 10 000 links.
+func controllerScenario(ctx context.Context) ([]row, error) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	queries := map[int]int64{}
+	var cycle row
+	for _, links := range []int{1000, 10000} {
+		dir, err := os.MkdirTemp("", "netloom-bench-db")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		st, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "c.db"), log)
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "b", AgentTimeout: 10 * time.Second,
+			OfflineAfter: time.Hour, ReconcileInterval: time.Hour, ConvergeEvery: 1}, st, log)
+		if err != nil {
+			return nil, err
+		}
+		srv := httptest.NewServer(fakeAgent{})
+		defer srv.Close()
+		for h := range 100 {
+			if err := st.RegisterHost(ctx, store.Host{Name: fmt.Sprintf("h%d", h), Address: srv.URL, DataIP: fmt.Sprintf("10.1.%d.%d", h/250, h%250+1)}); err != nil {
+				return nil, err
+			}
+		}
+		lab := topology.Lab{Name: fmt.Sprintf("big%d", links)}
+		placement := map[string]string{}
+		for i := range links {
+			a, b := fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", i)
+			lab.Nodes = append(lab.Nodes, topology.Node{Name: a, Kind: "linux"}, topology.Node{Name: b, Kind: "linux"})
+			lab.Links = append(lab.Links, topology.Link{A: topology.Endpoint{Node: a, Iface: "eth1"}, B: topology.Endpoint{Node: b, Iface: "eth1"}})
+			placement[a], placement[b] = fmt.Sprintf("h%d", i%100), fmt.Sprintf("h%d", (i+1)%100)
+		}
+		if _, err := st.CreateLab(ctx, lab); err != nil {
+			return nil, err
+		}
+		if err := st.SetPlacements(ctx, lab.Name, placement); err != nil {
+			return nil, err
+		}
+		if err := st.SetLabState(ctx, lab.Name, store.LabRunning, ""); err != nil {
+			return nil, err
+		}
+		v, err := st.LabView(ctx, lab.Name)
+		if err != nil {
+			return nil, err
+		}
+		for i, ls := range v.Links {
+			src, dst := placement[ls.SourceNode], placement[ls.TargetNode]
+			_ = st.SetLinkCreating(ctx, ls.ID, src, dst)
+			if err := st.SetCrossHostUp(ctx, store.CrossHostUp{LinkStateID: ls.ID, LabID: lab.Name, LinkName: ls.Name, VNI: 100000 + i,
+				SourceTag: 2050 + i%1900, TargetTag: 2050 + i%1900, SourceHost: src, SourceIP: "10.1.0.1", TargetHost: dst, TargetIP: "10.1.0.2"}); err != nil {
+				return nil, err
+			}
+		}
+		c.RunCycle(ctx, 1) // warm: attached flags, mappings
+		before := st.Queries()
+		var samples []time.Duration
+		for range 5 {
+			start := time.Now()
+			c.RunCycle(ctx, 1)
+			samples = append(samples, time.Since(start))
+		}
+		queries[links] = (st.Queries() - before) / 5
+		if links == 10000 {
+			cycle = row{scenario: "one controller cycle, 100 hosts × 10 000 links (agents faked)", target: "≤ 1 s", samples: samples,
+				ok: median(samples) <= time.Second}
+		}
+	}
+	q := row{scenario: "database statements per cycle", target: "independent of link count",
+		figure: fmt.Sprintf("%d at 1 000 links, %d at 10 000", queries[1000], queries[10000]), ok: queries[1000] == queries[10000]}
+	return []row{cycle, q}, nil
+}
+
+func render(rows []row, n int) string {
+	var b strings.Builder
+	host, _ := os.Hostname()
+	fmt.Fprintf(&b, "# Benchmarks (DESIGN §10)\n\nMeasured by `go run ./bench/run -n %d` on %s, %s, %d CPUs, %s, %s.\n"+
+		"Each row is the median of %d runs on fresh simulated hosts, with the spread (min–max); the baseline runs in the same loop.\n\n",
+		n, time.Now().UTC().Format("2006-01-02 15:04 UTC"), host, runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH, runtime.Version(), n)
+	b.WriteString("| scenario | target | netloom | baseline | ratio | met |\n|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		got, base, ratio := r.figure, "-", "-"
+		if len(r.samples) > 0 {
+			got = fmt.Sprintf("%v (%s)", median(r.samples).Round(time.Millisecond), spread(r.samples))
+			if r.figure != "" {
+				got += "; " + r.figure
+			}
+		}
+		if len(r.baseline) > 0 {
+			base = fmt.Sprintf("%v (%s)", median(r.baseline).Round(time.Millisecond), spread(r.baseline))
+			ratio = fmt.Sprintf("%.2f", float64(median(r.samples))/float64(median(r.baseline)))
+		}
+		met := "yes"
+		if !r.ok {
+			met = "**no**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.scenario, r.target, got, base, ratio, met)
+	}
+	return b.String()
+}
