@@ -1,7 +1,7 @@
 # netloom: the two commands a newcomer needs are `make test` and, once it
 # exists, `make demo`. Both run as root and install what is missing.
 
-.PHONY: test demo build setup
+.PHONY: test demo bench build setup
 
 test:
 	bash scripts/test.sh
@@ -10,6 +10,10 @@ demo:
 	bash scripts/setup.sh
 	go build -o bin/netloom ./cmd/netloom
 	./bin/netloom demo
+
+bench:
+	bash scripts/setup.sh
+	go run ./bench/run
 
 build:
 	go build -o bin/netloom ./cmd/netloom
