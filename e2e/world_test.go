@@ -23,15 +23,7 @@ import (
 var netloomBin string
 
 func TestMain(m *testing.M) {
-	bin, remove, err := testbed.BuildNetloom()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	netloomBin = bin
-	code := m.Run()
-	remove()
-	os.Exit(code)
+	os.Exit(testbed.RunWithNetloom(m, &netloomBin))
 }
 
 // labFile is the suite's lab: a same-host link on hostA and a ring of

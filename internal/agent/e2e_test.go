@@ -31,15 +31,7 @@ var netloomBin string
 // TestMain builds the netloom binary once; the tests run it as a process
 // inside simulated hosts, as `ip netns exec hostA netloom agent` would.
 func TestMain(m *testing.M) {
-	bin, remove, err := testbed.BuildNetloom()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	netloomBin = bin
-	code := m.Run()
-	remove()
-	os.Exit(code)
+	os.Exit(testbed.RunWithNetloom(m, &netloomBin))
 }
 
 // agentHost is a simulated host with a running agent.

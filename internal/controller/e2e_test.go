@@ -22,15 +22,7 @@ import (
 var netloomBin string
 
 func TestMain(m *testing.M) {
-	bin, remove, err := testbed.BuildNetloom()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	netloomBin = bin
-	code := m.Run()
-	remove()
-	os.Exit(code)
+	os.Exit(testbed.RunWithNetloom(m, &netloomBin))
 }
 
 // cluster is a testbed cluster with the lab its test uses, named after the

@@ -24,3 +24,17 @@ func BuildNetloom() (path string, remove func(), err error) {
 	}
 	return path, remove, nil
 }
+
+// RunWithNetloom builds the netloom binary into *bin, runs the tests (m is
+// the package's *testing.M) and removes the binary: the whole TestMain of a
+// package whose tests run netloom processes.
+func RunWithNetloom(m interface{ Run() int }, bin *string) int {
+	path, remove, err := BuildNetloom()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer remove()
+	*bin = path
+	return m.Run()
+}
