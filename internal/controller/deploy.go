@@ -79,7 +79,7 @@ func (c *Controller) deployLocked(ctx context.Context, labName string) (wire.Dep
 	for _, n := range v.Nodes {
 		byHost[placement[n.Name]] = append(byHost[placement[n.Name]], n.Name)
 	}
-	mappings := []store.Mapping{}
+	mappings := map[string]store.Mapping{} // by "node:iface", written once after the links
 	execs := map[string][]string{}
 	for _, n := range v.Nodes {
 		execs[n.Name] = n.Exec
@@ -101,7 +101,7 @@ func (c *Controller) deployLocked(ctx context.Context, labName string) (wire.Dep
 				mu.Lock()
 				nodeErr[node] = err
 				for _, p := range nr.Ports {
-					mappings = append(mappings, store.Mapping{Node: node, Iface: p.Interface, OVSPort: p.PortName, Bridge: "", Tag: p.VLANTag})
+					mappings[node+":"+p.Interface] = store.Mapping{Node: node, Iface: p.Interface, OVSPort: p.PortName, Tag: p.VLANTag}
 				}
 				resp.Nodes = append(resp.Nodes, wire.NodeResult{Name: node, Host: host, Status: status, Error: why, ExecErrors: nr.ExecErrors})
 				mu.Unlock()
@@ -110,18 +110,23 @@ func (c *Controller) deployLocked(ctx context.Context, labName string) (wire.Dep
 	}
 	wg.Wait()
 	slices.SortFunc(resp.Nodes, func(a, b wire.NodeResult) int { return strings.Compare(a.Name, b.Name) })
-	if err := c.store.UpsertMappings(ctx, v.ID, mappings); err != nil {
-		return wire.DeployResponse{}, err
-	}
-
 	// Links.
 	failed := 0
 	for _, ls := range v.Links {
-		res := c.deployLink(ctx, v, ls, placement, hosts, nodeErr)
+		res, tags := c.deployLink(ctx, v, ls, placement, hosts, nodeErr)
 		if res.Status != store.LinkUp {
 			failed++
 		}
 		resp.Links = append(resp.Links, res)
+		for i, ep := range []string{ls.SourceNode + ":" + ls.SourceIface, ls.TargetNode + ":" + ls.TargetIface} {
+			if m, ok := mappings[ep]; ok && tags[i] > 0 {
+				m.Tag = tags[i]
+				mappings[ep] = m
+			}
+		}
+	}
+	if err := c.store.UpsertMappings(ctx, v.ID, slices.Collect(maps.Values(mappings))); err != nil {
+		return wire.DeployResponse{}, err
 	}
 	nodesFailed := 0
 	for _, err := range nodeErr {
@@ -141,9 +146,10 @@ func (c *Controller) deployLocked(ctx context.Context, labName string) (wire.Dep
 	return resp, nil
 }
 
-// deployLink makes one link and records the outcome.
+// deployLink makes one link, records the outcome, and returns the tags of
+// its two ends (0 where unknown).
 func (c *Controller) deployLink(ctx context.Context, v store.LabView, ls store.LinkState, placement map[string]string,
-	hosts map[string]store.Host, nodeErr map[string]error) wire.LinkResult {
+	hosts map[string]store.Host, nodeErr map[string]error) (wire.LinkResult, [2]int) {
 	res := wire.LinkResult{LinkName: ls.Name}
 	fail := func(state, why string, partial []string) wire.LinkResult {
 		if err := c.store.SetLinkFailed(context.WithoutCancel(ctx), ls.ID, state, why, partial); err != nil {
@@ -153,19 +159,20 @@ func (c *Controller) deployLink(ctx context.Context, v store.LabView, ls store.L
 		c.log.Warn("link failed", "lab", v.Name, "link", ls.Name, "err", why)
 		return res
 	}
+	var none [2]int
 	for _, node := range []string{ls.SourceNode, ls.TargetNode} {
 		if err := nodeErr[node]; err != nil {
-			return fail(store.LinkError, fmt.Sprintf("node %s on %s is not deployed: %v", node, placement[node], err), nil)
+			return fail(store.LinkError, fmt.Sprintf("node %s on %s is not deployed: %v", node, placement[node], err), nil), none
 		}
 	}
 	src, dst := placement[ls.SourceNode], placement[ls.TargetNode]
 	if ls.ActualState == store.LinkUp && src == dst && ls.SourceHost == src {
 		res.Status = store.LinkUp
-		return res // a same-host link that is up stays as it is
+		return res, [2]int{deref(ls.SourceTag), deref(ls.TargetTag)} // a same-host link that is up stays as it is
 	}
 	// Committed before any agent is called: convergence sees it as in progress (W-4).
 	if err := c.store.SetLinkCreating(ctx, ls.ID, src, dst); err != nil {
-		return fail(store.LinkError, "record creating: "+err.Error(), nil)
+		return fail(store.LinkError, "record creating: "+err.Error(), nil), none
 	}
 	if src == dst {
 		cctx, cancel := c.callCtx(ctx)
@@ -176,14 +183,13 @@ func (c *Controller) deployLink(ctx context.Context, v store.LabView, ls store.L
 			err = fmt.Errorf("agent answered %+v", r)
 		}
 		if err != nil {
-			return fail(store.LinkError, fmt.Sprintf("%s: %v", src, err), nil)
+			return fail(store.LinkError, fmt.Sprintf("%s: %v", src, err), nil), none
 		}
 		if err := c.store.SetSameHostUp(ctx, ls.ID, *r.VLANTag); err != nil {
-			return fail(store.LinkError, "record up: "+err.Error(), nil)
+			return fail(store.LinkError, "record up: "+err.Error(), nil), none
 		}
-		c.recordTags(ctx, v.ID, ls, *r.VLANTag, *r.VLANTag)
 		res.Status = store.LinkUp
-		return res
+		return res, [2]int{*r.VLANTag, *r.VLANTag}
 	}
 	return c.deployCrossHost(ctx, v, ls, hosts[src], hosts[dst], fail)
 }
@@ -191,10 +197,11 @@ func (c *Controller) deployLink(ctx context.Context, v store.LabView, ls store.L
 // deployCrossHost attaches both sides of a cross-host link in parallel,
 // rolling one side back when the other fails.
 func (c *Controller) deployCrossHost(ctx context.Context, v store.LabView, ls store.LinkState, a, b store.Host,
-	fail func(state, why string, partial []string) wire.LinkResult) wire.LinkResult {
+	fail func(state, why string, partial []string) wire.LinkResult) (wire.LinkResult, [2]int) {
+	var none [2]int
 	vni, err := c.store.AllocateVNI(ctx, ls.ID, v.Name, ls.Name)
 	if err != nil {
-		return fail(store.LinkError, err.Error(), nil)
+		return fail(store.LinkError, err.Error(), nil), none
 	}
 	type side struct {
 		host store.Host
@@ -250,38 +257,17 @@ func (c *Controller) deployCrossHost(ctx context.Context, v store.LabView, ls st
 			}
 		}
 		if len(holding) > 0 {
-			return fail(store.LinkError, store.PartialStatePrefix+why, holding)
+			return fail(store.LinkError, store.PartialStatePrefix+why, holding), none
 		}
-		return fail(store.LinkError, why, nil)
+		return fail(store.LinkError, why, nil), none
 	}
 	up := store.CrossHostUp{LinkStateID: ls.ID, LabID: v.ID, LinkName: ls.Name, VNI: vni,
 		SourceTag: *sides[0].resp.LocalVLAN, TargetTag: *sides[1].resp.LocalVLAN,
 		SourceHost: a.Name, SourceIP: a.DataIP, TargetHost: b.Name, TargetIP: b.DataIP}
 	if err := c.store.SetCrossHostUp(ctx, up); err != nil {
-		return fail(store.LinkError, "record up: "+err.Error(), nil)
+		return fail(store.LinkError, "record up: "+err.Error(), nil), none
 	}
-	c.recordTags(ctx, v.ID, ls, up.SourceTag, up.TargetTag)
-	return wire.LinkResult{LinkName: ls.Name, Status: store.LinkUp}
-}
-
-// recordTags updates the two endpoints' interface mappings with their tags.
-func (c *Controller) recordTags(ctx context.Context, labID string, ls store.LinkState, srcTag, dstTag int) {
-	v, err := c.store.LabView(ctx, labID)
-	if err != nil {
-		c.log.Warn("mappings not refreshed", "lab", labID, "err", err)
-		return
-	}
-	ports := map[string]string{}
-	for _, m := range v.Maps {
-		ports[m.Node+":"+m.Iface] = m.OVSPort
-	}
-	err = c.store.UpsertMappings(ctx, labID, []store.Mapping{
-		{Node: ls.SourceNode, Iface: ls.SourceIface, OVSPort: ports[ls.SourceNode+":"+ls.SourceIface], Tag: srcTag},
-		{Node: ls.TargetNode, Iface: ls.TargetIface, OVSPort: ports[ls.TargetNode+":"+ls.TargetIface], Tag: dstTag},
-	})
-	if err != nil {
-		c.log.Warn("mappings not refreshed", "lab", labID, "err", err)
-	}
+	return wire.LinkResult{LinkName: ls.Name, Status: store.LinkUp}, [2]int{up.SourceTag, up.TargetTag}
 }
 
 // destroy tears a lab down on every host it runs on. A host that cannot be
@@ -370,4 +356,11 @@ func (c *Controller) hostsByName(ctx context.Context) (map[string]store.Host, er
 		hosts[h.Name] = h
 	}
 	return hosts, nil
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
