@@ -25,6 +25,8 @@ var rules = []rule{
 	{from: "internal/agent", to: "internal/controller", allow: []string{"internal/controller/client"}, why: "the agent never imports the controller"},
 	{from: "internal/agent", to: "internal/store", why: "the agent never imports the store"},
 	{from: "internal/fabric", to: "internal/agent", why: "drivers never import the agent"},
+	{from: "internal/controller/client", to: "internal/store", why: "API clients speak the wire shapes, never the store's"},
+	{from: "internal/agent/client", to: "internal/agent", allow: []string{"internal/agent/client"}, why: "the agent client knows only the wire"},
 	{from: "internal/runtime", to: "internal/agent", why: "runtimes never import the agent"},
 	{from: "internal/", to: "internal/testbed", allow: []string{"internal/testbed"}, why: "only tests, bench/ and the demo use the test bed"},
 }

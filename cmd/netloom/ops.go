@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/netloom/netloom/internal/store"
+	"github.com/netloom/netloom/internal/wire"
 )
 
 func newHostCmd(root *rootOptions) *cobra.Command {
@@ -68,7 +68,7 @@ func newLinkCmd(root *rootOptions) *cobra.Command {
 	return cmd
 }
 
-func printLinks(cmd *cobra.Command, links []store.LinkState) error {
+func printLinks(cmd *cobra.Command, links []wire.LinkState) error {
 	t := newTable(cmd.OutOrStdout(), "LINK", "DESIRED", "ACTUAL", "HOSTS", "TAGS", "VNI", "PORT", "ERROR")
 	for _, l := range links {
 		hosts := orDash(l.SourceHost)

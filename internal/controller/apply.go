@@ -54,6 +54,19 @@ func diff(old, next topology.Lab) store.LabChange {
 	return c
 }
 
+// specOf rebuilds the lab file a stored lab came from.
+func specOf(v store.LabView) topology.Lab {
+	spec := topology.Lab{Name: v.Name}
+	for _, n := range v.Nodes {
+		spec.Nodes = append(spec.Nodes, topology.Node{Name: n.Name, Kind: n.Kind, Image: n.Image, Host: n.Host, Exec: n.Exec})
+	}
+	for _, ls := range v.Links {
+		spec.Links = append(spec.Links, topology.Link{A: topology.Endpoint{Node: ls.SourceNode, Iface: ls.SourceIface},
+			B: topology.Endpoint{Node: ls.TargetNode, Iface: ls.TargetIface}})
+	}
+	return spec
+}
+
 func planOf(c store.LabChange) wire.LabPlan {
 	p := wire.LabPlan{AddNodes: []string{}, RemoveNodes: []string{}, ChangeNodes: []string{}, AddLinks: []string{}, RemoveLinks: []string{}}
 	for _, n := range c.AddNodes {
@@ -91,7 +104,7 @@ func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool)
 	case err != nil:
 		return resp, err
 	default:
-		change = diff(*v.Spec, lab)
+		change = diff(specOf(v), lab)
 	}
 	resp.Plan = planOf(change)
 	if planOnly {

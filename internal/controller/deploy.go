@@ -53,7 +53,8 @@ func (c *Controller) deployLocked(ctx context.Context, labName string) (wire.Dep
 			load[n.PlacedOn]--
 		}
 	}
-	placement, err := place(v.Spec.Nodes, v.Spec.Links, online, load)
+	spec := specOf(v)
+	placement, err := place(spec.Nodes, spec.Links, online, load)
 	if err != nil {
 		return wire.DeployResponse{}, fmt.Errorf("deploy %s: %w", labName, err)
 	}

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/topology"
+	"github.com/netloom/netloom/internal/wire"
 )
 
 // Lab states.
@@ -21,38 +21,6 @@ const (
 	LabStopping = "stopping"
 	LabError    = "error"
 )
-
-// Lab is a lab's row.
-type Lab struct {
-	ID         string    `json:"id"`
-	Name       string    `json:"name"`
-	State      string    `json:"state"`
-	StateError string    `json:"state_error,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
-}
-
-// Node is a lab node with its placement.
-type Node struct {
-	ID        string   `json:"id"`
-	Name      string   `json:"name"`
-	Kind      string   `json:"kind"`
-	Image     string   `json:"image,omitempty"`
-	Exec      []string `json:"exec,omitempty"`
-	Host      string   `json:"host,omitempty"`       // explicit, from the lab file
-	PlacedOn  string   `json:"placed_on,omitempty"`  // where it runs
-	RuntimeID string   `json:"runtime_id,omitempty"` // e.g. its namespace
-	Status    string   `json:"status,omitempty"`     // of the placement
-	Error     string   `json:"error,omitempty"`
-}
-
-// LabView is a lab with its nodes and link states.
-type LabView struct {
-	Lab
-	Nodes []Node        `json:"nodes"`
-	Links []LinkState   `json:"links"`
-	Maps  []Mapping     `json:"interface_mappings,omitempty"`
-	Spec  *topology.Lab `json:"-"`
-}
 
 // CreateLab stores a lab with its nodes, links and a link state per link, in
 // one transaction. ErrConflict when the name is taken. A lab's id is its
@@ -172,6 +140,16 @@ func jsonList(l []string) string {
 	return string(b)
 }
 
+// The shapes of labs, links and mappings are the REST API's (package wire).
+type (
+	Lab       = wire.Lab
+	Node      = wire.Node
+	LabView   = wire.LabView
+	LinkState = wire.LinkState
+	Tunnel    = wire.Tunnel
+	Mapping   = wire.Mapping
+)
+
 // LabByName returns a lab's row, looked up by name or id.
 func (s *Store) LabByName(ctx context.Context, nameOrID string) (Lab, error) {
 	var l Lab
@@ -238,14 +216,6 @@ func (s *Store) LabView(ctx context.Context, nameOrID string) (LabView, error) {
 	if v.Maps, err = s.mappings(ctx, l.ID); err != nil {
 		return LabView{}, err
 	}
-	spec := topology.Lab{Name: l.Name}
-	for _, n := range v.Nodes {
-		spec.Nodes = append(spec.Nodes, topology.Node{Name: n.Name, Kind: n.Kind, Image: n.Image, Host: n.Host, Exec: n.Exec})
-	}
-	for _, ls := range v.Links {
-		spec.Links = append(spec.Links, topology.Link{A: topology.Endpoint{Node: ls.SourceNode, Iface: ls.SourceIface}, B: topology.Endpoint{Node: ls.TargetNode, Iface: ls.TargetIface}})
-	}
-	v.Spec = &spec
 	return v, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/netloom/netloom/internal/ident"
 )
@@ -22,43 +21,6 @@ const (
 // PartialStatePrefix starts the error of a cross-host link one side of which
 // still holds state after a failed rollback.
 const PartialStatePrefix = "PARTIAL_STATE: "
-
-// LinkState is a link's runtime state.
-type LinkState struct {
-	ID             string   `json:"id"`
-	LabID          string   `json:"lab_id"`
-	Name           string   `json:"link_name"`
-	SourceNode     string   `json:"source_node"`
-	SourceIface    string   `json:"source_interface"`
-	TargetNode     string   `json:"target_node"`
-	TargetIface    string   `json:"target_interface"`
-	DesiredState   string   `json:"desired_state"`
-	ActualState    string   `json:"actual_state"`
-	Error          string   `json:"error,omitempty"`
-	CrossHost      bool     `json:"is_cross_host"`
-	VNI            *int     `json:"vni"`
-	VLANTag        *int     `json:"vlan_tag"`
-	SourceTag      *int     `json:"source_vlan_tag"`
-	TargetTag      *int     `json:"target_vlan_tag"`
-	SourceHost     string   `json:"source_host,omitempty"`
-	TargetHost     string   `json:"target_host,omitempty"`
-	SourceAttached bool     `json:"source_vxlan_attached"`
-	TargetAttached bool     `json:"target_vxlan_attached"`
-	PartialHosts   []string `json:"partial_state_hosts,omitempty"`
-	Tunnel         *Tunnel  `json:"tunnel,omitempty"`
-}
-
-// Tunnel is a cross-host link's VXLAN tunnel row.
-type Tunnel struct {
-	ID       string `json:"id"`
-	VNI      int    `json:"vni"`
-	AgentA   string `json:"agent_a"`
-	IPA      string `json:"agent_a_ip"`
-	AgentB   string `json:"agent_b"`
-	IPB      string `json:"agent_b_ip"`
-	Status   string `json:"status"`
-	PortName string `json:"port_name"`
-}
 
 func intPtr(n sql.NullInt64) *int {
 	if !n.Valid {
@@ -209,16 +171,6 @@ func (s *Store) ResetLinks(ctx context.Context, labID string) error {
 			partial_state_hosts = '', updated_at = ? WHERE lab_id = ?`, LinkDown, false, false, now(), labID)
 		return err
 	})
-}
-
-// Mapping is where a node interface sits on its host's bridge.
-type Mapping struct {
-	Node           string     `json:"node"`
-	Iface          string     `json:"linux_interface"`
-	OVSPort        string     `json:"ovs_port"`
-	Bridge         string     `json:"ovs_bridge"`
-	Tag            int        `json:"vlan_tag"`
-	LastVerifiedAt *time.Time `json:"last_verified_at,omitempty"`
 }
 
 // UpsertMappings records node interfaces' ports and tags as just verified.

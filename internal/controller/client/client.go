@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/netloom/netloom/internal/store"
 	"github.com/netloom/netloom/internal/wire"
 )
 
@@ -125,20 +124,20 @@ func (c *Client) Delete(ctx context.Context, lab string) error {
 }
 
 // Labs lists the labs.
-func (c *Client) Labs(ctx context.Context) ([]store.Lab, error) {
-	var labs []store.Lab
+func (c *Client) Labs(ctx context.Context) ([]wire.Lab, error) {
+	var labs []wire.Lab
 	return labs, c.do(ctx, http.MethodGet, "/labs", "", nil, &labs)
 }
 
 // Lab returns a lab with its nodes and links.
-func (c *Client) Lab(ctx context.Context, lab string) (store.LabView, error) {
-	var v store.LabView
+func (c *Client) Lab(ctx context.Context, lab string) (wire.LabView, error) {
+	var v wire.LabView
 	return v, c.do(ctx, http.MethodGet, "/labs/"+url.PathEscape(lab), "", nil, &v)
 }
 
 // Links lists a lab's links.
-func (c *Client) Links(ctx context.Context, lab string) ([]store.LinkState, error) {
-	var links []store.LinkState
+func (c *Client) Links(ctx context.Context, lab string) ([]wire.LinkState, error) {
+	var links []wire.LinkState
 	return links, c.do(ctx, http.MethodGet, "/labs/"+url.PathEscape(lab)+"/links", "", nil, &links)
 }
 

@@ -1,0 +1,84 @@
+package wire
+
+import "time"
+
+// The controller's view of labs, as its REST API shows them; the store keeps
+// them in these shapes.
+
+// Lab is a lab's row.
+type Lab struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	State      string    `json:"state"`
+	StateError string    `json:"state_error,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Node is a lab node with its placement.
+type Node struct {
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	Kind      string   `json:"kind"`
+	Image     string   `json:"image,omitempty"`
+	Exec      []string `json:"exec,omitempty"`
+	Host      string   `json:"host,omitempty"`       // explicit, from the lab file
+	PlacedOn  string   `json:"placed_on,omitempty"`  // where it runs
+	RuntimeID string   `json:"runtime_id,omitempty"` // e.g. its namespace
+	Status    string   `json:"status,omitempty"`     // of the placement
+	Error     string   `json:"error,omitempty"`
+}
+
+// LabView is a lab with its nodes and link states.
+type LabView struct {
+	Lab
+	Nodes []Node      `json:"nodes"`
+	Links []LinkState `json:"links"`
+	Maps  []Mapping   `json:"interface_mappings,omitempty"`
+}
+
+// LinkState is a link's runtime state.
+type LinkState struct {
+	ID             string   `json:"id"`
+	LabID          string   `json:"lab_id"`
+	Name           string   `json:"link_name"`
+	SourceNode     string   `json:"source_node"`
+	SourceIface    string   `json:"source_interface"`
+	TargetNode     string   `json:"target_node"`
+	TargetIface    string   `json:"target_interface"`
+	DesiredState   string   `json:"desired_state"`
+	ActualState    string   `json:"actual_state"`
+	Error          string   `json:"error,omitempty"`
+	CrossHost      bool     `json:"is_cross_host"`
+	VNI            *int     `json:"vni"`
+	VLANTag        *int     `json:"vlan_tag"`
+	SourceTag      *int     `json:"source_vlan_tag"`
+	TargetTag      *int     `json:"target_vlan_tag"`
+	SourceHost     string   `json:"source_host,omitempty"`
+	TargetHost     string   `json:"target_host,omitempty"`
+	SourceAttached bool     `json:"source_vxlan_attached"`
+	TargetAttached bool     `json:"target_vxlan_attached"`
+	PartialHosts   []string `json:"partial_state_hosts,omitempty"`
+	Tunnel         *Tunnel  `json:"tunnel,omitempty"`
+}
+
+// Tunnel is a cross-host link's VXLAN tunnel row.
+type Tunnel struct {
+	ID       string `json:"id"`
+	VNI      int    `json:"vni"`
+	AgentA   string `json:"agent_a"`
+	IPA      string `json:"agent_a_ip"`
+	AgentB   string `json:"agent_b"`
+	IPB      string `json:"agent_b_ip"`
+	Status   string `json:"status"`
+	PortName string `json:"port_name"`
+}
+
+// Mapping is where a node interface sits on its host's bridge.
+type Mapping struct {
+	Node           string     `json:"node"`
+	Iface          string     `json:"linux_interface"`
+	OVSPort        string     `json:"ovs_port"`
+	Bridge         string     `json:"ovs_bridge"`
+	Tag            int        `json:"vlan_tag"`
+	LastVerifiedAt *time.Time `json:"last_verified_at,omitempty"`
+}
