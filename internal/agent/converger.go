@@ -33,6 +33,8 @@ type converger struct {
 	ports      map[string]nodePort            // node ports by host port name
 	generation int64                          // the last applied declaration's
 	tags       *vlan.Allocator
+	cached     []wire.DeclaredTunnel // what the cache file holds, once written
+	cachedGen  int64
 }
 
 func newConverger(d fabric.Driver, rt runtime.Runtime, stateDir string, mtu int, log *slog.Logger, m *metrics) *converger {
@@ -224,9 +226,16 @@ func (c *converger) writeCache(tunnels map[string]wire.DeclaredTunnel, gen int64
 	for _, name := range slices.Sorted(maps.Keys(tunnels)) {
 		list = append(list, tunnels[name])
 	}
+	// The same state again is not written again: an fsync per repeated
+	// declaration is most of a no-op declaration's time.
+	if c.cached != nil && gen == c.cachedGen && slices.Equal(list, c.cached) {
+		return
+	}
 	if err := writeCache(c.stateDir, cacheFile{DeclaredAt: time.Now().UTC(), Generation: gen, Tunnels: list}); err != nil {
 		c.log.Error("cache not written", "err", err)
+		return
 	}
+	c.cached, c.cachedGen = list, gen
 }
 
 // syncTags tells the allocator every tag in use: held by the agent or seen
