@@ -59,12 +59,20 @@ func (f *Fake) Apply(_ context.Context, p fabric.Plan) error {
 	if f.ObserveErr != nil {
 		return f.ObserveErr
 	}
-	f.applies = append(f.applies, p)
-	for _, name := range p.DeletePorts {
+	// The whole plan is checked before anything changes, as the real
+	// driver checks it.
+	touched := slices.Concat(p.DeletePorts, slices.Collect(maps.Keys(p.Retag)), slices.Collect(maps.Keys(p.SetMTU)))
+	for _, name := range touched {
 		if port, ok := f.obs.Ports[name]; ok && !port.Owned() {
-			return fmt.Errorf("delete port %s: not owned", name)
+			return fmt.Errorf("change port %s: not netloom's", name)
 		}
 	}
+	for _, ap := range p.AddPorts {
+		if _, ok := f.obs.Ports[ap.Name]; ok {
+			return fmt.Errorf("add port %s: it exists already", ap.Name)
+		}
+	}
+	f.applies = append(f.applies, p)
 	failed := map[string]error{}
 	for _, d := range p.Devices {
 		if err := f.FailDevices[d.Name]; err != nil {

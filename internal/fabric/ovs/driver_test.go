@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/netloom/netloom/internal/fabric"
+	"github.com/netloom/netloom/internal/fabric/fabrictest"
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/testbed"
 )
@@ -355,4 +356,16 @@ func waitEvent(t *testing.T, events <-chan fabric.Event, kind fabric.EventKind, 
 			t.Fatalf("no %s event for %q within 1s", kind, name)
 		}
 	}
+}
+
+// TestConformance runs the fabric.Driver contract against real OVS, as the
+// fake runs it in fabrictest.
+func TestConformance(t *testing.T) {
+	fabrictest.RunConformance(t, func(t *testing.T) fabrictest.Host {
+		_, h, d := newHost(t)
+		return fabrictest.Host{Driver: d, AddForeignPort: func(ctx context.Context, name string) error {
+			_, err := h.VSCtl(ctx, "add-port", bridgeName, name, "tag=5", "--", "set", "interface", name, "type=internal")
+			return err
+		}}
+	})
 }
