@@ -3,7 +3,10 @@
 // netdev datapath), joined to the others by an underlay; nodes are namespaces
 // whose veth interfaces end in a host.
 //
-// Tests, bench/ and `netloom demo` import it; product code never does. It only
+// Tests, bench/ and `netloom demo` import it; product code never does. On
+// top of hosts and nodes it offers a throwaway PostgreSQL server per bed
+// (StartPostgres) and a whole Cluster: a controller machine and an agent per
+// host, all netloom processes, reached over the underlay. It only
 // builds hosts and wires: it never decides what a bridge should hold, that is
 // the agent's job, so a test can build a data plane by hand (as an engineer
 // would with ovs-vsctl and ip) or let an agent do it.
