@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,8 +22,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netloom/netloom/bench"
+	"github.com/netloom/netloom/internal/agent/agenttest"
 	"github.com/netloom/netloom/internal/controller"
-	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/store"
 	"github.com/netloom/netloom/internal/testbed"
 	"github.com/netloom/netloom/internal/topology"
@@ -86,16 +86,6 @@ func run(ctx context.Context, n int, outPath string) error {
 
 const tunnelCount = 1000
 
-func tunnels() []wire.DeclaredTunnel {
-	ts := make([]wire.DeclaredTunnel, tunnelCount)
-	for i := range ts {
-		link := ident.LinkName(fmt.Sprintf("r%d:eth1", i), fmt.Sprintf("s%d:eth1", i))
-		ts[i] = wire.DeclaredTunnel{LinkID: link, LabID: "bench", VNI: 100000 + i, LocalIP: "10.77.0.1", RemoteIP: "10.77.0.2",
-			ExpectedVLAN: 2050 + i%1950, PortName: ident.PortName("bench", link), MTU: 1450}
-	}
-	return ts
-}
-
 // agentHost is one simulated host with a netloom agent process.
 type agentHost struct {
 	bed  *testbed.Bed
@@ -106,16 +96,8 @@ type agentHost struct {
 }
 
 func newAgentHost(ctx context.Context, bin string) (*agentHost, error) {
-	bed, err := testbed.New(ctx, testbed.Config{Name: "bench"})
+	bed, h, err := bench.NewHost(ctx, "bench")
 	if err != nil {
-		if bed != nil {
-			bed.Close()
-		}
-		return nil, err
-	}
-	h, err := bed.AddHost(ctx, "hostA", netip.MustParsePrefix("10.77.0.1/24"))
-	if err != nil {
-		bed.Close()
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(h.Dir, "token"), []byte("t"), 0o600); err != nil {
@@ -208,7 +190,7 @@ func rssMB(pid int) float64 {
 // (no-op), a repair after a port is deleted by hand, a restart with the
 // controller down, and the agent's memory.
 func agentScenarios(ctx context.Context, bin string, n int) ([]row, error) {
-	ts := tunnels()
+	ts := bench.Tunnels(tunnelCount)
 	req := wire.DeclareStateRequest{Tunnels: ts, DeclaredLabs: []string{"bench"}}
 	declare := row{scenario: "declare 1000 new tunnels on an empty host (agent over HTTP)", target: "≤ 1.5 × baseline"}
 	noop := row{scenario: "declare 1000 converged tunnels (no-op)", target: "≤ 50 ms, no writes", ok: true}
@@ -299,62 +281,14 @@ func agentScenarios(ctx context.Context, bin string, n int) ([]row, error) {
 	return []row{declare, noop, repair, restart, mem}, nil
 }
 
-// baseline makes the same devices and ports the plain way: one ip -batch,
-// one ovs-vsctl transaction that waits for ovs-vswitchd.
+// baseline times the plain way on a fresh host of its own.
 func baseline(ctx context.Context, ts []wire.DeclaredTunnel) (time.Duration, error) {
-	bed, err := testbed.New(ctx, testbed.Config{Name: "baseline"})
+	bed, h, err := bench.NewHost(ctx, "baseline")
 	if err != nil {
-		if bed != nil {
-			bed.Close()
-		}
 		return 0, err
 	}
 	defer bed.Close()
-	h, err := bed.AddHost(ctx, "hostA", netip.MustParsePrefix("10.77.0.1/24"))
-	if err != nil {
-		return 0, err
-	}
-	var batch strings.Builder
-	vsctl := []string{"add-br", "netloom0", "--", "set", "bridge", "netloom0", "datapath_type=netdev", "fail_mode=standalone"}
-	for _, t := range ts {
-		fmt.Fprintf(&batch, "link add %s mtu 1450 up type vxlan id %d local %s remote %s dstport 4789 nolearning\n", t.PortName, t.VNI, t.LocalIP, t.RemoteIP)
-		vsctl = append(vsctl, "--", "add-port", "netloom0", t.PortName, fmt.Sprintf("tag=%d", t.ExpectedVLAN),
-			"--", "set", "port", t.PortName, "external_ids:"+ident.OwnerKey+"="+ident.OwnerValue,
-			"external_ids:"+ident.LabKey+"="+t.LabID, "external_ids:"+ident.LinkKey+"="+t.LinkID)
-	}
-	file := filepath.Join(h.Dir, "batch")
-	if err := os.WriteFile(file, []byte(batch.String()), 0o644); err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	if _, err := h.Exec(ctx, "ip", "-batch", file); err != nil {
-		return 0, err
-	}
-	if _, err := h.VSCtl(ctx, vsctl...); err != nil {
-		return 0, err
-	}
-	return time.Since(start), nil
-}
-
-// fakeAgent answers a controller like a converged agent, at once.
-type fakeAgent struct{}
-
-func (fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	switch {
-	case r.URL.Path == "/overlay/declare-state":
-		var req wire.DeclareStateRequest
-		_ = json.NewDecoder(r.Body).Decode(&req)
-		resp := wire.DeclareStateResponse{ObservedGeneration: req.Generation}
-		for _, t := range req.Tunnels {
-			resp.Results = append(resp.Results, wire.TunnelResult{LinkID: t.LinkID, LabID: t.LabID, PortName: t.PortName, Status: "converged"})
-		}
-		_ = json.NewEncoder(w).Encode(resp)
-	case strings.HasSuffix(r.URL.Path, "/port-state"):
-		_ = json.NewEncoder(w).Encode(wire.PortStateResponse{Ports: []wire.PortState{}})
-	default:
-		_ = json.NewEncoder(w).Encode(map[string]any{})
-	}
+	return bench.Baseline(ctx, h, ts)
 }
 
 // controllerScenario times one reconcile cycle over 100 hosts and 10 000
@@ -380,7 +314,7 @@ func controllerScenario(ctx context.Context) ([]row, error) {
 		if err != nil {
 			return nil, err
 		}
-		srv := httptest.NewServer(fakeAgent{})
+		srv := httptest.NewServer(&agenttest.Converged{})
 		defer srv.Close()
 		for h := range 100 {
 			if err := st.RegisterHost(ctx, store.Host{Name: fmt.Sprintf("h%d", h), Address: srv.URL, DataIP: fmt.Sprintf("10.1.%d.%d", h/250, h%250+1)}); err != nil {

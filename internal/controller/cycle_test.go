@@ -1,59 +1,17 @@
 package controller
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/netloom/netloom/internal/agent/agenttest"
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/store"
 	"github.com/netloom/netloom/internal/topology"
 	"github.com/netloom/netloom/internal/wire"
 )
-
-// steadyAgent answers like an agent whose host matches the database: every
-// declared tunnel converged, every node port on the tag it was told.
-type steadyAgent struct {
-	mu    sync.Mutex
-	ports map[string][]wire.PortState // by lab
-	calls int
-}
-
-func (f *steadyAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls++
-	w.Header().Set("Content-Type", "application/json")
-	switch {
-	case r.URL.Path == "/overlay/declare-state":
-		var req wire.DeclareStateRequest
-		_ = json.NewDecoder(r.Body).Decode(&req)
-		resp := wire.DeclareStateResponse{ObservedGeneration: req.Generation}
-		for _, t := range req.Tunnels {
-			resp.Results = append(resp.Results, wire.TunnelResult{LinkID: t.LinkID, LabID: t.LabID, PortName: t.PortName, Status: "converged"})
-		}
-		_ = json.NewEncoder(w).Encode(resp)
-	case strings.HasSuffix(r.URL.Path, "/port-state"):
-		lab := strings.Split(r.URL.Path, "/")[2]
-		_ = json.NewEncoder(w).Encode(wire.PortStateResponse{Ports: f.ports[lab]})
-	case r.URL.Path == "/ports/declare-state":
-		var req wire.PortDeclareRequest
-		_ = json.NewDecoder(r.Body).Decode(&req)
-		var resp wire.PortDeclareResponse
-		for _, p := range req.Pairings {
-			tag := p.VLANTag
-			resp.Results = append(resp.Results, wire.PortResult{LinkName: p.LinkName, LabID: p.LabID, Status: "converged", ActualVLAN: &tag})
-		}
-		_ = json.NewEncoder(w).Encode(resp)
-	default:
-		w.WriteHeader(http.StatusNotFound)
-	}
-}
 
 // cycleQueries builds a lab of n links, half same-host and half cross-host,
 // deployed on two agent doubles, runs two full cycles and returns the
@@ -62,7 +20,7 @@ func cycleQueries(t *testing.T, n int) int64 {
 	t.Helper()
 	c, _ := newTestController(t, time.Minute)
 	ctx := t.Context()
-	agents := map[string]*steadyAgent{"hostA": {ports: map[string][]wire.PortState{}}, "hostB": {ports: map[string][]wire.PortState{}}}
+	agents := map[string]*agenttest.Converged{"hostA": {}, "hostB": {}}
 	for name, f := range agents {
 		srv := httptest.NewServer(f)
 		t.Cleanup(srv.Close)
@@ -114,8 +72,7 @@ func cycleQueries(t *testing.T, n int) int64 {
 		for _, e := range []struct{ node, iface, host string }{{ls.SourceNode, ls.SourceIface, src}, {ls.TargetNode, ls.TargetIface, dst}} {
 			port := ident.HostPortName("big", e.node, e.iface)
 			maps = append(maps, store.Mapping{Node: e.node, Iface: e.iface, OVSPort: port, Tag: tag})
-			agents[e.host].ports["big"] = append(agents[e.host].ports["big"],
-				wire.PortState{NodeName: e.node, InterfaceName: e.iface, OVSPortName: port, VLANTag: tag, Carrier: "on"})
+			agents[e.host].AddPort("big", wire.PortState{NodeName: e.node, InterfaceName: e.iface, OVSPortName: port, VLANTag: tag, Carrier: "on"})
 		}
 	}
 	if err := c.store.UpsertMappings(ctx, "big", maps); err != nil {
@@ -125,8 +82,8 @@ func cycleQueries(t *testing.T, n int) int64 {
 	before := c.store.Queries()
 	c.cycle(ctx, 1)
 	for name, a := range agents {
-		if a.calls < 4 { // two cycles: declare-state, port-state, and more
-			t.Fatalf("agent %s got %d calls: the cycle did not converge", name, a.calls)
+		if a.Calls() < 4 { // two cycles: declare-state, port-state, and more
+			t.Fatalf("agent %s got %d calls: the cycle did not converge", name, a.Calls())
 		}
 	}
 	return c.store.Queries() - before

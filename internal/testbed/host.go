@@ -248,9 +248,6 @@ func (p *Process) PID() int { return p.d.cmd.Process.Pid }
 // Kill ends the process with SIGKILL, as a crash would, and reaps it.
 func (p *Process) Kill() error { return p.d.stop(0) }
 
-// Stop ends the process with SIGTERM, then SIGKILL after a grace period.
-func (p *Process) Stop() error { return p.d.stop(stopGrace) }
-
 // Exited returns an error with the process's output once it has ended.
 func (p *Process) Exited() error { return p.d.exited(p.outPath) }
 

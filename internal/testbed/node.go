@@ -109,12 +109,6 @@ func (n *Node) AddInterface(ctx context.Context, ifname, hostEnd string, addr ne
 	return ctx.Err()
 }
 
-// Exec runs a command inside the node's namespace and returns its combined
-// output.
-func (n *Node) Exec(ctx context.Context, name string, args ...string) (string, error) {
-	return ExecIn(ctx, n.Netns, name, args...)
-}
-
 var receivedRE = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
 
 // Ping sends count echo requests from the node to dst; see ping.
