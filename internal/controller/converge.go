@@ -84,10 +84,28 @@ func declarations(hosts []string, placed []store.Placed, links []store.LinkState
 func (c *Controller) converge(ctx context.Context, only map[string]bool) (wire.ConvergeResponse, error) {
 	c.convMu.Lock()
 	defer c.convMu.Unlock()
-	hosts, placed, links, err := c.store.ConvergenceState(ctx)
+	st, err := c.readConvState(ctx)
 	if err != nil {
 		return wire.ConvergeResponse{}, err
 	}
+	return c.declareAll(ctx, only, st)
+}
+
+// convState is what a convergence round reads from the store, once.
+type convState struct {
+	hosts  []store.Host
+	placed []store.Placed
+	links  []store.LinkState
+}
+
+func (c *Controller) readConvState(ctx context.Context) (convState, error) {
+	hosts, placed, links, err := c.store.ConvergenceState(ctx)
+	return convState{hosts: hosts, placed: placed, links: links}, err
+}
+
+// declareAll is converge on a state already read; the caller holds convMu.
+func (c *Controller) declareAll(ctx context.Context, only map[string]bool, st convState) (wire.ConvergeResponse, error) {
+	hosts, placed, links := st.hosts, st.placed, st.links
 	gen, err := c.store.NextGeneration(ctx)
 	if err != nil {
 		return wire.ConvergeResponse{}, err

@@ -112,7 +112,11 @@ func TestConvergePorts(t *testing.T) {
 				SourceTag: 2060, TargetTag: 2070, SourceHost: "hostA", SourceIP: "10.77.0.1", TargetHost: "hostB", TargetIP: "10.77.0.2"}); err != nil {
 				t.Fatal(err)
 			}
-			if err := c.convergePorts(ctx, nil); err != nil {
+			st, err := c.readConvState(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.convergePorts(ctx, nil, st); err != nil {
 				t.Fatal(err)
 			}
 			if got := strings.Join(a.retags, ","); got != tt.wantRetagsA {

@@ -57,13 +57,19 @@ func (c *Controller) cycle(ctx context.Context, n int) {
 }
 
 // convergeAll runs overlay convergence, then port convergence, for the
-// online agents (those in only, when set).
+// online agents (those in only, when set), on one read of the store.
 func (c *Controller) convergeAll(ctx context.Context, only map[string]bool) (wire.ConvergeResponse, error) {
-	resp, err := c.converge(ctx, only)
+	c.convMu.Lock()
+	defer c.convMu.Unlock()
+	st, err := c.readConvState(ctx)
+	if err != nil {
+		return wire.ConvergeResponse{}, err
+	}
+	resp, err := c.declareAll(ctx, only, st)
 	if err != nil {
 		return resp, err
 	}
-	return resp, c.convergePorts(ctx, only)
+	return resp, c.convergePorts(ctx, only, st)
 }
 
 // repairLabs deploys again every lab left in error whose hosts are all
@@ -92,11 +98,8 @@ func (c *Controller) repairLabs(ctx context.Context, log *slog.Logger) {
 // sides one by one, same-host pairs through ports/declare-state. A mapping
 // not verified recently is not trusted (W-15), and a link whose mappings
 // are missing is left alone: nothing allocates a new tag here (W-17).
-func (c *Controller) convergePorts(ctx context.Context, only map[string]bool) error {
-	hosts, placed, links, err := c.store.ConvergenceState(ctx)
-	if err != nil {
-		return err
-	}
+func (c *Controller) convergePorts(ctx context.Context, only map[string]bool, st convState) error {
+	hosts, placed, links := st.hosts, st.placed, st.links
 	dbMaps, err := c.store.AllMappings(ctx)
 	if err != nil {
 		return err
