@@ -81,19 +81,18 @@ func checkMTU(ps *problems, field string, mtu int) {
 	}
 }
 
-// Validate checks a whole declaration (DESIGN §6 rule 1). A placeholder, or
+// checkTunnels checks declared tunnels (DESIGN §6 rule 1). A placeholder, or
 // a tunnel without addresses or VNI, needs only its lab, link and port name:
 // it is protected, not built. expected_vlan 0 passes here and is reported as
 // an error result for that tunnel alone.
-func (r *DeclareStateRequest) Validate() error {
-	var ps problems
+func checkTunnels(ps *problems, tunnels []DeclaredTunnel) {
 	ports := map[string]int{}
 	vnis := map[int]int{}
-	for i, t := range r.Tunnels {
+	for i, t := range tunnels {
 		f := fmt.Sprintf("tunnels[%d]", i)
-		checkLab(&ps, f+".lab_id", t.LabID)
-		checkLink(&ps, f+".link_id", t.LinkID)
-		checkPort(&ps, f+".port_name", t.PortName)
+		checkLab(ps, f+".lab_id", t.LabID)
+		checkLink(ps, f+".link_id", t.LinkID)
+		checkPort(ps, f+".port_name", t.PortName)
 		if j, dup := ports[t.PortName]; dup {
 			ps.add(f+".port_name", "%q: also in tunnels[%d]", t.PortName, j)
 		} else {
@@ -102,19 +101,37 @@ func (r *DeclareStateRequest) Validate() error {
 		if t.VNI < 0 || t.VNI > MaxVNI {
 			ps.add(f+".vni", "%d: want 1 to %d", t.VNI, MaxVNI)
 		}
-		checkTag(&ps, f+".expected_vlan", t.ExpectedVLAN, true)
-		checkMTU(&ps, f+".mtu", t.MTU)
+		checkTag(ps, f+".expected_vlan", t.ExpectedVLAN, true)
+		checkMTU(ps, f+".mtu", t.MTU)
 		if t.Protected() {
 			continue
 		}
-		checkIPv4(&ps, f+".local_ip", t.LocalIP)
-		checkIPv4(&ps, f+".remote_ip", t.RemoteIP)
+		checkIPv4(ps, f+".local_ip", t.LocalIP)
+		checkIPv4(ps, f+".remote_ip", t.RemoteIP)
 		if j, dup := vnis[t.VNI]; dup {
 			ps.add(f+".vni", "%d: also in tunnels[%d]", t.VNI, j)
 		} else {
 			vnis[t.VNI] = i
 		}
 	}
+}
+
+// checkExec checks a node's exec commands.
+func checkExec(ps *problems, field string, cmds []string) {
+	if len(cmds) > 100 {
+		ps.add(field, "%d commands: want at most 100", len(cmds))
+	}
+	for i, c := range cmds {
+		if len(c) == 0 || len(c) > 4096 {
+			ps.add(fmt.Sprintf("%s[%d]", field, i), "%d characters: want 1 to 4096", len(c))
+		}
+	}
+}
+
+// Validate checks a whole declaration (DESIGN §6 rule 1).
+func (r *DeclareStateRequest) Validate() error {
+	var ps problems
+	checkTunnels(&ps, r.Tunnels)
 	for i, lab := range r.DeclaredLabs {
 		checkLab(&ps, fmt.Sprintf("declared_labs[%d]", i), lab)
 	}
@@ -203,14 +220,7 @@ func (r *CreateNodeRequest) Validate() error {
 		seen[ifc.Name] = i
 		checkMTU(&ps, f+".mtu", ifc.MTU)
 	}
-	if len(r.Exec) > 100 {
-		ps.add("exec", "%d commands: want at most 100", len(r.Exec))
-	}
-	for i, c := range r.Exec {
-		if len(c) == 0 || len(c) > 4096 {
-			ps.add(fmt.Sprintf("exec[%d]", i), "%d characters: want 1 to 4096", len(c))
-		}
-	}
+	checkExec(&ps, "exec", r.Exec)
 	return ps.err()
 }
 

@@ -109,6 +109,13 @@ func (c *Client) DeclareState(ctx context.Context, req wire.DeclareStateRequest)
 	return resp, c.do(ctx, http.MethodPost, "/overlay/declare-state", req, &resp)
 }
 
+// DeclareHost sends everything netloom wants on the agent's host: nodes,
+// their interfaces and tunnels (DESIGN §11).
+func (c *Client) DeclareHost(ctx context.Context, req wire.HostDeclaration) (wire.HostDeclarationResponse, error) {
+	var resp wire.HostDeclarationResponse
+	return resp, c.do(ctx, http.MethodPost, "/host/declare-state", req, &resp)
+}
+
 // ReconcilePorts is the old whitelist call.
 func (c *Client) ReconcilePorts(ctx context.Context, req wire.ReconcilePortsRequest) (wire.ReconcilePortsResponse, error) {
 	var resp wire.ReconcilePortsResponse
