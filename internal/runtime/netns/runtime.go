@@ -286,9 +286,9 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 // ports lists the host ends of lab's nodes (of every lab if lab is empty, of
 // one node if node is set).
 func (r *Runtime) ports(host *netlink.Handle, lab, node string) ([]runtime.Port, error) {
-	links, err := host.LinkList()
+	links, err := LinkList(host)
 	if err != nil {
-		return nil, fmt.Errorf("list host links: %w", err)
+		return nil, fmt.Errorf("host: %w", err)
 	}
 	var ports []runtime.Port
 	for _, l := range links {
