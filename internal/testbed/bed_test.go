@@ -160,6 +160,7 @@ func rootLinks(t *testing.T) []string {
 // TestCloseLeavesNothing builds a bed, breaks part of it on purpose, closes
 // it and checks that no namespace, link, process or file remains.
 func TestCloseLeavesNothing(t *testing.T) {
+	skipShort(t)
 	ctx := t.Context()
 	before := rootLinks(t)
 	bed, err := New(ctx, Config{Name: t.Name()})
@@ -217,6 +218,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 // TestSweepCrashedRun runs a process that builds a bed and exits without
 // cleanup, then checks that the next bed sweeps all of it away.
 func TestSweepCrashedRun(t *testing.T) {
+	skipShort(t)
 	ctx := t.Context()
 	exe, err := os.Executable()
 	if err != nil {
