@@ -223,7 +223,7 @@ func (c *Controller) deployCrossHost(ctx context.Context, v store.LabView, ls st
 				cctx, cancel := c.callCtx(ctx)
 				s.resp, s.err = c.agent(s.host).Attach(cctx, s.req)
 				cancel()
-				if s.err == nil || !errors.Is(s.err, client.ErrUnreachable) || attempt == attachAttempts {
+				if s.err == nil || !errors.Is(s.err, client.ErrUnreachable) && !errors.Is(s.err, client.ErrAgentFailed) || attempt == attachAttempts {
 					return
 				}
 				select {
