@@ -34,10 +34,11 @@ import (
 func main() {
 	n := flag.Int("n", 5, "repetitions of each scenario")
 	out := flag.String("o", "bench/results.md", "where to write the results")
+	only := flag.String("only", "", "run one group of scenarios: agent, controller or lab")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *n, *out); err != nil {
+	if err := run(ctx, *n, *out, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -62,22 +63,30 @@ func spread(d []time.Duration) string {
 	return fmt.Sprintf("%v–%v", slices.Min(d).Round(time.Millisecond), slices.Max(d).Round(time.Millisecond))
 }
 
-func run(ctx context.Context, n int, outPath string) error {
+func run(ctx context.Context, n int, outPath, only string) error {
 	bin, remove, err := testbed.BuildNetloom()
 	if err != nil {
 		return err
 	}
 	defer remove()
-	var rows []row
-	agentRows, err := agentScenarios(ctx, bin, n)
-	rows = append(rows, agentRows...)
-	if err != nil {
-		return err
+	groups := []struct {
+		name string
+		run  func() ([]row, error)
+	}{
+		{"agent", func() ([]row, error) { return agentScenarios(ctx, bin, n) }},
+		{"controller", func() ([]row, error) { return controllerScenario(ctx) }},
+		{"lab", func() ([]row, error) { return labScenarios(ctx, bin, n) }},
 	}
-	cycleRows, err := controllerScenario(ctx)
-	rows = append(rows, cycleRows...)
-	if err != nil {
-		return err
+	var rows []row
+	for _, g := range groups {
+		if only != "" && only != g.name {
+			continue
+		}
+		got, err := g.run()
+		rows = append(rows, got...)
+		if err != nil {
+			return fmt.Errorf("%s scenarios: %w", g.name, err)
+		}
 	}
 	report := render(rows, n)
 	fmt.Print(report)
