@@ -14,6 +14,17 @@ const (
 	vniSpan = 16_000_000
 )
 
+// Access tags of a host bridge (DESIGN §4): node ports that belong to no link
+// ("isolated") take tags from IsolatedTagMin to IsolatedTagMax, the ports of a
+// link from LinkedTagMin to LinkedTagMax. The controller allocates linked tags
+// per host; the agent's allocator serves the original's per-link endpoints.
+const (
+	IsolatedTagMin = 100
+	IsolatedTagMax = 2049
+	LinkedTagMin   = 2050
+	LinkedTagMax   = 4000
+)
+
 // VXLANPortPrefix starts the name of every per-link VXLAN port netloom makes.
 const VXLANPortPrefix = "vxlan-"
 
