@@ -60,6 +60,12 @@ func VNI(lab, link string) uint32 {
 	return uint32(h%vniSpan + VNIBase)
 }
 
+// VNIProbe returns the i-th VNI to try for a link: the first choice for 0,
+// then the next values, wrapping within the formula's span (W-26).
+func VNIProbe(lab, link string, i int) uint32 {
+	return uint32((int(VNI(lab, link))-VNIBase+i)%vniSpan + VNIBase)
+}
+
 // Ownership marks: the external_ids keys netloom writes on every OVS port it
 // creates, so that a restarted agent tells its ports from anyone else's.
 const (

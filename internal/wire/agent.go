@@ -257,4 +257,7 @@ type RegisterRequest struct {
 	DataIP       string   `json:"data_ip"`
 	Capabilities []string `json:"capabilities"`
 	Version      string   `json:"version"`
+	// ObservedGeneration is the last declaration generation the agent
+	// applied (new); a controller behind it catches up.
+	ObservedGeneration int64 `json:"observed_generation,omitempty"`
 }
