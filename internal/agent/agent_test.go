@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/netloom/netloom/internal/fabric/fabrictest"
+	"github.com/netloom/netloom/internal/runtime/runtimetest"
 	"github.com/netloom/netloom/internal/wire"
 )
 
@@ -66,7 +67,7 @@ func TestRegistersAndHeartbeats(t *testing.T) {
 	defer ctrl.Close()
 	cfg := testConfig(t)
 	cfg.Controller = ctrl.URL
-	a, err := New(cfg, fabrictest.New(), nil, quiet())
+	a, err := New(cfg, fabrictest.New(), runtimetest.New(), quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

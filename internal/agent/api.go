@@ -37,6 +37,13 @@ func (a *Agent) routes() http.Handler {
 		}
 		return c.declare(r.Context(), req)
 	})
+	a.handle(mux, "POST /host/declare-state", func(r *http.Request) (any, error) {
+		var req wire.HostDeclaration
+		if err := decode(r, &req, req.Validate); err != nil {
+			return nil, err
+		}
+		return c.declareHost(r.Context(), req)
+	})
 	a.handle(mux, "GET /labs/{lab_id}/port-state", func(r *http.Request) (any, error) {
 		lab := r.PathValue("lab_id")
 		if err := wire.ValidateLab(lab); err != nil {

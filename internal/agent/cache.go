@@ -14,11 +14,13 @@ import (
 // cacheName is the declared-state cache in the state dir, as in the original.
 const cacheName = "declared_overlay_state.json"
 
-// cacheFile is the cache's format: the original's plus generation.
+// cacheFile is the cache's format: the original's plus generation and the
+// host's nodes.
 type cacheFile struct {
 	DeclaredAt time.Time             `json:"declared_at"`
 	Generation int64                 `json:"generation"`
 	Tunnels    []wire.DeclaredTunnel `json:"tunnels"`
+	Nodes      []wire.DeclaredNode   `json:"nodes,omitempty"`
 }
 
 // writeCache replaces the cache atomically: a temp file in the same folder,
@@ -73,7 +75,7 @@ func readCache(dir string) (cacheFile, error) {
 	if err := json.Unmarshal(data, &c); err != nil {
 		return cacheFile{}, fmt.Errorf("read cache: %w", err)
 	}
-	req := wire.DeclareStateRequest{Tunnels: c.Tunnels}
+	req := wire.HostDeclaration{Nodes: c.Nodes, Tunnels: c.Tunnels}
 	if err := req.Validate(); err != nil {
 		return cacheFile{}, fmt.Errorf("read cache: %w", err)
 	}

@@ -1,12 +1,12 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
 	"sync"
 	"time"
 
@@ -16,9 +16,17 @@ import (
 	"github.com/netloom/netloom/internal/wire"
 )
 
-// converger keeps the host's bridge matching what the agent holds: the
-// declared tunnels and the node ports. One lock serialises every mutation of
-// the bridge (W-5).
+// nodeWorkers bounds how many nodes the runtime makes or removes at once.
+const nodeWorkers = 8
+
+// errUnreadable marks a convergence that could not read the bridge or the
+// runtime: it changed nothing (W-18).
+var errUnreadable = errors.New("host state unreadable")
+
+// converger keeps the host matching what the agent holds: nodes, their
+// interfaces' ports and tunnels. Every way in — a declaration, one of the
+// original's per-link calls, a repair, the start-up restore — is a
+// hostState converged by converge; one lock serialises them all (W-5).
 type converger struct {
 	driver   fabric.Driver
 	runtime  runtime.Runtime
@@ -29,236 +37,335 @@ type converger struct {
 
 	mu sync.Mutex
 	// mu guards the following, and every Apply.
-	tunnels    map[string]wire.DeclaredTunnel // by port name, never by link name (W-1)
-	ports      map[string]nodePort            // node ports by host port name
-	generation int64                          // the last applied declaration's
-	tags       *vlan.Allocator
-	cached     []wire.DeclaredTunnel // what the cache file holds, once written
-	cachedGen  int64
+	held       hostState
+	names      map[string]bool // the held ports' names, for drift events
+	generation int64           // the last applied declaration's
+	tags       *vlan.Allocator // for the original's per-link calls only
+	cached     []byte          // what the cache file holds, once written
 }
 
 func newConverger(d fabric.Driver, rt runtime.Runtime, stateDir string, mtu int, log *slog.Logger, m *metrics) *converger {
 	return &converger{
 		driver: d, runtime: rt, stateDir: stateDir, mtu: mtu, log: log, m: m,
-		tunnels: map[string]wire.DeclaredTunnel{}, ports: map[string]nodePort{}, tags: vlan.New(nil),
+		held: newHostState(), names: map[string]bool{}, tags: vlan.New(nil),
 	}
 }
 
-// declare converges the bridge to a declaration (DESIGN §6).
-func (c *converger) declare(ctx context.Context, req wire.DeclareStateRequest) (wire.DeclareStateResponse, error) {
-	start := time.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.m.declarations.Inc()
-	if req.Generation != nil && *req.Generation < c.generation {
-		c.m.stale.Inc()
-		return wire.DeclareStateResponse{}, fmt.Errorf("%w: %d is older than %d, the last applied", ErrStaleGeneration, *req.Generation, c.generation)
-	}
-	gen := c.generation
-	if req.Generation != nil {
-		gen = *req.Generation
-	}
-	resp := wire.DeclareStateResponse{Results: []wire.TunnelResult{}, OrphansRemoved: []string{}, ObservedGeneration: &gen}
-	obsStart := time.Now()
+// converge makes the host hold next, planned from in (next in the order
+// results are reported): one observe of the bridge and the runtime, one
+// plan, the runtime's work, one Apply. It removes what the agent held and
+// next does not, and what pr covers. With cache, next is written to the
+// cache first, so a crash restarts into it. The caller holds c.mu.
+func (c *converger) converge(ctx context.Context, in planInput, next hostState, pr prune, gen int64, cache bool) (hostPlan, error) {
 	obs, err := c.driver.Observe(ctx)
-	observed := time.Since(obsStart)
 	if err != nil {
-		// Unknown is not empty: change nothing, remove nothing, keep the cache (W-18).
 		c.m.skipped.Inc()
-		c.log.Warn("declaration skipped: bridge unreadable", "generation", gen, "err", err)
-		skipped := wire.SkippedOVSReadError
-		resp.Skipped = &skipped
-		resp.ObservedGeneration = &c.generation
-		return resp, nil
+		return hostPlan{}, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
-	scope := map[string]bool{}
-	for _, lab := range req.DeclaredLabs {
-		scope[lab] = true
+	running, err := c.runtime.List(ctx)
+	if err != nil {
+		c.m.skipped.Inc()
+		return hostPlan{}, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
-	for _, t := range req.Tunnels {
-		scope[t.LabID] = true
+	if cache {
+		c.writeCache(next, gen)
 	}
-	// The labs in scope get exactly the declared tunnels; others keep theirs (W-11).
-	next := map[string]wire.DeclaredTunnel{}
-	for name, t := range c.tunnels {
-		if !scope[t.LabID] {
-			next[name] = t
-		}
+	hp := planHost(in, c.held, obs, running, pr, c.mtu)
+	c.carryOut(ctx, &hp, in)
+	c.held, c.generation = next, gen
+	c.names = map[string]bool{}
+	for name := range next.tunnels {
+		c.names[name] = true
 	}
-	for _, t := range req.Tunnels {
-		if !t.Protected() {
-			next[t.PortName] = t
-		} else if old, ok := c.tunnels[t.PortName]; ok {
-			next[t.PortName] = old // a link in progress keeps what attach made
-		}
+	for name := range next.ports() {
+		c.names[name] = true
 	}
-	// The cache goes first: a crash during Apply restarts into this state.
-	cacheStart := time.Now()
-	c.writeCache(next, gen)
-	cached := time.Since(cacheStart)
-	tp := planTunnels(req.Tunnels, scope, obs, c.mtu, true)
-	c.apply(ctx, &tp)
-	c.tunnels, c.generation = next, gen
-	c.syncTags(obs)
-
-	resp.Results = tp.results
-	if tp.orphans != nil {
-		resp.OrphansRemoved = tp.orphans
+	inUse := next.tags()
+	for _, p := range obs.Ports {
+		inUse = append(inUse, p.Tag)
 	}
-	for _, r := range tp.results {
-		c.m.results.WithLabelValues(r.Status).Inc()
-	}
-	c.m.orphans.Add(float64(len(tp.orphans)))
-	c.m.duration.Observe(time.Since(start).Seconds())
-	c.log.Info("declaration converged", "generation", gen, "tunnels", len(req.Tunnels),
-		"changed", len(tp.changed), "orphans", len(tp.orphans), "dur", time.Since(start), "observe", observed, "cache", cached)
-	return resp, nil
+	c.tags.Sync(inUse)
+	return hp, nil
 }
 
-// apply carries out a tunnel plan and turns failures into error results.
-func (c *converger) apply(ctx context.Context, tp *tunnelPlan) {
-	if tp.plan.Empty() {
-		return
+// carryOut does a plan: stale ports off the bridge, the runtime's nodes,
+// one Apply for the bridge and tunnels, then the nodes that go and the exec
+// commands of new nodes. A failure turns the results it concerns into
+// errors; what succeeded stays.
+func (c *converger) carryOut(ctx context.Context, hp *hostPlan, in planInput) {
+	staleFailed := map[string]bool{}
+	if len(hp.stale) > 0 {
+		if err := c.driver.Apply(ctx, fabric.Plan{DeletePorts: hp.stale}); err != nil {
+			c.log.Error("stale ports not removed", "err", err)
+			for _, name := range hp.stale {
+				staleFailed[name] = true
+			}
+		}
 	}
-	err := c.driver.Apply(ctx, tp.plan)
-	if err == nil {
-		return
-	}
-	c.log.Error("apply failed", "err", err)
-	var pe *fabric.PartialError
-	partial := errors.As(err, &pe)
-	for i, r := range tp.results {
-		if !tp.changed[r.PortName] {
+	made := make([]runtime.Node, len(hp.work))
+	errs := make([]error, len(hp.work))
+	parallel(len(hp.work), func(i int) {
+		made[i], errs[i] = c.runtime.CreateNode(ctx, hp.work[i].spec)
+	})
+	var fresh []nodeKey
+	for i, w := range hp.work {
+		res := &hp.nodes[w.result]
+		if errs[i] != nil {
+			msg := errs[i].Error()
+			res.Status, res.Error = wire.StatusError, &msg
+			for _, j := range w.ifaces {
+				hp.ifaces[j].Status, hp.ifaces[j].Error, hp.ifaces[j].ActualVLAN = wire.StatusError, &msg, nil
+			}
+			c.log.Warn("node not made", "lab", w.key.Lab, "node", w.key.Node, "err", errs[i])
 			continue
 		}
-		msg := err.Error()
-		if partial {
-			ferr, failed := pe.Failed[r.PortName]
-			if !failed {
+		res.RuntimeID = made[i].ID
+		switch {
+		case made[i].New:
+			res.Status = wire.StatusCreated
+			fresh = append(fresh, w.key)
+		case len(w.ports) == 0 && !w.extra:
+			res.Status = wire.StatusConverged // a node without interfaces, found as it was
+		default:
+			res.Status = wire.StatusUpdated
+		}
+		for k, p := range w.ports {
+			j := w.ifaces[k]
+			if staleFailed[p.Name] {
+				msg := fmt.Sprintf("port %s could not leave the bridge to be made again", p.Name)
+				hp.ifaces[j].Status, hp.ifaces[j].Error, hp.ifaces[j].ActualVLAN = wire.StatusError, &msg, nil
 				continue
 			}
-			msg = ferr.Error()
+			hp.plan.AddPorts = append(hp.plan.AddPorts, p)
+			hp.changedIfaces[j] = true
 		}
-		tp.results[i].Status = wire.StatusError
-		tp.results[i].Error = &msg
-		tp.results[i].ActualVLAN = nil
 	}
-	if !partial {
-		tp.orphans = nil // the transaction that removes them did not happen
+	if err := c.applyPlan(ctx, hp.plan); err != nil {
+		c.failApply(hp, err)
+	} else {
+		c.deleteNodes(ctx, hp)
+	}
+	c.execFresh(ctx, hp, in, fresh)
+}
+
+func (c *converger) applyPlan(ctx context.Context, p fabric.Plan) error {
+	if p.Empty() {
+		return nil
+	}
+	return c.driver.Apply(ctx, p)
+}
+
+// failApply turns a failed Apply into error results. A partial failure
+// concerns only the devices it names; any other failure, every change of
+// the plan, and the removals did not happen.
+func (c *converger) failApply(hp *hostPlan, err error) {
+	c.log.Error("apply failed", "err", err)
+	var pe *fabric.PartialError
+	if errors.As(err, &pe) {
+		for i, r := range hp.tunnels {
+			if ferr, failed := pe.Failed[r.PortName]; failed && hp.changedTunnels[r.PortName] {
+				msg := ferr.Error()
+				hp.tunnels[i].Status, hp.tunnels[i].Error, hp.tunnels[i].ActualVLAN = wire.StatusError, &msg, nil
+			}
+		}
+		return
+	}
+	msg := err.Error()
+	notRemoved := "not removed: " + msg
+	for i := range hp.ifaces {
+		if hp.changedIfaces[i] {
+			hp.ifaces[i].Status, hp.ifaces[i].Error, hp.ifaces[i].ActualVLAN = wire.StatusError, &msg, nil
+		}
+	}
+	for _, i := range hp.removedIfaces {
+		hp.ifaces[i].Status, hp.ifaces[i].Error = wire.StatusError, &notRemoved
+	}
+	for i, r := range hp.tunnels {
+		if hp.changedTunnels[r.PortName] {
+			hp.tunnels[i].Status, hp.tunnels[i].Error, hp.tunnels[i].ActualVLAN = wire.StatusError, &msg, nil
+		}
+	}
+	for _, i := range hp.removedTunnels {
+		hp.tunnels[i].Status, hp.tunnels[i].Error = wire.StatusError, &notRemoved
+	}
+	// Nodes whose ports are still on the bridge stay too.
+	for i := range hp.nodes {
+		if hp.nodes[i].Status == wire.StatusRemoved {
+			hp.nodes[i].Status, hp.nodes[i].Error = wire.StatusError, &notRemoved
+		}
 	}
 }
 
-// repair converges the bridge to what the agent holds, without a
-// declaration and without removing orphans: after drift, on the health
-// pass and at start-up.
+// deleteNodes removes the nodes that go, now that the bridge no longer
+// holds their ports.
+func (c *converger) deleteNodes(ctx context.Context, hp *hostPlan) {
+	errs := make([]error, len(hp.deleteNodes))
+	parallel(len(hp.deleteNodes), func(i int) {
+		k := hp.deleteNodes[i]
+		errs[i] = c.runtime.DeleteNode(ctx, k.Lab, k.Node)
+	})
+	failed := map[nodeKey]error{}
+	for i, err := range errs {
+		if err != nil {
+			failed[hp.deleteNodes[i]] = err
+		}
+	}
+	for i, r := range hp.nodes {
+		if err, ok := failed[nodeKey{r.LabID, r.Name}]; ok && r.Status == wire.StatusRemoved {
+			msg := err.Error()
+			hp.nodes[i].Status, hp.nodes[i].Error = wire.StatusError, &msg
+			c.log.Warn("node not removed", "lab", r.LabID, "node", r.Name, "err", err)
+		}
+	}
+}
+
+// execFresh runs the exec commands of the nodes this convergence made, as
+// containerlab does: once, after the node's interfaces exist and are on the
+// bridge. A failure is reported with the node, not fatal.
+func (c *converger) execFresh(ctx context.Context, hp *hostPlan, in planInput, fresh []nodeKey) {
+	if len(fresh) == 0 {
+		return
+	}
+	cmds := map[nodeKey][]string{}
+	for _, n := range in.nodes {
+		if len(n.Exec) > 0 {
+			cmds[keyOf(n)] = n.Exec
+		}
+	}
+	execErrs := make([][]string, len(fresh))
+	parallel(len(fresh), func(i int) {
+		k := fresh[i]
+		for _, cmd := range cmds[k] {
+			if _, err := c.runtime.Exec(ctx, k.Lab, k.Node, cmd); err != nil {
+				execErrs[i] = append(execErrs[i], err.Error())
+				c.log.Warn("exec failed", "lab", k.Lab, "node", k.Node, "err", err)
+			}
+		}
+	})
+	byKey := map[nodeKey][]string{}
+	for i, k := range fresh {
+		byKey[k] = execErrs[i]
+	}
+	for i, r := range hp.nodes {
+		if errs := byKey[nodeKey{r.LabID, r.Name}]; len(errs) > 0 && r.Status == wire.StatusCreated {
+			hp.nodes[i].ExecErrors = errs
+		}
+	}
+}
+
+// parallel runs fn for 0 … n-1 on at most nodeWorkers goroutines.
+func parallel(n int, fn func(i int)) {
+	if n == 0 {
+		return
+	}
+	sem := make(chan struct{}, nodeWorkers)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(i)
+		})
+	}
+	wg.Wait()
+}
+
+// repair converges the host to what the agent holds, without a declaration
+// and without removing anything it does not hold: after drift, on the
+// health pass and at start-up.
 func (c *converger) repair(ctx context.Context, cause string) error {
 	start := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	obs, err := c.driver.Observe(ctx)
+	hp, err := c.converge(ctx, c.held.input(), c.held, nil, c.generation, false)
 	if err != nil {
-		c.m.skipped.Inc()
 		return fmt.Errorf("repair: %w", err)
 	}
-	tp := planTunnels(c.tunnelList(), nil, obs, c.mtu, false)
-	planNodePorts(&tp.plan, c.ports, obs)
-	c.syncTags(obs)
-	if tp.plan.Empty() {
+	if !hp.changed() {
 		return nil
 	}
-	c.apply(ctx, &tp)
 	c.m.repairs.WithLabelValues(cause).Inc()
 	c.m.duration.Observe(time.Since(start).Seconds())
-	var failed []string
-	for _, r := range tp.results {
-		if r.Status == wire.StatusError {
-			failed = append(failed, r.PortName+": "+*r.Error)
-		}
-	}
-	c.log.Info("repaired", "cause", cause, "tunnels", len(tp.changed), "dur", time.Since(start))
+	failed := hp.failures()
+	c.log.Info("repaired", "cause", cause, "nodes", len(hp.work), "dur", time.Since(start))
 	if len(failed) > 0 {
-		return fmt.Errorf("repair: %d tunnels failed: %v", len(failed), failed)
+		return fmt.Errorf("repair: %d objects failed: %v", len(failed), failed)
 	}
 	return nil
 }
 
+// changed reports whether the plan did anything.
+func (hp hostPlan) changed() bool {
+	return len(hp.work) > 0 || len(hp.stale) > 0 || !hp.plan.Empty() || len(hp.deleteNodes) > 0
+}
+
+// failures lists every result in error, with its reason.
+func (hp hostPlan) failures() []string {
+	var out []string
+	for _, r := range hp.nodes {
+		if r.Status == wire.StatusError {
+			out = append(out, "node "+r.LabID+"/"+r.Name+": "+*r.Error)
+		}
+	}
+	for _, r := range hp.ifaces {
+		if r.Status == wire.StatusError {
+			out = append(out, "port "+r.PortName+": "+*r.Error)
+		}
+	}
+	for _, r := range hp.tunnels {
+		if r.Status == wire.StatusError {
+			out = append(out, "tunnel "+r.PortName+": "+*r.Error)
+		}
+	}
+	return out
+}
+
 // restore loads the cache and converges to it at start-up, before the agent
-// talks to the controller: nothing is flushed, nothing removed, and matching
-// devices are adopted with their ifindex. Node ports are taken from the
-// bridge's marks. A corrupt cache is logged and ignored.
+// talks to the controller: nothing is flushed, nothing removed, matching
+// devices are adopted with their ifindex, and nodes lost with a reboot are
+// made again. A corrupt cache is logged and ignored.
 func (c *converger) restore(ctx context.Context) error {
 	cf, err := readCache(c.stateDir)
 	if err != nil {
 		c.log.Error("ignoring the declared-state cache", "err", err)
 		cf = cacheFile{}
 	}
-	obs, err := c.driver.Observe(ctx)
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
 	c.mu.Lock()
-	for _, t := range cf.Tunnels {
-		c.tunnels[t.PortName] = t
-	}
+	c.held = stateOf(cf.Nodes, cf.Tunnels)
 	c.generation = max(c.generation, cf.Generation)
-	for name, p := range obs.Ports {
-		if p.Owned() && p.Owner.Node != "" && p.Tag > 0 {
-			c.ports[name] = nodePort{Lab: p.Owner.Lab, Node: p.Owner.Node, Iface: p.Owner.Iface, Tag: p.Tag, MTU: p.MTU}
-		}
-	}
 	c.mu.Unlock()
-	c.log.Info("restoring from cache", "tunnels", len(cf.Tunnels), "generation", cf.Generation, "declared_at", cf.DeclaredAt)
+	c.log.Info("restoring from cache", "nodes", len(cf.Nodes), "tunnels", len(cf.Tunnels), "generation", cf.Generation, "declared_at", cf.DeclaredAt)
 	return c.repair(ctx, "restore")
 }
 
-func (c *converger) tunnelList() []wire.DeclaredTunnel {
-	out := make([]wire.DeclaredTunnel, 0, len(c.tunnels))
-	for _, name := range slices.Sorted(maps.Keys(c.tunnels)) {
-		out = append(out, c.tunnels[name])
-	}
-	return out
-}
-
-// writeCache persists the tunnels; a failure is logged, not fatal: the
-// bridge is what matters now, the cache only after a restart.
-func (c *converger) writeCache(tunnels map[string]wire.DeclaredTunnel, gen int64) {
-	list := make([]wire.DeclaredTunnel, 0, len(tunnels))
-	for _, name := range slices.Sorted(maps.Keys(tunnels)) {
-		list = append(list, tunnels[name])
-	}
+// writeCache persists the state; a failure is logged, not fatal: the host
+// is what matters now, the cache only after a restart.
+func (c *converger) writeCache(s hostState, gen int64) {
+	cf := cacheFile{Generation: gen, Nodes: s.nodeList(), Tunnels: s.tunnelList()}
 	// The same state again is not written again: an fsync per repeated
 	// declaration is most of a no-op declaration's time.
-	if c.cached != nil && gen == c.cachedGen && slices.Equal(list, c.cached) {
+	key, err := json.Marshal(cf)
+	if err == nil && c.cached != nil && bytes.Equal(key, c.cached) {
 		return
 	}
-	if err := writeCache(c.stateDir, cacheFile{DeclaredAt: time.Now().UTC(), Generation: gen, Tunnels: list}); err != nil {
+	cf.DeclaredAt = time.Now().UTC()
+	if err := writeCache(c.stateDir, cf); err != nil {
 		c.log.Error("cache not written", "err", err)
 		return
 	}
-	c.cached, c.cachedGen = list, gen
+	c.cached = key
 }
 
-// syncTags tells the allocator every tag in use: held by the agent or seen
-// on the bridge.
-func (c *converger) syncTags(obs fabric.Observed) {
-	var inUse []int
-	for _, t := range c.tunnels {
-		inUse = append(inUse, t.ExpectedVLAN)
-	}
-	for _, p := range c.ports {
-		inUse = append(inUse, p.Tag)
-	}
-	for _, p := range obs.Ports {
-		inUse = append(inUse, p.Tag)
-	}
-	c.tags.Sync(inUse)
+// appliedGeneration returns the last applied declaration's generation.
+func (c *converger) appliedGeneration() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.generation
 }
 
-// isRelevant reports whether an event's name is something the agent keeps.
+// isRelevant reports whether an event's name is something the agent holds.
 func (c *converger) isRelevant(name string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, t := c.tunnels[name]
-	_, p := c.ports[name]
-	return t || p
+	return c.names[name]
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/netloom/netloom/internal/fabric"
 	"github.com/netloom/netloom/internal/fabric/fabrictest"
 	"github.com/netloom/netloom/internal/ident"
+	"github.com/netloom/netloom/internal/runtime/runtimetest"
 	"github.com/netloom/netloom/internal/wire"
 )
 
@@ -23,7 +24,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 func newTestConverger(t *testing.T) (*converger, *fabrictest.Fake) {
 	t.Helper()
 	f := fabrictest.New()
-	return newConverger(f, nil, t.TempDir(), 1450, quiet(), newMetrics()), f
+	return newConverger(f, runtimetest.New(), t.TempDir(), 1450, quiet(), newMetrics()), f
 }
 
 // tun is a declared tunnel of lab with link "r<i>…" and tag 3000+i.
@@ -328,7 +329,7 @@ func TestRepairAndRestore(t *testing.T) {
 
 	ownedOrphan(f, "lab-1", "vxlan-0rphan99")
 	f.DeletePort(tunnels[2].PortName)
-	c2 := newConverger(f, nil, c.stateDir, 1450, quiet(), newMetrics())
+	c2 := newConverger(f, runtimetest.New(), c.stateDir, 1450, quiet(), newMetrics())
 	if err := c2.restore(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,33 +1,21 @@
 package agent
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/netloom/netloom/internal/fabric/fabrictest"
-	"github.com/netloom/netloom/internal/runtime"
+	"github.com/netloom/netloom/internal/runtime/runtimetest"
 )
-
-// emptyRuntime is a runtime with no nodes: the hostile-input tests never
-// reach a real one.
-type emptyRuntime struct{}
-
-func (emptyRuntime) CreateNode(context.Context, runtime.NodeSpec) (runtime.Node, error) {
-	return runtime.Node{}, nil
-}
-func (emptyRuntime) DeleteNode(context.Context, string, string) error             { return nil }
-func (emptyRuntime) Ports(context.Context, string) ([]runtime.Port, error)        { return nil, nil }
-func (emptyRuntime) Exec(context.Context, string, string, string) (string, error) { return "", nil }
 
 func hostileServer(t *testing.T) (*httptest.Server, *fabrictest.Fake) {
 	t.Helper()
 	f := fabrictest.New()
 	cfg := testConfig(t)
 	cfg.Token = "tok"
-	a, err := New(cfg, f, emptyRuntime{}, quiet())
+	a, err := New(cfg, f, runtimetest.New(), quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +27,7 @@ func hostileServer(t *testing.T) (*httptest.Server, *fabrictest.Fake) {
 // endpoints lists every route of the agent API with a body it accepts.
 var endpoints = []struct{ method, path, body string }{
 	{"POST", "/overlay/declare-state", `{"tunnels":[]}`},
+	{"POST", "/host/declare-state", `{"nodes":[]}`},
 	{"GET", "/labs/lab1/port-state", ""},
 	{"POST", "/ports/declare-state", `{"pairings":[]}`},
 	{"POST", "/overlay/reconcile-ports", `{"valid_port_names":[]}`},
@@ -115,6 +104,9 @@ func TestHostileInput(t *testing.T) {
 		{"unknown port", "PUT", "/overlay/ports/nosuch/vlan", `{"vlan_tag":5}`, http.StatusNotFound, ""},
 		{"unknown same-host link", "DELETE", "/labs/lab1/links/r1:eth1-r2:eth1", "", http.StatusNotFound, ""},
 		{"attach to an unknown node", "POST", "/overlay/attach-link", `{"lab_id":"lab1","container_name":"r1","interface_name":"eth1","vni":5,"local_ip":"10.0.0.1","remote_ip":"10.0.0.2","link_id":"r1:eth1-r2:eth1"}`, http.StatusNotFound, ""},
+		{"host declaration: node with a shell character", "POST", "/host/declare-state", `{"nodes":[{"lab_id":"lab1","name":"r1;ls","interfaces":[{"name":"eth1","vlan_tag":5}]}]}`, http.StatusBadRequest, "nodes[0].name"},
+		{"host declaration: untagged interface", "POST", "/host/declare-state", `{"nodes":[{"lab_id":"lab1","name":"r1","interfaces":[{"name":"eth1"}]}]}`, http.StatusBadRequest, "nodes[0].interfaces[0].vlan_tag"},
+		{"host declaration: duplicate node", "POST", "/host/declare-state", `{"nodes":[{"lab_id":"l","name":"r1","interfaces":[]},{"lab_id":"l","name":"r1","interfaces":[]}]}`, http.StatusBadRequest, "nodes[1].name"},
 		{"unknown lab has no ports", "GET", "/labs/nolab/port-state", "", http.StatusOK, `"ports":[]`},
 	}
 	for _, tt := range tests {

@@ -9,41 +9,223 @@ import (
 
 	"github.com/netloom/netloom/internal/fabric"
 	"github.com/netloom/netloom/internal/ident"
+	"github.com/netloom/netloom/internal/runtime"
 	"github.com/netloom/netloom/internal/wire"
 )
 
-// nodePort is a node interface's port as the agent keeps it on the bridge.
-type nodePort struct {
-	Lab, Node, Iface string
-	Tag              int
-	MTU              int
+// objKind is a kind of object the agent makes on its host.
+type objKind int
+
+const (
+	tunnelObj   objKind = iota // a tunnel's port and device
+	nodePortObj                // a node interface's port
+	nodeObj                    // a node
+)
+
+// prune says which owned objects that the agent does not hold are removed:
+// a declaration prunes the labs in its scope, the original's whitelist every
+// tunnel port it does not name. nil prunes nothing (repair, restore). What
+// an edit stops holding is removed whatever prune says.
+// An object is named by its lab, its node (empty for a tunnel) and its port
+// (empty for a node).
+type prune func(kind objKind, lab, node, port string) bool
+
+func (p prune) covers(kind objKind, lab, node, port string) bool {
+	return p != nil && p(kind, lab, node, port)
 }
 
-func (p nodePort) owner() fabric.Owner {
-	return fabric.Owner{Lab: p.Lab, Node: p.Node, Iface: p.Iface}
+// pruneLabs prunes every kind of object of the labs in scope.
+func pruneLabs(scope map[string]bool) prune {
+	return func(_ objKind, lab, _, _ string) bool { return scope[lab] }
 }
 
-// tunnelPlan is what planTunnels decides: the change set, the result each
-// tunnel gets if the change set applies, and the orphans it removes.
-type tunnelPlan struct {
-	plan    fabric.Plan
-	results []wire.TunnelResult
-	// changed marks results whose status depends on Apply succeeding.
-	changed map[string]bool
-	orphans []string
+// planInput is what one convergence makes the host hold, in the order its
+// results are reported.
+type planInput struct {
+	nodes   []wire.DeclaredNode
+	tunnels []wire.DeclaredTunnel
 }
 
-// planTunnels decides, without touching anything, what makes obs hold the
-// tunnels (DESIGN §6 rules 3, 4 and 6). Orphans are owned tunnel ports of a
-// lab in scope that no tunnel declares; with removeOrphans false (start-up
-// restore, repair) none are removed.
-func planTunnels(tunnels []wire.DeclaredTunnel, scope map[string]bool, obs fabric.Observed, defaultMTU int, removeOrphans bool) tunnelPlan {
-	tp := tunnelPlan{changed: map[string]bool{}, plan: fabric.Plan{Retag: map[string]int{}}}
+func (s hostState) input() planInput { return planInput{nodes: s.nodeList(), tunnels: s.tunnelList()} }
+
+// nodeWork is a node the runtime must make, or make match its interfaces.
+type nodeWork struct {
+	key  nodeKey
+	spec runtime.NodeSpec
+	// result indexes the node's result; ports are added to the bridge once
+	// the runtime made the node, with the results they stand for.
+	result int
+	ports  []fabric.Port
+	ifaces []int
+	// extra says the node has interfaces the declaration does not name.
+	extra bool
+}
+
+// hostPlan is what planHost decides: the runtime's work, the bridge's
+// change set, and the result each object gets if they succeed.
+type hostPlan struct {
+	// stale are ports of interfaces the runtime makes again: they leave the
+	// bridge first, since the userspace datapath never reopens a device
+	// that was deleted and made again.
+	stale []string
+	work  []nodeWork
+	plan  fabric.Plan
+	// deleteNodes are removed by the runtime once the bridge no longer
+	// holds their ports.
+	deleteNodes []nodeKey
+
+	nodes   []wire.NodeStatus
+	ifaces  []wire.InterfaceStatus
+	tunnels []wire.TunnelResult
+	// changedIfaces and changedTunnels index results whose status depends
+	// on Apply; removedIfaces and removedTunnels, results of removals.
+	changedIfaces  map[int]bool
+	changedTunnels map[string]bool
+	removedIfaces  []int
+	removedTunnels []int
+}
+
+// planHost decides, without touching anything, what makes the host hold in:
+// nodes made or completed, their interfaces on the bridge with their tags,
+// tunnels made or fixed (DESIGN §6 rules 3, 4 and 6), and the owned objects
+// that held lists and in does not, or that pr covers, removed. obs and
+// running are one read of the bridge and of the runtime.
+func planHost(in planInput, held hostState, obs fabric.Observed, running []runtime.Node, pr prune, defaultMTU int) hostPlan {
+	hp := hostPlan{plan: fabric.Plan{Retag: map[string]int{}, SetMTU: map[string]int{}},
+		changedIfaces: map[int]bool{}, changedTunnels: map[string]bool{}}
+	runningBy := map[nodeKey]runtime.Node{}
+	for _, n := range running {
+		runningBy[nodeKey{n.Lab, n.Name}] = n
+	}
+	declaredNodes := map[nodeKey]bool{}
+	declaredPorts := map[string]bool{}
+	for _, n := range in.nodes {
+		declaredNodes[keyOf(n)] = true
+		hp.planNode(n, runningBy, obs)
+		for _, ifc := range n.Interfaces {
+			declaredPorts[ident.HostPortName(n.LabID, n.Name, ifc.Name)] = true
+		}
+	}
+	heldPorts := held.ports()
+	for _, name := range slices.Sorted(maps.Keys(obs.Ports)) {
+		p := obs.Ports[name]
+		if !p.Owned() || p.Owner.Node == "" || declaredPorts[name] {
+			continue
+		}
+		k := nodeKey{p.Owner.Lab, p.Owner.Node}
+		_, wasHeld := heldPorts[name]
+		// A declared node is declared whole: an interface it does not name goes.
+		if !wasHeld && !declaredNodes[k] && !pr.covers(nodePortObj, k.Lab, k.Node, name) {
+			continue
+		}
+		hp.plan.DeletePorts = append(hp.plan.DeletePorts, name)
+		hp.removedIfaces = append(hp.removedIfaces, len(hp.ifaces))
+		hp.ifaces = append(hp.ifaces, wire.InterfaceStatus{LabID: k.Lab, Node: k.Node, Interface: p.Owner.Iface, PortName: name, Status: wire.StatusRemoved})
+	}
+	gone := map[nodeKey]bool{}
+	for k := range held.nodes {
+		if !declaredNodes[k] {
+			gone[k] = true
+		}
+	}
+	for k := range runningBy {
+		if !declaredNodes[k] && pr.covers(nodeObj, k.Lab, k.Node, "") {
+			gone[k] = true
+		}
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(gone), compareKeys) {
+		hp.deleteNodes = append(hp.deleteNodes, k)
+		hp.nodes = append(hp.nodes, wire.NodeStatus{LabID: k.Lab, Name: k.Node, Status: wire.StatusRemoved, RuntimeID: runningBy[k].ID})
+	}
+	hp.planTunnels(in.tunnels, held, obs, pr, defaultMTU)
+	return hp
+}
+
+func compareKeys(a, b nodeKey) int {
+	if c := strings.Compare(a.Lab, b.Lab); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Node, b.Node)
+}
+
+// planNode plans one declared node: runtime work when it is not running or
+// its interfaces differ from the declared ones, then each interface's port.
+func (hp *hostPlan) planNode(n wire.DeclaredNode, runningBy map[nodeKey]runtime.Node, obs fabric.Observed) {
+	k := keyOf(n)
+	rn, isRunning := runningBy[k]
+	made := map[string]bool{}
+	extra := false
+	declared := map[string]bool{}
+	for _, ifc := range n.Interfaces {
+		declared[ifc.Name] = true
+	}
+	for _, p := range rn.Ports {
+		made[p.Interface] = true
+		if !declared[p.Interface] {
+			extra = true
+		}
+	}
+	res := wire.NodeStatus{LabID: n.LabID, Name: n.Name, Status: wire.StatusConverged, RuntimeID: rn.ID}
+	w := nodeWork{key: k, spec: runtime.NodeSpec{Lab: n.LabID, Name: n.Name}, result: len(hp.nodes)}
+	needWork := !isRunning || extra
+	for _, ifc := range n.Interfaces {
+		w.spec.Interfaces = append(w.spec.Interfaces, runtime.InterfaceSpec{Name: ifc.Name, MTU: ifc.MTU})
+		name := ident.HostPortName(n.LabID, n.Name, ifc.Name)
+		tag := ifc.VLANTag
+		ir := wire.InterfaceStatus{LabID: n.LabID, Node: n.Name, Interface: ifc.Name, PortName: name, ActualVLAN: &tag}
+		port, onBridge := obs.Ports[name]
+		switch {
+		case onBridge && !port.Owned():
+			msg := fmt.Sprintf("port %s exists on the bridge and is not netloom's", name)
+			ir.Status, ir.Error, ir.ActualVLAN = wire.StatusError, &msg, nil
+		case !isRunning || !made[ifc.Name]:
+			// The runtime makes the interface; its port follows.
+			needWork = true
+			if onBridge {
+				hp.stale = append(hp.stale, name)
+			}
+			ir.Status = wire.StatusCreated
+			w.ports = append(w.ports, fabric.Port{Name: name, Tag: tag, MTU: ifc.MTU, Owner: fabric.Owner{Lab: n.LabID, Node: n.Name, Iface: ifc.Name}})
+			w.ifaces = append(w.ifaces, len(hp.ifaces))
+		case !onBridge:
+			ir.Status = wire.StatusCreated
+			hp.plan.AddPorts = append(hp.plan.AddPorts, fabric.Port{Name: name, Tag: tag, MTU: ifc.MTU, Owner: fabric.Owner{Lab: n.LabID, Node: n.Name, Iface: ifc.Name}})
+			hp.changedIfaces[len(hp.ifaces)] = true
+		default:
+			ir.Status = wire.StatusConverged
+			if port.Tag != tag {
+				hp.plan.Retag[name] = tag
+				ir.Status = wire.StatusUpdated
+			}
+			if ifc.MTU != 0 && port.MTU != ifc.MTU {
+				hp.plan.SetMTU[name] = ifc.MTU
+				ir.Status = wire.StatusUpdated
+			}
+			if ir.Status == wire.StatusUpdated {
+				hp.changedIfaces[len(hp.ifaces)] = true
+			}
+		}
+		hp.ifaces = append(hp.ifaces, ir)
+	}
+	if needWork {
+		w.extra = extra
+		res.Status = wire.StatusUpdated
+		if !isRunning {
+			res.Status = wire.StatusCreated
+		}
+		hp.work = append(hp.work, w)
+	}
+	hp.nodes = append(hp.nodes, res)
+}
+
+// planTunnels plans the declared tunnels and removes owned tunnel ports that
+// are held no longer, or that pr covers.
+func (hp *hostPlan) planTunnels(tunnels []wire.DeclaredTunnel, held hostState, obs fabric.Observed, pr prune, defaultMTU int) {
 	declared := map[string]bool{}
 	for _, t := range tunnels {
 		declared[t.PortName] = true
 		res := wire.TunnelResult{LinkID: t.LinkID, LabID: t.LabID, PortName: t.PortName}
-		status, changed, reason := planTunnel(&tp.plan, t, obs, defaultMTU)
+		status, changed, reason := planTunnel(&hp.plan, t, obs, defaultMTU)
 		res.Status = status
 		switch status {
 		case wire.StatusError:
@@ -54,24 +236,25 @@ func planTunnels(tunnels []wire.DeclaredTunnel, scope map[string]bool, obs fabri
 			res.ActualVLAN = &tag
 		}
 		if changed {
-			tp.changed[t.PortName] = true
+			hp.changedTunnels[t.PortName] = true
 		}
-		tp.results = append(tp.results, res)
+		hp.tunnels = append(hp.tunnels, res)
 	}
-	if removeOrphans {
-		for _, name := range slices.Sorted(maps.Keys(obs.Ports)) {
-			p := obs.Ports[name]
-			if declared[name] || !isTunnelPort(name, p) || !scope[p.Owner.Lab] {
-				continue
-			}
-			tp.orphans = append(tp.orphans, name)
-			tp.plan.DeletePorts = append(tp.plan.DeletePorts, name)
-			if _, ok := obs.Devices[name]; ok {
-				tp.plan.DeleteDevices = append(tp.plan.DeleteDevices, name)
-			}
+	for _, name := range slices.Sorted(maps.Keys(obs.Ports)) {
+		p := obs.Ports[name]
+		if declared[name] || !isTunnelPort(name, p) {
+			continue
 		}
+		if _, wasHeld := held.tunnels[name]; !wasHeld && !pr.covers(tunnelObj, p.Owner.Lab, "", name) {
+			continue
+		}
+		hp.plan.DeletePorts = append(hp.plan.DeletePorts, name)
+		if _, ok := obs.Devices[name]; ok {
+			hp.plan.DeleteDevices = append(hp.plan.DeleteDevices, name)
+		}
+		hp.removedTunnels = append(hp.removedTunnels, len(hp.tunnels))
+		hp.tunnels = append(hp.tunnels, wire.TunnelResult{LinkID: p.Owner.Link, LabID: p.Owner.Lab, PortName: name, Status: wire.StatusRemoved})
 	}
-	return tp
 }
 
 // isTunnelPort reports whether a bridge port is one of netloom's tunnel
@@ -130,25 +313,4 @@ func planTunnel(plan *fabric.Plan, t wire.DeclaredTunnel, obs fabric.Observed, d
 		return wire.StatusUpdated, true, ""
 	}
 	return wire.StatusConverged, false, ""
-}
-
-// planNodePorts adds to plan what keeps the agent's node ports on the
-// bridge with their tags: a port deleted from the bridge comes back while
-// its veth exists; a drifted tag is set back.
-func planNodePorts(plan *fabric.Plan, ports map[string]nodePort, obs fabric.Observed) {
-	for _, name := range slices.Sorted(maps.Keys(ports)) {
-		want := ports[name]
-		got, onBridge := obs.Ports[name]
-		switch {
-		case !onBridge:
-			if _, exists := obs.Links[name]; exists {
-				plan.AddPorts = append(plan.AddPorts, fabric.Port{Name: name, Tag: want.Tag, MTU: want.MTU, Owner: want.owner()})
-			}
-		case got.Owned() && got.Tag != want.Tag:
-			if plan.Retag == nil {
-				plan.Retag = map[string]int{}
-			}
-			plan.Retag[name] = want.Tag
-		}
-	}
 }

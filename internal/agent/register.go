@@ -24,7 +24,8 @@ func (a *Agent) registerLoop(ctx context.Context) {
 		if !registered {
 			err = a.post(ctx, client, "/api/v1/hosts/register", wire.RegisterRequest{
 				Name: a.cfg.Name, Address: a.cfg.Advertise, DataIP: a.cfg.DataIP,
-				Capabilities: []string{"ovs", "vxlan", "netns", "declare-state"}, Version: a.cfg.Version,
+				Capabilities: []string{"ovs", "vxlan", "netns", "declare-state", "host-declaration"}, Version: a.cfg.Version,
+				ObservedGeneration: a.conv.appliedGeneration(),
 			})
 			if err == nil {
 				registered, backoff = true, time.Second

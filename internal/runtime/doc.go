@@ -2,29 +2,34 @@
 // on a host: network namespaces today (runtime/netns), containers and VMs
 // later.
 //
-// A runtime creates and deletes nodes and their interfaces, and reports every
-// node port of a lab in one pass. It never touches the OVS bridge: the agent
-// attaches the host ends it returns through the fabric driver, so every
+// A runtime creates and deletes nodes and their interfaces, and lists every
+// node it runs on the host in one pass. It never touches the OVS bridge: the
+// agent attaches the host ends it returns through the fabric driver, so every
 // runtime gets the same tagging and ownership rules.
 //
 // Design notes: the interface is four methods on purpose (containerlab's
 // 47-method node interface is what we avoid). CreateNode must accept the same
-// spec twice, as tailscale's router.Set must, because the agent replays
-// declarations after restarts.
+// spec twice, as tailscale's router.Set must, because the agent converges to
+// the same declaration again and again; List is what lets it skip nodes that
+// already match.
 package runtime
 
 import "context"
 
 // Runtime runs lab nodes on one host.
 type Runtime interface {
-	// CreateNode makes the node and its interfaces, or completes them if some
-	// exist already. On error, nothing it made in this call remains.
+	// List reports every node of this runtime on the host, with its
+	// interfaces, in one read. A node whose interfaces are all gone may be
+	// missing from it.
+	List(ctx context.Context) ([]Node, error)
+	// CreateNode makes the node and its interfaces, or makes it match the
+	// spec: missing interfaces are made, interfaces of this runtime that the
+	// spec does not name are removed. On error, nothing it made in this call
+	// remains.
 	CreateNode(ctx context.Context, spec NodeSpec) (Node, error)
 	// DeleteNode removes a node and its interfaces; a missing node is not an
 	// error.
 	DeleteNode(ctx context.Context, lab, node string) error
-	// Ports reports every node interface of a lab on this host, in one read.
-	Ports(ctx context.Context, lab string) ([]Port, error)
 	// Exec runs a shell command inside a node and returns its output.
 	Exec(ctx context.Context, lab, node, cmd string) (string, error)
 }

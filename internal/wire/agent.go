@@ -257,7 +257,8 @@ type RegisterRequest struct {
 	DataIP       string   `json:"data_ip"`
 	Capabilities []string `json:"capabilities"`
 	Version      string   `json:"version"`
-	// ObservedGeneration is the last declaration generation the agent
-	// applied (new); a controller behind it catches up.
+	// ObservedGeneration (new) is the last declaration the agent applied: a
+	// controller whose counter is behind it (a restored database) moves past
+	// it.
 	ObservedGeneration int64 `json:"observed_generation,omitempty"`
 }

@@ -92,8 +92,11 @@ func parseAlias(a string) (lab, node, iface string, ok bool) {
 	return parts[0], parts[1], parts[2], true
 }
 
-// CreateNode makes the node's namespace and its interfaces, keeping any that
-// exist already. On error it removes what this call made.
+// CreateNode makes the node's namespace and its interfaces, keeping those
+// that exist already and removing this node's interfaces that spec does not
+// name. A namespace made afresh gets fresh interfaces: host ends left from a
+// namespace that was lost (deleted while a process held it) are removed
+// first. On error it removes what this call made.
 func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtime.Node, error) {
 	if err := validate(spec); err != nil {
 		return runtime.Node{}, err
@@ -104,6 +107,10 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 		return runtime.Node{}, err
 	}
 	defer host.Close()
+	have, err := r.ports(host, spec.Lab, spec.Name)
+	if err != nil {
+		return runtime.Node{}, err
+	}
 
 	var undo []func() error
 	rollback := func(err error) (runtime.Node, error) {
@@ -121,6 +128,21 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 		}
 		undo = append(undo, func() error { return Delete(nsName) })
 	}
+	wanted := map[string]bool{}
+	for _, ifc := range spec.Interfaces {
+		wanted[ifc.Name] = true
+	}
+	kept := map[string]runtime.Port{}
+	for _, p := range have {
+		if !created && wanted[p.Interface] {
+			kept[p.Interface] = p
+			continue
+		}
+		// Not declared, or its peer went with a lost namespace.
+		if err := host.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Index: p.Ifindex}}); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return rollback(fmt.Errorf("delete host port %s of node %s: %w", p.HostPort, spec.Name, err))
+		}
+	}
 	nodeNs, err := Open(nsName)
 	if err != nil {
 		return rollback(err)
@@ -132,17 +154,18 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 	}
 	defer node.Close()
 
+	out := runtime.Node{Lab: spec.Lab, Name: spec.Name, ID: nsName, New: created}
 	for _, ifc := range spec.Interfaces {
 		if err := ctx.Err(); err != nil {
 			return rollback(err)
 		}
+		if p, ok := kept[ifc.Name]; ok {
+			out.Ports = append(out.Ports, p) // made by an earlier call
+			continue
+		}
 		hostPort := ident.HostPortName(spec.Lab, spec.Name, ifc.Name)
-		want := alias(spec.Lab, spec.Name, ifc.Name)
 		if l, err := host.LinkByName(hostPort); err == nil {
-			if l.Attrs().Alias != want {
-				return rollback(fmt.Errorf("interface %s of node %s: host port %s exists and is not this interface's (alias %q)", ifc.Name, spec.Name, hostPort, l.Attrs().Alias))
-			}
-			continue // made by an earlier call
+			return rollback(fmt.Errorf("interface %s of node %s: host port %s exists and is not this interface's (alias %q)", ifc.Name, spec.Name, hostPort, l.Attrs().Alias))
 		}
 		veth := &netlink.Veth{
 			LinkAttrs:     netlink.LinkAttrs{Name: hostPort, MTU: ifc.MTU},
@@ -153,7 +176,7 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 			return rollback(fmt.Errorf("add interface %s of node %s: %w", ifc.Name, spec.Name, err))
 		}
 		undo = append(undo, func() error { return host.LinkDel(veth) })
-		if err := host.LinkSetAlias(veth, want); err != nil {
+		if err := host.LinkSetAlias(veth, alias(spec.Lab, spec.Name, ifc.Name)); err != nil {
 			return rollback(fmt.Errorf("mark host port %s: %w", hostPort, err))
 		}
 		if err := host.LinkSetUp(veth); err != nil {
@@ -171,13 +194,11 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 		if err := node.LinkSetUp(peer); err != nil {
 			return rollback(fmt.Errorf("set %s up in %s: %w", ifc.Name, nsName, err))
 		}
+		out.Ports = append(out.Ports, runtime.Port{Lab: spec.Lab, Node: spec.Name, Interface: ifc.Name, HostPort: hostPort,
+			Ifindex: veth.Attrs().Index, OperState: "up"})
 	}
-	ports, err := r.ports(host, spec.Lab, spec.Name)
-	if err != nil {
-		return rollback(err)
-	}
-	r.log.Info("node ready", "lab", spec.Lab, "node", spec.Name, "netns", nsName, "ports", len(ports))
-	return runtime.Node{Lab: spec.Lab, Name: spec.Name, ID: nsName, Ports: ports, New: created}, nil
+	r.log.Info("node ready", "lab", spec.Lab, "node", spec.Name, "netns", nsName, "ports", len(out.Ports), "new", created)
+	return out, nil
 }
 
 // DeleteNode deletes the node's host ports, which takes their peers along,
@@ -221,21 +242,48 @@ func (r *Runtime) Exec(ctx context.Context, lab, node, cmd string) (string, erro
 	return string(out), nil
 }
 
-// Ports reports every node interface of lab from one netlink dump.
-func (r *Runtime) Ports(ctx context.Context, lab string) ([]runtime.Port, error) {
+// List reports every node whose namespace exists, with its interfaces, from
+// one netlink dump and one read of the namespace folder.
+func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 	host, err := NewHandle(r.cfg.HostNetns)
 	if err != nil {
 		return nil, err
 	}
 	defer host.Close()
-	ports, err := r.ports(host, lab, "")
+	ports, err := r.ports(host, "", "")
 	if err != nil {
 		return nil, err
 	}
-	return ports, ctx.Err()
+	names, err := List()
+	if err != nil {
+		return nil, err
+	}
+	exists := map[string]bool{}
+	for _, n := range names {
+		exists[n] = true
+	}
+	type key struct{ lab, node string }
+	byNode := map[key]int{}
+	var nodes []runtime.Node
+	for _, p := range ports {
+		k := key{p.Lab, p.Node}
+		i, ok := byNode[k]
+		if !ok {
+			ns := ident.NamespaceName(p.Lab, p.Node)
+			if !exists[ns] {
+				continue // its namespace is gone: the node must be made again
+			}
+			i = len(nodes)
+			byNode[k] = i
+			nodes = append(nodes, runtime.Node{Lab: p.Lab, Name: p.Node, ID: ns})
+		}
+		nodes[i].Ports = append(nodes[i].Ports, p)
+	}
+	return nodes, ctx.Err()
 }
 
-// ports lists the host ends of lab's nodes (of one node if node is set).
+// ports lists the host ends of lab's nodes (of every lab if lab is empty, of
+// one node if node is set).
 func (r *Runtime) ports(host *netlink.Handle, lab, node string) ([]runtime.Port, error) {
 	links, err := host.LinkList()
 	if err != nil {
@@ -245,7 +293,7 @@ func (r *Runtime) ports(host *netlink.Handle, lab, node string) ([]runtime.Port,
 	for _, l := range links {
 		a := l.Attrs()
 		pl, pn, pi, ok := parseAlias(a.Alias)
-		if !ok || pl != lab || node != "" && pn != node {
+		if !ok || lab != "" && pl != lab || node != "" && pn != node {
 			continue
 		}
 		ports = append(ports, runtime.Port{

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -45,6 +46,22 @@ func spec(lab, node string, ifaces ...string) runtime.NodeSpec {
 	return s
 }
 
+// labPorts lists a lab's node ports through List.
+func labPorts(t *testing.T, rt *netns.Runtime, lab string) []runtime.Port {
+	t.Helper()
+	nodes, err := rt.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ports []runtime.Port
+	for _, n := range nodes {
+		if n.Lab == lab {
+			ports = append(ports, n.Ports...)
+		}
+	}
+	return ports
+}
+
 func TestCreateDeleteNode(t *testing.T) {
 	ctx := t.Context()
 	_, rt, lab := setup(t)
@@ -80,10 +97,7 @@ func TestCreateDeleteNode(t *testing.T) {
 	if _, err := rt.CreateNode(ctx, spec(lab, "r2", "eth1")); err != nil {
 		t.Fatal(err)
 	}
-	ports, err := rt.Ports(ctx, lab)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ports := labPorts(t, rt, lab)
 	var names []string
 	for _, p := range ports {
 		names = append(names, p.Node+":"+p.Interface)
@@ -92,8 +106,8 @@ func TestCreateDeleteNode(t *testing.T) {
 	if want := []string{"r1:eth1", "r1:eth2", "r1:eth3", "r2:eth1"}; !slices.Equal(names, want) {
 		t.Fatalf("Ports = %v, want %v", names, want)
 	}
-	if other, err := rt.Ports(ctx, lab+"x"); err != nil || len(other) != 0 {
-		t.Fatalf("Ports of another lab = %v, %v; want none", other, err)
+	if other := labPorts(t, rt, lab+"x"); len(other) != 0 {
+		t.Fatalf("Ports of another lab = %v; want none", other)
 	}
 
 	out, err := rt.Exec(ctx, lab, "r1", "ip -o link show eth3 && echo inside")
@@ -109,12 +123,58 @@ func TestCreateDeleteNode(t *testing.T) {
 	if netns.Exists(n.ID) {
 		t.Error("namespace of r1 still exists")
 	}
-	ports, err = rt.Ports(ctx, lab)
-	if err != nil || len(ports) != 1 || ports[0].Node != "r2" {
-		t.Fatalf("after delete, Ports = %+v, %v; want r2:eth1 only", ports, err)
+	if ports = labPorts(t, rt, lab); len(ports) != 1 || ports[0].Node != "r2" {
+		t.Fatalf("after delete, Ports = %+v; want r2:eth1 only", ports)
 	}
 	if err := rt.DeleteNode(ctx, lab, "r1"); err != nil {
 		t.Errorf("deleting a deleted node: %v", err)
+	}
+}
+
+// TestCreateNodeConverges makes a node match a smaller spec, and makes a
+// node whose namespace was deleted by hand again, with fresh interfaces,
+// even while a process keeps the old namespace and its veths alive.
+func TestCreateNodeConverges(t *testing.T) {
+	ctx := t.Context()
+	_, rt, lab := setup(t)
+	if _, err := rt.CreateNode(ctx, spec(lab, "r1", "eth1", "eth2")); err != nil {
+		t.Fatal(err)
+	}
+	n, err := rt.CreateNode(ctx, spec(lab, "r1", "eth1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ports := labPorts(t, rt, lab); len(ports) != 1 || ports[0].Interface != "eth1" || len(n.Ports) != 1 {
+		t.Fatalf("after CreateNode with eth1 only: %+v, want eth1 alone", ports)
+	}
+	// A process holds the namespace, which `ip netns del` then unnames.
+	holder := exec.Command("ip", "netns", "exec", n.ID, "sleep", "60")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = holder.Process.Kill()
+		_ = holder.Wait()
+	})
+	if err := netns.Delete(n.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ports := labPorts(t, rt, lab); len(ports) != 0 {
+		t.Fatalf("List shows %+v of a node whose namespace is gone", ports)
+	}
+	again, err := rt.CreateNode(ctx, spec(lab, "r1", "eth1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.New || len(again.Ports) != 1 || again.Ports[0].Ifindex == n.Ports[0].Ifindex {
+		t.Fatalf("made again: %+v, want a new node with a fresh eth1 (old ifindex %d)", again, n.Ports[0].Ifindex)
+	}
+	out, err := rt.Exec(ctx, lab, "r1", "ip -o link show eth1")
+	if err != nil || !strings.Contains(out, "eth1") {
+		t.Errorf("eth1 is not in the new namespace: %q, %v", out, err)
+	}
+	if err := rt.DeleteNode(ctx, lab, "r1"); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -167,8 +227,8 @@ func TestRollback(t *testing.T) {
 	if netns.Exists(ident.NamespaceName(lab, "r1")) {
 		t.Error("failed CreateNode left its namespace")
 	}
-	if ports, err := rt.Ports(ctx, lab); err != nil || len(ports) != 0 {
-		t.Errorf("failed CreateNode left ports %+v (%v)", ports, err)
+	if ports := labPorts(t, rt, lab); len(ports) != 0 {
+		t.Errorf("failed CreateNode left ports %+v", ports)
 	}
 }
 

@@ -1,0 +1,186 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/netloom/netloom/internal/wire"
+)
+
+// fence refuses a declaration older than the last applied and returns the
+// generation it applies. The caller holds c.mu.
+func (c *converger) fence(g *int64) (int64, error) {
+	if g == nil {
+		return c.generation, nil // an old controller's: not fenced
+	}
+	if *g < c.generation {
+		c.m.stale.Inc()
+		return 0, fmt.Errorf("%w: %d is older than %d, the last applied", ErrStaleGeneration, *g, c.generation)
+	}
+	return *g, nil
+}
+
+// scoped returns what the agent holds for labs outside scope, which a
+// declaration for scope leaves as it is (W-11).
+func (c *converger) scoped(scope map[string]bool) hostState {
+	next := newHostState()
+	for k, n := range c.held.nodes {
+		if !scope[k.Lab] {
+			next.nodes[k] = n
+		}
+	}
+	for name, t := range c.held.tunnels {
+		if !scope[t.LabID] {
+			next.tunnels[name] = t
+		}
+	}
+	return next
+}
+
+// declaredTunnels adds a declaration's tunnels to next: a placeholder keeps
+// what the agent holds under its name, if anything (a link in progress).
+func (c *converger) declaredTunnels(next hostState, tunnels []wire.DeclaredTunnel) {
+	for _, t := range tunnels {
+		if !t.Protected() {
+			next.tunnels[t.PortName] = t
+		} else if old, ok := c.held.tunnels[t.PortName]; ok {
+			next.tunnels[t.PortName] = old
+		}
+	}
+}
+
+// others lists next's objects outside scope, sorted, to plan after a
+// declaration's own.
+func others(next hostState, scope map[string]bool) planInput {
+	var in planInput
+	for _, n := range next.nodeList() {
+		if !scope[n.LabID] {
+			in.nodes = append(in.nodes, n)
+		}
+	}
+	for _, t := range next.tunnelList() {
+		if !scope[t.LabID] {
+			in.tunnels = append(in.tunnels, t)
+		}
+	}
+	return in
+}
+
+// declareHost converges the host to a host declaration (DESIGN §11): the
+// labs in its scope get exactly its nodes and tunnels, others keep theirs.
+func (c *converger) declareHost(ctx context.Context, req wire.HostDeclaration) (wire.HostDeclarationResponse, error) {
+	start := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m.declarations.Inc()
+	gen, err := c.fence(req.Generation)
+	if err != nil {
+		return wire.HostDeclarationResponse{}, err
+	}
+	scope := req.Scope()
+	next := c.scoped(scope)
+	for _, n := range req.Nodes {
+		next.nodes[keyOf(n)] = n
+	}
+	c.declaredTunnels(next, req.Tunnels)
+	rest := others(next, scope)
+	in := planInput{nodes: append(append([]wire.DeclaredNode{}, req.Nodes...), rest.nodes...),
+		tunnels: append(append([]wire.DeclaredTunnel{}, req.Tunnels...), rest.tunnels...)}
+	resp := wire.HostDeclarationResponse{Nodes: []wire.NodeStatus{}, Interfaces: []wire.InterfaceStatus{}, Tunnels: []wire.TunnelResult{}}
+	hp, err := c.converge(ctx, in, next, pruneLabs(scope), gen, true)
+	if errors.Is(err, errUnreadable) {
+		// Unknown is not empty: nothing changed, nothing removed (W-18).
+		c.log.Warn("declaration skipped: host unreadable", "generation", gen, "err", err)
+		skipped, applied := wire.SkippedOVSReadError, c.generation
+		resp.Skipped, resp.ObservedGeneration = &skipped, &applied
+		return resp, nil
+	}
+	if err != nil {
+		return resp, err
+	}
+	resp.ObservedGeneration = &gen
+	for _, r := range hp.nodes {
+		if scope[r.LabID] {
+			resp.Nodes = append(resp.Nodes, r)
+		}
+	}
+	for _, r := range hp.ifaces {
+		if scope[r.LabID] {
+			resp.Interfaces = append(resp.Interfaces, r)
+		}
+	}
+	for _, r := range hp.tunnels {
+		if scope[r.LabID] {
+			resp.Tunnels = append(resp.Tunnels, r)
+			c.m.results.WithLabelValues(r.Status).Inc()
+		}
+	}
+	c.m.duration.Observe(time.Since(start).Seconds())
+	c.log.Info("host declaration converged", "generation", gen, "nodes", len(req.Nodes), "tunnels", len(req.Tunnels),
+		"made", len(hp.work), "removed", len(hp.deleteNodes), "failed", len(hp.failures()), "dur", time.Since(start))
+	return resp, nil
+}
+
+// declare converges the host to the original's tunnel declaration (DESIGN
+// §6): the labs in scope get exactly the declared tunnels; nodes and other
+// labs' tunnels are kept, and only tunnel ports are removed as orphans.
+func (c *converger) declare(ctx context.Context, req wire.DeclareStateRequest) (wire.DeclareStateResponse, error) {
+	start := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m.declarations.Inc()
+	gen, err := c.fence(req.Generation)
+	if err != nil {
+		return wire.DeclareStateResponse{}, err
+	}
+	scope := map[string]bool{}
+	for _, lab := range req.DeclaredLabs {
+		scope[lab] = true
+	}
+	for _, t := range req.Tunnels {
+		scope[t.LabID] = true
+	}
+	next := newHostState()
+	next.nodes = c.held.clone().nodes
+	for name, t := range c.held.tunnels {
+		if !scope[t.LabID] {
+			next.tunnels[name] = t
+		}
+	}
+	c.declaredTunnels(next, req.Tunnels)
+	in := planInput{nodes: next.nodeList(), tunnels: append([]wire.DeclaredTunnel{}, req.Tunnels...)}
+	for _, t := range next.tunnelList() {
+		if !scope[t.LabID] {
+			in.tunnels = append(in.tunnels, t)
+		}
+	}
+	pr := func(kind objKind, lab, _, _ string) bool { return kind == tunnelObj && scope[lab] }
+	resp := wire.DeclareStateResponse{Results: []wire.TunnelResult{}, OrphansRemoved: []string{}}
+	hp, err := c.converge(ctx, in, next, pr, gen, true)
+	if errors.Is(err, errUnreadable) {
+		c.log.Warn("declaration skipped: bridge unreadable", "generation", gen, "err", err)
+		skipped, applied := wire.SkippedOVSReadError, c.generation
+		resp.Skipped, resp.ObservedGeneration = &skipped, &applied
+		return resp, nil
+	}
+	if err != nil {
+		return resp, err
+	}
+	resp.ObservedGeneration = &gen
+	resp.Results = append(resp.Results, hp.tunnels[:len(req.Tunnels)]...)
+	for _, r := range resp.Results {
+		c.m.results.WithLabelValues(r.Status).Inc()
+	}
+	for _, i := range hp.removedTunnels {
+		if r := hp.tunnels[i]; r.Status == wire.StatusRemoved {
+			resp.OrphansRemoved = append(resp.OrphansRemoved, r.PortName)
+		}
+	}
+	c.m.orphans.Add(float64(len(resp.OrphansRemoved)))
+	c.m.duration.Observe(time.Since(start).Seconds())
+	c.log.Info("declaration converged", "generation", gen, "tunnels", len(req.Tunnels),
+		"changed", len(hp.changedTunnels), "orphans", len(resp.OrphansRemoved), "dur", time.Since(start))
+	return resp, nil
+}
