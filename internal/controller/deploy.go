@@ -136,16 +136,5 @@ func (c *Controller) result(ctx context.Context, labName string) (wire.DeployRes
 	if err != nil {
 		return wire.DeployResponse{}, err
 	}
-	return deployResponse(v), nil
-}
-
-func deployResponse(v store.LabView) wire.DeployResponse {
-	resp := wire.DeployResponse{Lab: v.Name, State: v.State, Error: v.StateError, Nodes: []wire.NodeResult{}, Links: []wire.LinkResult{}}
-	for _, n := range v.Nodes {
-		resp.Nodes = append(resp.Nodes, wire.NodeResult{Name: n.Name, Host: n.PlacedOn, Status: n.Status, Error: n.Error})
-	}
-	for _, ls := range v.Links {
-		resp.Links = append(resp.Links, wire.LinkResult{LinkName: ls.Name, Status: ls.ActualState, Error: ls.Error})
-	}
-	return resp
+	return v.Result(), nil
 }

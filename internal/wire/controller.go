@@ -17,7 +17,7 @@ type HostView struct {
 type NodeResult struct {
 	Name       string   `json:"name"`
 	Host       string   `json:"host"`
-	Status     string   `json:"status"` // "deployed" or "failed"
+	Status     string   `json:"status"` // up, error, unknown or pending
 	Error      string   `json:"error,omitempty"`
 	ExecErrors []string `json:"exec_errors,omitempty"`
 }

@@ -40,6 +40,19 @@ type LabView struct {
 	Maps     []Mapping   `json:"interface_mappings,omitempty"`
 }
 
+// Result is the lab as a deploy or destroy answers it: its state and each
+// node's and link's.
+func (v LabView) Result() DeployResponse {
+	r := DeployResponse{Lab: v.Name, State: v.State, Error: v.StateError, Nodes: []NodeResult{}, Links: []LinkResult{}}
+	for _, n := range v.Nodes {
+		r.Nodes = append(r.Nodes, NodeResult{Name: n.Name, Host: n.PlacedOn, Status: n.Status, Error: n.Error})
+	}
+	for _, ls := range v.Links {
+		r.Links = append(r.Links, LinkResult{LinkName: ls.Name, Status: ls.ActualState, Error: ls.Error})
+	}
+	return r
+}
+
 // LabProgress counts the nodes and links the agents reported up.
 type LabProgress struct {
 	NodesUp int `json:"nodes_up"`
