@@ -127,7 +127,20 @@ func TestFaults(t *testing.T) {
 	}, nil)
 
 	port := tunnelAB.PortName
-	recreate := func(t *testing.T, h *testbed.Host, vni int, local, remote string) {
+	// recreate replaces the host's device of the tunnel, as an engineer would
+	// with two commands. The host's agent is paused meanwhile: it would
+	// otherwise repair the deletion before the add ("File exists"). It sees
+	// the replaced device as one change, and repairs that.
+	recreate := func(t *testing.T, host string, vni int, local, remote string) {
+		h, agent := w.Hosts[host], w.Agents[host]
+		if err := agent.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := agent.Resume(); err != nil {
+				t.Error(err)
+			}
+		}()
 		if _, err := h.Exec(t.Context(), "ip", "link", "del", port); err != nil {
 			t.Fatal(err)
 		}
@@ -140,8 +153,8 @@ func TestFaults(t *testing.T) {
 		do   func(t *testing.T)
 	}{
 		{"drift: tag changed by hand", func(t *testing.T) { mustVSCtl(t, hostA, "set", "port", port, "tag=7") }},
-		{"drift: VNI changed by hand", func(t *testing.T) { recreate(t, hostA, 999, "10.77.0.1", "10.77.0.2") }},
-		{"drift: remote changed by hand", func(t *testing.T) { recreate(t, hostA, tunnelAB.VNI, "10.77.0.1", "10.77.0.99") }},
+		{"drift: VNI changed by hand", func(t *testing.T) { recreate(t, "hostA", 999, "10.77.0.1", "10.77.0.2") }},
+		{"drift: remote changed by hand", func(t *testing.T) { recreate(t, "hostA", tunnelAB.VNI, "10.77.0.1", "10.77.0.99") }},
 		{"drift: device deleted by hand", func(t *testing.T) {
 			if _, err := hostB.Exec(t.Context(), "ip", "link", "del", port); err != nil {
 				t.Fatal(err)

@@ -16,11 +16,16 @@ declare -A need=(
 	[ping]=iputils-ping
 	[ethtool]=ethtool
 	[make]=make
+	[gcc]=gcc # go test -race needs cgo
 )
 missing=()
 for cmd in "${!need[@]}"; do
 	command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
+# cgo also needs the C library's headers, only recommended by gcc.
+if [ ! -r /usr/include/stdlib.h ]; then
+	missing+=(libc6-dev)
+fi
 if [ ! -r /usr/share/openvswitch/vswitch.ovsschema ]; then
 	missing+=(openvswitch-switch)
 fi

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -131,6 +132,48 @@ func TestCLIApply(t *testing.T) {
 			}
 			if code != 0 || !strings.Contains(errOut, tt.wantErr) {
 				t.Errorf("exit %d, stderr %q; want 0 with %q", code, errOut, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestTimeout runs a command against a controller that never answers: it
+// must give up after --timeout (or NETLOOM_TIMEOUT) and say so, not hang.
+func TestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	defer srv.Close()
+	defer close(release) // before Close, which waits for the handlers
+	tok := filepath.Join(t.TempDir(), "tok")
+	if err := os.WriteFile(tok, []byte("api-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conn := []string{"--controller", srv.URL, "--token-file", tok}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		code    int
+		wantErr string
+	}{
+		{"flag", nil, append([]string{"lab", "ls", "--timeout", "200ms"}, conn...), 1,
+			"netloom: the controller at " + srv.URL + " did not answer within 200ms\n"},
+		{"env twin", map[string]string{"NETLOOM_TIMEOUT": "300ms"}, append([]string{"host", "ls"}, conn...), 1,
+			"netloom: the controller at " + srv.URL + " did not answer within 300ms\n"},
+		{"flag beats env", map[string]string{"NETLOOM_TIMEOUT": "1h"}, append([]string{"converge", "--plan", "--timeout", "200ms"}, conn...), 1,
+			"netloom: the controller at " + srv.URL + " did not answer within 200ms\n"},
+		{"not a duration", nil, append([]string{"lab", "ls", "--timeout", "soon"}, conn...), 2, `invalid argument "soon" for "--timeout"`},
+		{"negative", nil, append([]string{"lab", "ls", "--timeout", "-1s"}, conn...), 2, "--timeout: -1s is negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			out, errOut, code := run(t, tt.env, tt.args...)
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("gave up after %v", took)
+			}
+			if code != tt.code || out != "" || !strings.Contains(errOut, tt.wantErr) {
+				t.Fatalf("exit %d\nstdout %q\nstderr %q\nwant exit %d, stderr with %q", code, out, errOut, tt.code, tt.wantErr)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,19 +16,24 @@ import (
 type clientOptions struct {
 	controller string
 	tokenFile  string
+	timeout    time.Duration
 }
 
 func (o *clientOptions) register(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&o.controller, "controller", "http://localhost:7400", "controller URL")
 	cmd.PersistentFlags().StringVar(&o.tokenFile, "token-file", "/etc/netloom/api-token", "file holding the API token")
+	cmd.PersistentFlags().DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for each answer of the controller (0: no limit)")
 }
 
 func (o *clientOptions) client() (*client.Client, error) {
+	if o.timeout < 0 {
+		return nil, usagef("--timeout: %v is negative", o.timeout)
+	}
 	token, err := readToken(o.tokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("--token-file: %w", err)
 	}
-	return client.New(o.controller, token, nil), nil
+	return client.New(o.controller, token, nil, o.timeout), nil
 }
 
 // table prints aligned columns for people.

@@ -110,7 +110,7 @@ func runDemo(ctx context.Context, out io.Writer) (err error) {
 			return err
 		}
 	}
-	d.api = client.New("http://10.77.0.100:7400", "demo-api-"+d.bed.ID(), ctl.HTTPClient())
+	d.api = client.New("http://10.77.0.100:7400", "demo-api-"+d.bed.ID(), ctl.HTTPClient(), 0)
 	if err := d.waitHosts(ctx); err != nil {
 		return err
 	}

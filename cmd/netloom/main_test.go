@@ -85,6 +85,9 @@ func TestApplyEnv(t *testing.T) {
 
 // TestBinary runs the built binary as a user would and checks its exit codes.
 func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the netloom binary: skipped with -short")
+	}
 	bin := filepath.Join(t.TempDir(), "netloom")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -163,6 +166,9 @@ func TestAgentFlags(t *testing.T) {
 // TestDemo runs `netloom demo` as a user would and checks that it proves
 // traffic, shows a repair and leaves nothing behind.
 func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs root, OVS and namespaces: skipped with -short")
+	}
 	bin := filepath.Join(t.TempDir(), "netloom")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

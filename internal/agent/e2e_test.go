@@ -36,27 +36,34 @@ func TestMain(m *testing.M) {
 
 // agentHost is a simulated host with a running agent.
 type agentHost struct {
-	lab  string // named after the bed, so its node namespaces go with it
-	host *testbed.Host
-	proc *testbed.Process
-	http *http.Client
+	lab    string // named after the bed, so its node namespaces go with it
+	name   string
+	dataIP string
+	host   *testbed.Host
+	proc   *testbed.Process
+	http   *http.Client
 }
 
 func newAgentHost(t *testing.T) *agentHost {
 	t.Helper()
-	bed := testbed.Start(t)
-	h, err := bed.AddHost(t.Context(), "hostA", netip.MustParsePrefix("10.77.0.1/24"))
+	return newAgentHostOn(t, testbed.Start(t), "hostA", "10.77.0.1")
+}
+
+// newAgentHostOn adds a host with a running agent to a bed.
+func newAgentHostOn(t *testing.T, bed *testbed.Bed, name, dataIP string) *agentHost {
+	t.Helper()
+	h, err := bed.AddHost(t.Context(), name, netip.MustParsePrefix(dataIP+"/24"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(h.Dir, "token"), []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := &agentHost{lab: bed.ID(), host: h, http: h.HTTPClient()}
+	a := &agentHost{lab: bed.ID(), name: name, dataIP: dataIP, host: h, http: h.HTTPClient()}
 	t.Cleanup(func() {
 		if t.Failed() && a.proc != nil {
 			out := a.proc.Output()
-			t.Logf("agent output (last 4 KiB):\n%s", out[max(0, len(out)-4096):])
+			t.Logf("agent %s output (last 4 KiB):\n%s", name, out[max(0, len(out)-4096):])
 		}
 	})
 	a.start(t)
@@ -68,7 +75,7 @@ func newAgentHost(t *testing.T) *agentHost {
 func (a *agentHost) start(t *testing.T) {
 	t.Helper()
 	p, err := a.host.Start(t.Context(), netloomBin, "agent",
-		"--listen", apiAddr, "--name", "hostA", "--data-ip", "10.77.0.1",
+		"--listen", apiAddr, "--name", a.name, "--data-ip", a.dataIP,
 		"--controller", "http://127.0.0.1:1", // nothing listens there
 		"--state-dir", filepath.Join(a.host.Dir, "agent"),
 		"--ovsdb", a.host.OVSDB(), "--bridge", bridge, "--token-file", filepath.Join(a.host.Dir, "token"),

@@ -3,6 +3,7 @@ package ident
 import (
 	"crypto/md5"
 	"encoding/hex"
+	"net"
 	"strconv"
 )
 
@@ -107,4 +108,15 @@ const HostPortPrefix = "nlp"
 func HostPortName(lab, node, iface string) string {
 	sum := md5.Sum([]byte(lab + ":" + node + ":" + iface))
 	return HostPortPrefix + hex.EncodeToString(sum[:5])
+}
+
+// NodeMAC returns the MAC address of a node interface: locally administered,
+// unicast, and the same every time the node is made, so that a node made
+// again after a reboot or a deletion is reached at once by neighbours that
+// still hold its address in their ARP caches.
+func NodeMAC(lab, node, iface string) net.HardwareAddr {
+	sum := md5.Sum([]byte("mac:" + lab + ":" + node + ":" + iface))
+	mac := net.HardwareAddr(sum[:6])
+	mac[0] = mac[0]&0xfe | 0x02
+	return mac
 }

@@ -83,3 +83,16 @@ func TestNodeNames(t *testing.T) {
 		t.Error("two interfaces of one node share a host port name")
 	}
 }
+
+func TestNodeMAC(t *testing.T) {
+	a := NodeMAC("lab-1", "r1", "eth1")
+	if a.String() != NodeMAC("lab-1", "r1", "eth1").String() {
+		t.Error("NodeMAC is not stable")
+	}
+	if a[0]&0x01 != 0 || a[0]&0x02 == 0 {
+		t.Errorf("%s: want a locally administered unicast address", a)
+	}
+	if a.String() == NodeMAC("lab-1", "r1", "eth2").String() {
+		t.Error("two interfaces share a MAC")
+	}
+}

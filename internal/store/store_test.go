@@ -50,6 +50,9 @@ func backends(t *testing.T) map[string]func(t *testing.T) string {
 	return map[string]func(t *testing.T) string{
 		"sqlite": func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "netloom.db") },
 		"postgres": func(t *testing.T) string {
+			if testing.Short() {
+				t.Skip("needs a PostgreSQL server run by root: skipped with -short")
+			}
 			pgOnce.Do(func() {
 				ctx := context.Background()
 				pgBed, pgErr = testbed.New(ctx, testbed.Config{Name: "store-postgres"})

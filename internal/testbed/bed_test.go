@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 )
@@ -160,6 +161,7 @@ func rootLinks(t *testing.T) []string {
 // TestCloseLeavesNothing builds a bed, breaks part of it on purpose, closes
 // it and checks that no namespace, link, process or file remains.
 func TestCloseLeavesNothing(t *testing.T) {
+	skipShort(t)
 	ctx := t.Context()
 	before := rootLinks(t)
 	bed, err := New(ctx, Config{Name: t.Name()})
@@ -217,6 +219,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 // TestSweepCrashedRun runs a process that builds a bed and exits without
 // cleanup, then checks that the next bed sweeps all of it away.
 func TestSweepCrashedRun(t *testing.T) {
+	skipShort(t)
 	ctx := t.Context()
 	exe, err := os.Executable()
 	if err != nil {
@@ -270,5 +273,53 @@ func TestBadInput(t *testing.T) {
 	}
 	if got := len(bed.Namespaces()); got != 1 {
 		t.Errorf("bad input created namespaces: %v", bed.Namespaces())
+	}
+}
+
+// TestPauseResume pauses a process a test started and checks that none of
+// its threads runs until it is resumed.
+func TestPauseResume(t *testing.T) {
+	ctx := t.Context()
+	bed := Start(t)
+	m, err := bed.AddMachine(ctx, "m", underA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.Start(ctx, "sleep", "600")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Resume()
+	if stopped, err := threadsStopped(p.PID()); err != nil || !stopped {
+		t.Fatalf("after Pause: stopped %v (err %v)", stopped, err)
+	}
+	if err := p.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stopped, err := threadsStopped(p.PID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !stopped {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("still stopped 5 s after Resume")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resume(); err != nil {
+		t.Errorf("Resume of an ended process: %v", err)
+	}
+	if err := p.Pause(); err == nil {
+		t.Error("Pause of an ended process succeeded")
 	}
 }

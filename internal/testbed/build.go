@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,8 +28,15 @@ func BuildNetloom() (path string, remove func(), err error) {
 
 // RunWithNetloom builds the netloom binary into *bin, runs the tests (m is
 // the package's *testing.M) and removes the binary: the whole TestMain of a
-// package whose tests run netloom processes.
+// package whose tests run netloom processes. Under -short it builds
+// nothing: the tests that would run the binary skip in Start.
 func RunWithNetloom(m interface{ Run() int }, bin *string) int {
+	if !flag.Parsed() {
+		flag.Parse() // m.Run would, but -short must be known first
+	}
+	if short() {
+		return m.Run()
+	}
 	path, remove, err := BuildNetloom()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

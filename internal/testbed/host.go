@@ -257,6 +257,69 @@ func (p *Process) Output() string {
 	return string(out)
 }
 
+// Pause stops the process with SIGSTOP and returns once every thread of it
+// has stopped, so that a test can change in several steps what the process
+// watches and the process sees only the result. Resume it in a defer or
+// t.Cleanup, so that a failing test cannot leave it stopped; Close kills a
+// paused process as any other.
+func (p *Process) Pause() error {
+	pid := p.PID()
+	if err := p.d.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("pause %s (pid %d): %w", p.d.name, pid, err)
+	}
+	deadline := time.Now().Add(stopGrace)
+	for {
+		stopped, err := threadsStopped(pid)
+		if err != nil {
+			return fmt.Errorf("pause %s (pid %d): %w", p.d.name, pid, err)
+		}
+		if stopped {
+			return nil
+		}
+		if err := p.Exited(); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pause %s (pid %d): not stopped within %v", p.d.name, pid, stopGrace)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Resume continues a paused process with SIGCONT. A process that runs is
+// left as it is, and one that has ended is no error.
+func (p *Process) Resume() error {
+	if err := p.d.cmd.Process.Signal(syscall.SIGCONT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("resume %s (pid %d): %w", p.d.name, p.PID(), err)
+	}
+	return nil
+}
+
+// threadsStopped reports whether no thread of process pid can run: each is
+// stopped (state T in /proc/<pid>/task/<tid>/stat) or dead. SIGSTOP returns
+// before the threads on other CPUs have stopped.
+func threadsStopped(pid int) (bool, error) {
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(stats) == 0 {
+		return false, fmt.Errorf("no threads under /proc/%d (err %v)", pid, err)
+	}
+	for _, path := range stats {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return false, nil // a thread that just ended: look again
+		}
+		// "tid (comm) state …", where comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(data, ')')
+		if i < 0 || i+2 >= len(data) {
+			return false, fmt.Errorf("%s: unexpected %q", path, data)
+		}
+		if state := data[i+2]; state != 'T' && state != 'Z' && state != 'X' {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // startDaemon starts an OVS daemon with pid file, control socket and log in
 // the host's folder.
 func (h *Host) startDaemon(ctx context.Context, name string, args ...string) (*daemon, error) {

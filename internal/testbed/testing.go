@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"flag"
 	"log/slog"
 	"strings"
 )
@@ -16,13 +17,34 @@ type TB interface {
 	Logf(format string, args ...any)
 	Errorf(format string, args ...any)
 	Fatalf(format string, args ...any)
+	Skip(args ...any)
 	Failed() bool
+}
+
+// short reports whether the test binary runs with -short, which skips every
+// test that needs root, OVS daemons, namespaces or the netloom binary. It
+// reads the flag testing.Short reads, so this package stays free of the
+// testing package; outside a test binary there is no such flag.
+func short() bool {
+	f := flag.Lookup("test.short")
+	return f != nil && f.Value.String() == "true"
+}
+
+// skipShort skips a real-system test under -short.
+func skipShort(t TB) {
+	t.Helper()
+	if short() {
+		t.Skip("real-system test (root, OVS, namespaces): skipped with -short")
+	}
 }
 
 // Start makes a bed for a test, removed when the test ends, whatever its
 // outcome. The cleanup also fails the test if anything of the bed remains.
+// Under -short it skips the test instead: every real-system test starts
+// here, directly or through StartCluster.
 func Start(t TB) *Bed {
 	t.Helper()
+	skipShort(t)
 	b, err := New(t.Context(), Config{Name: t.Name(), Log: slog.New(slog.NewTextHandler(tbWriter{t}, nil))})
 	if b != nil {
 		t.Cleanup(func() {

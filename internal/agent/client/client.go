@@ -18,7 +18,11 @@ import (
 
 // Sentinel errors, from the agent's status code or the transport.
 var (
-	ErrUnreachable     = errors.New("agent unreachable")
+	// ErrUnreachable: no answer came (connection refused, timeout, reset).
+	ErrUnreachable = errors.New("agent unreachable")
+	// ErrAgentFailed: the agent answered, with a server error (5xx) or a
+	// status it does not send: it is up, but could not do the work.
+	ErrAgentFailed     = errors.New("agent failed")
 	ErrUnauthorized    = errors.New("agent refused the token")
 	ErrNotFound        = errors.New("not found on the agent") // also: an agent without the endpoint
 	ErrConflict        = errors.New("conflict on the agent")
@@ -98,7 +102,7 @@ func statusErr(code int) error {
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
 		return ErrBadRequest
 	default:
-		return ErrUnreachable // the agent is there but cannot serve: treat as down for now
+		return ErrAgentFailed
 	}
 }
 

@@ -29,22 +29,31 @@ var (
 
 // Client talks to one controller.
 type Client struct {
-	base  string
-	token string
-	http  *http.Client
+	base    string
+	token   string
+	http    *http.Client
+	timeout time.Duration
 }
 
 // New returns a client of the controller at base, e.g.
-// "http://10.0.0.10:7400"; hc nil uses http.DefaultClient.
-func New(base, token string, hc *http.Client) *Client {
+// "http://10.0.0.10:7400"; hc nil uses http.DefaultClient. A positive
+// timeout bounds each request, answer included: a controller that does not
+// answer in time is ErrUnreachable, with an error that names the timeout.
+func New(base, token string, hc *http.Client, timeout time.Duration) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: strings.TrimRight(base, "/"), token: token, http: hc}
+	return &Client{base: strings.TrimRight(base, "/"), token: token, http: hc, timeout: timeout}
 }
 
 func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+"/api/v1"+path, bytes.NewReader(body))
+	rctx := ctx
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(rctx, method, c.base+"/api/v1"+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -54,12 +63,12 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.base, err)
+		return c.noAnswer(ctx, rctx, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.base, err)
+		return c.noAnswer(ctx, rctx, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		var e struct {
@@ -79,8 +88,18 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte
 	return nil
 }
 
-// apiError is the controller's message, which says what went wrong in its
-// own words, classified by status code for errors.Is.
+// noAnswer is the error of a request that got no (whole) answer: rctx is
+// the request's context, ctx the caller's. When the client's own timeout
+// ran out, it says so in one sentence.
+func (c *Client) noAnswer(ctx, rctx context.Context, err error) error {
+	if ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
+		return &apiError{kind: ErrUnreachable, msg: fmt.Sprintf("the controller at %s did not answer within %v", c.base, c.timeout)}
+	}
+	return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.base, err)
+}
+
+// apiError is a message classified by a sentinel for errors.Is: mostly the
+// controller's own words, with the status code's sentinel.
 type apiError struct {
 	kind error
 	msg  string

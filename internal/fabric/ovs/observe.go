@@ -137,9 +137,9 @@ func (d *Driver) links() (map[string]fabric.Device, map[string]int, error) {
 }
 
 func listLinks(h *netlink.Handle) (map[string]fabric.Device, map[string]int, error) {
-	links, err := h.LinkList()
+	links, err := nlns.LinkList(h)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list links: %w", err)
+		return nil, nil, err
 	}
 	devs := map[string]fabric.Device{}
 	all := make(map[string]int, len(links))

@@ -123,3 +123,22 @@ func List() ([]string, error) {
 	}
 	return names, nil
 }
+
+// dumpAttempts bounds how often LinkList dumps again after an interrupted
+// dump.
+const dumpAttempts = 20
+
+// LinkList dumps a namespace's links. A dump that raced with link changes
+// (NLM_F_DUMP_INTR) is taken again, since its answer may miss links or hold
+// gone ones: while nodes are made and removed in parallel this is common.
+func LinkList(h *netlink.Handle) ([]netlink.Link, error) {
+	for attempt := 1; ; attempt++ {
+		links, err := h.LinkList()
+		if err == nil {
+			return links, nil
+		}
+		if !errors.Is(err, netlink.ErrDumpInterrupted) || attempt == dumpAttempts {
+			return nil, fmt.Errorf("list links: %w", err)
+		}
+	}
+}

@@ -168,9 +168,10 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 			return rollback(fmt.Errorf("interface %s of node %s: host port %s exists and is not this interface's (alias %q)", ifc.Name, spec.Name, hostPort, l.Attrs().Alias))
 		}
 		veth := &netlink.Veth{
-			LinkAttrs:     netlink.LinkAttrs{Name: hostPort, MTU: ifc.MTU},
-			PeerName:      ifc.Name,
-			PeerNamespace: netlink.NsFd(nodeNs),
+			LinkAttrs:        netlink.LinkAttrs{Name: hostPort, MTU: ifc.MTU},
+			PeerName:         ifc.Name,
+			PeerNamespace:    netlink.NsFd(nodeNs),
+			PeerHardwareAddr: ident.NodeMAC(spec.Lab, spec.Name, ifc.Name),
 		}
 		if err := host.LinkAdd(veth); err != nil {
 			return rollback(fmt.Errorf("add interface %s of node %s: %w", ifc.Name, spec.Name, err))
@@ -285,9 +286,9 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 // ports lists the host ends of lab's nodes (of every lab if lab is empty, of
 // one node if node is set).
 func (r *Runtime) ports(host *netlink.Handle, lab, node string) ([]runtime.Port, error) {
-	links, err := host.LinkList()
+	links, err := LinkList(host)
 	if err != nil {
-		return nil, fmt.Errorf("list host links: %w", err)
+		return nil, fmt.Errorf("host: %w", err)
 	}
 	var ports []runtime.Port
 	for _, l := range links {
