@@ -44,6 +44,7 @@ func cycleQueries(t *testing.T, n int) int64 {
 	c.cycle(ctx, 1) // the first cycle allocates and records the states
 	before := c.store.Queries()
 	c.cycle(ctx, 1)
+	sent := c.store.Queries() - before
 	for name, a := range agents {
 		if len(a.Declared()) != 2 {
 			t.Fatalf("agent %s got %d declarations, want one per cycle", name, len(a.Declared()))
@@ -52,7 +53,7 @@ func cycleQueries(t *testing.T, n int) int64 {
 	if v, err := c.store.LabView(ctx, "big"); err != nil || v.State != store.LabRunning || v.Progress.LinksUp != n {
 		t.Fatalf("lab %s, %+v, %v: want running with every link up", v.State, v.Progress, err)
 	}
-	return c.store.Queries() - before
+	return sent
 }
 
 // TestCycleQueries shows that a reconcile cycle sends the same number of

@@ -378,9 +378,16 @@ func linkState(ls store.LinkState) (state, why string, partial []string) {
 }
 
 // observe turns the answers of a round into what the store records, and
-// updates d to match. Objects on hosts without an answer keep what they had.
+// updates d to match: the hosts that answered, and the nodes, links and
+// mappings whose state changed (what did not change was verified by its
+// host's answer). Objects on hosts without an answer keep what they had.
 func observe(d *store.Desired, answers map[string]*hostAnswer) store.Observations {
 	var o store.Observations
+	for _, host := range slices.Sorted(maps.Keys(answers)) {
+		if answers[host].unknown == "" {
+			o.Answered = append(o.Answered, host)
+		}
+	}
 	running := map[string]bool{}
 	for _, l := range d.Labs {
 		running[l.ID] = runs(l.State)
@@ -392,11 +399,14 @@ func observe(d *store.Desired, answers map[string]*hostAnswer) store.Observation
 			continue
 		}
 		status, why, rid := a.nodeStatus(*n)
+		if status == n.Status && why == n.Error && (rid == "" || rid == n.RuntimeID) {
+			continue
+		}
 		n.Status, n.Error = status, why
 		if rid != "" {
 			n.RuntimeID = rid
 		}
-		o.Nodes = append(o.Nodes, store.NodeObservation{Lab: n.Lab, Node: n.Name, Status: status, Error: why, RuntimeID: rid})
+		o.Nodes = append(o.Nodes, store.NodeObservation{Lab: n.Lab, Node: n.Name, Status: status, Error: why, RuntimeID: rid, Answered: a.unknown == ""})
 	}
 	for i := range d.Links {
 		ls := &d.Links[i]
@@ -408,7 +418,7 @@ func observe(d *store.Desired, answers map[string]*hostAnswer) store.Observation
 		if ss[0].tag == nil || ss[1].tag == nil || sa == nil && ta == nil {
 			continue
 		}
-		obs := store.LinkObservation{LinkStateID: ls.ID, SourceObserved: sa != nil, TargetObserved: ta != nil}
+		was := *ls
 		if sa != nil {
 			ls.SourceStatus, ls.SourceError = sa.sideStatus(*ls, ss[0])
 			ls.SourceAttached = ls.CrossHost && ls.SourceStatus == store.LinkUp
@@ -418,21 +428,38 @@ func observe(d *store.Desired, answers map[string]*hostAnswer) store.Observation
 			ls.TargetAttached = ls.CrossHost && ls.TargetStatus == store.LinkUp
 		}
 		ls.ActualState, ls.Error, ls.PartialHosts = linkState(*ls)
-		obs.Actual, obs.Error, obs.PartialHosts = ls.ActualState, ls.Error, strings.Join(ls.PartialHosts, ",")
-		obs.SourceStatus, obs.SourceError, obs.SourceAttached = ls.SourceStatus, ls.SourceError, ls.SourceAttached
-		obs.TargetStatus, obs.TargetError, obs.TargetAttached = ls.TargetStatus, ls.TargetError, ls.TargetAttached
-		o.Links = append(o.Links, obs)
+		if ls.ActualState == was.ActualState && ls.Error == was.Error && slices.Equal(ls.PartialHosts, was.PartialHosts) &&
+			ls.SourceStatus == was.SourceStatus && ls.SourceError == was.SourceError && ls.SourceAttached == was.SourceAttached &&
+			ls.TargetStatus == was.TargetStatus && ls.TargetError == was.TargetError && ls.TargetAttached == was.TargetAttached {
+			continue
+		}
+		o.Links = append(o.Links, store.LinkObservation{LinkStateID: ls.ID, Actual: ls.ActualState, Error: ls.Error,
+			PartialHosts: strings.Join(ls.PartialHosts, ","),
+			SourceStatus: ls.SourceStatus, SourceError: ls.SourceError, SourceAttached: ls.SourceAttached, SourceObserved: sa != nil && sa.unknown == "",
+			TargetStatus: ls.TargetStatus, TargetError: ls.TargetError, TargetAttached: ls.TargetAttached, TargetObserved: ta != nil && ta.unknown == ""})
 	}
-	for _, host := range slices.Sorted(maps.Keys(answers)) {
+	held := map[ifaceKey]store.MappingObservation{}
+	for _, m := range d.Mappings {
+		held[ifaceKey{m.Lab, m.Node, m.Iface}] = m
+	}
+	for _, host := range o.Answered {
 		for k, ifc := range answers[host].ifaces {
-			if running[k.lab] && ifc.Status != wire.StatusError && ifc.ActualVLAN != nil {
-				o.Mappings = append(o.Mappings, store.MappingObservation{Lab: k.lab, Node: k.node, Iface: k.iface, OVSPort: ifc.PortName, Tag: *ifc.ActualVLAN})
+			if !running[k.lab] || ifc.Status == wire.StatusError || ifc.ActualVLAN == nil {
+				continue
+			}
+			m := store.MappingObservation{Lab: k.lab, Node: k.node, Iface: k.iface, OVSPort: ifc.PortName, Tag: *ifc.ActualVLAN}
+			if old, ok := held[k]; !ok || old != m {
+				o.Mappings = append(o.Mappings, m)
+				held[k] = m
 			}
 		}
 	}
 	slices.SortFunc(o.Mappings, func(a, b store.MappingObservation) int {
 		return cmp.Or(cmp.Compare(a.Lab, b.Lab), cmp.Compare(a.Node, b.Node), cmp.Compare(a.Iface, b.Iface))
 	})
+	if len(o.Mappings) > 0 {
+		d.Mappings = slices.Collect(maps.Values(held))
+	}
 	return o
 }
 

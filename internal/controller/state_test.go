@@ -274,8 +274,12 @@ func TestObserve(t *testing.T) {
 			if ls.ActualState != tt.wantCross || ls.Error != tt.wantWhy || !cmp.Equal(ls.PartialHosts, tt.wantPartial) || ls.SourceAttached {
 				t.Errorf("cross-host link %q %q %v attached %v; want %q %q %v", ls.ActualState, ls.Error, ls.PartialHosts, ls.SourceAttached, tt.wantCross, tt.wantWhy, tt.wantPartial)
 			}
-			if o.Links[1].TargetObserved != (tt.b != nil) || !o.Links[1].SourceObserved {
-				t.Errorf("observed sides %+v", o.Links[1])
+			if o.Links[1].TargetObserved || !o.Links[1].SourceObserved || !cmp.Equal(o.Answered, []string{"hostA"}) {
+				t.Errorf("observed sides %+v, hosts that answered %v; want hostA's only", o.Links[1], o.Answered)
+			}
+			// The same answers again change nothing: nothing to write.
+			if again := observe(&d, answers); len(again.Links)+len(again.Nodes)+len(again.Mappings) != 0 {
+				t.Errorf("a second observation writes %+v", again)
 			}
 			state, why := labState(d.Nodes, d.Links)
 			if state != store.LabError || why == "" {

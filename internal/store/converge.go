@@ -33,15 +33,17 @@ func (s *Store) AdvanceGeneration(ctx context.Context, g int64) (bool, error) {
 }
 
 // Desired is what a convergence round works from, read at once: every host,
-// lab, node with its placement, and link state with its tunnel.
+// lab, node with its placement, link state with its tunnel, and interface
+// mapping.
 type Desired struct {
-	Hosts []Host
-	Labs  []Lab
-	Nodes []LabNode
-	Links []LinkState
+	Hosts    []Host
+	Labs     []Lab
+	Nodes    []LabNode
+	Links    []LinkState
+	Mappings []MappingObservation
 }
 
-// Desired reads the desired state of every host in four queries, whatever
+// Desired reads the desired state of every host in five queries, whatever
 // the number of labs, nodes and links.
 func (s *Store) Desired(ctx context.Context) (Desired, error) {
 	var d Desired
@@ -58,7 +60,20 @@ func (s *Store) Desired(ctx context.Context) (Desired, error) {
 	if d.Links, err = s.linkStates(ctx, "1 = 1"); err != nil {
 		return Desired{}, err
 	}
-	return d, nil
+	rows, err := s.query(ctx, `SELECT m.lab_id, n.name, m.linux_interface, COALESCE(m.ovs_port, ''), COALESCE(m.vlan_tag, 0)
+		FROM interface_mappings m JOIN nodes n ON n.id = m.node_id`)
+	if err != nil {
+		return Desired{}, fmt.Errorf("read mappings: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m MappingObservation
+		if err := rows.Scan(&m.Lab, &m.Node, &m.Iface, &m.OVSPort, &m.Tag); err != nil {
+			return Desired{}, fmt.Errorf("read mappings: %w", err)
+		}
+		d.Mappings = append(d.Mappings, m)
+	}
+	return d, rows.Err()
 }
 
 // jsonRows returns a FROM item, aliased j, that turns one JSON array
@@ -185,8 +200,8 @@ func (s *Store) SaveAllocations(ctx context.Context, allocs []Allocation, tunnel
 }
 
 // LinkObservation is a link's state derived from what its hosts answered.
-// A side not observed in this round keeps its verified_at; its status and
-// error are written back as they were.
+// A side whose host did not answer in this round keeps its verified_at; its
+// status and error are written back as they were.
 type LinkObservation struct {
 	LinkStateID    string `json:"id"`
 	Actual         string `json:"act"`
@@ -202,13 +217,15 @@ type LinkObservation struct {
 	TargetAttached bool   `json:"ta"`
 }
 
-// NodeObservation is what a node's host answered for it.
+// NodeObservation is what a node's host answered for it; Answered is false
+// when the host did not answer (the node's verified_at stays).
 type NodeObservation struct {
 	Lab       string `json:"lab"`
 	Node      string `json:"node"`
 	Status    string `json:"st"`
 	Error     string `json:"err"`
 	RuntimeID string `json:"rid"` // "" keeps the one recorded
+	Answered  bool   `json:"ans"`
 }
 
 // MappingObservation is a node interface's port and tag as its host
@@ -221,18 +238,35 @@ type MappingObservation struct {
 	Tag     int    `json:"tag"`
 }
 
-// Observations is what one convergence round learnt.
+// Observations is what one convergence round learnt: the hosts that
+// answered, and the links, nodes and mappings whose state changed.
 type Observations struct {
+	Answered []string // hosts
 	Links    []LinkObservation
 	Nodes    []NodeObservation
 	Mappings []MappingObservation
 }
 
 // RecordObservations writes what a round learnt, observed at at, in one
-// transaction of at most three statements whatever its size.
+// transaction of at most four statements whatever its size. Objects whose
+// state did not change are not written: their host's answer time says when
+// they were verified.
 func (s *Store) RecordObservations(ctx context.Context, at time.Time, o Observations) error {
 	at = at.UTC()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if len(o.Answered) > 0 {
+			rows := make([]map[string]string, len(o.Answered))
+			for i, h := range o.Answered {
+				rows[i] = map[string]string{"h": h}
+			}
+			arg, err := jsonArg(rows)
+			if err != nil {
+				return err
+			}
+			if _, err := s.txExec(ctx, tx, `UPDATE hosts SET verified_at = `+s.ts()+` WHERE name IN (SELECT j.h FROM `+s.jsonRows("h text")+`)`, at, arg); err != nil {
+				return fmt.Errorf("hosts: %w", err)
+			}
+		}
 		if len(o.Links) > 0 {
 			arg, err := jsonArg(o.Links)
 			if err != nil {
@@ -256,8 +290,9 @@ func (s *Store) RecordObservations(ctx context.Context, at time.Time, o Observat
 				return err
 			}
 			if _, err := s.txExec(ctx, tx, `UPDATE node_placements SET status = j.st, error = j.err,
-				runtime_id = CASE WHEN j.rid = '' THEN runtime_id ELSE j.rid END, verified_at = `+s.ts()+`
-				FROM `+s.jsonRows("lab text", "node text", "st text", "err text", "rid text")+`
+				runtime_id = CASE WHEN j.rid = '' THEN runtime_id ELSE j.rid END,
+				verified_at = CASE WHEN j.ans THEN `+s.ts()+` ELSE verified_at END
+				FROM `+s.jsonRows("lab text", "node text", "st text", "err text", "rid text", "ans boolean")+`
 				WHERE node_placements.lab_id = j.lab AND node_placements.node_name = j.node`, at, arg); err != nil {
 				return fmt.Errorf("nodes: %w", err)
 			}

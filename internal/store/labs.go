@@ -233,8 +233,8 @@ type LabNode struct {
 // with args, by lab and name.
 func (s *Store) nodes(ctx context.Context, where string, args ...any) ([]LabNode, error) {
 	rows, err := s.query(ctx, `SELECT n.lab_id, n.id, n.name, n.kind, n.image, n.exec, COALESCE(n.host_id, ''),
-		COALESCE(p.host_id, ''), COALESCE(p.runtime_id, ''), COALESCE(p.status, ''), COALESCE(p.error, ''), p.verified_at
-		FROM nodes n LEFT JOIN node_placements p ON p.lab_id = n.lab_id AND p.node_name = n.name
+		COALESCE(p.host_id, ''), COALESCE(p.runtime_id, ''), COALESCE(p.status, ''), COALESCE(p.error, ''), p.verified_at, h.verified_at
+		FROM nodes n LEFT JOIN node_placements p ON p.lab_id = n.lab_id AND p.node_name = n.name LEFT JOIN hosts h ON h.name = p.host_id
 		WHERE `+where+` ORDER BY n.lab_id, n.name`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read nodes: %w", err)
@@ -244,14 +244,16 @@ func (s *Store) nodes(ctx context.Context, where string, args ...any) ([]LabNode
 	for rows.Next() {
 		var n LabNode
 		var exec string
-		var verified sql.NullTime
-		if err := rows.Scan(&n.Lab, &n.ID, &n.Name, &n.Kind, &n.Image, &exec, &n.Host, &n.PlacedOn, &n.RuntimeID, &n.Status, &n.Error, &verified); err != nil {
+		var verified, host sql.NullTime
+		if err := rows.Scan(&n.Lab, &n.ID, &n.Name, &n.Kind, &n.Image, &exec, &n.Host, &n.PlacedOn, &n.RuntimeID, &n.Status, &n.Error, &verified, &host); err != nil {
 			return nil, fmt.Errorf("read nodes: %w", err)
 		}
-		if err := json.Unmarshal([]byte(exec), &n.Exec); err != nil {
-			return nil, fmt.Errorf("node %s exec: %w", n.Name, err)
+		if exec != "[]" { // most nodes: spare the decoder
+			if err := json.Unmarshal([]byte(exec), &n.Exec); err != nil {
+				return nil, fmt.Errorf("node %s exec: %w", n.Name, err)
+			}
 		}
-		n.VerifiedAt = timePtr(verified)
+		n.VerifiedAt = verifiedAt(n.Status, verified, host)
 		out = append(out, n)
 	}
 	return out, rows.Err()

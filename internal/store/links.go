@@ -25,6 +25,16 @@ const (
 // that hold state.
 const PartialStatePrefix = "PARTIAL_STATE: "
 
+// verifiedAt is when an object was last verified: when its row was last
+// written from an answer, or, if its state is an answer (up or error), when
+// its host last answered a declaration, which covered it.
+func verifiedAt(status string, row, host sql.NullTime) *time.Time {
+	if (status == LinkUp || status == LinkError) && host.Valid && (!row.Valid || host.Time.After(row.Time)) {
+		return timePtr(host)
+	}
+	return timePtr(row)
+}
+
 func timePtr(t sql.NullTime) *time.Time {
 	if !t.Valid {
 		return nil
@@ -49,8 +59,10 @@ func (s *Store) linkStates(ctx context.Context, where string, args ...any) ([]Li
 		ls.vni, ls.vlan_tag, ls.source_vlan_tag, ls.target_vlan_tag, COALESCE(ls.source_host_id, ''), COALESCE(ls.target_host_id, ''),
 		ls.source_vxlan_attached, ls.target_vxlan_attached, ls.partial_state_hosts,
 		ls.source_status, ls.source_error, ls.source_verified_at, ls.target_status, ls.target_error, ls.target_verified_at,
-		vt.id, vt.vni, vt.agent_a_id, vt.agent_a_ip, vt.agent_b_id, vt.agent_b_ip, vt.status, vt.port_name
+		vt.id, vt.vni, vt.agent_a_id, vt.agent_a_ip, vt.agent_b_id, vt.agent_b_ip, vt.status, vt.port_name,
+		hs.verified_at, ht.verified_at
 		FROM link_states ls LEFT JOIN vxlan_tunnels vt ON vt.link_state_id = ls.id
+		LEFT JOIN hosts hs ON hs.name = ls.source_host_id LEFT JOIN hosts ht ON ht.name = ls.target_host_id
 		WHERE `+where+` ORDER BY ls.link_name`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read link states: %w", err)
@@ -63,15 +75,15 @@ func (s *Store) linkStates(ctx context.Context, where string, args ...any) ([]Li
 		var partial string
 		var tID, tA, tIPA, tB, tIPB, tStatus, tPort sql.NullString
 		var tVNI sql.NullInt64
-		var sv, tv sql.NullTime
+		var sv, tv, hsv, htv sql.NullTime
 		if err := rows.Scan(&ls.ID, &ls.LabID, &ls.Name, &ls.SourceNode, &ls.SourceIface, &ls.TargetNode, &ls.TargetIface,
 			&ls.DesiredState, &ls.ActualState, &ls.Error, &ls.CrossHost, &vni, &tag, &st, &tt, &ls.SourceHost, &ls.TargetHost,
 			&ls.SourceAttached, &ls.TargetAttached, &partial, &ls.SourceStatus, &ls.SourceError, &sv, &ls.TargetStatus, &ls.TargetError, &tv,
-			&tID, &tVNI, &tA, &tIPA, &tB, &tIPB, &tStatus, &tPort); err != nil {
+			&tID, &tVNI, &tA, &tIPA, &tB, &tIPB, &tStatus, &tPort, &hsv, &htv); err != nil {
 			return nil, fmt.Errorf("read link states: %w", err)
 		}
 		ls.VNI, ls.VLANTag, ls.SourceTag, ls.TargetTag = intPtr(vni), intPtr(tag), intPtr(st), intPtr(tt)
-		ls.SourceVerifiedAt, ls.TargetVerifiedAt = timePtr(sv), timePtr(tv)
+		ls.SourceVerifiedAt, ls.TargetVerifiedAt = verifiedAt(ls.SourceStatus, sv, hsv), verifiedAt(ls.TargetStatus, tv, htv)
 		if ls.SourceVerifiedAt != nil && ls.TargetVerifiedAt != nil {
 			ls.VerifiedAt = ls.SourceVerifiedAt
 			if ls.TargetVerifiedAt.Before(*ls.VerifiedAt) {
@@ -113,7 +125,9 @@ func (s *Store) resetLinks(ctx context.Context, tx *sql.Tx, labID string) error 
 
 func (s *Store) mappings(ctx context.Context, labID string) ([]Mapping, error) {
 	rows, err := s.query(ctx, `SELECT n.name, m.linux_interface, COALESCE(m.ovs_port, ''), COALESCE(m.ovs_bridge, ''),
-		COALESCE(m.vlan_tag, 0), m.last_verified_at FROM interface_mappings m JOIN nodes n ON n.id = m.node_id
+		COALESCE(m.vlan_tag, 0), m.last_verified_at, COALESCE(p.status, ''), h.verified_at
+		FROM interface_mappings m JOIN nodes n ON n.id = m.node_id
+		LEFT JOIN node_placements p ON p.lab_id = n.lab_id AND p.node_name = n.name LEFT JOIN hosts h ON h.name = p.host_id
 		WHERE m.lab_id = ? ORDER BY n.name, m.linux_interface`, labID)
 	if err != nil {
 		return nil, fmt.Errorf("read mappings: %w", err)
@@ -122,14 +136,12 @@ func (s *Store) mappings(ctx context.Context, labID string) ([]Mapping, error) {
 	var out []Mapping
 	for rows.Next() {
 		var m Mapping
-		var verified sql.NullTime
-		if err := rows.Scan(&m.Node, &m.Iface, &m.OVSPort, &m.Bridge, &m.Tag, &verified); err != nil {
+		var verified, host sql.NullTime
+		var status string
+		if err := rows.Scan(&m.Node, &m.Iface, &m.OVSPort, &m.Bridge, &m.Tag, &verified, &status, &host); err != nil {
 			return nil, err
 		}
-		if verified.Valid {
-			v := verified.Time.UTC()
-			m.LastVerifiedAt = &v
-		}
+		m.LastVerifiedAt = verifiedAt(status, verified, host)
 		out = append(out, m)
 	}
 	return out, rows.Err()

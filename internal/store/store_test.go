@@ -185,7 +185,8 @@ func TestStore(t *testing.T) {
 					{LinkStateID: cross.ID, Actual: LinkError, Error: PartialStatePrefix + "hostB: no port", PartialHosts: "hostA",
 						SourceStatus: LinkUp, SourceObserved: true, SourceAttached: true, TargetStatus: LinkError, TargetError: "hostB: no port"},
 				},
-				Nodes:    []NodeObservation{{Lab: lab.ID, Node: "r1", Status: LinkUp, RuntimeID: "nl-demo-r1"}},
+				Answered: []string{"hostA"},
+				Nodes:    []NodeObservation{{Lab: lab.ID, Node: "r1", Status: LinkUp, RuntimeID: "nl-demo-r1", Answered: true}},
 				Mappings: []MappingObservation{{Lab: lab.ID, Node: "r1", Iface: "eth1", OVSPort: "nlp1", Tag: 2050}},
 			}); err != nil {
 				t.Fatal(err)
@@ -205,6 +206,16 @@ func TestStore(t *testing.T) {
 			}
 			if len(v.Maps) != 1 || v.Maps[0].OVSPort != "nlp1" || v.Maps[0].LastVerifiedAt == nil {
 				t.Errorf("mappings %+v", v.Maps)
+			}
+			// A later answer of hostA verifies what it holds without rewriting it.
+			later := at.Add(time.Minute)
+			if err := s.RecordObservations(ctx, later, Observations{Answered: []string{"hostA"}}); err != nil {
+				t.Fatal(err)
+			}
+			v, _ = s.LabView(ctx, lab.ID)
+			if !v.Links[0].VerifiedAt.Equal(later) || !v.Nodes[0].VerifiedAt.Equal(later) || !v.Maps[0].LastVerifiedAt.Equal(later) ||
+				v.Links[1].TargetVerifiedAt != nil || v.Nodes[1].VerifiedAt != nil {
+				t.Errorf("after hostA answered again: links %+v nodes %+v maps %+v", v.Links, v.Nodes, v.Maps)
 			}
 			if p := v.Progress; p != (wire.LabProgress{NodesUp: 1, Nodes: 3, LinksUp: 1, Links: 2}) {
 				t.Errorf("progress %+v", p)
@@ -325,6 +336,7 @@ func TestMigrationUpgrade(t *testing.T) {
 				t.Errorf("after migration 4: node exec %q, %v; want [] for an existing node", cmds, err)
 			}
 			exec(`INSERT INTO node_placements (id, lab_id, node_name, host_id, status) VALUES ('p1', 'lab-1', 'R1', 'hostA', 'deployed')`)
+			exec(`INSERT INTO hosts (name, address, data_plane_address, last_heartbeat, created_at) VALUES ('hostA', 'http://a', '10.0.0.1', ?, ?)`, ts, ts)
 			exec(`UPDATE link_states SET actual_state = 'up' WHERE id = 'ls1'`)
 			if err := s.migrateTo(ctx, 5); err != nil {
 				t.Fatal(err)
@@ -337,7 +349,11 @@ func TestMigrationUpgrade(t *testing.T) {
 			if err := s.db.QueryRowContext(ctx, `SELECT verified_at FROM node_placements WHERE id = 'p1'`).Scan(&nodeVerified); err != nil {
 				t.Fatal(err)
 			}
-			if actual != "up" || srcStatus != "" || srcVerified.Valid || nodeVerified.Valid {
+			var hostVerified sql.NullTime
+			if err := s.db.QueryRowContext(ctx, `SELECT verified_at FROM hosts WHERE name = 'hostA'`).Scan(&hostVerified); err != nil {
+				t.Fatal(err)
+			}
+			if actual != "up" || srcStatus != "" || srcVerified.Valid || nodeVerified.Valid || hostVerified.Valid {
 				t.Errorf("after migration 5: link %q side %q verified %v, node verified %v; want rows kept and never observed", actual, srcStatus, srcVerified, nodeVerified)
 			}
 			if v, _ := s.Version(ctx); v != latestVersion {

@@ -9,8 +9,12 @@ ALTER TABLE link_states ADD COLUMN target_status TEXT NOT NULL DEFAULT '';
 ALTER TABLE link_states ADD COLUMN target_error TEXT NOT NULL DEFAULT '';
 ALTER TABLE link_states ADD COLUMN target_verified_at TIMESTAMP;
 ALTER TABLE node_placements ADD COLUMN verified_at TIMESTAMP;
+-- When the host last answered a declaration: every object it answered for
+-- was verified then, so a round writes only the rows whose state changed.
+ALTER TABLE hosts ADD COLUMN verified_at TIMESTAMP;
 
 -- +goose Down
+ALTER TABLE hosts DROP COLUMN verified_at;
 ALTER TABLE node_placements DROP COLUMN verified_at;
 ALTER TABLE link_states DROP COLUMN target_verified_at;
 ALTER TABLE link_states DROP COLUMN target_error;
