@@ -55,8 +55,9 @@ func (a *Converged) Declared() []wire.HostDeclaration {
 
 func (a *Converged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.calls++
+	fail, skip := a.fail, a.skip
+	a.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	switch r.URL.Path {
 	case "/host/declare-state":
@@ -65,8 +66,10 @@ func (a *Converged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
+		a.mu.Lock()
 		a.declared = append(a.declared, req)
-		_ = json.NewEncoder(w).Encode(a.answer(req))
+		a.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(answer(req, fail, skip))
 	case "/overlay/declare-state":
 		var req wire.DeclareStateRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
@@ -80,17 +83,19 @@ func (a *Converged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (a *Converged) answer(req wire.HostDeclaration) wire.HostDeclarationResponse {
+// answer converges everything declared, or fails every interface and
+// tunnel with fail, or skips.
+func answer(req wire.HostDeclaration, fail string, skip bool) wire.HostDeclarationResponse {
 	resp := wire.HostDeclarationResponse{ObservedGeneration: req.Generation, Nodes: []wire.NodeStatus{}, Interfaces: []wire.InterfaceStatus{},
 		Tunnels: []wire.TunnelResult{}}
-	if a.skip {
+	if skip {
 		s := wire.SkippedOVSReadError
 		resp.Skipped = &s
 		return resp
 	}
 	status, why := wire.StatusConverged, (*string)(nil)
-	if a.fail != "" {
-		reason := a.fail
+	if fail != "" {
+		reason := fail
 		status, why = wire.StatusError, &reason
 	}
 	for _, n := range req.Nodes {
