@@ -100,12 +100,8 @@ func (s *Store) linkStates(ctx context.Context, where string, args ...any) ([]Li
 	return out, rows.Err()
 }
 
-// ResetLinks marks a destroyed lab's links down and drops their tags, tunnels
-// and mappings; each link keeps its VNI.
-func (s *Store) ResetLinks(ctx context.Context, labID string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return s.resetLinks(ctx, tx, labID) })
-}
-
+// resetLinks marks a destroyed lab's links down and drops their tags,
+// tunnels and mappings; each link keeps its VNI.
 func (s *Store) resetLinks(ctx context.Context, tx *sql.Tx, labID string) error {
 	for _, q := range []string{
 		`DELETE FROM vxlan_tunnels WHERE lab_id = ?`,
