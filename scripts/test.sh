@@ -31,7 +31,7 @@ go test -count=1 -timeout 30m "$@" ./...
 scale=${NETLOOM_FUZZ_SCALE:-1}
 for target in \
 	./internal/wire:FuzzDeclareState:100000 ./internal/wire:FuzzPortDeclare:100000 ./internal/wire:FuzzAttach:100000 \
-	./internal/wire:FuzzDetach:100000 ./internal/topology:FuzzDecode:30000 ./internal/ident:FuzzIdentifiers:100000; do
+	./internal/wire:FuzzDetach:100000 ./internal/wire:FuzzHostDeclaration:100000 ./internal/topology:FuzzDecode:30000 ./internal/ident:FuzzIdentifiers:100000; do
 	IFS=: read -r pkg name execs <<<"$target"
 	execs=$((execs * scale))
 	echo "fuzz $name (${execs} runs)"
@@ -40,4 +40,4 @@ for target in \
 		exit 1
 	fi
 done
-echo "fuzzing: 6 targets passed"
+echo "fuzzing: 7 targets passed"

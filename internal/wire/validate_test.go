@@ -146,3 +146,25 @@ func FuzzAttach(f *testing.F) {
 func FuzzDetach(f *testing.F) {
 	fuzzValidate[DetachLinkRequest](f, `{"lab_id":"l","container_name":"r1","interface_name":"eth1","link_id":"a:e1-b:e1"}`)
 }
+
+// FuzzHostDeclaration decodes and validates arbitrary host declarations:
+// no panic, and one that passes names only well-formed, tagged interfaces.
+func FuzzHostDeclaration(f *testing.F) {
+	b, _ := json.Marshal(HostDeclaration{Nodes: []DeclaredNode{{LabID: "l", Name: "r1", Exec: []string{"true"},
+		Interfaces: []DeclaredInterface{{Name: "eth1", VLANTag: 2100, MTU: 1450}}}}, Tunnels: []DeclaredTunnel{good()}})
+	f.Add(b)
+	f.Add([]byte(`{"nodes":[{"lab_id":"../x","name":"","interfaces":[{"name":"lo","vlan_tag":0}]}],"generation":-1}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req HostDeclaration
+		if json.Unmarshal(body, &req) != nil || req.Validate() != nil {
+			return
+		}
+		for _, n := range req.Nodes {
+			for _, ifc := range n.Interfaces {
+				if ifc.VLANTag < 1 || ifc.VLANTag > MaxTag || ifc.Name == "" || ifc.Name == "lo" || len(ifc.Name) > 15 {
+					t.Fatalf("accepted %+v of %s", ifc, n.Name)
+				}
+			}
+		}
+	})
+}
