@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -317,5 +318,73 @@ func TestRegister(t *testing.T) {
 	v, _ := c.store.LabView(t.Context(), "lab1")
 	if tun := v.Links[1].Tunnel; tun.IPB != "10.77.9.2" || v.State != store.LabRunning {
 		t.Errorf("tunnel row %+v, lab %s", tun, v.State)
+	}
+}
+
+// TestApplyRemakesChangedNodes changes a node's exec: its host gets one
+// declaration without it (removed) and one with it (made again, so the new
+// exec runs); the other host is left alone.
+func TestApplyRemakesChangedNodes(t *testing.T) {
+	t.Parallel()
+	c, _ := newTestController(t, time.Minute)
+	a, b := &agenttest.Converged{}, &agenttest.Converged{}
+	serveHosts(t, c, map[string]http.Handler{"hostA": a, "hostB": b})
+	applyAndWait(t, c, threeNodes)
+	before := len(a.Declared())
+	changed := threeNodes
+	changed.Nodes = []topology.Node{{Name: "r1", Kind: "linux", Host: "hostA", Exec: []string{"ip link set eth1 up"}}, threeNodes.Nodes[1], threeNodes.Nodes[2]}
+	resp, v := applyAndWait(t, c, changed)
+	if strings.Join(resp.Plan.ChangeNodes, ",") != "r1" || v.State != store.LabRunning {
+		t.Fatalf("plan %+v, lab %s %q", resp.Plan, v.State, v.StateError)
+	}
+	got := a.Declared()[before:]
+	if len(got) != 2 || len(got[0].Nodes) != 1 || got[0].Nodes[0].Name != "r2" || len(got[1].Nodes) != 2 ||
+		strings.Join(got[1].Nodes[0].Exec, ";") != "ip link set eth1 up" {
+		t.Errorf("hostA's declarations after the change: %+v", got)
+	}
+}
+
+// slowAgent answers like agenttest.Converged, after a delay.
+type slowAgent struct {
+	agenttest.Converged
+	delay time.Duration
+}
+
+func (s *slowAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	time.Sleep(s.delay)
+	s.Converged.ServeHTTP(w, r)
+}
+
+// TestDeployOutlivesItsClient gives up on a deploy request before the
+// agents answer: the deploy runs to the end anyway.
+func TestDeployOutlivesItsClient(t *testing.T) {
+	t.Parallel()
+	c, srv := newTestController(t, time.Minute)
+	slow := &slowAgent{delay: 300 * time.Millisecond}
+	serveHosts(t, c, map[string]http.Handler{"hostA": slow, "hostB": slow})
+	if _, err := c.store.CreateLab(t.Context(), threeNodes); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/api/v1/labs/lab1/deploy", nil)
+	req.Header.Set("Authorization", "Bearer api")
+	if resp, err := srv.Client().Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("the deploy answered before the agents did")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := c.store.LabView(t.Context(), "lab1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.State == store.LabRunning {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lab %s %q after its client left", v.State, v.StateError)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
