@@ -82,7 +82,7 @@ func (c *Controller) roundLocked(ctx context.Context, only map[string]bool, omit
 	}
 	c.mu.Unlock()
 
-	if err := c.store.RecordObservations(ctx, time.Now(), observe(&d, answers)); err != nil {
+	if err := c.store.RecordObservations(ctx, time.Now(), observe(&d, answers, omit)); err != nil {
 		return resp, err
 	}
 	if err := c.recordLabs(ctx, d, answers); err != nil {

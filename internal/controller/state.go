@@ -380,8 +380,10 @@ func linkState(ls store.LinkState) (state, why string, partial []string) {
 // observe turns the answers of a round into what the store records, and
 // updates d to match: the hosts that answered, and the nodes, links and
 // mappings whose state changed (what did not change was verified by its
-// host's answer). Objects on hosts without an answer keep what they had.
-func observe(d *store.Desired, answers map[string]*hostAnswer) store.Observations {
+// host's answer). Objects on hosts without an answer keep what they had;
+// nodes left out of the round (omit: made again) and their link sides are
+// pending.
+func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]bool) store.Observations {
 	var o store.Observations
 	for _, host := range slices.Sorted(maps.Keys(answers)) {
 		if answers[host].unknown == "" {
@@ -399,6 +401,9 @@ func observe(d *store.Desired, answers map[string]*hostAnswer) store.Observation
 			continue
 		}
 		status, why, rid := a.nodeStatus(*n)
+		if omit[nodeKey{n.Lab, n.Name}] {
+			status, why, rid = store.LinkPending, "", ""
+		}
 		if status == n.Status && why == n.Error && (rid == "" || rid == n.RuntimeID) {
 			continue
 		}
@@ -421,10 +426,16 @@ func observe(d *store.Desired, answers map[string]*hostAnswer) store.Observation
 		was := *ls
 		if sa != nil {
 			ls.SourceStatus, ls.SourceError = sa.sideStatus(*ls, ss[0])
+			if omit[nodeKey{ls.LabID, ss[0].node}] {
+				ls.SourceStatus, ls.SourceError = store.LinkPending, ""
+			}
 			ls.SourceAttached = ls.CrossHost && ls.SourceStatus == store.LinkUp
 		}
 		if ta != nil {
 			ls.TargetStatus, ls.TargetError = ta.sideStatus(*ls, ss[1])
+			if omit[nodeKey{ls.LabID, ss[1].node}] {
+				ls.TargetStatus, ls.TargetError = store.LinkPending, ""
+			}
 			ls.TargetAttached = ls.CrossHost && ls.TargetStatus == store.LinkUp
 		}
 		ls.ActualState, ls.Error, ls.PartialHosts = linkState(*ls)
@@ -470,12 +481,11 @@ const maxReasons = 3
 // when all are up, starting while some are not yet answered and none
 // failed, error otherwise, with a summary of what is not up and why.
 func labState(nodes []store.LabNode, links []store.LinkState) (state, why string) {
-	nodesUp, linksUp, pending := 0, 0, 0
-	var reasons []string
+	nodesUp, linksUp := 0, 0
+	var reasons []string // of what is neither up nor pending
 	reason := func(what, name, status, why string) {
 		switch {
 		case status == store.LinkPending || status == "":
-			pending++
 		case why == "":
 			reasons = append(reasons, fmt.Sprintf("%s %s %s", what, name, status))
 		default:

@@ -254,7 +254,7 @@ func TestObserve(t *testing.T) {
 			if tt.b != nil {
 				answers["hostB"] = tt.b
 			}
-			o := observe(&d, answers)
+			o := observe(&d, answers, nil)
 			if len(o.Nodes) != tt.wantObs || len(o.Links) != 2 || len(o.Mappings) != 3 {
 				t.Fatalf("observations %+v", o)
 			}
@@ -278,7 +278,7 @@ func TestObserve(t *testing.T) {
 				t.Errorf("observed sides %+v, hosts that answered %v; want hostA's only", o.Links[1], o.Answered)
 			}
 			// The same answers again change nothing: nothing to write.
-			if again := observe(&d, answers); len(again.Links)+len(again.Nodes)+len(again.Mappings) != 0 {
+			if again := observe(&d, answers, nil); len(again.Links)+len(again.Nodes)+len(again.Mappings) != 0 {
 				t.Errorf("a second observation writes %+v", again)
 			}
 			state, why := labState(d.Nodes, d.Links)
@@ -318,5 +318,25 @@ func TestLabState(t *testing.T) {
 				t.Errorf("got %q %q; want %q %q", state, why, tt.want, tt.wantWhy)
 			}
 		})
+	}
+}
+
+// TestObserveOmitted leaves r3 out of a round (made again): it and its link
+// side are pending, not unknown, so the lab stays starting.
+func TestObserveOmitted(t *testing.T) {
+	t.Parallel()
+	vni := 5000
+	cross := placedLink(link("r2:eth2", "r3:eth1"), "hostA", 2051, "hostB", 2060, &vni)
+	cross.SourceStatus, cross.TargetStatus, cross.ActualState = store.LinkUp, store.LinkUp, store.LinkUp
+	d := desired(store.LabStarting, map[string]string{"r1": "hostA", "r2": "hostA", "r3": "hostB"}, cross)
+	d.Nodes = d.Nodes[1:]
+	d.Nodes[0].Status, d.Nodes[1].Status = store.LinkUp, store.LinkUp
+	o := observe(&d, map[string]*hostAnswer{"hostB": newHostAnswer("hostB")}, map[nodeKey]bool{{"lab1", "r3"}: true})
+	if len(o.Nodes) != 1 || o.Nodes[0].Status != store.LinkPending || len(o.Links) != 1 || o.Links[0].TargetStatus != store.LinkPending ||
+		o.Links[0].Actual != store.LinkPending {
+		t.Fatalf("observations %+v", o)
+	}
+	if state, why := labState(d.Nodes, d.Links); state != store.LabStarting {
+		t.Errorf("lab %s %q, want starting", state, why)
 	}
 }
