@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netloom/netloom/internal/agent/agenttest"
 	"github.com/netloom/netloom/internal/controller"
 	"github.com/netloom/netloom/internal/store"
 )
@@ -68,6 +69,69 @@ func TestCLI(t *testing.T) {
 			out, errOut, code := run(t, nil, tt.args...)
 			if code != tt.code || !strings.Contains(out, tt.wantOut) || !strings.Contains(errOut, tt.wantErr) {
 				t.Fatalf("exit %d\nstdout %q\nstderr %q\nwant exit %d, stdout with %q, stderr with %q", code, out, errOut, tt.code, tt.wantOut, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestCLIApply applies a lab against a controller with agent doubles: --plan
+// shows where each node and link goes, --no-wait returns with the lab
+// starting or further, apply waits for the deploy and shows its progress,
+// and a pin to another host shows as a move.
+func TestCLIApply(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "c.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "api-secret", AgentTimeout: time.Second,
+		OfflineAfter: time.Minute, ReconcileInterval: time.Hour, ConvergeEvery: 1}, st, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	for i, name := range []string{"hostA", "hostB"} {
+		agent := httptest.NewServer(&agenttest.Converged{})
+		defer agent.Close()
+		if err := st.RegisterHost(t.Context(), store.Host{Name: name, Address: agent.URL, DataIP: "10.77.0." + string(rune('1'+i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "tok")
+	_ = os.WriteFile(tok, []byte("api-secret\n"), 0o600)
+	lab, moved := filepath.Join(dir, "lab.yaml"), filepath.Join(dir, "moved.yaml")
+	_ = os.WriteFile(lab, []byte("name: cli\ntopology:\n  nodes: {r1: {host: hostA}, r2: {host: hostA}, r3: {host: hostB}}\n  links:\n"+
+		"    - endpoints: [r1:eth1, r2:eth1]\n    - endpoints: [r2:eth2, r3:eth1]\n"), 0o644)
+	_ = os.WriteFile(moved, []byte("name: cli\ntopology:\n  nodes: {r1: {host: hostA}, r2: {host: hostA}, r3: {host: hostA}}\n  links:\n"+
+		"    - endpoints: [r1:eth1, r2:eth1]\n    - endpoints: [r2:eth2, r3:eth1]\n"), 0o644)
+	conn := []string{"--controller", srv.URL, "--token-file", tok}
+	tests := []struct {
+		name    string
+		args    []string
+		wantOut []string
+		wantErr string
+	}{
+		{"plan", []string{"lab", "apply", "-f", lab, "--plan"}, []string{"lab cli (new): 5 changes\n", "    node r3 on hostB\n",
+			"    link r1:eth1-r2:eth1: same-host on hostA\n", "    link r2:eth2-r3:eth1: tunnel between hostA and hostB\n"}, ""},
+		{"apply waits", []string{"lab", "apply", "-f", lab}, []string{"lab cli is running\n", "r2:eth2-r3:eth1  up"}, "lab cli: running, nodes 3/3, links 2/2 up\n"},
+		{"show says when it was verified", []string{"lab", "show", "cli"}, []string{"nodes 3/3, links 2/2 up", " ago "}, ""},
+		{"a move in the plan", []string{"lab", "apply", "-f", moved, "--plan"}, []string{"  ~ node r3: hostB → hostA\n", "    link r2:eth2-r3:eth1: same-host on hostA\n"}, ""},
+		{"no wait", []string{"lab", "apply", "-f", moved, "--no-wait", "-o", "json"}, []string{`"lab": "cli"`}, ""},
+		{"json waits and prints the result", []string{"lab", "apply", "-f", moved, "-o", "json"}, []string{`"state": "running"`, `"deploy": {`}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := run(t, nil, append(tt.args, conn...)...)
+			for _, want := range tt.wantOut {
+				if !strings.Contains(out, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, out)
+				}
+			}
+			if code != 0 || !strings.Contains(errOut, tt.wantErr) {
+				t.Errorf("exit %d, stderr %q; want 0 with %q", code, errOut, tt.wantErr)
 			}
 		})
 	}

@@ -13,7 +13,6 @@ import (
 type controllerOptions struct {
 	listen, db, agentTokenFile, apiTokenFile, logLevel string
 	agentTimeout, offlineAfter, reconcileInterval      time.Duration
-	mappingMaxAge                                      time.Duration
 	convergeEvery                                      int
 }
 
@@ -38,7 +37,7 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 			}
 			cfg := controller.Config{Listen: o.listen, AgentToken: agentToken, APIToken: apiToken,
 				AgentTimeout: o.agentTimeout, OfflineAfter: o.offlineAfter,
-				ReconcileInterval: o.reconcileInterval, ConvergeEvery: o.convergeEvery, MappingMaxAge: o.mappingMaxAge}
+				ReconcileInterval: o.reconcileInterval, ConvergeEvery: o.convergeEvery}
 			if err := cfg.Validate(); err != nil {
 				return &usageError{fmt.Errorf("controller: %w", err)}
 			}
@@ -64,7 +63,6 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 	f.DurationVar(&o.offlineAfter, "offline-after", 90*time.Second, "a host without a heartbeat for this long is offline")
 	f.DurationVar(&o.reconcileInterval, "reconcile-interval", time.Minute, "period of the reconcile loop")
 	f.IntVar(&o.convergeEvery, "converge-every", 5, "run overlay convergence every N-th reconcile cycle (1: every cycle)")
-	f.DurationVar(&o.mappingMaxAge, "mapping-max-age", 0, "trust an interface mapping this long after it was verified (0: three convergence periods)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/runtime/netns"
 	"github.com/netloom/netloom/internal/testbed"
+	"github.com/netloom/netloom/internal/wire"
 )
 
 // demoLab is the sample lab: a same-host and a cross-host link, addresses
@@ -118,16 +119,15 @@ func runDemo(ctx context.Context, out io.Writer) (err error) {
 	for _, line := range strings.Split(strings.TrimSpace(demoLab), "\n") {
 		d.say("%s", line)
 	}
-	resp, err := d.api.Apply(ctx, "demo.yaml", []byte(demoLab), false)
+	if _, err := d.api.Apply(ctx, "demo.yaml", []byte(demoLab), false); err != nil {
+		return err
+	}
+	v, err := d.api.WaitLab(ctx, demoLabName, 100*time.Millisecond, func(wire.LabView) {})
 	if err != nil {
 		return err
 	}
-	if resp.Deploy == nil || resp.Deploy.State != "running" {
-		return fmt.Errorf("the lab did not deploy: %+v", resp.Deploy)
-	}
-	v, err := d.api.Lab(ctx, demoLabName)
-	if err != nil {
-		return err
+	if v.State != "running" {
+		return fmt.Errorf("the lab did not deploy: %s: %s", v.State, v.StateError)
 	}
 	for _, l := range v.Links {
 		kind := "same-host, tag " + fmt.Sprint(*l.SourceTag)

@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,11 +26,13 @@ func newLabCmd(root *rootOptions) *cobra.Command {
 
 func newLabApplyCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 	var file string
-	var plan bool
+	var plan, noWait bool
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
 		Short: "Create or update a lab from its file and deploy it (--plan: only show what would change)",
-		Args:  usageArgs(cobra.NoArgs),
+		Long: "Create or update a lab from its file and deploy it. The controller deploys in the background;\n" +
+			"apply waits for it and shows its progress, unless --no-wait.",
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
 				return usagef("-f: a lab file is required")
@@ -41,9 +45,6 @@ func newLabApplyCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !plan && root.output == "table" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "applying %s…\n", file)
-			}
 			resp, err := c.Apply(cmd.Context(), filepath.Base(file), data, plan)
 			if err != nil {
 				return err
@@ -51,22 +52,70 @@ func newLabApplyCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 			for _, w := range resp.Warnings {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
 			}
-			if root.output == "json" {
-				return printJSON(cmd.OutOrStdout(), resp)
-			}
-			printPlan(cmd, resp)
-			if resp.Deploy == nil {
+			if plan || noWait {
+				if root.output == "json" {
+					return printJSON(cmd.OutOrStdout(), resp)
+				}
+				printPlan(cmd, resp, plan)
 				return nil
 			}
-			return printDeploy(cmd, *resp.Deploy)
+			if root.output == "table" {
+				printPlan(cmd, resp, false)
+			}
+			v, err := c.WaitLab(cmd.Context(), resp.Lab, 250*time.Millisecond, progressPrinter(cmd.ErrOrStderr()))
+			if err != nil {
+				return err
+			}
+			d := v.Result()
+			resp.Deploy = &d
+			if root.output == "json" {
+				if err := printJSON(cmd.OutOrStdout(), resp); err != nil {
+					return err
+				}
+				return deployErr(d)
+			}
+			return printDeploy(cmd, d)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "lab file (containerlab format, with host placement)")
-	cmd.Flags().BoolVar(&plan, "plan", false, "print what would change and change nothing")
+	cmd.Flags().BoolVar(&plan, "plan", false, "print what would change, and where each node and link goes, and change nothing")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the controller took the lab, without waiting for the deploy")
 	return cmd
 }
 
-func printPlan(cmd *cobra.Command, resp wire.ApplyResponse) {
+// progressPrinter shows a deploy's progress: one line rewritten in place on
+// a terminal, a plain line per change otherwise.
+func progressPrinter(w io.Writer) func(wire.LabView) {
+	tty := isTerminal(w)
+	last := ""
+	return func(v wire.LabView) {
+		p := v.Progress
+		line := fmt.Sprintf("lab %s: %s, nodes %d/%d, links %d/%d up", v.Name, v.State, p.NodesUp, p.Nodes, p.LinksUp, p.Links)
+		switch {
+		case line == last:
+		case tty && v.State == "starting":
+			fmt.Fprintf(w, "\r\033[K%s", line)
+		case tty:
+			fmt.Fprintf(w, "\r\033[K%s\n", line)
+		default:
+			fmt.Fprintln(w, line)
+		}
+		last = line
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// printPlan prints what an apply changes; with where, also each node's
+// host and each link's kind, else only the nodes that move.
+func printPlan(cmd *cobra.Command, resp wire.ApplyResponse, where bool) {
 	out := cmd.OutOrStdout()
 	verb := "lab %s: "
 	if resp.Created {
@@ -76,9 +125,9 @@ func printPlan(cmd *cobra.Command, resp wire.ApplyResponse) {
 	n := len(p.AddNodes) + len(p.RemoveNodes) + len(p.ChangeNodes) + len(p.AddLinks) + len(p.RemoveLinks)
 	if n == 0 {
 		fmt.Fprintf(out, verb+"no change\n", resp.Lab)
-		return
+	} else {
+		fmt.Fprintf(out, verb+"%d changes\n", resp.Lab, n)
 	}
-	fmt.Fprintf(out, verb+"%d changes\n", resp.Lab, n)
 	for _, g := range []struct {
 		sign, what string
 		names      []string
@@ -86,6 +135,24 @@ func printPlan(cmd *cobra.Command, resp wire.ApplyResponse) {
 		for _, name := range g.names {
 			fmt.Fprintf(out, "  %s %s %s\n", g.sign, g.what, name)
 		}
+	}
+	for _, node := range p.Nodes {
+		switch {
+		case node.From != "":
+			fmt.Fprintf(out, "  ~ node %s: %s → %s\n", node.Name, node.From, node.Host)
+		case where:
+			fmt.Fprintf(out, "    node %s on %s\n", node.Name, orDash(node.Host))
+		}
+	}
+	if !where {
+		return
+	}
+	for _, l := range p.Links {
+		if l.Kind == wire.KindTunnel {
+			fmt.Fprintf(out, "    link %s: tunnel between %s and %s\n", l.Name, l.Hosts[0], l.Hosts[1])
+			continue
+		}
+		fmt.Fprintf(out, "    link %s: same-host on %s\n", l.Name, orDash(strings.Join(l.Hosts, "")))
 	}
 }
 
@@ -106,6 +173,10 @@ func printDeploy(cmd *cobra.Command, d wire.DeployResponse) error {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "lab %s is %s\n", d.Lab, d.State)
+	return deployErr(d)
+}
+
+func deployErr(d wire.DeployResponse) error {
 	if d.State != "running" && d.State != "stopped" {
 		return fmt.Errorf("lab %s is %s: %s", d.Lab, d.State, d.Error)
 	}
@@ -189,10 +260,11 @@ func newLabShowCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 			if root.output == "json" {
 				return printJSON(cmd.OutOrStdout(), v)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "lab %s: %s %s\n", v.Name, v.State, v.StateError)
-			t := newTable(cmd.OutOrStdout(), "NODE", "KIND", "HOST", "RUNTIME ID", "STATUS")
+			p := v.Progress
+			fmt.Fprintf(cmd.OutOrStdout(), "lab %s: %s, nodes %d/%d, links %d/%d up %s\n", v.Name, v.State, p.NodesUp, p.Nodes, p.LinksUp, p.Links, v.StateError)
+			t := newTable(cmd.OutOrStdout(), "NODE", "KIND", "HOST", "RUNTIME ID", "STATUS", "VERIFIED", "ERROR")
 			for _, n := range v.Nodes {
-				t.row(n.Name, n.Kind, orDash(n.PlacedOn), orDash(n.RuntimeID), orDash(n.Status))
+				t.row(n.Name, n.Kind, orDash(n.PlacedOn), orDash(n.RuntimeID), orDash(n.Status), ago(n.VerifiedAt), orDash(n.Error))
 			}
 			if err := t.flush(); err != nil {
 				return err

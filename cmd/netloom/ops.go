@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -69,7 +71,7 @@ func newLinkCmd(root *rootOptions) *cobra.Command {
 }
 
 func printLinks(cmd *cobra.Command, links []wire.LinkState) error {
-	t := newTable(cmd.OutOrStdout(), "LINK", "DESIRED", "ACTUAL", "HOSTS", "TAGS", "VNI", "PORT", "ERROR")
+	t := newTable(cmd.OutOrStdout(), "LINK", "DESIRED", "ACTUAL", "HOSTS", "TAGS", "VNI", "PORT", "VERIFIED", "ERROR")
 	for _, l := range links {
 		hosts := orDash(l.SourceHost)
 		if l.CrossHost {
@@ -79,7 +81,8 @@ func printLinks(cmd *cobra.Command, links []wire.LinkState) error {
 		if l.Tunnel != nil {
 			port = l.Tunnel.PortName
 		}
-		t.row(l.Name, l.DesiredState, l.ActualState, hosts, intOrDash(l.SourceTag)+"/"+intOrDash(l.TargetTag), intOrDash(l.VNI), port, orDash(l.Error))
+		t.row(l.Name, l.DesiredState, l.ActualState, hosts, intOrDash(l.SourceTag)+"/"+intOrDash(l.TargetTag), intOrDash(l.VNI), port,
+			ago(l.VerifiedAt), orDash(l.Error))
 	}
 	return t.flush()
 }
@@ -105,13 +108,22 @@ func newConvergeCmd(root *rootOptions) *cobra.Command {
 				if root.output == "json" {
 					return printJSON(cmd.OutOrStdout(), p)
 				}
-				t := newTable(cmd.OutOrStdout(), "HOST", "LAB", "LINK", "PORT", "VNI", "LOCAL", "REMOTE", "TAG")
+				t := newTable(cmd.OutOrStdout(), "HOST", "LAB", "NODE", "INTERFACES (TAG)")
+				for _, host := range slices.Sorted(maps.Keys(p.Agents)) {
+					for _, n := range p.Agents[host].Nodes {
+						var ifaces []string
+						for _, i := range n.Interfaces {
+							ifaces = append(ifaces, fmt.Sprintf("%s (%d)", i.Name, i.VLANTag))
+						}
+						t.row(host, n.LabID, n.Name, orDash(strings.Join(ifaces, ", ")))
+					}
+				}
+				if err := t.flush(); err != nil {
+					return err
+				}
+				t = newTable(cmd.OutOrStdout(), "HOST", "LAB", "LINK", "PORT", "VNI", "LOCAL", "REMOTE", "TAG")
 				for _, host := range slices.Sorted(maps.Keys(p.Agents)) {
 					for _, tn := range p.Agents[host].Tunnels {
-						if tn.Placeholder {
-							t.row(host, tn.LabID, tn.LinkID, tn.PortName, "-", "-", "-", "(in progress)")
-							continue
-						}
 						t.row(host, tn.LabID, tn.LinkID, tn.PortName, fmt.Sprint(tn.VNI), tn.LocalIP, tn.RemoteIP, fmt.Sprint(tn.ExpectedVLAN))
 					}
 				}
@@ -124,7 +136,7 @@ func newConvergeCmd(root *rootOptions) *cobra.Command {
 			if root.output == "json" {
 				return printJSON(cmd.OutOrStdout(), resp)
 			}
-			t := newTable(cmd.OutOrStdout(), "HOST", "TUNNELS", "RESULTS", "ORPHANS REMOVED", "PROBLEM")
+			t := newTable(cmd.OutOrStdout(), "HOST", "NODES", "INTERFACES", "TUNNELS", "RESULTS", "REMOVED", "PROBLEM")
 			failed := 0
 			for _, a := range resp.Agents {
 				var results []string
@@ -138,7 +150,8 @@ func newConvergeCmd(root *rootOptions) *cobra.Command {
 				if problem != "" || a.Results["error"] > 0 {
 					failed++
 				}
-				t.row(a.Host, fmt.Sprint(a.Tunnels), orDash(fmt.Sprint(results)), fmt.Sprint(len(a.OrphansRemoved)), orDash(problem))
+				t.row(a.Host, fmt.Sprint(a.Nodes), fmt.Sprint(a.Interfaces), fmt.Sprint(a.Tunnels), orDash(strings.Join(results, " ")),
+					fmt.Sprint(len(a.OrphansRemoved)), orDash(problem))
 			}
 			if err := t.flush(); err != nil {
 				return err
@@ -153,4 +166,12 @@ func newConvergeCmd(root *rootOptions) *cobra.Command {
 	cmd.Flags().StringVar(&lab, "lab", "", "only the hosts of this lab")
 	cmd.Flags().BoolVar(&plan, "plan", false, "print the declarations and send nothing")
 	return cmd
+}
+
+// ago says how long ago t was, for people; "-" when never.
+func ago(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return time.Since(*t).Round(time.Second).String() + " ago"
 }

@@ -43,19 +43,18 @@ func (c *Controller) routes() http.Handler {
 		if err := validateRegister(req); err != nil {
 			return 0, nil, err
 		}
-		if err := c.store.RegisterHost(r.Context(), store.Host{Name: req.Name, Address: req.Address, DataIP: req.DataIP,
-			Capabilities: req.Capabilities, Version: req.Version}); err != nil {
+		only, err := c.register(r.Context(), req)
+		if err != nil {
 			return 0, nil, err
 		}
-		c.log.Info("host registered", "host", req.Name, "address", req.Address, "data_ip", req.DataIP)
-		// A host that returns may hold teardowns that waited for it, and an
-		// agent that restarted converges at once.
-		go func(ctx context.Context) {
-			c.resumeTeardowns(ctx)
-			if _, err := c.convergeAll(ctx, map[string]bool{req.Name: true}); err != nil {
+		// A host that registers gets its whole state declared at once: it may
+		// have rebooted or been wiped, and teardowns may wait for it.
+		ctx := context.WithoutCancel(r.Context())
+		c.bg.Go(func() {
+			if _, err := c.converge(ctx, only, nil); err != nil {
 				c.log.Warn("convergence after registration failed", "host", req.Name, "err", err)
 			}
-		}(context.WithoutCancel(r.Context()))
+		})
 		return http.StatusOK, map[string]bool{"success": true}, nil
 	})
 	c.handle(mux, "POST /api/v1/hosts/{name}/heartbeat", agent, func(r *http.Request) (int, any, error) {
@@ -92,11 +91,13 @@ func (c *Controller) routes() http.Handler {
 		if err != nil {
 			return 0, nil, err
 		}
-		resp, err := c.apply(r.Context(), lab, r.URL.Query().Get("plan") == "true")
-		if err == nil && resp.Deploy != nil {
-			c.convergeLater(r.Context(), *resp.Deploy)
+		planOnly := r.URL.Query().Get("plan") == "true"
+		resp, dep, recreate, err := c.apply(r.Context(), lab, planOnly)
+		if err != nil || planOnly {
+			return http.StatusOK, resp, err
 		}
-		return http.StatusOK, resp, err
+		c.deployLater(r.Context(), lab.Name, dep, recreate)
+		return http.StatusAccepted, resp, nil // GET /api/v1/labs/{lab} shows how it goes
 	})
 	c.handle(mux, "GET /api/v1/labs", api, func(r *http.Request) (int, any, error) {
 		labs, err := c.store.Labs(r.Context())
@@ -113,15 +114,14 @@ func (c *Controller) routes() http.Handler {
 		v, err := c.store.LabView(r.Context(), r.PathValue("lab"))
 		return http.StatusOK, v.Links, err
 	})
+	// Deploy and destroy answer when done, but run to the end even when
+	// their client goes.
 	c.handle(mux, "POST /api/v1/labs/{lab}/deploy", api, func(r *http.Request) (int, any, error) {
-		resp, err := c.deploy(r.Context(), r.PathValue("lab"))
-		if err == nil {
-			c.convergeLater(r.Context(), resp)
-		}
+		resp, err := c.deploy(context.WithoutCancel(r.Context()), r.PathValue("lab"))
 		return http.StatusOK, resp, err
 	})
 	c.handle(mux, "POST /api/v1/labs/{lab}/destroy", api, func(r *http.Request) (int, any, error) {
-		resp, err := c.destroy(r.Context(), r.PathValue("lab"))
+		resp, err := c.destroy(context.WithoutCancel(r.Context()), r.PathValue("lab"))
 		status := http.StatusOK
 		if resp.State == store.LabStopping {
 			status = http.StatusAccepted // finishes when the hosts return
@@ -146,7 +146,7 @@ func (c *Controller) routes() http.Handler {
 			plan, err := c.convergePlan(r.Context(), only)
 			return http.StatusOK, plan, err
 		}
-		resp, err := c.convergeAll(r.Context(), only)
+		resp, err := c.converge(r.Context(), only, nil)
 		return http.StatusOK, resp, err
 	})
 	c.handle(mux, "GET /api/v1/converge", api, func(*http.Request) (int, any, error) {
@@ -165,18 +165,35 @@ func (c *Controller) routes() http.Handler {
 	return mux
 }
 
-// convergeLater converges a deployed lab's hosts in the background:
-// placements may have moved, and what an earlier deploy left there goes.
-func (c *Controller) convergeLater(ctx context.Context, dep wire.DeployResponse) {
-	hosts := map[string]bool{}
-	for _, n := range dep.Nodes {
-		hosts[n.Host] = true
+// register records a host and returns the hosts whose declarations its
+// registration changes: its own, or every host's when its data address
+// changed, since its peers' tunnels point at it. An agent that applied a
+// generation above the controller's counter (a restored database) moves
+// the counter past it.
+func (c *Controller) register(ctx context.Context, req wire.RegisterRequest) (map[string]bool, error) {
+	old, err := c.store.Host(ctx, req.Name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
 	}
-	go func(ctx context.Context) {
-		if _, err := c.convergeAll(ctx, hosts); err != nil {
-			c.log.Warn("convergence after deploy failed", "lab", dep.Lab, "err", err)
+	if req.ObservedGeneration > 0 {
+		moved, err := c.store.AdvanceGeneration(ctx, req.ObservedGeneration)
+		if err != nil {
+			return nil, err
 		}
-	}(context.WithoutCancel(ctx))
+		if moved {
+			c.log.Warn("generation behind an agent's: caught up", "host", req.Name, "generation", req.ObservedGeneration)
+		}
+	}
+	if err := c.store.RegisterHost(ctx, store.Host{Name: req.Name, Address: req.Address, DataIP: req.DataIP,
+		Capabilities: req.Capabilities, Version: req.Version}); err != nil {
+		return nil, err
+	}
+	c.log.Info("host registered", "host", req.Name, "address", req.Address, "data_ip", req.DataIP)
+	if old.DataIP != "" && old.DataIP != req.DataIP {
+		c.log.Info("host data address changed", "host", req.Name, "from", old.DataIP, "to", req.DataIP)
+		return nil, nil
+	}
+	return map[string]bool{req.Name: true}, nil
 }
 
 func (c *Controller) hostView(h store.Host) wire.HostView {

@@ -3,10 +3,8 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 
-	"github.com/netloom/netloom/internal/agent/client"
 	"github.com/netloom/netloom/internal/store"
 	"github.com/netloom/netloom/internal/topology"
 	"github.com/netloom/netloom/internal/wire"
@@ -67,8 +65,11 @@ func specOf(v store.LabView) topology.Lab {
 	return spec
 }
 
-func planOf(c store.LabChange) wire.LabPlan {
-	p := wire.LabPlan{AddNodes: []string{}, RemoveNodes: []string{}, ChangeNodes: []string{}, AddLinks: []string{}, RemoveLinks: []string{}}
+// planOf says what a change does and where the new lab's nodes and links
+// will be; dep is empty when the lab cannot be placed now.
+func planOf(c store.LabChange, lab topology.Lab, dep deployment) wire.LabPlan {
+	p := wire.LabPlan{AddNodes: []string{}, RemoveNodes: []string{}, ChangeNodes: []string{}, AddLinks: []string{}, RemoveLinks: []string{},
+		Nodes: []wire.PlannedNode{}, Links: []wire.PlannedLink{}}
 	for _, n := range c.AddNodes {
 		p.AddNodes = append(p.AddNodes, n.Name)
 	}
@@ -80,17 +81,29 @@ func planOf(c store.LabChange) wire.LabPlan {
 		p.AddLinks = append(p.AddLinks, l.Name())
 	}
 	p.RemoveLinks = append(p.RemoveLinks, c.RemoveLinks...)
+	for _, n := range lab.Nodes {
+		p.Nodes = append(p.Nodes, wire.PlannedNode{Name: n.Name, Host: dep.placement[n.Name], From: dep.moves[n.Name]})
+	}
+	for _, l := range lab.Links {
+		a, b := dep.placement[l.A.Node], dep.placement[l.B.Node]
+		pl := wire.PlannedLink{Name: l.Name(), Kind: wire.KindSameHost, Hosts: []string{a}}
+		if a != b {
+			pl.Kind, pl.Hosts = wire.KindTunnel, []string{a, b}
+		}
+		p.Links = append(p.Links, pl)
+	}
 	return p
 }
 
-// apply makes a lab what its file says: created if new, otherwise the
-// links and nodes that left or changed are torn down on their hosts and the
-// change stored; then the lab is deployed, which makes what is new and
-// leaves alone what is up. With planOnly it says what it would do.
-func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool) (wire.ApplyResponse, error) {
-	lock := c.labLock(lab.Name)
-	lock.Lock()
-	defer lock.Unlock()
+// apply makes a lab what its file says: the change is stored, new nodes
+// placed (placed ones stay, but for a pin to another host), the lab marked
+// starting; it returns the plan and what the deploy must declare, which
+// runs after, in the controller. Nodes whose kind, image or exec changed
+// are made again: left out of one declaration, then declared. With
+// planOnly it only says what it would do.
+func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool) (wire.ApplyResponse, deployment, map[nodeKey]bool, error) {
+	c.convMu.Lock()
+	defer c.convMu.Unlock()
 	resp := wire.ApplyResponse{Lab: lab.Name, Warnings: lab.Warnings()}
 	if resp.Warnings == nil {
 		resp.Warnings = []string{}
@@ -102,88 +115,60 @@ func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool)
 		resp.Created = true
 		change = diff(topology.Lab{}, lab)
 	case err != nil:
-		return resp, err
+		return resp, deployment{}, nil, err
 	default:
 		change = diff(specOf(v), lab)
 	}
-	resp.Plan = planOf(change)
+	dep, placeErr := c.placeLab(ctx, v, lab)
+	resp.Plan = planOf(change, lab, dep)
 	if planOnly {
-		return resp, nil
+		return resp, deployment{}, nil, nil
 	}
+	// The request may go; what is stored is stored whole.
+	ctx = context.WithoutCancel(ctx)
 	if resp.Created {
 		if _, err := c.store.CreateLab(ctx, lab); err != nil {
-			return resp, err
+			return resp, deployment{}, nil, err
+		}
+		if v, err = c.store.LabView(ctx, lab.Name); err != nil {
+			return resp, deployment{}, nil, err
 		}
 	} else if !change.Empty() {
-		c.convMu.Lock()
-		err := c.teardownChanged(ctx, v, change)
-		if err == nil {
-			err = c.store.UpdateLab(ctx, v.ID, change)
-		}
-		c.convMu.Unlock()
-		if err != nil {
-			return resp, err
+		if err := c.store.UpdateLab(ctx, v.ID, change); err != nil {
+			return resp, deployment{}, nil, err
 		}
 	}
-	dep, err := c.deployLocked(ctx, lab.Name)
-	if err != nil {
-		return resp, err
+	if placeErr != nil {
+		return resp, deployment{}, nil, placeErr
 	}
-	resp.Deploy = &dep
-	return resp, nil
-}
-
-// teardownChanged undoes, on the agents, the links and nodes a change
-// removes, and the nodes it moves to another host.
-func (c *Controller) teardownChanged(ctx context.Context, v store.LabView, change store.LabChange) error {
-	hosts, err := c.hostsByName(ctx)
-	if err != nil {
-		return err
+	if err := c.start(ctx, v, dep); err != nil {
+		return resp, deployment{}, nil, err
 	}
-	removed := map[string]bool{}
-	for _, name := range change.RemoveLinks {
-		removed[name] = true
-	}
-	var errs []error
-	for _, ls := range v.Links {
-		if !removed[ls.Name] || ls.SourceHost == "" {
-			continue
-		}
-		if !ls.CrossHost {
-			cctx, cancel := c.callCtx(ctx)
-			_, err := c.agent(hosts[ls.SourceHost]).UnlinkSameHost(cctx, v.Name, ls.Name)
-			cancel()
-			if err != nil && !errors.Is(err, client.ErrNotFound) {
-				errs = append(errs, fmt.Errorf("unlink %s on %s: %w", ls.Name, ls.SourceHost, err))
-			}
-			continue
-		}
-		for _, side := range []struct{ host, node, iface string }{{ls.SourceHost, ls.SourceNode, ls.SourceIface}, {ls.TargetHost, ls.TargetNode, ls.TargetIface}} {
-			cctx, cancel := c.callCtx(ctx)
-			_, err := c.agent(hosts[side.host]).Detach(cctx, wire.DetachLinkRequest{LabID: v.Name, ContainerName: side.node, InterfaceName: side.iface, LinkID: ls.Name})
-			cancel()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("detach %s on %s: %w", ls.Name, side.host, err))
-			}
-		}
-	}
-	gone := map[string]bool{}
-	for _, n := range change.RemoveNodes {
-		gone[n] = true
+	recreate := map[nodeKey]bool{}
+	old := map[string]topology.Node{}
+	for _, n := range specOf(v).Nodes {
+		old[n.Name] = n
 	}
 	for _, n := range change.ChangeNodes {
-		gone[n.Name] = true // made again by the deploy, with its new settings
-	}
-	for _, n := range v.Nodes {
-		if !gone[n.Name] || n.PlacedOn == "" {
-			continue
-		}
-		cctx, cancel := c.callCtx(ctx)
-		err := c.agent(hosts[n.PlacedOn]).DeleteNode(cctx, v.Name, n.Name)
-		cancel()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("delete node %s on %s: %w", n.Name, n.PlacedOn, err))
+		if o := old[n.Name]; o.Kind != n.Kind || o.Image != n.Image || !slices.Equal(o.Exec, n.Exec) {
+			recreate[nodeKey{v.ID, n.Name}] = true
 		}
 	}
-	return errors.Join(errs...)
+	return resp, dep, recreate, nil
+}
+
+// deployLater runs a deploy's rounds in the controller, detached from the
+// request that asked for it: a client that goes does not stop it.
+func (c *Controller) deployLater(ctx context.Context, lab string, dep deployment, recreate map[nodeKey]bool) {
+	ctx = context.WithoutCancel(ctx)
+	c.bg.Go(func() {
+		if len(recreate) > 0 {
+			if _, err := c.converge(ctx, dep.hosts, recreate); err != nil {
+				c.log.Warn("deploy: changed nodes not removed", "lab", lab, "err", err)
+			}
+		}
+		if _, err := c.converge(ctx, dep.hosts, nil); err != nil {
+			c.log.Error("deploy failed", "lab", lab, "err", err)
+		}
+	})
 }

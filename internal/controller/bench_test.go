@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/netloom/netloom/internal/store"
@@ -23,30 +24,32 @@ func BenchmarkPlace(b *testing.B) {
 		hosts = append(hosts, fmt.Sprintf("host%d", i))
 	}
 	for b.Loop() {
-		if _, err := place(nodes, links, hosts, nil); err != nil {
+		if _, err := place(nodes, links, nil, nil, hosts, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-// BenchmarkDeclarations builds the declarations of 100 hosts from 10 000
-// cross-host links.
+// BenchmarkDeclarations allocates and builds the declarations of 100 hosts
+// from 10 000 cross-host links.
 func BenchmarkDeclarations(b *testing.B) {
-	var hosts []string
+	d := store.Desired{Labs: []store.Lab{{ID: "lab", Name: "lab", State: store.LabRunning}}}
 	for i := range 100 {
-		hosts = append(hosts, fmt.Sprintf("host%d", i))
+		d.Hosts = append(d.Hosts, store.Host{Name: fmt.Sprintf("host%d", i), DataIP: fmt.Sprintf("10.0.0.%d", i+1)})
 	}
-	var links []store.LinkState
 	for i := range 10000 {
-		a, z := hosts[i%100], hosts[(i+1)%100]
-		tag := 2050 + i%1900
-		links = append(links, store.LinkState{ID: fmt.Sprint(i), LabID: "lab", Name: fmt.Sprintf("a%d:eth1-b%d:eth1", i, i),
-			DesiredState: "up", ActualState: "up", CrossHost: true, SourceHost: a, TargetHost: z, SourceTag: &tag, TargetTag: &tag,
-			Tunnel: &store.Tunnel{VNI: 10000 + i, AgentA: a, IPA: "10.0.0.1", AgentB: z, IPB: "10.0.0.2", Status: "active", PortName: fmt.Sprintf("vxlan-%08x", i)}})
+		a, z := fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", i)
+		d.Nodes = append(d.Nodes, store.LabNode{Lab: "lab", Node: store.Node{Name: a, PlacedOn: d.Hosts[i%100].Name}},
+			store.LabNode{Lab: "lab", Node: store.Node{Name: z, PlacedOn: d.Hosts[(i+1)%100].Name}})
+		d.Links = append(d.Links, store.LinkState{ID: fmt.Sprint(i), LabID: "lab", Name: a + ":eth1-" + z + ":eth1",
+			SourceNode: a, SourceIface: "eth1", TargetNode: z, TargetIface: "eth1", DesiredState: "up"})
 	}
 	for b.Loop() {
-		if d := declarations(hosts, nil, links); len(d) != 100 {
-			b.Fatal(len(d))
+		d := d
+		d.Links = slices.Clone(d.Links)
+		allocate(&d)
+		if decls := hostDeclarations(d, nil); len(decls) != 100 {
+			b.Fatal(len(decls))
 		}
 	}
 }

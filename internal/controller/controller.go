@@ -22,13 +22,10 @@ type Config struct {
 	APIToken     string        // for API clients; never logged
 	AgentTimeout time.Duration // of one call to an agent
 	OfflineAfter time.Duration // without a heartbeat, a host is offline
-	// ReconcileInterval is the loop's period; overlay convergence runs
-	// every ConvergeEvery-th cycle (1: every cycle).
+	// ReconcileInterval is the loop's period; a round declaring every
+	// host's state runs every ConvergeEvery-th cycle (1: every cycle).
 	ReconcileInterval time.Duration
 	ConvergeEvery     int
-	// MappingMaxAge is how long an interface mapping is trusted after it was
-	// last verified (W-15); 0 means three convergence periods.
-	MappingMaxAge time.Duration
 }
 
 // Validate checks the configuration, naming every bad field.
@@ -62,14 +59,16 @@ type Controller struct {
 	log   *slog.Logger
 	http  *http.Client
 
-	// convMu keeps a convergence round from overlapping the teardown of a
-	// lab: declaring a state read before the teardown would bring back
-	// what it removed.
+	// convMu serialises every change of the desired state with the rounds
+	// that declare it: deploys, destroys and convergence rounds each hold it
+	// from their read of the store to the record of the agents' answers, so
+	// no round declares a state read before a change (W-4).
 	convMu sync.Mutex
+
+	bg sync.WaitGroup // deploys running after their request
 
 	mu sync.Mutex
 	// mu guards the following.
-	labMus    map[string]*sync.Mutex           // serialise deploys and destroys of one lab
 	summaries map[string]wire.AgentConvergence // each agent's last convergence
 }
 
@@ -78,7 +77,7 @@ func New(cfg Config, st *store.Store, log *slog.Logger) (*Controller, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Controller{cfg: cfg, store: st, log: log, http: &http.Client{}, labMus: map[string]*sync.Mutex{}, summaries: map[string]wire.AgentConvergence{}}, nil
+	return &Controller{cfg: cfg, store: st, log: log, http: &http.Client{}, summaries: map[string]wire.AgentConvergence{}}, nil
 }
 
 // Handler returns the REST API, for tests that serve it themselves.
@@ -90,11 +89,6 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.cfg.Listen, err)
 	}
-	if n, err := c.store.InterruptDeploys(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		c.log.Warn("deploys interrupted by a restart will run again", "labs", n)
-	}
 	srv := &http.Server{Handler: c.routes(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -104,7 +98,10 @@ func (c *Controller) Run(ctx context.Context) error {
 		defer close(loopDone)
 		c.reconcileLoop(ctx)
 	}()
-	defer func() { <-loopDone }()
+	defer func() {
+		<-loopDone
+		c.bg.Wait()
+	}()
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -113,18 +110,6 @@ func (c *Controller) Run(ctx context.Context) error {
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
-}
-
-// labLock returns the lock of one lab's deploys and destroys.
-func (c *Controller) labLock(lab string) *sync.Mutex {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m, ok := c.labMus[lab]
-	if !ok {
-		m = &sync.Mutex{}
-		c.labMus[lab] = m
-	}
-	return m
 }
 
 // agent returns a client of a host's agent.

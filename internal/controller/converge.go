@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -10,233 +11,270 @@ import (
 	"time"
 
 	"github.com/netloom/netloom/internal/agent/client"
-	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/store"
 	"github.com/netloom/netloom/internal/wire"
 )
 
-// declarations builds each host's full desired tunnel set from the
-// database: every host gets one, even with no tunnels, scoped to the labs
-// placed on it. A link being created is a placeholder on both its hosts, so
-// the agents keep what the deploy is building (W-4). A tunnel is declared
-// with its side's tag from the database; a missing tag is sent as 0, which
-// the agent refuses rather than make a trunk (W-21).
-func declarations(hosts []string, placed []store.Placed, links []store.LinkState) map[string]*wire.DeclareStateRequest {
-	decls := map[string]*wire.DeclareStateRequest{}
-	for _, h := range hosts {
-		decls[h] = &wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{}, DeclaredLabs: []string{}}
-	}
-	labs := map[string]map[string]bool{}
-	addLab := func(host, lab string) {
-		if labs[host] == nil {
-			labs[host] = map[string]bool{}
-		}
-		labs[host][lab] = true
-	}
-	for _, p := range placed {
-		addLab(p.Host, p.Lab)
-	}
-	for _, ls := range links {
-		if !ls.CrossHost || ls.DesiredState != "up" {
-			continue
-		}
-		port := ident.PortName(ls.LabID, ls.Name)
-		if ls.ActualState == store.LinkCreating {
-			for _, h := range []string{ls.SourceHost, ls.TargetHost} {
-				if d := decls[h]; d != nil {
-					d.Tunnels = append(d.Tunnels, wire.DeclaredTunnel{LinkID: ls.Name, LabID: ls.LabID, PortName: port, Placeholder: true})
-					addLab(h, ls.LabID)
-				}
-			}
-			continue
-		}
-		t := ls.Tunnel
-		if t == nil || t.Status != "active" {
-			continue
-		}
-		for _, side := range []struct {
-			host, local, remote string
-			tag                 *int
-		}{{t.AgentA, t.IPA, t.IPB, ls.SourceTag}, {t.AgentB, t.IPB, t.IPA, ls.TargetTag}} {
-			d := decls[side.host]
-			if d == nil {
-				continue
-			}
-			tag := 0
-			if side.tag != nil {
-				tag = *side.tag
-			}
-			d.Tunnels = append(d.Tunnels, wire.DeclaredTunnel{LinkID: ls.Name, LabID: ls.LabID, VNI: t.VNI, LocalIP: side.local,
-				RemoteIP: side.remote, ExpectedVLAN: tag, PortName: t.PortName})
-			addLab(side.host, ls.LabID)
-		}
-	}
-	for h, d := range decls {
-		d.DeclaredLabs = append(d.DeclaredLabs, slices.Sorted(maps.Keys(labs[h]))...) // [] rather than null when empty
-	}
-	return decls
-}
-
-// converge declares to every online agent (or those in only) its full
-// tunnel set with a fresh generation, in parallel, falls back to the
-// whitelist for an agent without declare-state (by status code, W-19),
-// records the attached flags per side and keeps each agent's summary.
-func (c *Controller) converge(ctx context.Context, only map[string]bool) (wire.ConvergeResponse, error) {
+// converge runs one convergence round for the hosts in only (every host
+// when nil); nodes in omit are left out of their hosts' declarations.
+func (c *Controller) converge(ctx context.Context, only map[string]bool, omit map[nodeKey]bool) (wire.ConvergeResponse, error) {
 	c.convMu.Lock()
 	defer c.convMu.Unlock()
-	st, err := c.readConvState(ctx)
+	return c.roundLocked(ctx, only, omit)
+}
+
+// roundLocked is one convergence round; the caller holds convMu, so no
+// other round, deploy or destroy can change the desired state between the
+// read and the declarations (W-4). It reads the desired state once,
+// allocates what is missing, declares to every target host its whole state
+// under one fresh generation, in parallel, and records what the agents
+// answered: node and link states, interface mappings, lab states, and the
+// teardowns the hosts confirmed. A target that is offline is not called:
+// what it holds becomes unknown.
+func (c *Controller) roundLocked(ctx context.Context, only map[string]bool, omit map[nodeKey]bool) (wire.ConvergeResponse, error) {
+	d, err := c.store.Desired(ctx)
 	if err != nil {
 		return wire.ConvergeResponse{}, err
 	}
-	return c.declareAll(ctx, only, st)
-}
-
-// convState is what a convergence round reads from the store, once.
-type convState struct {
-	hosts  []store.Host
-	placed []store.Placed
-	links  []store.LinkState
-}
-
-func (c *Controller) readConvState(ctx context.Context) (convState, error) {
-	hosts, placed, links, err := c.store.ConvergenceState(ctx)
-	return convState{hosts: hosts, placed: placed, links: links}, err
-}
-
-// declareAll is converge on a state already read; the caller holds convMu.
-func (c *Controller) declareAll(ctx context.Context, only map[string]bool, st convState) (wire.ConvergeResponse, error) {
-	hosts, placed, links := st.hosts, st.placed, st.links
+	allocs, tunnels, drop, problems := allocate(&d)
+	for _, p := range problems {
+		c.log.Error("link not allocated", "err", p)
+	}
+	if len(allocs)+len(tunnels)+len(drop) > 0 {
+		if err := c.store.SaveAllocations(ctx, allocs, tunnels, drop); err != nil {
+			return wire.ConvergeResponse{}, err
+		}
+	}
+	decls := hostDeclarations(d, omit)
 	gen, err := c.store.NextGeneration(ctx)
 	if err != nil {
 		return wire.ConvergeResponse{}, err
 	}
-	byName := map[string]store.Host{}
-	var targets []string
-	for _, h := range hosts {
-		if c.online(h) && (only == nil || only[h.Name]) {
-			byName[h.Name] = h
-			targets = append(targets, h.Name)
-		}
-	}
-	decls := declarations(targets, placed, links)
 	resp := wire.ConvergeResponse{Generation: gen, Agents: []wire.AgentConvergence{}}
-	results := map[string]wire.DeclareStateResponse{}
+	answers := map[string]*hostAnswer{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, name := range targets {
-		req := decls[name]
-		req.Generation = &gen
+	for _, h := range d.Hosts {
+		if only != nil && !only[h.Name] {
+			continue
+		}
+		if !c.online(h) {
+			a := newHostAnswer(h.Name)
+			a.unknown = h.Name + " offline"
+			answers[h.Name] = a
+			continue
+		}
+		decl := decls[h.Name]
+		decl.Generation = &gen
 		wg.Go(func() {
-			sum, r := c.declareTo(ctx, byName[name], *req)
+			sum, a := c.declareTo(ctx, h, *decl)
 			mu.Lock()
 			defer mu.Unlock()
 			resp.Agents = append(resp.Agents, sum)
-			results[name] = r
+			answers[h.Name] = a
 		})
 	}
 	wg.Wait()
 	slices.SortFunc(resp.Agents, func(a, b wire.AgentConvergence) int { return strings.Compare(a.Host, b.Host) })
-	if err := c.store.SetAttachments(ctx, attachmentChanges(links, results)); err != nil {
-		return resp, err
-	}
 	c.mu.Lock()
 	for _, s := range resp.Agents {
 		c.summaries[s.Host] = s
 	}
 	c.mu.Unlock()
-	c.log.Info("converged", "generation", gen, "agents", len(targets))
+
+	if err := c.store.RecordObservations(ctx, time.Now(), observe(&d, answers, omit)); err != nil {
+		return resp, err
+	}
+	if err := c.recordLabs(ctx, d, answers); err != nil {
+		return resp, err
+	}
+	c.log.Info("converged", "generation", gen, "agents", len(resp.Agents))
 	return resp, nil
 }
 
-// convergePlan returns what converge would declare, without sending it.
+// recordLabs writes the states of labs that changed: running labs from
+// their nodes and links, and stopping labs, which stop once every host that
+// held them answered a declaration without them.
+func (c *Controller) recordLabs(ctx context.Context, d store.Desired, answers map[string]*hostAnswer) error {
+	nodes := map[string][]store.LabNode{}
+	for _, n := range d.Nodes {
+		nodes[n.Lab] = append(nodes[n.Lab], n)
+	}
+	links := map[string][]store.LinkState{}
+	for _, ls := range d.Links {
+		links[ls.LabID] = append(links[ls.LabID], ls)
+	}
+	stopping := false
+	for _, l := range d.Labs {
+		if l.State == store.LabStopping {
+			stopping = true
+		}
+		if !runs(l.State) {
+			continue
+		}
+		state, why := labState(nodes[l.ID], links[l.ID])
+		if state == l.State && why == l.StateError {
+			continue
+		}
+		if err := c.store.SetLabState(ctx, l.ID, state, why); err != nil {
+			return err
+		}
+		c.log.Info("lab state", "lab", l.Name, "state", state, "why", why)
+	}
+	if !stopping {
+		return nil
+	}
+	var confirmed []string
+	for host, a := range answers {
+		if a.unknown == "" {
+			confirmed = append(confirmed, host)
+		}
+	}
+	slices.Sort(confirmed)
+	done, err := c.store.ConfirmTeardowns(ctx, confirmed)
+	if err != nil {
+		return err
+	}
+	for _, l := range d.Labs {
+		if l.State != store.LabStopping {
+			continue
+		}
+		if slices.Contains(done, l.ID) {
+			c.log.Info("lab destroyed", "lab", l.Name)
+			continue
+		}
+		waiting := map[string]bool{}
+		for _, n := range nodes[l.ID] {
+			if n.PlacedOn != "" && !slices.Contains(confirmed, n.PlacedOn) {
+				waiting[n.PlacedOn] = true
+			}
+		}
+		why := "teardown deferred until the hosts return: " + strings.Join(slices.Sorted(maps.Keys(waiting)), ", ")
+		if why == l.StateError {
+			continue
+		}
+		c.log.Warn("teardown deferred", "lab", l.Name, "hosts", slices.Sorted(maps.Keys(waiting)))
+		if err := c.store.SetLabState(ctx, l.ID, store.LabStopping, why); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// convergePlan returns what a round would declare to the online hosts (those
+// in only, when set), without sending or storing anything.
 func (c *Controller) convergePlan(ctx context.Context, only map[string]bool) (wire.ConvergePlan, error) {
-	hosts, placed, links, err := c.store.ConvergenceState(ctx)
+	d, err := c.store.Desired(ctx)
 	if err != nil {
 		return wire.ConvergePlan{}, err
 	}
-	var targets []string
-	for _, h := range hosts {
+	allocate(&d)
+	decls := hostDeclarations(d, nil)
+	plan := wire.ConvergePlan{Agents: map[string]wire.HostDeclaration{}}
+	for _, h := range d.Hosts {
 		if c.online(h) && (only == nil || only[h.Name]) {
-			targets = append(targets, h.Name)
+			plan.Agents[h.Name] = *decls[h.Name]
 		}
-	}
-	plan := wire.ConvergePlan{Agents: map[string]wire.DeclareStateRequest{}}
-	for name, d := range declarations(targets, placed, links) {
-		plan.Agents[name] = *d
 	}
 	return plan, nil
 }
 
-// declareTo sends one agent its declaration.
-func (c *Controller) declareTo(ctx context.Context, h store.Host, req wire.DeclareStateRequest) (wire.AgentConvergence, wire.DeclareStateResponse) {
-	sum := wire.AgentConvergence{Host: h.Name, Generation: *req.Generation, At: time.Now().UTC(), Tunnels: len(req.Tunnels),
-		Results: map[string]int{}, OrphansRemoved: []string{}}
+// errOldAgent is why nothing but tunnels can be made on an agent without
+// host declarations.
+const errOldAgent = "the agent has no host declarations (POST /host/declare-state): nodes cannot be made there; upgrade it"
+
+// declareTo sends one host its declaration and sorts out its answer. An
+// agent without /host/declare-state gets its tunnels through
+// /overlay/declare-state, and one without that the whitelist (by status
+// code, W-19); on both its nodes and interfaces are errors.
+func (c *Controller) declareTo(ctx context.Context, h store.Host, decl wire.HostDeclaration) (wire.AgentConvergence, *hostAnswer) {
+	sum := wire.AgentConvergence{Host: h.Name, Generation: *decl.Generation, At: time.Now().UTC(), Nodes: len(decl.Nodes),
+		Tunnels: len(decl.Tunnels), Results: map[string]int{}, OrphansRemoved: []string{}}
+	for _, n := range decl.Nodes {
+		sum.Interfaces += len(n.Interfaces)
+	}
+	a := newHostAnswer(h.Name)
 	cctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	ag := c.agent(h)
-	resp, err := ag.DeclareState(cctx, req)
+	resp, err := ag.DeclareHost(cctx, decl)
 	if errors.Is(err, client.ErrNotFound) {
-		// An old agent: the whitelist can only remove, never create or retag.
 		sum.Fallback = true
-		var valid []string
-		for _, t := range req.Tunnels {
-			valid = append(valid, t.PortName)
-		}
-		r, werr := ag.ReconcilePorts(cctx, wire.ReconcilePortsRequest{ValidPortNames: valid, Confirm: true})
-		if werr != nil {
-			sum.Error = werr.Error()
-		} else {
-			sum.OrphansRemoved = append(sum.OrphansRemoved, r.RemovedPorts...)
-		}
-		return sum, wire.DeclareStateResponse{}
+		resp, err = declareOld(cctx, ag, decl)
 	}
 	if err != nil {
 		sum.Error = err.Error()
-		c.log.Warn("agent skipped in convergence", "host", h.Name, "err", err)
-		return sum, wire.DeclareStateResponse{}
+		a.unknown = fmt.Sprintf("%s: %v", h.Name, err)
+		if errors.Is(err, client.ErrUnreachable) {
+			a.unknown = h.Name + " unreachable"
+		}
+		c.log.Warn("host not declared", "host", h.Name, "err", err)
+		return sum, a
 	}
 	if resp.Skipped != nil {
 		sum.Skipped = *resp.Skipped
+		a.unknown = fmt.Sprintf("%s could not read its bridge (%s)", h.Name, *resp.Skipped)
+		c.log.Warn("host skipped its declaration", "host", h.Name, "skipped", *resp.Skipped)
+		return sum, a
 	}
-	for _, r := range resp.Results {
-		sum.Results[r.Status]++
+	for _, n := range resp.Nodes {
+		if n.Status == wire.StatusRemoved {
+			sum.OrphansRemoved = append(sum.OrphansRemoved, "node "+n.LabID+"/"+n.Name)
+			continue
+		}
+		sum.Results[n.Status]++
+		a.nodes[nodeKey{n.LabID, n.Name}] = n
 	}
-	sum.OrphansRemoved = append(sum.OrphansRemoved, resp.OrphansRemoved...)
-	return sum, resp
+	for _, i := range resp.Interfaces {
+		if i.Status == wire.StatusRemoved {
+			sum.OrphansRemoved = append(sum.OrphansRemoved, i.PortName)
+			continue
+		}
+		sum.Results[i.Status]++
+		a.ifaces[ifaceKey{i.LabID, i.Node, i.Interface}] = i
+	}
+	for _, t := range resp.Tunnels {
+		if t.Status == wire.StatusRemoved {
+			sum.OrphansRemoved = append(sum.OrphansRemoved, t.PortName)
+			continue
+		}
+		sum.Results[t.Status]++
+		a.tunnels[linkKey{t.LabID, t.LinkID}] = t
+	}
+	return sum, a
 }
 
-// attachmentChanges turns agents' results into the attached flags that
-// changed, matched by (lab, link, side), never by link name alone (W-2).
-func attachmentChanges(links []store.LinkState, results map[string]wire.DeclareStateResponse) []store.Attachment {
-	type key struct{ lab, link string }
-	byKey := map[key]store.LinkState{}
-	for _, ls := range links {
-		byKey[key{ls.LabID, ls.Name}] = ls
+// declareOld declares to an agent of the first stage what it can take, its
+// tunnels, and answers as the host declaration would, with every node and
+// interface an error.
+func declareOld(ctx context.Context, ag *client.Client, decl wire.HostDeclaration) (wire.HostDeclarationResponse, error) {
+	var resp wire.HostDeclarationResponse
+	why := errOldAgent
+	for _, n := range decl.Nodes {
+		resp.Nodes = append(resp.Nodes, wire.NodeStatus{LabID: n.LabID, Name: n.Name, Status: wire.StatusError, Error: &why})
 	}
-	var changes []store.Attachment
-	for host, resp := range results {
-		for _, r := range resp.Results {
-			if r.Status == wire.StatusProtected {
-				continue
-			}
-			ls, ok := byKey[key{r.LabID, r.LinkID}]
-			if !ok || ls.Tunnel == nil {
-				continue
-			}
-			attached := r.Status != wire.StatusError
-			switch host {
-			case ls.Tunnel.AgentA:
-				if ls.SourceAttached != attached {
-					changes = append(changes, store.Attachment{LinkStateID: ls.ID, Source: true, Attached: attached})
-				}
-			case ls.Tunnel.AgentB:
-				if ls.TargetAttached != attached {
-					changes = append(changes, store.Attachment{LinkStateID: ls.ID, Source: false, Attached: attached})
-				}
-			}
+	old, err := ag.DeclareState(ctx, wire.DeclareStateRequest{Tunnels: decl.Tunnels, DeclaredLabs: decl.DeclaredLabs, Generation: decl.Generation})
+	if errors.Is(err, client.ErrNotFound) {
+		// Older still: the whitelist can only remove, never create or retag.
+		var valid []string
+		for _, t := range decl.Tunnels {
+			valid = append(valid, t.PortName)
 		}
+		r, err := ag.ReconcilePorts(ctx, wire.ReconcilePortsRequest{ValidPortNames: valid, Confirm: true})
+		for _, p := range r.RemovedPorts {
+			resp.Tunnels = append(resp.Tunnels, wire.TunnelResult{PortName: p, Status: wire.StatusRemoved})
+		}
+		return resp, err
 	}
-	return changes
+	if err != nil {
+		return resp, err
+	}
+	resp.Skipped, resp.ObservedGeneration = old.Skipped, old.ObservedGeneration
+	resp.Tunnels = append(resp.Tunnels, old.Results...)
+	for _, p := range old.OrphansRemoved {
+		resp.Tunnels = append(resp.Tunnels, wire.TunnelResult{PortName: p, Status: wire.StatusRemoved})
+	}
+	return resp, nil
 }
 
 // summariesNow lists each agent's last convergence.

@@ -2,32 +2,24 @@ package controller
 
 import (
 	"fmt"
-	"net/http/httptest"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/netloom/netloom/internal/agent/agenttest"
-	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/store"
 	"github.com/netloom/netloom/internal/topology"
-	"github.com/netloom/netloom/internal/wire"
 )
 
 // cycleQueries builds a lab of n links, half same-host and half cross-host,
-// deployed on two agent doubles, runs two full cycles and returns the
-// statements the second one sent.
+// on two agent doubles, runs two full cycles and returns the statements the
+// second one sent.
 func cycleQueries(t *testing.T, n int) int64 {
 	t.Helper()
 	c, _ := newTestController(t, time.Minute)
 	ctx := t.Context()
 	agents := map[string]*agenttest.Converged{"hostA": {}, "hostB": {}}
-	for name, f := range agents {
-		srv := httptest.NewServer(f)
-		t.Cleanup(srv.Close)
-		if err := c.store.RegisterHost(ctx, store.Host{Name: name, Address: srv.URL, DataIP: "10.77.0." + name[4:]}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	serveHosts(t, c, map[string]http.Handler{"hostA": agents["hostA"], "hostB": agents["hostB"]})
 	lab := topology.Lab{Name: "big"}
 	placement := map[string]string{}
 	for i := range n {
@@ -46,47 +38,22 @@ func cycleQueries(t *testing.T, n int) int64 {
 	if err := c.store.SetPlacements(ctx, "big", placement); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.store.SetLabState(ctx, "big", store.LabRunning, ""); err != nil {
+	if err := c.store.SetLabState(ctx, "big", store.LabStarting, ""); err != nil {
 		t.Fatal(err)
 	}
-	v, err := c.store.LabView(ctx, "big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var maps []store.Mapping
-	for i, ls := range v.Links {
-		src, dst := placement[ls.SourceNode], placement[ls.TargetNode]
-		if err := c.store.SetLinkCreating(ctx, ls.ID, src, dst); err != nil {
-			t.Fatal(err)
-		}
-		tag := 2050 + i%1900
-		if src == dst {
-			err = c.store.SetSameHostUp(ctx, ls.ID, tag)
-		} else {
-			err = c.store.SetCrossHostUp(ctx, store.CrossHostUp{LinkStateID: ls.ID, LabID: "big", LinkName: ls.Name, VNI: 100000 + i,
-				SourceTag: tag, TargetTag: tag, SourceHost: src, SourceIP: "10.77.0.1", TargetHost: dst, TargetIP: "10.77.0.2"})
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range []struct{ node, iface, host string }{{ls.SourceNode, ls.SourceIface, src}, {ls.TargetNode, ls.TargetIface, dst}} {
-			port := ident.HostPortName("big", e.node, e.iface)
-			maps = append(maps, store.Mapping{Node: e.node, Iface: e.iface, OVSPort: port, Tag: tag})
-			agents[e.host].AddPort("big", wire.PortState{NodeName: e.node, InterfaceName: e.iface, OVSPortName: port, VLANTag: tag, Carrier: "on"})
-		}
-	}
-	if err := c.store.UpsertMappings(ctx, "big", maps); err != nil {
-		t.Fatal(err)
-	}
-	c.cycle(ctx, 1) // the first cycle sets the attached flags
+	c.cycle(ctx, 1) // the first cycle allocates and records the states
 	before := c.store.Queries()
 	c.cycle(ctx, 1)
+	sent := c.store.Queries() - before
 	for name, a := range agents {
-		if a.Calls() < 4 { // two cycles: declare-state, port-state, and more
-			t.Fatalf("agent %s got %d calls: the cycle did not converge", name, a.Calls())
+		if len(a.Declared()) != 2 {
+			t.Fatalf("agent %s got %d declarations, want one per cycle", name, len(a.Declared()))
 		}
 	}
-	return c.store.Queries() - before
+	if v, err := c.store.LabView(ctx, "big"); err != nil || v.State != store.LabRunning || v.Progress.LinksUp != n {
+		t.Fatalf("lab %s, %+v, %v: want running with every link up", v.State, v.Progress, err)
+	}
+	return sent
 }
 
 // TestCycleQueries shows that a reconcile cycle sends the same number of

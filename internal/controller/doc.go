@@ -1,23 +1,29 @@
 // Package controller is netloom's controller: the source of truth for every
 // lab's network. It serves the REST API under /api/v1, keeps the registry of
-// agents, places nodes and orchestrates lab deploys and teardowns through
-// the agents' API.
+// agents, places nodes, allocates tags and VNIs, and declares to each host
+// the whole state netloom wants there (DESIGN §11).
 //
 // cmd/netloom builds it on a store and calls Run. It reaches agents only
 // through internal/agent/client; it never imports the agent itself.
 //
 // Invariants:
-//   - a link's "creating" state is committed before any agent is called
-//     (W-4), and no store transaction is open while an agent is called
-//     (W-16): the store opens and closes its own;
-//   - a cross-host link whose one side attached and whose other failed is
-//     rolled back; if the rollback fails, the link is stored as error with
-//     PARTIAL_STATE and the hosts that hold state (W-3);
-//   - the tunnel row records the data-plane addresses actually used and the
-//     port name (W-9).
+//   - deploys, destroys and convergence rounds hold one lock (convMu) from
+//     their read of the desired state to the record of the agents' answers,
+//     so no declaration carries a state read before a change (W-4); no store
+//     transaction is open while an agent is called (W-16);
+//   - a host gets one declaration per round, all of it, under a fresh
+//     generation; every lab in the database is in its scope;
+//   - a link side keeps its tag while its node stays on its host; tags are
+//     unique per host, VNIs unique in the database and kept for life;
+//   - what users see is what the agents answered: a side whose host could
+//     not be asked is unknown, never up; a cross-host link with one side up
+//     and the other failed is PARTIAL_STATE, naming the host that holds
+//     state (W-3); tunnel rows hold the hosts' current addresses (W-9).
 //
-// Design notes: deploy is idempotent. Running it again after a failure
-// re-creates nodes (the runtime completes what exists), re-attaches every
-// cross-host link that is not up (attach keeps an existing tag) and skips
-// links that are up, so "fix the host, deploy again" is the recovery path.
+// Design notes: the pure half of a round (allocate, hostDeclarations,
+// observe, linkState, labState in state.go) does no I/O and is tested on
+// its own; the round itself (converge.go) only reads, declares in parallel
+// and writes batches, so the statements it sends do not grow with links.
+// Deploy is "change the desired state, declare": running it again, or any
+// later round, heals what a host lost.
 package controller

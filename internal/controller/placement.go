@@ -12,14 +12,14 @@ import (
 // errPlacement reports a lab that cannot be placed on the hosts online.
 var errPlacement = errors.New("cannot place nodes")
 
-// place decides the host of every node: its explicit host, which must be
-// online, or else the online host that adds the fewest cross-host links to
-// the nodes placed so far, then the least loaded, then the first by name.
-// load counts the nodes each host runs already.
-func place(nodes []topology.Node, links []topology.Link, online []string, load map[string]int) (map[string]string, error) {
-	if len(online) == 0 {
-		return nil, fmt.Errorf("%w: no host is online", errPlacement)
-	}
+// place decides the host of every node. Placement is sticky (DESIGN §11): a
+// node keeps its current host unless its file pins another one or that host
+// is no longer known. A node without a placement goes to its pinned host,
+// which must be online, or else to the online host that adds the fewest
+// cross-host links to the nodes placed so far, then the least loaded, then
+// the first by name. load counts the nodes each host runs for other labs.
+func place(nodes []topology.Node, links []topology.Link, current map[string]string, known map[string]bool,
+	online []string, load map[string]int) (map[string]string, error) {
 	hosts := slices.Sorted(slices.Values(online))
 	isOnline := map[string]bool{}
 	for _, h := range hosts {
@@ -32,18 +32,25 @@ func place(nodes []topology.Node, links []topology.Link, online []string, load m
 	}
 	var errs []string
 	for _, n := range nodes {
-		if n.Host == "" {
+		cur := current[n.Name]
+		switch {
+		case cur != "" && known[cur] && (n.Host == "" || n.Host == cur):
+			placed[n.Name] = cur
+		case n.Host == "":
 			continue
-		}
-		if !isOnline[n.Host] {
+		case !isOnline[n.Host]:
 			errs = append(errs, fmt.Sprintf("node %s: host %s is not online", n.Name, n.Host))
 			continue
+		default:
+			placed[n.Name] = n.Host
 		}
-		placed[n.Name] = n.Host
-		count[n.Host]++
+		count[placed[n.Name]]++
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %s", errPlacement, strings.Join(errs, "; "))
+	}
+	if len(placed) < len(nodes) && len(hosts) == 0 {
+		return nil, fmt.Errorf("%w: no host is online", errPlacement)
 	}
 	neighbours := map[string][]string{}
 	for _, l := range links {

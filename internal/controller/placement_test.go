@@ -18,24 +18,35 @@ func TestPlace(t *testing.T) {
 		name    string
 		nodes   []topology.Node
 		links   []topology.Link
+		current map[string]string
 		online  []string
 		load    map[string]int
 		want    map[string]string
 		wantErr string
 	}{
-		{"explicit hosts kept", []topology.Node{{Name: "r1", Host: "hostB"}, {Name: "r2", Host: "hostA"}}, nil,
+		{"explicit hosts kept", []topology.Node{{Name: "r1", Host: "hostB"}, {Name: "r2", Host: "hostA"}}, nil, nil,
 			[]string{"hostA", "hostB"}, nil, map[string]string{"r1": "hostB", "r2": "hostA"}, ""},
-		{"follows its neighbour", []topology.Node{{Name: "r1", Host: "hostB"}, {Name: "r2"}}, []topology.Link{link("r1", "r2")},
+		{"follows its neighbour", []topology.Node{{Name: "r1", Host: "hostB"}, {Name: "r2"}}, []topology.Link{link("r1", "r2")}, nil,
 			[]string{"hostA", "hostB"}, map[string]int{"hostB": 10}, map[string]string{"r1": "hostB", "r2": "hostB"}, ""},
-		{"least loaded when unlinked", []topology.Node{{Name: "r1"}, {Name: "r2"}}, nil,
+		{"least loaded when unlinked", []topology.Node{{Name: "r1"}, {Name: "r2"}}, nil, nil,
 			[]string{"hostA", "hostB"}, map[string]int{"hostA": 1}, map[string]string{"r1": "hostB", "r2": "hostA"}, ""},
-		{"explicit host offline", []topology.Node{{Name: "r1", Host: "hostC"}}, nil, []string{"hostA"}, nil, nil, "node r1: host hostC is not online"},
-		{"nothing online", []topology.Node{{Name: "r1"}}, nil, nil, nil, nil, "no host is online"},
+		{"explicit host offline", []topology.Node{{Name: "r1", Host: "hostC"}}, nil, nil, []string{"hostA"}, nil, nil, "node r1: host hostC is not online"},
+		{"nothing online", []topology.Node{{Name: "r1"}}, nil, nil, nil, nil, nil, "no host is online"},
+		{"sticky: a placed node stays, even where a new one would not go", []topology.Node{{Name: "r1"}, {Name: "r2"}}, nil,
+			map[string]string{"r1": "hostB"}, []string{"hostA", "hostB"}, map[string]int{"hostB": 10},
+			map[string]string{"r1": "hostB", "r2": "hostA"}, ""},
+		{"sticky: a placed node stays on a host that is offline", []topology.Node{{Name: "r1"}}, nil,
+			map[string]string{"r1": "hostB"}, nil, nil, map[string]string{"r1": "hostB"}, ""},
+		{"a pin to another host moves it", []topology.Node{{Name: "r1", Host: "hostA"}}, nil,
+			map[string]string{"r1": "hostB"}, []string{"hostA", "hostB"}, nil, map[string]string{"r1": "hostA"}, ""},
+		{"a deleted host loses its nodes", []topology.Node{{Name: "r1"}}, nil,
+			map[string]string{"r1": "hostGone"}, []string{"hostA"}, nil, map[string]string{"r1": "hostA"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := place(tt.nodes, tt.links, tt.online, tt.load)
+			known := map[string]bool{"hostA": true, "hostB": true, "hostC": true}
+			got, err := place(tt.nodes, tt.links, tt.current, known, tt.online, tt.load)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err %v, want %q", err, tt.wantErr)

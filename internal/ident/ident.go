@@ -15,6 +15,17 @@ const (
 	vniSpan = 16_000_000
 )
 
+// Access tags of a host bridge (DESIGN §4): node ports that belong to no link
+// ("isolated") take tags from IsolatedTagMin to IsolatedTagMax, the ports of a
+// link from LinkedTagMin to LinkedTagMax. The controller allocates linked tags
+// per host; the agent's allocator serves the original's per-link endpoints.
+const (
+	IsolatedTagMin = 100
+	IsolatedTagMax = 2049
+	LinkedTagMin   = 2050
+	LinkedTagMax   = 4000
+)
+
 // VXLANPortPrefix starts the name of every per-link VXLAN port netloom makes.
 const VXLANPortPrefix = "vxlan-"
 
@@ -48,6 +59,12 @@ func PortName(lab, link string) string {
 func VNI(lab, link string) uint32 {
 	h, _ := strconv.ParseUint(linkHash(lab, link), 16, 32) // always 8 hex digits
 	return uint32(h%vniSpan + VNIBase)
+}
+
+// VNIProbe returns the i-th VNI to try for a link: the first choice for 0,
+// then the next values, wrapping within the formula's span (W-26).
+func VNIProbe(lab, link string, i int) uint32 {
+	return uint32((int(VNI(lab, link))-VNIBase+i)%vniSpan + VNIBase)
 }
 
 // Ownership marks: the external_ids keys netloom writes on every OVS port it

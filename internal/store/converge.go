@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // NextGeneration hands out the next declaration generation; generations only
@@ -18,71 +20,369 @@ func (s *Store) NextGeneration(ctx context.Context) (int64, error) {
 	return g, nil
 }
 
-// Placed is one host that runs nodes of one lab.
-type Placed struct {
-	Lab  string
-	Host string
+// AdvanceGeneration moves the generation counter up to at least g, for a
+// controller behind an agent (a restored database); it reports whether the
+// counter moved.
+func (s *Store) AdvanceGeneration(ctx context.Context, g int64) (bool, error) {
+	r, err := s.exec(ctx, `UPDATE declaration_generation SET value = ? WHERE id = 1 AND value < ?`, g, g)
+	if err != nil {
+		return false, fmt.Errorf("advance generation to %d: %w", g, err)
+	}
+	n, _ := r.RowsAffected()
+	return n > 0, nil
 }
 
-// ConvergenceState reads what overlay convergence needs for every lab, in
-// three queries whatever the number of labs and links: hosts, which labs
-// each host runs, and every link state with its tunnel.
-func (s *Store) ConvergenceState(ctx context.Context) ([]Host, []Placed, []LinkState, error) {
-	hosts, err := s.Hosts(ctx)
-	if err != nil {
-		return nil, nil, nil, err
+// Desired is what a convergence round works from, read at once: every host,
+// lab, node with its placement, link state with its tunnel, and interface
+// mapping.
+type Desired struct {
+	Hosts    []Host
+	Labs     []Lab
+	Nodes    []LabNode
+	Links    []LinkState
+	Mappings []MappingObservation
+}
+
+// Desired reads the desired state of every host in five queries, whatever
+// the number of labs, nodes and links.
+func (s *Store) Desired(ctx context.Context) (Desired, error) {
+	var d Desired
+	var err error
+	if d.Hosts, err = s.Hosts(ctx); err != nil {
+		return Desired{}, err
 	}
-	rows, err := s.query(ctx, `SELECT DISTINCT lab_id, host_id FROM node_placements ORDER BY lab_id, host_id`)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read placements: %w", err)
+	if d.Labs, err = s.Labs(ctx); err != nil {
+		return Desired{}, err
 	}
-	var placed []Placed
+	if d.Nodes, err = s.nodes(ctx, "1 = 1"); err != nil {
+		return Desired{}, err
+	}
+	if d.Links, err = s.linkStates(ctx, "1 = 1"); err != nil {
+		return Desired{}, err
+	}
+	rows, err := s.query(ctx, `SELECT m.lab_id, n.name, m.linux_interface, COALESCE(m.ovs_port, ''), COALESCE(m.vlan_tag, 0)
+		FROM interface_mappings m JOIN nodes n ON n.id = m.node_id`)
+	if err != nil {
+		return Desired{}, fmt.Errorf("read mappings: %w", err)
+	}
+	defer rows.Close()
 	for rows.Next() {
-		var p Placed
-		if err := rows.Scan(&p.Lab, &p.Host); err != nil {
-			rows.Close()
-			return nil, nil, nil, err
+		var m MappingObservation
+		if err := rows.Scan(&m.Lab, &m.Node, &m.Iface, &m.OVSPort, &m.Tag); err != nil {
+			return Desired{}, fmt.Errorf("read mappings: %w", err)
 		}
-		placed = append(placed, p)
+		d.Mappings = append(d.Mappings, m)
 	}
-	rows.Close()
-	links, err := s.linkStates(ctx, "1 = 1")
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return hosts, placed, links, nil
+	return d, rows.Err()
 }
 
-// Attachment is one side of a cross-host link as an agent reported it.
-type Attachment struct {
-	LinkStateID string
-	Source      bool // the source side, else the target side
-	Attached    bool
+// jsonRows returns a FROM item, aliased j, that turns one JSON array
+// parameter of objects into rows of the given columns ("name type"), so a
+// batch is one statement whatever its size.
+func (s *Store) jsonRows(cols ...string) string {
+	if s.postgres {
+		return `json_to_recordset(CAST(? AS json)) AS j(` + strings.Join(cols, ", ") + `)`
+	}
+	sel := make([]string, len(cols))
+	for i, c := range cols {
+		name, _, _ := strings.Cut(c, " ")
+		sel[i] = fmt.Sprintf("value->>'%s' AS %s", name, name)
+	}
+	return `(SELECT ` + strings.Join(sel, ", ") + ` FROM json_each(?)) AS j`
 }
 
-// SetAttachments records the sides whose attached flag changed, keyed by
-// link state and side, never by link name (W-2).
-func (s *Store) SetAttachments(ctx context.Context, as []Attachment) error {
-	if len(as) == 0 {
-		return nil
+// ts is a timestamp parameter where the database cannot infer its type.
+func (s *Store) ts() string {
+	if s.postgres {
+		return "CAST(? AS TIMESTAMP)"
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, a := range as {
-			col := "target_vxlan_attached"
-			if a.Source {
-				col = "source_vxlan_attached"
+	return "?"
+}
+
+func jsonArg(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// Allocation is where a link's sides are and their tags, and its VNI (nil:
+// unchanged). Both tags are one for a same-host link.
+type Allocation struct {
+	LinkStateID string `json:"id"`
+	SourceHost  string `json:"sh"`
+	TargetHost  string `json:"th"`
+	SourceTag   int    `json:"st"`
+	TargetTag   int    `json:"tt"`
+	VNI         *int   `json:"nvni"`
+}
+
+// TunnelRow is a cross-host link's tunnel as declared: its hosts' current
+// data addresses and its port name.
+type TunnelRow struct {
+	LinkStateID string `json:"ls"`
+	LabID       string `json:"lab"`
+	VNI         int    `json:"vni"`
+	AgentA      string `json:"a"`
+	IPA         string `json:"ipa"`
+	AgentB      string `json:"b"`
+	IPB         string `json:"ipb"`
+	PortName    string `json:"port"`
+}
+
+// SaveAllocations records, in one transaction of at most three statements,
+// the links whose sides moved or got tags or a VNI (each such link is
+// pending again), the tunnel rows that are new or changed, and drops the
+// tunnel rows of the link states in dropTunnels. The unique constraint on
+// VNIs still decides: a VNI taken by someone else fails the whole batch.
+func (s *Store) SaveAllocations(ctx context.Context, allocs []Allocation, tunnels []TunnelRow, dropTunnels []string) error {
+	t := now()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if len(allocs) > 0 {
+			arg, err := jsonArg(allocs)
+			if err != nil {
+				return err
 			}
-			if _, err := s.txExec(ctx, tx, `UPDATE link_states SET `+col+` = ? WHERE id = ?`, a.Attached, a.LinkStateID); err != nil {
+			if _, err := s.txExec(ctx, tx, `UPDATE link_states SET source_host_id = j.sh, target_host_id = j.th,
+				source_vlan_tag = j.st, target_vlan_tag = j.tt, vlan_tag = CASE WHEN j.sh = j.th THEN j.st ELSE NULL END,
+				is_cross_host = (j.sh <> j.th), vni = COALESCE(j.nvni, vni), actual_state = ?, error_message = '',
+				partial_state_hosts = '', source_status = '', source_error = '', source_verified_at = NULL,
+				target_status = '', target_error = '', target_verified_at = NULL, source_vxlan_attached = ?,
+				target_vxlan_attached = ?, updated_at = ?
+				FROM `+s.jsonRows("id text", "sh text", "th text", "st integer", "tt integer", "nvni integer")+`
+				WHERE link_states.id = j.id`, LinkPending, false, false, t, arg); err != nil {
+				if isUnique(err) {
+					return fmt.Errorf("links: a VNI is taken: %w", ErrConflict)
+				}
+				return fmt.Errorf("links: %w", err)
+			}
+		}
+		if len(tunnels) > 0 {
+			rows := make([]struct {
+				TunnelRow
+				ID string `json:"id"`
+			}, len(tunnels))
+			for i, tr := range tunnels {
+				rows[i].TunnelRow, rows[i].ID = tr, newID()
+			}
+			arg, err := jsonArg(rows)
+			if err != nil {
+				return err
+			}
+			if _, err := s.txExec(ctx, tx, `INSERT INTO vxlan_tunnels (id, lab_id, link_state_id, vni, agent_a_id, agent_a_ip,
+				agent_b_id, agent_b_ip, status, port_name, created_at, updated_at)
+				SELECT j.id, j.lab, j.ls, j.vni, j.a, j.ipa, j.b, j.ipb, 'active', j.port, `+s.ts()+`, `+s.ts()+`
+				FROM `+s.jsonRows("id text", "lab text", "ls text", "vni integer", "a text", "ipa text", "b text", "ipb text", "port text")+`
+				WHERE true
+				ON CONFLICT (link_state_id) DO UPDATE SET vni = excluded.vni, agent_a_id = excluded.agent_a_id,
+				agent_a_ip = excluded.agent_a_ip, agent_b_id = excluded.agent_b_id, agent_b_ip = excluded.agent_b_ip,
+				status = 'active', port_name = excluded.port_name, updated_at = excluded.updated_at`, t, t, arg); err != nil {
+				return fmt.Errorf("tunnels: %w", err)
+			}
+		}
+		if len(dropTunnels) > 0 {
+			rows := make([]map[string]string, len(dropTunnels))
+			for i, id := range dropTunnels {
+				rows[i] = map[string]string{"id": id}
+			}
+			arg, err := jsonArg(rows)
+			if err != nil {
+				return err
+			}
+			if _, err := s.txExec(ctx, tx, `DELETE FROM vxlan_tunnels WHERE link_state_id IN (SELECT j.id FROM `+s.jsonRows("id text")+`)`, arg); err != nil {
+				return fmt.Errorf("drop tunnels: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("save allocations: %w", err)
+	}
+	return nil
+}
+
+// LinkObservation is a link's state derived from what its hosts answered.
+// A side whose host did not answer in this round keeps its verified_at; its
+// status and error are written back as they were.
+type LinkObservation struct {
+	LinkStateID    string `json:"id"`
+	Actual         string `json:"act"`
+	Error          string `json:"err"`
+	PartialHosts   string `json:"part"` // comma-separated
+	SourceStatus   string `json:"ss"`
+	SourceError    string `json:"se"`
+	SourceObserved bool   `json:"sobs"`
+	SourceAttached bool   `json:"sa"`
+	TargetStatus   string `json:"ts"`
+	TargetError    string `json:"te"`
+	TargetObserved bool   `json:"tobs"`
+	TargetAttached bool   `json:"ta"`
+}
+
+// NodeObservation is what a node's host answered for it; Answered is false
+// when the host did not answer (the node's verified_at stays).
+type NodeObservation struct {
+	Lab       string `json:"lab"`
+	Node      string `json:"node"`
+	Status    string `json:"st"`
+	Error     string `json:"err"`
+	RuntimeID string `json:"rid"` // "" keeps the one recorded
+	Answered  bool   `json:"ans"`
+}
+
+// MappingObservation is a node interface's port and tag as its host
+// reported them.
+type MappingObservation struct {
+	Lab     string `json:"lab"`
+	Node    string `json:"node"`
+	Iface   string `json:"iface"`
+	OVSPort string `json:"port"`
+	Tag     int    `json:"tag"`
+}
+
+// Observations is what one convergence round learnt: the hosts that
+// answered, and the links, nodes and mappings whose state changed.
+type Observations struct {
+	Answered []string // hosts
+	Links    []LinkObservation
+	Nodes    []NodeObservation
+	Mappings []MappingObservation
+}
+
+// RecordObservations writes what a round learnt, observed at at, in one
+// transaction of at most four statements whatever its size. Objects whose
+// state did not change are not written: their host's answer time says when
+// they were verified.
+func (s *Store) RecordObservations(ctx context.Context, at time.Time, o Observations) error {
+	at = at.UTC()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if len(o.Answered) > 0 {
+			rows := make([]map[string]string, len(o.Answered))
+			for i, h := range o.Answered {
+				rows[i] = map[string]string{"h": h}
+			}
+			arg, err := jsonArg(rows)
+			if err != nil {
+				return err
+			}
+			if _, err := s.txExec(ctx, tx, `UPDATE hosts SET verified_at = `+s.ts()+` WHERE name IN (SELECT j.h FROM `+s.jsonRows("h text")+`)`, at, arg); err != nil {
+				return fmt.Errorf("hosts: %w", err)
+			}
+		}
+		if len(o.Links) > 0 {
+			arg, err := jsonArg(o.Links)
+			if err != nil {
+				return err
+			}
+			if _, err := s.txExec(ctx, tx, `UPDATE link_states SET actual_state = j.act, error_message = j.err,
+				partial_state_hosts = j.part, source_status = j.ss, source_error = j.se,
+				source_verified_at = CASE WHEN j.sobs THEN `+s.ts()+` ELSE source_verified_at END,
+				target_status = j.ts, target_error = j.te,
+				target_verified_at = CASE WHEN j.tobs THEN `+s.ts()+` ELSE target_verified_at END,
+				source_vxlan_attached = j.sa, target_vxlan_attached = j.ta, updated_at = `+s.ts()+`
+				FROM `+s.jsonRows("id text", "act text", "err text", "part text", "ss text", "se text", "sobs boolean", "sa boolean",
+				"ts text", "te text", "tobs boolean", "ta boolean")+`
+				WHERE link_states.id = j.id`, at, at, at, arg); err != nil {
+				return fmt.Errorf("links: %w", err)
+			}
+		}
+		if len(o.Nodes) > 0 {
+			arg, err := jsonArg(o.Nodes)
+			if err != nil {
+				return err
+			}
+			if _, err := s.txExec(ctx, tx, `UPDATE node_placements SET status = j.st, error = j.err,
+				runtime_id = CASE WHEN j.rid = '' THEN runtime_id ELSE j.rid END,
+				verified_at = CASE WHEN j.ans THEN `+s.ts()+` ELSE verified_at END
+				FROM `+s.jsonRows("lab text", "node text", "st text", "err text", "rid text", "ans boolean")+`
+				WHERE node_placements.lab_id = j.lab AND node_placements.node_name = j.node`, at, arg); err != nil {
+				return fmt.Errorf("nodes: %w", err)
+			}
+		}
+		if len(o.Mappings) > 0 {
+			rows := make([]struct {
+				MappingObservation
+				ID string `json:"id"`
+			}, len(o.Mappings))
+			for i, m := range o.Mappings {
+				rows[i].MappingObservation, rows[i].ID = m, newID()
+			}
+			arg, err := jsonArg(rows)
+			if err != nil {
+				return err
+			}
+			if _, err := s.txExec(ctx, tx, `INSERT INTO interface_mappings (id, lab_id, node_id, ovs_port, ovs_bridge, vlan_tag,
+				linux_interface, updated_at, last_verified_at)
+				SELECT j.id, n.lab_id, n.id, j.port, '', j.tag, j.iface, `+s.ts()+`, `+s.ts()+`
+				FROM `+s.jsonRows("id text", "lab text", "node text", "iface text", "port text", "tag integer")+`
+				JOIN nodes n ON n.lab_id = j.lab AND n.name = j.node WHERE true
+				ON CONFLICT (lab_id, node_id, linux_interface) DO UPDATE SET ovs_port = excluded.ovs_port,
+				vlan_tag = excluded.vlan_tag, updated_at = excluded.updated_at, last_verified_at = excluded.last_verified_at`,
+				at, at, arg); err != nil {
+				return fmt.Errorf("mappings: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record observations: %w", err)
+	}
+	return nil
+}
+
+// ConfirmTeardowns drops the placements of stopping labs on hosts that
+// answered a declaration without them, then marks stopped, with their links
+// reset, the stopping labs left without placements, and returns those.
+func (s *Store) ConfirmTeardowns(ctx context.Context, hosts []string) ([]string, error) {
+	var done []string
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if len(hosts) > 0 {
+			rows := make([]map[string]string, len(hosts))
+			for i, h := range hosts {
+				rows[i] = map[string]string{"h": h}
+			}
+			arg, err := jsonArg(rows)
+			if err != nil {
+				return err
+			}
+			if _, err := s.txExec(ctx, tx, `DELETE FROM node_placements WHERE host_id IN (SELECT j.h FROM `+s.jsonRows("h text")+`)
+				AND lab_id IN (SELECT id FROM labs WHERE state = ?)`, arg, LabStopping); err != nil {
+				return err
+			}
+		}
+		rows, err := s.txQuery(ctx, tx, `SELECT id FROM labs WHERE state = ? AND NOT EXISTS
+			(SELECT 1 FROM node_placements p WHERE p.lab_id = labs.id)`, LabStopping)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			done = append(done, id)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, id := range done {
+			if err := s.resetLinks(ctx, tx, id); err != nil {
+				return err
+			}
+			if _, err := s.txExec(ctx, tx, `UPDATE labs SET state = ?, state_error = '' WHERE id = ?`, LabStopped, id); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, fmt.Errorf("confirm teardowns: %w", err)
+	}
+	return done, nil
 }
 
 // CleanupOrphans deletes tunnel rows without a link state and link states
 // without a link definition: what a lab edit or an interrupted delete left.
-// The agents drop the matching ports at the next convergence, since no one
+// The agents drop the matching ports at the next declaration, since no one
 // declares them any more.
 func (s *Store) CleanupOrphans(ctx context.Context) (tunnels, links int64, err error) {
 	r, err := s.exec(ctx, `DELETE FROM vxlan_tunnels WHERE link_state_id IS NULL`)
@@ -116,45 +416,4 @@ func (s *Store) DuplicateVNIs(ctx context.Context) ([]int, error) {
 		vnis = append(vnis, v)
 	}
 	return vnis, rows.Err()
-}
-
-// AllMappings reads every interface mapping, keyed by lab, in one query.
-func (s *Store) AllMappings(ctx context.Context) (map[string][]Mapping, error) {
-	rows, err := s.query(ctx, `SELECT m.lab_id, n.name, m.linux_interface, COALESCE(m.ovs_port, ''), COALESCE(m.ovs_bridge, ''),
-		COALESCE(m.vlan_tag, 0), m.last_verified_at FROM interface_mappings m JOIN nodes n ON n.id = m.node_id`)
-	if err != nil {
-		return nil, fmt.Errorf("read mappings: %w", err)
-	}
-	defer rows.Close()
-	out := map[string][]Mapping{}
-	for rows.Next() {
-		var lab string
-		var m Mapping
-		var verified sql.NullTime
-		if err := rows.Scan(&lab, &m.Node, &m.Iface, &m.OVSPort, &m.Bridge, &m.Tag, &verified); err != nil {
-			return nil, err
-		}
-		if verified.Valid {
-			v := verified.Time.UTC()
-			m.LastVerifiedAt = &v
-		}
-		out[lab] = append(out[lab], m)
-	}
-	return out, rows.Err()
-}
-
-// TouchMappings marks a lab's mappings of the given ports as verified now,
-// in one statement.
-func (s *Store) TouchMappings(ctx context.Context, labID string, ports []string) error {
-	if len(ports) == 0 {
-		return nil
-	}
-	args := []any{now(), labID}
-	marks := make([]string, len(ports))
-	for i, p := range ports {
-		marks[i] = "?"
-		args = append(args, p)
-	}
-	_, err := s.exec(ctx, `UPDATE interface_mappings SET last_verified_at = ? WHERE lab_id = ? AND ovs_port IN (`+strings.Join(marks, ", ")+`)`, args...)
-	return err
 }

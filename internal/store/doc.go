@@ -9,9 +9,11 @@
 // Invariants:
 //   - no *sql.Tx leaves this package: every function opens and closes its own
 //     transaction, so none can span a call to an agent (W-16);
-//   - a VNI is unique in the database (link_states.vni); AllocateVNI takes
-//     the identifier formula's first choice and probes on a collision, and a
-//     link keeps its VNI for life (W-26);
+//   - a VNI is unique in the database (link_states.vni): SaveAllocations
+//     fails the batch on a taken one, and a link keeps its VNI for life
+//     (W-26);
+//   - a round's writes are batches (one JSON parameter per statement), so
+//     the statements it sends do not grow with links;
 //   - vxlan_tunnels.port_name is written wherever a tunnel row is written;
 //     readers compute it when an old row has NULL.
 //

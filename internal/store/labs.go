@@ -95,7 +95,8 @@ func (c LabChange) Empty() bool {
 
 // UpdateLab applies a change to a stored lab in one transaction. Removed
 // links go with their link states and tunnels, removed nodes with their
-// placements and mappings: the caller has torn them down on the agents.
+// placements and mappings; the next declaration to their hosts removes them
+// there.
 func (s *Store) UpdateLab(ctx context.Context, labID string, c LabChange) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, name := range c.RemoveLinks {
@@ -189,51 +190,79 @@ func (s *Store) LabView(ctx context.Context, nameOrID string) (LabView, error) {
 		return LabView{}, err
 	}
 	v := LabView{Lab: l, Nodes: []Node{}, Links: []LinkState{}}
-	rows, err := s.query(ctx, `SELECT n.id, n.name, n.kind, n.image, n.exec, COALESCE(n.host_id, ''),
-		COALESCE(p.host_id, ''), COALESCE(p.runtime_id, ''), COALESCE(p.status, ''), COALESCE(p.error, '')
-		FROM nodes n LEFT JOIN node_placements p ON p.lab_id = n.lab_id AND p.node_name = n.name
-		WHERE n.lab_id = ? ORDER BY n.name`, l.ID)
+	nodes, err := s.nodes(ctx, "n.lab_id = ?", l.ID)
 	if err != nil {
-		return LabView{}, fmt.Errorf("lab %s nodes: %w", l.Name, err)
+		return LabView{}, fmt.Errorf("lab %s: %w", l.Name, err)
 	}
-	for rows.Next() {
-		var n Node
-		var exec string
-		if err := rows.Scan(&n.ID, &n.Name, &n.Kind, &n.Image, &exec, &n.Host, &n.PlacedOn, &n.RuntimeID, &n.Status, &n.Error); err != nil {
-			rows.Close()
-			return LabView{}, err
-		}
-		if err := json.Unmarshal([]byte(exec), &n.Exec); err != nil {
-			rows.Close()
-			return LabView{}, fmt.Errorf("node %s exec: %w", n.Name, err)
-		}
-		v.Nodes = append(v.Nodes, n)
+	for _, n := range nodes {
+		v.Nodes = append(v.Nodes, n.Node)
 	}
-	rows.Close()
 	if v.Links, err = s.linkStates(ctx, "ls.lab_id = ?", l.ID); err != nil {
 		return LabView{}, err
 	}
 	if v.Maps, err = s.mappings(ctx, l.ID); err != nil {
 		return LabView{}, err
 	}
+	v.Progress = progress(v.Nodes, v.Links)
 	return v, nil
+}
+
+// progress counts what the agents reported up.
+func progress(nodes []Node, links []LinkState) wire.LabProgress {
+	p := wire.LabProgress{Nodes: len(nodes), Links: len(links)}
+	for _, n := range nodes {
+		if n.Status == LinkUp {
+			p.NodesUp++
+		}
+	}
+	for _, ls := range links {
+		if ls.ActualState == LinkUp {
+			p.LinksUp++
+		}
+	}
+	return p
+}
+
+// LabNode is a node of a lab, with its placement.
+type LabNode struct {
+	Lab string
+	Node
+}
+
+// nodes reads nodes with their placements, filtered by where (on alias n)
+// with args, by lab and name.
+func (s *Store) nodes(ctx context.Context, where string, args ...any) ([]LabNode, error) {
+	rows, err := s.query(ctx, `SELECT n.lab_id, n.id, n.name, n.kind, n.image, n.exec, COALESCE(n.host_id, ''),
+		COALESCE(p.host_id, ''), COALESCE(p.runtime_id, ''), COALESCE(p.status, ''), COALESCE(p.error, ''), p.verified_at, h.verified_at
+		FROM nodes n LEFT JOIN node_placements p ON p.lab_id = n.lab_id AND p.node_name = n.name LEFT JOIN hosts h ON h.name = p.host_id
+		WHERE `+where+` ORDER BY n.lab_id, n.name`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read nodes: %w", err)
+	}
+	defer rows.Close()
+	var out []LabNode
+	for rows.Next() {
+		var n LabNode
+		var exec string
+		var verified, host sql.NullTime
+		if err := rows.Scan(&n.Lab, &n.ID, &n.Name, &n.Kind, &n.Image, &exec, &n.Host, &n.PlacedOn, &n.RuntimeID, &n.Status, &n.Error, &verified, &host); err != nil {
+			return nil, fmt.Errorf("read nodes: %w", err)
+		}
+		if exec != "[]" { // most nodes: spare the decoder
+			if err := json.Unmarshal([]byte(exec), &n.Exec); err != nil {
+				return nil, fmt.Errorf("node %s exec: %w", n.Name, err)
+			}
+		}
+		n.VerifiedAt = verifiedAt(n.Status, verified, host)
+		out = append(out, n)
+	}
+	return out, rows.Err()
 }
 
 // SetLabState records a lab's state and why.
 func (s *Store) SetLabState(ctx context.Context, labID, state, why string) error {
 	_, err := s.exec(ctx, `UPDATE labs SET state = ?, state_error = ? WHERE id = ?`, state, why, labID)
 	return err
-}
-
-// InterruptDeploys marks labs whose deploy was cut short by a controller
-// restart as error, so the reconcile loop deploys them again.
-func (s *Store) InterruptDeploys(ctx context.Context) (int64, error) {
-	r, err := s.exec(ctx, `UPDATE labs SET state = ?, state_error = ? WHERE state = ?`,
-		LabError, "deploy interrupted by a controller restart", LabStarting)
-	if err != nil {
-		return 0, fmt.Errorf("interrupted deploys: %w", err)
-	}
-	return r.RowsAffected()
 }
 
 // DeleteLab removes a lab and everything of it.
@@ -248,33 +277,20 @@ func (s *Store) DeleteLab(ctx context.Context, labID string) error {
 	return nil
 }
 
-// SetPlacements records where each node runs (node → host), replacing the
-// lab's placements.
+// SetPlacements records where nodes run (node → host): new placements and
+// moves, each pending until its host answers a declaration.
 func (s *Store) SetPlacements(ctx context.Context, labID string, hosts map[string]string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for node, host := range hosts {
-			_, err := s.txExec(ctx, tx, `INSERT INTO node_placements (id, lab_id, node_name, host_id) VALUES (?, ?, ?, ?)
-				ON CONFLICT (lab_id, node_name) DO UPDATE SET host_id = excluded.host_id`, newID(), labID, node, host)
+			_, err := s.txExec(ctx, tx, `INSERT INTO node_placements (id, lab_id, node_name, host_id, status) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (lab_id, node_name) DO UPDATE SET host_id = excluded.host_id, status = excluded.status,
+				runtime_id = '', error = '', verified_at = NULL`, newID(), labID, node, host, LinkPending)
 			if err != nil {
 				return fmt.Errorf("place %s: %w", node, err)
 			}
 		}
 		return nil
 	})
-}
-
-// SetPlacementStatus records how a node's creation on its host went.
-func (s *Store) SetPlacementStatus(ctx context.Context, labID, node, status, runtimeID, why string) error {
-	_, err := s.exec(ctx, `UPDATE node_placements SET status = ?, runtime_id = ?, error = ? WHERE lab_id = ? AND node_name = ?`,
-		status, runtimeID, why, labID, node)
-	return err
-}
-
-// DeletePlacements removes the lab's placements on one host, after its
-// teardown there.
-func (s *Store) DeletePlacements(ctx context.Context, labID, host string) error {
-	_, err := s.exec(ctx, `DELETE FROM node_placements WHERE lab_id = ? AND host_id = ?`, labID, host)
-	return err
 }
 
 // NodeLoad counts the nodes placed on each host, over all labs.

@@ -4,23 +4,44 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
-
-	"github.com/netloom/netloom/internal/ident"
+	"time"
 )
 
-// Link actual states.
+// States of a link, of each of its sides and of a node, as the agents
+// answered them: up (every part converged), error (an agent reported a
+// failure, with its reason), unknown (an agent could not be asked or could
+// not read its bridge: never up on stale data), pending (declared, not yet
+// answered), down (its lab is stopped).
 const (
-	LinkUnknown  = "unknown"
-	LinkCreating = "creating"
-	LinkUp       = "up"
-	LinkDown     = "down"
-	LinkError    = "error"
+	LinkUnknown = "unknown"
+	LinkPending = "pending"
+	LinkUp      = "up"
+	LinkDown    = "down"
+	LinkError   = "error"
 )
 
 // PartialStatePrefix starts the error of a cross-host link one side of which
-// still holds state after a failed rollback.
+// converged while the other failed; its partial_state_hosts name the hosts
+// that hold state.
 const PartialStatePrefix = "PARTIAL_STATE: "
+
+// verifiedAt is when an object was last verified: when its row was last
+// written from an answer, or, if its state is an answer (up or error), when
+// its host last answered a declaration, which covered it.
+func verifiedAt(status string, row, host sql.NullTime) *time.Time {
+	if (status == LinkUp || status == LinkError) && host.Valid && (!row.Valid || host.Time.After(row.Time)) {
+		return timePtr(host)
+	}
+	return timePtr(row)
+}
+
+func timePtr(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	v := t.Time.UTC()
+	return &v
+}
 
 func intPtr(n sql.NullInt64) *int {
 	if !n.Valid {
@@ -37,8 +58,11 @@ func (s *Store) linkStates(ctx context.Context, where string, args ...any) ([]Li
 		ls.target_node, ls.target_interface, ls.desired_state, ls.actual_state, ls.error_message, ls.is_cross_host,
 		ls.vni, ls.vlan_tag, ls.source_vlan_tag, ls.target_vlan_tag, COALESCE(ls.source_host_id, ''), COALESCE(ls.target_host_id, ''),
 		ls.source_vxlan_attached, ls.target_vxlan_attached, ls.partial_state_hosts,
-		vt.id, vt.vni, vt.agent_a_id, vt.agent_a_ip, vt.agent_b_id, vt.agent_b_ip, vt.status, vt.port_name
+		ls.source_status, ls.source_error, ls.source_verified_at, ls.target_status, ls.target_error, ls.target_verified_at,
+		vt.id, vt.vni, vt.agent_a_id, vt.agent_a_ip, vt.agent_b_id, vt.agent_b_ip, vt.status, vt.port_name,
+		hs.verified_at, ht.verified_at
 		FROM link_states ls LEFT JOIN vxlan_tunnels vt ON vt.link_state_id = ls.id
+		LEFT JOIN hosts hs ON hs.name = ls.source_host_id LEFT JOIN hosts ht ON ht.name = ls.target_host_id
 		WHERE `+where+` ORDER BY ls.link_name`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read link states: %w", err)
@@ -51,12 +75,21 @@ func (s *Store) linkStates(ctx context.Context, where string, args ...any) ([]Li
 		var partial string
 		var tID, tA, tIPA, tB, tIPB, tStatus, tPort sql.NullString
 		var tVNI sql.NullInt64
+		var sv, tv, hsv, htv sql.NullTime
 		if err := rows.Scan(&ls.ID, &ls.LabID, &ls.Name, &ls.SourceNode, &ls.SourceIface, &ls.TargetNode, &ls.TargetIface,
 			&ls.DesiredState, &ls.ActualState, &ls.Error, &ls.CrossHost, &vni, &tag, &st, &tt, &ls.SourceHost, &ls.TargetHost,
-			&ls.SourceAttached, &ls.TargetAttached, &partial, &tID, &tVNI, &tA, &tIPA, &tB, &tIPB, &tStatus, &tPort); err != nil {
+			&ls.SourceAttached, &ls.TargetAttached, &partial, &ls.SourceStatus, &ls.SourceError, &sv, &ls.TargetStatus, &ls.TargetError, &tv,
+			&tID, &tVNI, &tA, &tIPA, &tB, &tIPB, &tStatus, &tPort, &hsv, &htv); err != nil {
 			return nil, fmt.Errorf("read link states: %w", err)
 		}
 		ls.VNI, ls.VLANTag, ls.SourceTag, ls.TargetTag = intPtr(vni), intPtr(tag), intPtr(st), intPtr(tt)
+		ls.SourceVerifiedAt, ls.TargetVerifiedAt = verifiedAt(ls.SourceStatus, sv, hsv), verifiedAt(ls.TargetStatus, tv, htv)
+		if ls.SourceVerifiedAt != nil && ls.TargetVerifiedAt != nil {
+			ls.VerifiedAt = ls.SourceVerifiedAt
+			if ls.TargetVerifiedAt.Before(*ls.VerifiedAt) {
+				ls.VerifiedAt = ls.TargetVerifiedAt
+			}
+		}
 		ls.PartialHosts = splitHosts(partial)
 		if tID.Valid {
 			ls.Tunnel = &Tunnel{ID: tID.String, VNI: int(tVNI.Int64), AgentA: tA.String, IPA: tIPA.String, AgentB: tB.String,
@@ -67,138 +100,30 @@ func (s *Store) linkStates(ctx context.Context, where string, args ...any) ([]Li
 	return out, rows.Err()
 }
 
-// SetLinkCreating commits, before any agent is called, that a link is being
-// made and where its ends are, so that convergence declares it as a
-// placeholder instead of removing what the agents are building (W-4).
-func (s *Store) SetLinkCreating(ctx context.Context, id, sourceHost, targetHost string) error {
-	_, err := s.exec(ctx, `UPDATE link_states SET actual_state = ?, source_host_id = ?, target_host_id = ?,
-		is_cross_host = ?, updated_at = ? WHERE id = ?`, LinkCreating, sourceHost, targetHost, sourceHost != targetHost, now(), id)
-	return err
-}
-
-// vniSpan is how far AllocateVNI probes past the first choice.
-const vniSpan = 16_000_000
-
-// AllocateVNI gives a link its VNI: the one it has, or the identifier
-// formula's first choice, or the next free one when another link holds
-// that (W-26). The database's unique constraint decides.
-func (s *Store) AllocateVNI(ctx context.Context, linkStateID, lab, link string) (int, error) {
-	var cur sql.NullInt64
-	if err := s.queryRow(ctx, `SELECT vni FROM link_states WHERE id = ?`, linkStateID).Scan(&cur); err != nil {
-		return 0, fmt.Errorf("allocate vni of %s: %w", link, err)
-	}
-	if cur.Valid {
-		return int(cur.Int64), nil
-	}
-	first := int(ident.VNI(lab, link))
-	for i := range 1000 {
-		vni := (first-ident.VNIBase+i)%vniSpan + ident.VNIBase
-		_, err := s.exec(ctx, `UPDATE link_states SET vni = ? WHERE id = ? AND vni IS NULL`, vni, linkStateID)
-		if err == nil {
-			if i > 0 {
-				s.log.Warn("vni collision: probed", "lab", lab, "link", link, "vni", vni, "first_choice", first)
-			}
-			return vni, nil
-		}
-		if !isUnique(err) {
-			return 0, fmt.Errorf("allocate vni of %s: %w", link, err)
-		}
-	}
-	return 0, fmt.Errorf("allocate vni of %s: 1000 VNIs from %d are taken", link, first)
-}
-
-// SetSameHostUp records a same-host link as up on its shared tag.
-func (s *Store) SetSameHostUp(ctx context.Context, id string, tag int) error {
-	_, err := s.exec(ctx, `UPDATE link_states SET actual_state = ?, error_message = '', vlan_tag = ?,
-		source_vlan_tag = ?, target_vlan_tag = ?, partial_state_hosts = '', updated_at = ? WHERE id = ?`, LinkUp, tag, tag, tag, now(), id)
-	return err
-}
-
-// CrossHostUp is what a made cross-host link records.
-type CrossHostUp struct {
-	LinkStateID, LabID, LinkName string
-	VNI                          int
-	SourceTag, TargetTag         int
-	SourceHost, SourceIP         string // side a: the link's source
-	TargetHost, TargetIP         string
-}
-
-// SetCrossHostUp records a cross-host link as up and writes its tunnel row
-// with the addresses actually used and the port name, in one transaction.
-func (s *Store) SetCrossHostUp(ctx context.Context, u CrossHostUp) error {
-	t := now()
-	port := ident.PortName(u.LabID, u.LinkName)
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.txExec(ctx, tx, `UPDATE link_states SET actual_state = ?, error_message = '', vni = ?, vlan_tag = NULL,
-			source_vlan_tag = ?, target_vlan_tag = ?, source_vxlan_attached = ?, target_vxlan_attached = ?, partial_state_hosts = '',
-			updated_at = ? WHERE id = ?`, LinkUp, u.VNI, u.SourceTag, u.TargetTag, true, true, t, u.LinkStateID); err != nil {
+// resetLinks marks a destroyed lab's links down and drops their tags,
+// tunnels and mappings; each link keeps its VNI.
+func (s *Store) resetLinks(ctx context.Context, tx *sql.Tx, labID string) error {
+	for _, q := range []string{
+		`DELETE FROM vxlan_tunnels WHERE lab_id = ?`,
+		`DELETE FROM interface_mappings WHERE lab_id = ?`,
+	} {
+		if _, err := s.txExec(ctx, tx, q, labID); err != nil {
 			return err
 		}
-		_, err := s.txExec(ctx, tx, `INSERT INTO vxlan_tunnels (id, lab_id, link_state_id, vni, agent_a_id, agent_a_ip,
-			agent_b_id, agent_b_ip, status, port_name, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)
-			ON CONFLICT (link_state_id) DO UPDATE SET vni = excluded.vni, agent_a_id = excluded.agent_a_id, agent_a_ip = excluded.agent_a_ip,
-			agent_b_id = excluded.agent_b_id, agent_b_ip = excluded.agent_b_ip, status = 'active', port_name = excluded.port_name,
-			updated_at = excluded.updated_at`,
-			newID(), u.LabID, u.LinkStateID, u.VNI, u.SourceHost, u.SourceIP, u.TargetHost, u.TargetIP, port, t, t)
-		return err
-	})
-}
-
-// SetLinkFailed records a link that could not be made: state (error, or
-// pending while waiting), why, and the hosts that still hold its state when
-// a rollback failed (then why starts with PartialStatePrefix).
-func (s *Store) SetLinkFailed(ctx context.Context, id, state, why string, partialHosts []string) error {
-	_, err := s.exec(ctx, `UPDATE link_states SET actual_state = ?, error_message = ?, partial_state_hosts = ?,
-		source_vxlan_attached = ?, target_vxlan_attached = ?, updated_at = ? WHERE id = ?`,
-		state, why, strings.Join(partialHosts, ","), false, false, now(), id)
-	return err
-}
-
-// ResetLinks marks a destroyed lab's links down and drops their tunnels and
-// mappings; each link keeps its VNI.
-func (s *Store) ResetLinks(ctx context.Context, labID string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, q := range []string{
-			`DELETE FROM vxlan_tunnels WHERE lab_id = ?`,
-			`DELETE FROM interface_mappings WHERE lab_id = ?`,
-		} {
-			if _, err := s.txExec(ctx, tx, q, labID); err != nil {
-				return err
-			}
-		}
-		_, err := s.txExec(ctx, tx, `UPDATE link_states SET actual_state = ?, error_message = '', vlan_tag = NULL,
-			source_vlan_tag = NULL, target_vlan_tag = NULL, source_vxlan_attached = ?, target_vxlan_attached = ?,
-			partial_state_hosts = '', updated_at = ? WHERE lab_id = ?`, LinkDown, false, false, now(), labID)
-		return err
-	})
-}
-
-// UpsertMappings records node interfaces' ports and tags as just verified.
-func (s *Store) UpsertMappings(ctx context.Context, labID string, ms []Mapping) error {
-	if len(ms) == 0 {
-		return nil
 	}
-	t := now()
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, m := range ms {
-			_, err := s.txExec(ctx, tx, `INSERT INTO interface_mappings (id, lab_id, node_id, ovs_port, ovs_bridge, vlan_tag,
-				linux_interface, updated_at, last_verified_at)
-				SELECT ?, n.lab_id, n.id, ?, ?, ?, ?, ?, ? FROM nodes n WHERE n.lab_id = ? AND n.name = ?
-				ON CONFLICT (lab_id, node_id, linux_interface) DO UPDATE SET ovs_port = excluded.ovs_port,
-				ovs_bridge = excluded.ovs_bridge, vlan_tag = excluded.vlan_tag, updated_at = excluded.updated_at,
-				last_verified_at = excluded.last_verified_at`,
-				newID(), m.OVSPort, m.Bridge, m.Tag, m.Iface, t, t, labID, m.Node)
-			if err != nil {
-				return fmt.Errorf("mapping of %s:%s: %w", m.Node, m.Iface, err)
-			}
-		}
-		return nil
-	})
+	_, err := s.txExec(ctx, tx, `UPDATE link_states SET actual_state = ?, error_message = '', vlan_tag = NULL,
+		source_vlan_tag = NULL, target_vlan_tag = NULL, source_host_id = NULL, target_host_id = NULL, is_cross_host = ?,
+		source_vxlan_attached = ?, target_vxlan_attached = ?, partial_state_hosts = '',
+		source_status = '', source_error = '', source_verified_at = NULL, target_status = '', target_error = '',
+		target_verified_at = NULL, updated_at = ? WHERE lab_id = ?`, LinkDown, false, false, false, now(), labID)
+	return err
 }
 
 func (s *Store) mappings(ctx context.Context, labID string) ([]Mapping, error) {
 	rows, err := s.query(ctx, `SELECT n.name, m.linux_interface, COALESCE(m.ovs_port, ''), COALESCE(m.ovs_bridge, ''),
-		COALESCE(m.vlan_tag, 0), m.last_verified_at FROM interface_mappings m JOIN nodes n ON n.id = m.node_id
+		COALESCE(m.vlan_tag, 0), m.last_verified_at, COALESCE(p.status, ''), h.verified_at
+		FROM interface_mappings m JOIN nodes n ON n.id = m.node_id
+		LEFT JOIN node_placements p ON p.lab_id = n.lab_id AND p.node_name = n.name LEFT JOIN hosts h ON h.name = p.host_id
 		WHERE m.lab_id = ? ORDER BY n.name, m.linux_interface`, labID)
 	if err != nil {
 		return nil, fmt.Errorf("read mappings: %w", err)
@@ -207,14 +132,12 @@ func (s *Store) mappings(ctx context.Context, labID string) ([]Mapping, error) {
 	var out []Mapping
 	for rows.Next() {
 		var m Mapping
-		var verified sql.NullTime
-		if err := rows.Scan(&m.Node, &m.Iface, &m.OVSPort, &m.Bridge, &m.Tag, &verified); err != nil {
+		var verified, host sql.NullTime
+		var status string
+		if err := rows.Scan(&m.Node, &m.Iface, &m.OVSPort, &m.Bridge, &m.Tag, &verified, &status, &host); err != nil {
 			return nil, err
 		}
-		if verified.Valid {
-			v := verified.Time.UTC()
-			m.LastVerifiedAt = &v
-		}
+		m.LastVerifiedAt = verifiedAt(status, verified, host)
 		out = append(out, m)
 	}
 	return out, rows.Err()

@@ -17,6 +17,7 @@ import (
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/testbed"
 	"github.com/netloom/netloom/internal/topology"
+	"github.com/netloom/netloom/internal/wire"
 )
 
 // The PostgreSQL server the package's tests share; each test makes its own
@@ -139,83 +140,112 @@ func TestStore(t *testing.T) {
 			if err := s.SetPlacements(ctx, lab.ID, map[string]string{"r1": "hostA", "r2": "hostA", "r3": "hostB"}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.SetPlacementStatus(ctx, lab.ID, "r3", "deployed", "nl-demo-r3", ""); err != nil {
-				t.Fatal(err)
-			}
 			load, err := s.NodeLoad(ctx)
 			if err != nil || load["hostA"] != 2 || load["hostB"] != 1 {
 				t.Errorf("load %v, %v", load, err)
 			}
 
-			// Links.
+			// Allocations: tags and hosts per side, a VNI, a tunnel row.
 			same, cross := v.Links[0], v.Links[1]
-			if err := s.SetLinkCreating(ctx, same.ID, "hostA", "hostA"); err != nil {
+			vni := int(ident.VNI(lab.ID, cross.Name))
+			if err := s.SaveAllocations(ctx, []Allocation{
+				{LinkStateID: same.ID, SourceHost: "hostA", TargetHost: "hostA", SourceTag: 2050, TargetTag: 2050},
+				{LinkStateID: cross.ID, SourceHost: "hostA", TargetHost: "hostB", SourceTag: 2051, TargetTag: 2070, VNI: &vni},
+			}, []TunnelRow{{LinkStateID: cross.ID, LabID: lab.ID, VNI: vni, AgentA: "hostA", IPA: "10.77.0.1", AgentB: "hostB",
+				IPB: "10.77.0.2", PortName: ident.PortName(lab.ID, cross.Name)}}, nil); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.SetSameHostUp(ctx, same.ID, 2050); err != nil {
+			d, err := s.Desired(ctx)
+			if err != nil || len(d.Hosts) != 1 || len(d.Labs) != 1 || len(d.Nodes) != 3 || len(d.Links) != 2 {
+				t.Fatalf("desired %+v, %v", d, err)
+			}
+			same, cross = d.Links[0], d.Links[1]
+			if same.ActualState != LinkPending || *same.SourceTag != 2050 || *same.TargetTag != 2050 || *same.VLANTag != 2050 || same.CrossHost {
+				t.Errorf("same-host link %+v", same)
+			}
+			tun := cross.Tunnel
+			if !cross.CrossHost || *cross.SourceTag != 2051 || *cross.TargetTag != 2070 || *cross.VNI != vni || cross.VLANTag != nil || tun == nil ||
+				tun.PortName != ident.PortName(lab.ID, cross.Name) || tun.IPA != "10.77.0.1" || tun.IPB != "10.77.0.2" || tun.VNI != vni {
+				t.Errorf("cross-host link %+v tunnel %+v", cross, tun)
+			}
+			// A VNI another link holds is refused (W-26).
+			if err := s.SaveAllocations(ctx, []Allocation{{LinkStateID: same.ID, SourceHost: "hostA", TargetHost: "hostA",
+				SourceTag: 2050, TargetTag: 2050, VNI: &vni}}, nil, nil); !errors.Is(err, ErrConflict) {
+				t.Errorf("a taken VNI: %v, want ErrConflict", err)
+			}
+			// A refreshed address, then observations.
+			if err := s.SaveAllocations(ctx, nil, []TunnelRow{{LinkStateID: cross.ID, LabID: lab.ID, VNI: vni, AgentA: "hostA",
+				IPA: "10.77.0.9", AgentB: "hostB", IPB: "10.77.0.2", PortName: tun.PortName}}, nil); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.SetLinkCreating(ctx, cross.ID, "hostA", "hostB"); err != nil {
-				t.Fatal(err)
-			}
-			vni, err := s.AllocateVNI(ctx, cross.ID, lab.ID, cross.Name)
-			if err != nil || vni != int(ident.VNI(lab.ID, cross.Name)) {
-				t.Fatalf("vni %d, %v; want the first choice %d", vni, err, ident.VNI(lab.ID, cross.Name))
-			}
-			if again, _ := s.AllocateVNI(ctx, cross.ID, lab.ID, cross.Name); again != vni {
-				t.Errorf("a link's VNI changed: %d → %d", vni, again)
-			}
-			err = s.SetCrossHostUp(ctx, CrossHostUp{LinkStateID: cross.ID, LabID: lab.ID, LinkName: cross.Name, VNI: vni,
-				SourceTag: 2051, TargetTag: 2070, SourceHost: "hostA", SourceIP: "10.77.0.1", TargetHost: "hostB", TargetIP: "10.77.0.2"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.UpsertMappings(ctx, lab.ID, []Mapping{{Node: "r1", Iface: "eth1", OVSPort: "nlp1", Bridge: "netloom0", Tag: 2050}}); err != nil {
+			at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+			if err := s.RecordObservations(ctx, at, Observations{
+				Links: []LinkObservation{
+					{LinkStateID: same.ID, Actual: LinkUp, SourceStatus: LinkUp, SourceObserved: true, TargetStatus: LinkUp, TargetObserved: true},
+					{LinkStateID: cross.ID, Actual: LinkError, Error: PartialStatePrefix + "hostB: no port", PartialHosts: "hostA",
+						SourceStatus: LinkUp, SourceObserved: true, SourceAttached: true, TargetStatus: LinkError, TargetError: "hostB: no port"},
+				},
+				Answered: []string{"hostA"},
+				Nodes:    []NodeObservation{{Lab: lab.ID, Node: "r1", Status: LinkUp, RuntimeID: "nl-demo-r1", Answered: true}},
+				Mappings: []MappingObservation{{Lab: lab.ID, Node: "r1", Iface: "eth1", OVSPort: "nlp1", Tag: 2050}},
+			}); err != nil {
 				t.Fatal(err)
 			}
 			v, _ = s.LabView(ctx, lab.ID)
 			same, cross = v.Links[0], v.Links[1]
-			if same.ActualState != LinkUp || *same.SourceTag != 2050 || *same.TargetTag != 2050 || same.CrossHost {
-				t.Errorf("same-host link %+v", same)
+			if same.ActualState != LinkUp || same.VerifiedAt == nil || !same.VerifiedAt.Equal(at) {
+				t.Errorf("observed same-host link %+v", same)
 			}
-			tun := cross.Tunnel
-			if cross.ActualState != LinkUp || !cross.CrossHost || *cross.SourceTag != 2051 || *cross.TargetTag != 2070 || tun == nil ||
-				tun.PortName != ident.PortName(lab.ID, cross.Name) || tun.IPA != "10.77.0.1" || tun.IPB != "10.77.0.2" || tun.VNI != vni {
-				t.Errorf("cross-host link %+v tunnel %+v", cross, tun)
+			if cross.ActualState != LinkError || !strings.HasPrefix(cross.Error, PartialStatePrefix) || strings.Join(cross.PartialHosts, ",") != "hostA" ||
+				cross.TargetVerifiedAt != nil || cross.SourceVerifiedAt == nil || cross.VerifiedAt != nil || !cross.SourceAttached || cross.TargetAttached ||
+				cross.Tunnel.IPA != "10.77.0.9" {
+				t.Errorf("observed cross-host link %+v", cross)
 			}
-			if len(v.Maps) != 1 || v.Maps[0].LastVerifiedAt == nil {
+			if n := v.Nodes[0]; n.Status != LinkUp || n.RuntimeID != "nl-demo-r1" || n.VerifiedAt == nil || v.Nodes[1].Status != LinkPending {
+				t.Errorf("observed nodes %+v", v.Nodes)
+			}
+			if len(v.Maps) != 1 || v.Maps[0].OVSPort != "nlp1" || v.Maps[0].LastVerifiedAt == nil {
 				t.Errorf("mappings %+v", v.Maps)
 			}
-
-			// A VNI another link holds is not handed out again (W-26).
-			other, err := s.CreateLab(ctx, topology.Lab{Name: "other", Nodes: demo.Nodes, Links: demo.Links[1:]})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ov, _ := s.LabView(ctx, other.ID)
-			first := int(ident.VNI(other.ID, ov.Links[0].Name))
-			if _, err := s.db.ExecContext(ctx, s.rebind(`UPDATE link_states SET vni = ? WHERE id = ?`), first, same.ID); err != nil {
-				t.Fatal(err)
-			}
-			got, err := s.AllocateVNI(ctx, ov.Links[0].ID, other.ID, ov.Links[0].Name)
-			if err != nil || got == first {
-				t.Errorf("collision: vni %d, %v; want one other than %d", got, err, first)
-			}
-
-			// Failure, reset, delete.
-			if err := s.SetLinkFailed(ctx, cross.ID, LinkError, PartialStatePrefix+"rollback failed", []string{"hostA"}); err != nil {
+			// A later answer of hostA verifies what it holds without rewriting it.
+			later := at.Add(time.Minute)
+			if err := s.RecordObservations(ctx, later, Observations{Answered: []string{"hostA"}}); err != nil {
 				t.Fatal(err)
 			}
 			v, _ = s.LabView(ctx, lab.ID)
-			if l := v.Links[1]; l.ActualState != LinkError || !strings.HasPrefix(l.Error, PartialStatePrefix) || len(l.PartialHosts) != 1 {
-				t.Errorf("failed link %+v", l)
+			if !v.Links[0].VerifiedAt.Equal(later) || !v.Nodes[0].VerifiedAt.Equal(later) || !v.Maps[0].LastVerifiedAt.Equal(later) ||
+				v.Links[1].TargetVerifiedAt != nil || v.Nodes[1].VerifiedAt != nil {
+				t.Errorf("after hostA answered again: links %+v nodes %+v maps %+v", v.Links, v.Nodes, v.Maps)
 			}
-			if err := s.ResetLinks(ctx, lab.ID); err != nil {
+			if p := v.Progress; p != (wire.LabProgress{NodesUp: 1, Nodes: 3, LinksUp: 1, Links: 2}) {
+				t.Errorf("progress %+v", p)
+			}
+
+			// Generations: catch-up only moves forward.
+			g, _ := s.NextGeneration(ctx)
+			if moved, err := s.AdvanceGeneration(ctx, g+10); err != nil || !moved {
+				t.Errorf("advance: %v, %v", moved, err)
+			}
+			if moved, _ := s.AdvanceGeneration(ctx, g); moved {
+				t.Error("the generation went back")
+			}
+			if next, _ := s.NextGeneration(ctx); next != g+11 {
+				t.Errorf("next generation %d, want %d", next, g+11)
+			}
+
+			// Teardown: stopped once every host that held the lab confirmed.
+			if err := s.SetLabState(ctx, lab.ID, LabStopping, ""); err != nil {
 				t.Fatal(err)
 			}
+			if done, err := s.ConfirmTeardowns(ctx, []string{"hostA"}); err != nil || len(done) != 0 {
+				t.Errorf("after hostA confirmed: %v, %v; want the lab still stopping (hostB holds r3)", done, err)
+			}
+			if done, err := s.ConfirmTeardowns(ctx, []string{"hostB"}); err != nil || len(done) != 1 {
+				t.Errorf("after hostB confirmed: %v, %v; want the lab stopped", done, err)
+			}
 			v, _ = s.LabView(ctx, lab.ID)
-			if l := v.Links[1]; l.ActualState != LinkDown || l.Tunnel != nil || l.SourceTag != nil || l.VNI == nil || len(v.Maps) != 0 {
-				t.Errorf("after reset %+v", l)
+			if l := v.Links[1]; v.State != LabStopped || l.ActualState != LinkDown || l.Tunnel != nil || l.SourceTag != nil || l.VNI == nil || len(v.Maps) != 0 || v.Nodes[0].PlacedOn != "" {
+				t.Errorf("after teardown %+v", v)
 			}
 			if err := s.DeleteLab(ctx, lab.ID); err != nil {
 				t.Fatal(err)
@@ -304,6 +334,27 @@ func TestMigrationUpgrade(t *testing.T) {
 			var cmds string
 			if err := s.db.QueryRowContext(ctx, `SELECT exec FROM nodes WHERE id = 'n1'`).Scan(&cmds); err != nil || cmds != "[]" {
 				t.Errorf("after migration 4: node exec %q, %v; want [] for an existing node", cmds, err)
+			}
+			exec(`INSERT INTO node_placements (id, lab_id, node_name, host_id, status) VALUES ('p1', 'lab-1', 'R1', 'hostA', 'deployed')`)
+			exec(`INSERT INTO hosts (name, address, data_plane_address, last_heartbeat, created_at) VALUES ('hostA', 'http://a', '10.0.0.1', ?, ?)`, ts, ts)
+			exec(`UPDATE link_states SET actual_state = 'up' WHERE id = 'ls1'`)
+			if err := s.migrateTo(ctx, 5); err != nil {
+				t.Fatal(err)
+			}
+			var actual, srcStatus string
+			var srcVerified, nodeVerified sql.NullTime
+			if err := s.db.QueryRowContext(ctx, `SELECT actual_state, source_status, source_verified_at FROM link_states WHERE id = 'ls1'`).Scan(&actual, &srcStatus, &srcVerified); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.db.QueryRowContext(ctx, `SELECT verified_at FROM node_placements WHERE id = 'p1'`).Scan(&nodeVerified); err != nil {
+				t.Fatal(err)
+			}
+			var hostVerified sql.NullTime
+			if err := s.db.QueryRowContext(ctx, `SELECT verified_at FROM hosts WHERE name = 'hostA'`).Scan(&hostVerified); err != nil {
+				t.Fatal(err)
+			}
+			if actual != "up" || srcStatus != "" || srcVerified.Valid || nodeVerified.Valid || hostVerified.Valid {
+				t.Errorf("after migration 5: link %q side %q verified %v, node verified %v; want rows kept and never observed", actual, srcStatus, srcVerified, nodeVerified)
 			}
 			if v, _ := s.Version(ctx); v != latestVersion {
 				t.Errorf("version %d, want %d", v, latestVersion)

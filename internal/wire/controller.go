@@ -17,7 +17,7 @@ type HostView struct {
 type NodeResult struct {
 	Name       string   `json:"name"`
 	Host       string   `json:"host"`
-	Status     string   `json:"status"` // "deployed" or "failed"
+	Status     string   `json:"status"` // up, error, unknown or pending
 	Error      string   `json:"error,omitempty"`
 	ExecErrors []string `json:"exec_errors,omitempty"`
 }
@@ -43,11 +43,13 @@ type AgentConvergence struct {
 	Host           string         `json:"host"`
 	Generation     int64          `json:"generation"`
 	At             time.Time      `json:"at"`
-	Tunnels        int            `json:"tunnels"` // declared
-	Results        map[string]int `json:"results"` // by status
-	OrphansRemoved []string       `json:"orphans_removed"`
+	Nodes          int            `json:"nodes"`              // declared
+	Interfaces     int            `json:"interfaces"`         // declared
+	Tunnels        int            `json:"tunnels"`            // declared
+	Results        map[string]int `json:"results"`            // by status, over nodes, interfaces and tunnels
+	OrphansRemoved []string       `json:"orphans_removed"`    // what the declaration removed
 	Skipped        string         `json:"skipped,omitempty"`  // the agent could not read its bridge
-	Fallback       bool           `json:"fallback,omitempty"` // an old agent: the whitelist was used
+	Fallback       bool           `json:"fallback,omitempty"` // an old agent: tunnels only, or the whitelist
 	Error          string         `json:"error,omitempty"`    // the agent could not be reached or refused
 }
 
@@ -58,17 +60,44 @@ type ConvergeResponse struct {
 	Agents     []AgentConvergence `json:"agents"`
 }
 
-// LabPlan is what applying a lab file changes: names of nodes and links.
+// LabPlan is what applying a lab file changes: names of nodes and links,
+// and where every node and link of the new lab will be.
 type LabPlan struct {
-	AddNodes    []string `json:"add_nodes"`
-	RemoveNodes []string `json:"remove_nodes"`
-	ChangeNodes []string `json:"change_nodes"`
-	AddLinks    []string `json:"add_links"`
-	RemoveLinks []string `json:"remove_links"`
+	AddNodes    []string      `json:"add_nodes"`
+	RemoveNodes []string      `json:"remove_nodes"`
+	ChangeNodes []string      `json:"change_nodes"`
+	AddLinks    []string      `json:"add_links"`
+	RemoveLinks []string      `json:"remove_links"`
+	Nodes       []PlannedNode `json:"nodes"`
+	Links       []PlannedLink `json:"links"`
 }
 
-// ApplyResponse answers a lab apply: the plan, what the runtime will not
-// apply, and, unless only planned, how the deploy went.
+// PlannedNode is where a node will run; From is the host it leaves when it
+// moves.
+type PlannedNode struct {
+	Name string `json:"name"`
+	Host string `json:"host"`
+	From string `json:"from,omitempty"`
+}
+
+// Link kinds in a plan.
+const (
+	KindSameHost = "same-host"
+	KindTunnel   = "tunnel"
+)
+
+// PlannedLink is how a link will be made: same-host on one host, or a
+// tunnel between two.
+type PlannedLink struct {
+	Name  string   `json:"name"`
+	Kind  string   `json:"kind"`
+	Hosts []string `json:"hosts"`
+}
+
+// ApplyResponse answers a lab apply: the plan and what the runtime will not
+// apply. The deploy runs in the controller after the answer (202); the lab's
+// state and progress say how it goes. Deploy is filled by clients that
+// waited for it.
 type ApplyResponse struct {
 	Lab      string          `json:"lab"`
 	Created  bool            `json:"created"`
@@ -79,5 +108,5 @@ type ApplyResponse struct {
 
 // ConvergePlan is what a convergence would declare to each online agent.
 type ConvergePlan struct {
-	Agents map[string]DeclareStateRequest `json:"agents"`
+	Agents map[string]HostDeclaration `json:"agents"`
 }

@@ -24,16 +24,41 @@ type Node struct {
 	Host      string   `json:"host,omitempty"`       // explicit, from the lab file
 	PlacedOn  string   `json:"placed_on,omitempty"`  // where it runs
 	RuntimeID string   `json:"runtime_id,omitempty"` // e.g. its namespace
-	Status    string   `json:"status,omitempty"`     // of the placement
-	Error     string   `json:"error,omitempty"`
+	// Status is what its host's agent last answered for it: up, error,
+	// unknown (its host could not be asked) or pending (not yet answered).
+	Status     string     `json:"status,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	VerifiedAt *time.Time `json:"verified_at,omitempty"` // when its host last answered for it
 }
 
 // LabView is a lab with its nodes and link states.
 type LabView struct {
 	Lab
-	Nodes []Node      `json:"nodes"`
-	Links []LinkState `json:"links"`
-	Maps  []Mapping   `json:"interface_mappings,omitempty"`
+	Progress LabProgress `json:"progress"`
+	Nodes    []Node      `json:"nodes"`
+	Links    []LinkState `json:"links"`
+	Maps     []Mapping   `json:"interface_mappings,omitempty"`
+}
+
+// Result is the lab as a deploy or destroy answers it: its state and each
+// node's and link's.
+func (v LabView) Result() DeployResponse {
+	r := DeployResponse{Lab: v.Name, State: v.State, Error: v.StateError, Nodes: []NodeResult{}, Links: []LinkResult{}}
+	for _, n := range v.Nodes {
+		r.Nodes = append(r.Nodes, NodeResult{Name: n.Name, Host: n.PlacedOn, Status: n.Status, Error: n.Error})
+	}
+	for _, ls := range v.Links {
+		r.Links = append(r.Links, LinkResult{LinkName: ls.Name, Status: ls.ActualState, Error: ls.Error})
+	}
+	return r
+}
+
+// LabProgress counts the nodes and links the agents reported up.
+type LabProgress struct {
+	NodesUp int `json:"nodes_up"`
+	Nodes   int `json:"nodes"`
+	LinksUp int `json:"links_up"`
+	Links   int `json:"links"`
 }
 
 // LinkState is a link's runtime state.
@@ -59,6 +84,16 @@ type LinkState struct {
 	TargetAttached bool     `json:"target_vxlan_attached"`
 	PartialHosts   []string `json:"partial_state_hosts,omitempty"`
 	Tunnel         *Tunnel  `json:"tunnel,omitempty"`
+	// What each side's host last answered for its node interface (and its
+	// tunnel end, for a cross-host link), and when; VerifiedAt is the older
+	// of the two.
+	SourceStatus     string     `json:"source_status,omitempty"`
+	SourceError      string     `json:"source_error,omitempty"`
+	SourceVerifiedAt *time.Time `json:"source_verified_at,omitempty"`
+	TargetStatus     string     `json:"target_status,omitempty"`
+	TargetError      string     `json:"target_error,omitempty"`
+	TargetVerifiedAt *time.Time `json:"target_verified_at,omitempty"`
+	VerifiedAt       *time.Time `json:"verified_at,omitempty"`
 }
 
 // Tunnel is a cross-host link's VXLAN tunnel row.

@@ -1,34 +1,42 @@
 // Package agenttest is an agent double for tests and benchmarks of the
 // controller: an http.Handler that answers the agent API like an agent
-// whose host already holds everything declared to it.
+// whose host already holds everything declared to it, or, when told, like
+// one whose bridge refuses some of it.
 package agenttest
 
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"sync"
 
+	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/wire"
 )
 
-// Converged reports every declared tunnel and pairing converged, and
-// answers port-state with the ports set for each lab.
+// Converged reports every declared node, interface and tunnel converged,
+// but those it was told to fail.
 type Converged struct {
 	mu sync.Mutex
 	// mu guards the following.
-	ports map[string][]wire.PortState // by lab
-	calls int
+	calls    int
+	fail     string // every interface and tunnel fails with it
+	skip     bool
+	declared []wire.HostDeclaration
 }
 
-// AddPort makes port-state of lab report p.
-func (a *Converged) AddPort(lab string, p wire.PortState) {
+// Fail makes every declared interface and tunnel fail with reason from now
+// on ("" heals).
+func (a *Converged) Fail(reason string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.ports == nil {
-		a.ports = map[string][]wire.PortState{}
-	}
-	a.ports[lab] = append(a.ports[lab], p)
+	a.fail = reason
+}
+
+// Skip makes the double answer like an agent that cannot read its bridge.
+func (a *Converged) Skip(skip bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.skip = skip
 }
 
 // Calls returns how many requests the double answered.
@@ -38,13 +46,31 @@ func (a *Converged) Calls() int {
 	return a.calls
 }
 
-func (a *Converged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Declared returns the host declarations the double got, in order.
+func (a *Converged) Declared() []wire.HostDeclaration {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return append([]wire.HostDeclaration{}, a.declared...)
+}
+
+func (a *Converged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
 	a.calls++
+	fail, skip := a.fail, a.skip
+	a.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
-	switch {
-	case r.URL.Path == "/overlay/declare-state":
+	switch r.URL.Path {
+	case "/host/declare-state":
+		var req wire.HostDeclaration
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		a.mu.Lock()
+		a.declared = append(a.declared, req)
+		a.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(answer(req, fail, skip))
+	case "/overlay/declare-state":
 		var req wire.DeclareStateRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		resp := wire.DeclareStateResponse{ObservedGeneration: req.Generation}
@@ -52,19 +78,37 @@ func (a *Converged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			resp.Results = append(resp.Results, wire.TunnelResult{LinkID: t.LinkID, LabID: t.LabID, PortName: t.PortName, Status: wire.StatusConverged})
 		}
 		_ = json.NewEncoder(w).Encode(resp)
-	case strings.HasPrefix(r.URL.Path, "/labs/") && strings.HasSuffix(r.URL.Path, "/port-state"):
-		lab := strings.Split(r.URL.Path, "/")[2]
-		_ = json.NewEncoder(w).Encode(wire.PortStateResponse{Ports: append([]wire.PortState{}, a.ports[lab]...)})
-	case r.URL.Path == "/ports/declare-state":
-		var req wire.PortDeclareRequest
-		_ = json.NewDecoder(r.Body).Decode(&req)
-		var resp wire.PortDeclareResponse
-		for _, p := range req.Pairings {
-			tag := p.VLANTag
-			resp.Results = append(resp.Results, wire.PortResult{LinkName: p.LinkName, LabID: p.LabID, Status: wire.StatusConverged, ActualVLAN: &tag})
-		}
-		_ = json.NewEncoder(w).Encode(resp)
 	default:
 		w.WriteHeader(http.StatusNotFound)
 	}
+}
+
+// answer converges everything declared, or fails every interface and
+// tunnel with fail, or skips.
+func answer(req wire.HostDeclaration, fail string, skip bool) wire.HostDeclarationResponse {
+	resp := wire.HostDeclarationResponse{ObservedGeneration: req.Generation, Nodes: []wire.NodeStatus{}, Interfaces: []wire.InterfaceStatus{},
+		Tunnels: []wire.TunnelResult{}}
+	if skip {
+		s := wire.SkippedOVSReadError
+		resp.Skipped = &s
+		return resp
+	}
+	status, why := wire.StatusConverged, (*string)(nil)
+	if fail != "" {
+		reason := fail
+		status, why = wire.StatusError, &reason
+	}
+	for _, n := range req.Nodes {
+		resp.Nodes = append(resp.Nodes, wire.NodeStatus{LabID: n.LabID, Name: n.Name, Status: wire.StatusConverged, RuntimeID: ident.NamespaceName(n.LabID, n.Name)})
+		for _, i := range n.Interfaces {
+			tag := i.VLANTag
+			resp.Interfaces = append(resp.Interfaces, wire.InterfaceStatus{LabID: n.LabID, Node: n.Name, Interface: i.Name,
+				PortName: ident.HostPortName(n.LabID, n.Name, i.Name), Status: status, ActualVLAN: &tag, Error: why})
+		}
+	}
+	for _, t := range req.Tunnels {
+		tag := t.ExpectedVLAN
+		resp.Tunnels = append(resp.Tunnels, wire.TunnelResult{LinkID: t.LinkID, LabID: t.LabID, PortName: t.PortName, Status: status, ActualVLAN: &tag, Error: why})
+	}
+	return resp
 }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/netloom/netloom/internal/wire"
@@ -124,83 +123,4 @@ func (c *Client) DeclareHost(ctx context.Context, req wire.HostDeclaration) (wir
 func (c *Client) ReconcilePorts(ctx context.Context, req wire.ReconcilePortsRequest) (wire.ReconcilePortsResponse, error) {
 	var resp wire.ReconcilePortsResponse
 	return resp, c.do(ctx, http.MethodPost, "/overlay/reconcile-ports", req, &resp)
-}
-
-// PortState reads a lab's node ports.
-func (c *Client) PortState(ctx context.Context, lab string) (wire.PortStateResponse, error) {
-	var resp wire.PortStateResponse
-	return resp, c.do(ctx, http.MethodGet, "/labs/"+url.PathEscape(lab)+"/port-state", nil, &resp)
-}
-
-// DeclarePorts sends same-host pairings.
-func (c *Client) DeclarePorts(ctx context.Context, req wire.PortDeclareRequest) (wire.PortDeclareResponse, error) {
-	var resp wire.PortDeclareResponse
-	return resp, c.do(ctx, http.MethodPost, "/ports/declare-state", req, &resp)
-}
-
-// CreateNode creates a node and its interfaces.
-func (c *Client) CreateNode(ctx context.Context, lab string, req wire.CreateNodeRequest) (wire.NodeResponse, error) {
-	var resp wire.NodeResponse
-	return resp, c.do(ctx, http.MethodPost, "/labs/"+url.PathEscape(lab)+"/nodes", req, &resp)
-}
-
-// LinkSameHost connects two node interfaces on the agent's host.
-func (c *Client) LinkSameHost(ctx context.Context, lab string, req wire.SameHostLinkRequest) (wire.SameHostLinkResponse, error) {
-	var resp wire.SameHostLinkResponse
-	return resp, c.do(ctx, http.MethodPost, "/labs/"+url.PathEscape(lab)+"/links", req, &resp)
-}
-
-// Attach makes the agent's side of a cross-host link.
-func (c *Client) Attach(ctx context.Context, req wire.AttachLinkRequest) (wire.AttachLinkResponse, error) {
-	var resp wire.AttachLinkResponse
-	if err := c.do(ctx, http.MethodPost, "/overlay/attach-link", req, &resp); err != nil {
-		return resp, err
-	}
-	if !resp.Success {
-		msg := "attach failed"
-		if resp.Error != nil {
-			msg = *resp.Error
-		}
-		return resp, errors.New(msg)
-	}
-	return resp, nil
-}
-
-// Detach removes the agent's side of a cross-host link.
-func (c *Client) Detach(ctx context.Context, req wire.DetachLinkRequest) (wire.DetachLinkResponse, error) {
-	var resp wire.DetachLinkResponse
-	if err := c.do(ctx, http.MethodPost, "/overlay/detach-link", req, &resp); err != nil {
-		return resp, err
-	}
-	if !resp.Success {
-		msg := "detach failed"
-		if resp.Error != nil {
-			msg = *resp.Error
-		}
-		return resp, errors.New(msg)
-	}
-	return resp, nil
-}
-
-// Cleanup tears a lab down on the agent's host.
-func (c *Client) Cleanup(ctx context.Context, lab string) (wire.CleanupResponse, error) {
-	var resp wire.CleanupResponse
-	return resp, c.do(ctx, http.MethodPost, "/overlay/cleanup", wire.CleanupRequest{LabID: lab}, &resp)
-}
-
-// SetVLAN retags one of netloom's ports.
-func (c *Client) SetVLAN(ctx context.Context, port string, tag int) (wire.SetVLANResponse, error) {
-	var resp wire.SetVLANResponse
-	return resp, c.do(ctx, http.MethodPut, "/overlay/ports/"+url.PathEscape(port)+"/vlan", wire.SetVLANRequest{VLANTag: tag}, &resp)
-}
-
-// UnlinkSameHost isolates both ends of a same-host link.
-func (c *Client) UnlinkSameHost(ctx context.Context, lab, link string) (wire.SameHostLinkResponse, error) {
-	var resp wire.SameHostLinkResponse
-	return resp, c.do(ctx, http.MethodDelete, "/labs/"+url.PathEscape(lab)+"/links/"+url.PathEscape(link), nil, &resp)
-}
-
-// DeleteNode removes a node and its ports.
-func (c *Client) DeleteNode(ctx context.Context, lab, node string) error {
-	return c.do(ctx, http.MethodDelete, "/labs/"+url.PathEscape(lab)+"/nodes/"+url.PathEscape(node), nil, nil)
 }

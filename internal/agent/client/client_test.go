@@ -51,7 +51,7 @@ func TestStatusErrors(t *testing.T) {
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(tt.status)
 				if tt.status/100 == 2 {
-					_ = json.NewEncoder(w).Encode(wire.PortStateResponse{Ports: []wire.PortState{}})
+					_ = json.NewEncoder(w).Encode(wire.HostDeclarationResponse{})
 					return
 				}
 				_ = json.NewEncoder(w).Encode(wire.ErrorResponse{Error: "the agent's reason"})
@@ -61,23 +61,23 @@ func TestStatusErrors(t *testing.T) {
 			} else {
 				defer srv.Close()
 			}
-			_, err := New(srv.URL, "tok", srv.Client()).PortState(t.Context(), "lab-1")
+			_, err := New(srv.URL, "tok", srv.Client()).DeclareHost(t.Context(), wire.HostDeclaration{})
 			if tt.want == nil {
 				if err != nil {
-					t.Fatalf("PortState: %v, want no error", err)
+					t.Fatalf("DeclareHost: %v, want no error", err)
 				}
 				return
 			}
 			if !errors.Is(err, tt.want) {
-				t.Fatalf("PortState: %v, want %v", err, tt.want)
+				t.Fatalf("DeclareHost: %v, want %v", err, tt.want)
 			}
 			for name, s := range sentinels {
 				if s != tt.want && errors.Is(err, s) {
-					t.Errorf("PortState: %v is also %s", err, name)
+					t.Errorf("DeclareHost: %v is also %s", err, name)
 				}
 			}
 			if !tt.closed && !strings.Contains(err.Error(), "the agent's reason") {
-				t.Errorf("PortState: %q does not carry the agent's message", err)
+				t.Errorf("DeclareHost: %q does not carry the agent's message", err)
 			}
 		})
 	}

@@ -16,15 +16,17 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/netloom/netloom/internal/ident"
 )
 
 // Range is an inclusive range of tags.
 type Range struct{ Lo, Hi int }
 
-// The two ranges of a bridge.
+// The two ranges of a bridge, as ident defines them.
 var (
-	Isolated = Range{100, 2049}
-	Linked   = Range{2050, 4000}
+	Isolated = Range{ident.IsolatedTagMin, ident.IsolatedTagMax}
+	Linked   = Range{ident.LinkedTagMin, ident.LinkedTagMax}
 )
 
 // Contains reports whether tag lies in r.

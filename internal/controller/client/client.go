@@ -122,7 +122,8 @@ func statusErr(code int) error {
 	return fmt.Errorf("status %d", code)
 }
 
-// Apply sends a lab file; with plan it only says what would change.
+// Apply sends a lab file; with plan it only says what would change. The
+// controller deploys after it answers: WaitLab follows the deploy.
 func (c *Client) Apply(ctx context.Context, file string, data []byte, plan bool) (wire.ApplyResponse, error) {
 	q := url.Values{"file": {file}}
 	if plan {
@@ -130,6 +131,26 @@ func (c *Client) Apply(ctx context.Context, file string, data []byte, plan bool)
 	}
 	var resp wire.ApplyResponse
 	return resp, c.do(ctx, http.MethodPost, "/labs/apply?"+q.Encode(), "application/yaml", data, &resp)
+}
+
+// WaitLab polls a lab every interval until it is no longer starting, and
+// calls progress with each view it reads.
+func (c *Client) WaitLab(ctx context.Context, lab string, every time.Duration, progress func(wire.LabView)) (wire.LabView, error) {
+	for {
+		v, err := c.Lab(ctx, lab)
+		if err != nil {
+			return v, err
+		}
+		progress(v)
+		if v.State != "starting" {
+			return v, nil
+		}
+		select {
+		case <-ctx.Done():
+			return v, fmt.Errorf("wait for lab %s: %w", lab, ctx.Err())
+		case <-time.After(every):
+		}
+	}
 }
 
 // Destroy tears a lab down.

@@ -1,0 +1,520 @@
+package controller
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/netloom/netloom/internal/ident"
+	"github.com/netloom/netloom/internal/store"
+	"github.com/netloom/netloom/internal/wire"
+)
+
+// The pure half of a convergence round: from the desired state read from
+// the store to allocations, host declarations, and from the agents' answers
+// to the states users see. Nothing here does I/O.
+
+type nodeKey struct{ lab, node string }
+
+type ifaceKey struct{ lab, node, iface string }
+
+type linkKey struct{ lab, link string }
+
+// runs reports whether a lab in state is declared to its hosts: not stopped
+// and not being torn down.
+func runs(state string) bool {
+	return state == store.LabStarting || state == store.LabRunning || state == store.LabError
+}
+
+// vniProbes bounds how far a VNI search goes past the first choice.
+const vniProbes = 1000
+
+// side is one end of a link: its node interface, where it is and its tag.
+type side struct {
+	host, node, iface string
+	tag               *int
+}
+
+func sides(ls store.LinkState) [2]side {
+	return [2]side{{ls.SourceHost, ls.SourceNode, ls.SourceIface, ls.SourceTag}, {ls.TargetHost, ls.TargetNode, ls.TargetIface, ls.TargetTag}}
+}
+
+// allocate gives every link of a running lab the hosts of its nodes'
+// placements, a tag per side from the host's linked range (one tag for both
+// ends of a same-host link) and, once cross-host, a VNI, and derives the
+// tunnel rows from the hosts' current data addresses. A side whose node
+// stayed on its host keeps its tag; a side that moved gets a fresh one on
+// its new host. Tags are unique per host across all labs. It updates d in
+// place and returns what must be stored, plus the links it could not
+// allocate.
+func allocate(d *store.Desired) (allocs []store.Allocation, tunnels []store.TunnelRow, drop []string, problems []error) {
+	placed := map[nodeKey]string{}
+	for _, n := range d.Nodes {
+		if n.PlacedOn != "" {
+			placed[nodeKey{n.Lab, n.Name}] = n.PlacedOn
+		}
+	}
+	running := map[string]bool{}
+	for _, l := range d.Labs {
+		running[l.ID] = runs(l.State)
+	}
+	ips := map[string]string{}
+	for _, h := range d.Hosts {
+		ips[h.Name] = h.DataIP
+	}
+	used := map[string]map[int]int{} // host → tag → sides holding it
+	hold := func(host string, tag, n int) {
+		if used[host] == nil {
+			used[host] = map[int]int{}
+		}
+		used[host][tag] += n
+	}
+	vnis := map[int]bool{}
+	for _, ls := range d.Links {
+		for _, s := range sides(ls) {
+			if s.host != "" && s.tag != nil {
+				hold(s.host, *s.tag, 1)
+			}
+		}
+		if ls.VNI != nil {
+			vnis[*ls.VNI] = true
+		}
+	}
+	fresh := func(host string) (int, error) {
+		for t := ident.LinkedTagMin; t <= ident.LinkedTagMax; t++ {
+			if used[host][t] == 0 {
+				return t, nil
+			}
+		}
+		return 0, fmt.Errorf("no free tag in %d-%d on %s", ident.LinkedTagMin, ident.LinkedTagMax, host)
+	}
+
+	// First what each link keeps, releasing the tags of sides that moved, so
+	// that the second pass sees every tag that is free.
+	type todo struct {
+		i            int
+		sh, th       string
+		keepS, keepT bool
+	}
+	var work []todo
+	for i := range d.Links {
+		ls := &d.Links[i]
+		if !running[ls.LabID] {
+			continue
+		}
+		sh, th := placed[nodeKey{ls.LabID, ls.SourceNode}], placed[nodeKey{ls.LabID, ls.TargetNode}]
+		if sh == "" || th == "" {
+			continue
+		}
+		keepS := ls.SourceHost == sh && ls.SourceTag != nil
+		keepT := ls.TargetHost == th && ls.TargetTag != nil
+		if sh == th && keepS && keepT && *ls.SourceTag != *ls.TargetTag {
+			keepT = false // one tag for both ends of a same-host link
+		}
+		if keepS && keepT && ls.CrossHost == (sh != th) && (sh == th || ls.VNI != nil) {
+			continue
+		}
+		if !keepS && ls.SourceHost != "" && ls.SourceTag != nil {
+			hold(ls.SourceHost, *ls.SourceTag, -1)
+		}
+		if !keepT && ls.TargetHost != "" && ls.TargetTag != nil {
+			hold(ls.TargetHost, *ls.TargetTag, -1)
+		}
+		work = append(work, todo{i, sh, th, keepS, keepT})
+	}
+	for _, w := range work {
+		ls := &d.Links[w.i]
+		var vni *int
+		if w.sh != w.th && ls.VNI == nil {
+			for i := range vniProbes {
+				if v := int(ident.VNIProbe(ls.LabID, ls.Name, i)); !vnis[v] {
+					vnis[v], vni = true, &v
+					break
+				}
+			}
+			if vni == nil {
+				problems = append(problems, fmt.Errorf("link %s of %s: %d VNIs from the first choice are taken", ls.Name, ls.LabID, vniProbes))
+				continue
+			}
+		}
+		var st, tt int
+		var err error
+		switch {
+		case w.keepS:
+			st = *ls.SourceTag
+		case w.sh == w.th && w.keepT:
+			st = *ls.TargetTag
+		default:
+			st, err = fresh(w.sh)
+		}
+		if err != nil {
+			problems = append(problems, fmt.Errorf("link %s of %s: %w", ls.Name, ls.LabID, err))
+			continue
+		}
+		if !w.keepS {
+			hold(w.sh, st, 1)
+		}
+		switch {
+		case w.sh == w.th:
+			tt = st
+		case w.keepT:
+			tt = *ls.TargetTag
+		default:
+			tt, err = fresh(w.th)
+		}
+		if err != nil {
+			if !w.keepS {
+				hold(w.sh, st, -1)
+			}
+			problems = append(problems, fmt.Errorf("link %s of %s: %w", ls.Name, ls.LabID, err))
+			continue
+		}
+		if !w.keepT {
+			hold(w.th, tt, 1)
+		}
+		a := store.Allocation{LinkStateID: ls.ID, SourceHost: w.sh, TargetHost: w.th, SourceTag: st, TargetTag: tt, VNI: vni}
+		if vni != nil {
+			ls.VNI = vni
+		}
+		allocs = append(allocs, a)
+		ls.SourceHost, ls.TargetHost, ls.SourceTag, ls.TargetTag = w.sh, w.th, &a.SourceTag, &a.TargetTag
+		ls.CrossHost, ls.VLANTag = w.sh != w.th, nil
+		if !ls.CrossHost {
+			ls.VLANTag = &a.SourceTag
+		}
+		ls.ActualState, ls.Error, ls.PartialHosts = store.LinkPending, "", nil
+		ls.SourceStatus, ls.SourceError, ls.SourceVerifiedAt = "", "", nil
+		ls.TargetStatus, ls.TargetError, ls.TargetVerifiedAt = "", "", nil
+		ls.SourceAttached, ls.TargetAttached = false, false
+	}
+
+	for i := range d.Links {
+		ls := &d.Links[i]
+		if !running[ls.LabID] {
+			continue
+		}
+		if !ls.CrossHost || ls.VNI == nil || ls.SourceTag == nil || ls.TargetTag == nil {
+			if ls.Tunnel != nil {
+				drop = append(drop, ls.ID)
+				ls.Tunnel = nil
+			}
+			continue
+		}
+		want := store.Tunnel{VNI: *ls.VNI, AgentA: ls.SourceHost, IPA: ips[ls.SourceHost], AgentB: ls.TargetHost,
+			IPB: ips[ls.TargetHost], Status: "active", PortName: ident.PortName(ls.LabID, ls.Name)}
+		if ls.Tunnel != nil {
+			want.ID = ls.Tunnel.ID
+			if *ls.Tunnel == want {
+				continue
+			}
+		}
+		tunnels = append(tunnels, store.TunnelRow{LinkStateID: ls.ID, LabID: ls.LabID, VNI: want.VNI, AgentA: want.AgentA,
+			IPA: want.IPA, AgentB: want.AgentB, IPB: want.IPB, PortName: want.PortName})
+		ls.Tunnel = &want
+	}
+	return allocs, tunnels, drop, problems
+}
+
+// hostDeclarations builds every host's full declaration from the desired
+// state: the nodes placed on it of labs that run (but those in omit), each
+// with an interface per link end and that side's tag, and a tunnel per
+// cross-host link end, from this host's current data address to the peer's.
+// Every lab in the database is in every declaration's scope, so what a
+// destroyed or edited lab left on a host goes.
+func hostDeclarations(d store.Desired, omit map[nodeKey]bool) map[string]*wire.HostDeclaration {
+	labs := []string{}
+	running := map[string]bool{}
+	for _, l := range d.Labs {
+		labs = append(labs, l.ID)
+		running[l.ID] = runs(l.State)
+	}
+	slices.Sort(labs)
+	decls := map[string]*wire.HostDeclaration{}
+	ips := map[string]string{}
+	for _, h := range d.Hosts {
+		decls[h.Name] = &wire.HostDeclaration{Nodes: []wire.DeclaredNode{}, Tunnels: []wire.DeclaredTunnel{}, DeclaredLabs: labs}
+		ips[h.Name] = h.DataIP
+	}
+	type at struct {
+		host string
+		i    int
+	}
+	declared := map[nodeKey]at{}
+	for _, n := range d.Nodes {
+		k := nodeKey{n.Lab, n.Name}
+		decl := decls[n.PlacedOn]
+		if !running[n.Lab] || decl == nil || omit[k] {
+			continue
+		}
+		decl.Nodes = append(decl.Nodes, wire.DeclaredNode{LabID: n.Lab, Name: n.Name, Kind: n.Kind, Image: n.Image, Exec: n.Exec,
+			Interfaces: []wire.DeclaredInterface{}})
+		declared[k] = at{n.PlacedOn, len(decl.Nodes) - 1}
+	}
+	for _, ls := range d.Links {
+		if !running[ls.LabID] {
+			continue
+		}
+		ss := sides(ls)
+		for i, s := range ss {
+			p, ok := declared[nodeKey{ls.LabID, s.node}]
+			if !ok || p.host != s.host || s.tag == nil {
+				continue
+			}
+			n := &decls[p.host].Nodes[p.i]
+			n.Interfaces = append(n.Interfaces, wire.DeclaredInterface{Name: s.iface, VLANTag: *s.tag})
+			if !ls.CrossHost || ls.VNI == nil || ss[1-i].tag == nil {
+				continue
+			}
+			peer := ss[1-i].host
+			decls[p.host].Tunnels = append(decls[p.host].Tunnels, wire.DeclaredTunnel{LinkID: ls.Name, LabID: ls.LabID, VNI: *ls.VNI,
+				LocalIP: ips[p.host], RemoteIP: ips[peer], ExpectedVLAN: *s.tag, PortName: ident.PortName(ls.LabID, ls.Name)})
+		}
+	}
+	return decls
+}
+
+// hostAnswer is what one host answered to its declaration, by object.
+type hostAnswer struct {
+	host string
+	// unknown is why nothing of the host is known (offline, unreachable,
+	// refused, or it could not read its bridge); "" when it answered.
+	unknown string
+	nodes   map[nodeKey]wire.NodeStatus
+	ifaces  map[ifaceKey]wire.InterfaceStatus
+	tunnels map[linkKey]wire.TunnelResult
+}
+
+func newHostAnswer(host string) *hostAnswer {
+	return &hostAnswer{host: host, nodes: map[nodeKey]wire.NodeStatus{}, ifaces: map[ifaceKey]wire.InterfaceStatus{},
+		tunnels: map[linkKey]wire.TunnelResult{}}
+}
+
+func text(p *string) string {
+	if p == nil {
+		return "no reason given"
+	}
+	return *p
+}
+
+// sideStatus is a link side's state on its host: up when its node, its
+// interface and, for a cross-host link, its tunnel end converged.
+func (a *hostAnswer) sideStatus(ls store.LinkState, s side) (status, why string) {
+	if a.unknown != "" {
+		return store.LinkUnknown, a.unknown
+	}
+	if n, ok := a.nodes[nodeKey{ls.LabID, s.node}]; ok && n.Status == wire.StatusError {
+		return store.LinkError, fmt.Sprintf("%s: node %s: %s", a.host, s.node, text(n.Error))
+	}
+	ifc, ok := a.ifaces[ifaceKey{ls.LabID, s.node, s.iface}]
+	switch {
+	case !ok:
+		return store.LinkUnknown, fmt.Sprintf("%s: no answer for %s:%s", a.host, s.node, s.iface)
+	case ifc.Status == wire.StatusError:
+		return store.LinkError, fmt.Sprintf("%s: %s:%s: %s", a.host, s.node, s.iface, text(ifc.Error))
+	}
+	if !ls.CrossHost {
+		return store.LinkUp, ""
+	}
+	port := ident.PortName(ls.LabID, ls.Name)
+	t, ok := a.tunnels[linkKey{ls.LabID, ls.Name}]
+	switch {
+	case !ok:
+		return store.LinkUnknown, fmt.Sprintf("%s: no answer for tunnel %s", a.host, port)
+	case t.Status == wire.StatusError:
+		return store.LinkError, fmt.Sprintf("%s: tunnel %s: %s", a.host, port, text(t.Error))
+	case t.Status == wire.StatusProtected:
+		return store.LinkUnknown, fmt.Sprintf("%s: tunnel %s left alone", a.host, port)
+	}
+	return store.LinkUp, ""
+}
+
+// nodeStatus is a node's state on its host.
+func (a *hostAnswer) nodeStatus(n store.LabNode) (status, why, runtimeID string) {
+	if a.unknown != "" {
+		return store.LinkUnknown, a.unknown, ""
+	}
+	st, ok := a.nodes[nodeKey{n.Lab, n.Name}]
+	switch {
+	case !ok:
+		return store.LinkUnknown, fmt.Sprintf("%s: no answer for node %s", a.host, n.Name), ""
+	case st.Status == wire.StatusError:
+		return store.LinkError, fmt.Sprintf("%s: %s", a.host, text(st.Error)), st.RuntimeID
+	case len(st.ExecErrors) > 0:
+		return store.LinkUp, "exec: " + strings.Join(st.ExecErrors, "; "), st.RuntimeID
+	}
+	return store.LinkUp, "", st.RuntimeID
+}
+
+// linkState derives a link's state from its two sides: up when both are,
+// error when one failed (PARTIAL_STATE, naming the host that holds state,
+// when the other side of a cross-host link is up), unknown when a side's
+// host could not tell, pending while a side is not yet answered.
+func linkState(ls store.LinkState) (state, why string, partial []string) {
+	s, t := ls.SourceStatus, ls.TargetStatus
+	var whys []string
+	for _, w := range []string{ls.SourceError, ls.TargetError} {
+		if w != "" && !slices.Contains(whys, w) {
+			whys = append(whys, w)
+		}
+	}
+	why = strings.Join(whys, "; ")
+	switch {
+	case s == store.LinkUp && t == store.LinkUp:
+		return store.LinkUp, "", nil
+	case s == store.LinkError || t == store.LinkError:
+		if ls.CrossHost && s == store.LinkUp {
+			return store.LinkError, store.PartialStatePrefix + why, []string{ls.SourceHost}
+		}
+		if ls.CrossHost && t == store.LinkUp {
+			return store.LinkError, store.PartialStatePrefix + why, []string{ls.TargetHost}
+		}
+		return store.LinkError, why, nil
+	case s == store.LinkUnknown || t == store.LinkUnknown:
+		return store.LinkUnknown, why, nil
+	}
+	return store.LinkPending, why, nil
+}
+
+// observe turns the answers of a round into what the store records, and
+// updates d to match: the hosts that answered, and the nodes, links and
+// mappings whose state changed (what did not change was verified by its
+// host's answer). Objects on hosts without an answer keep what they had;
+// nodes left out of the round (omit: made again) and their link sides are
+// pending.
+func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]bool) store.Observations {
+	var o store.Observations
+	for _, host := range slices.Sorted(maps.Keys(answers)) {
+		if answers[host].unknown == "" {
+			o.Answered = append(o.Answered, host)
+		}
+	}
+	running := map[string]bool{}
+	for _, l := range d.Labs {
+		running[l.ID] = runs(l.State)
+	}
+	for i := range d.Nodes {
+		n := &d.Nodes[i]
+		a := answers[n.PlacedOn]
+		if !running[n.Lab] || a == nil {
+			continue
+		}
+		status, why, rid := a.nodeStatus(*n)
+		if omit[nodeKey{n.Lab, n.Name}] {
+			status, why, rid = store.LinkPending, "", ""
+		}
+		if status == n.Status && why == n.Error && (rid == "" || rid == n.RuntimeID) {
+			continue
+		}
+		n.Status, n.Error = status, why
+		if rid != "" {
+			n.RuntimeID = rid
+		}
+		o.Nodes = append(o.Nodes, store.NodeObservation{Lab: n.Lab, Node: n.Name, Status: status, Error: why, RuntimeID: rid, Answered: a.unknown == ""})
+	}
+	for i := range d.Links {
+		ls := &d.Links[i]
+		if !running[ls.LabID] {
+			continue
+		}
+		ss := sides(*ls)
+		sa, ta := answers[ss[0].host], answers[ss[1].host]
+		if ss[0].tag == nil || ss[1].tag == nil || sa == nil && ta == nil {
+			continue
+		}
+		was := *ls
+		if sa != nil {
+			ls.SourceStatus, ls.SourceError = sa.sideStatus(*ls, ss[0])
+			if omit[nodeKey{ls.LabID, ss[0].node}] {
+				ls.SourceStatus, ls.SourceError = store.LinkPending, ""
+			}
+			ls.SourceAttached = ls.CrossHost && ls.SourceStatus == store.LinkUp
+		}
+		if ta != nil {
+			ls.TargetStatus, ls.TargetError = ta.sideStatus(*ls, ss[1])
+			if omit[nodeKey{ls.LabID, ss[1].node}] {
+				ls.TargetStatus, ls.TargetError = store.LinkPending, ""
+			}
+			ls.TargetAttached = ls.CrossHost && ls.TargetStatus == store.LinkUp
+		}
+		ls.ActualState, ls.Error, ls.PartialHosts = linkState(*ls)
+		if ls.ActualState == was.ActualState && ls.Error == was.Error && slices.Equal(ls.PartialHosts, was.PartialHosts) &&
+			ls.SourceStatus == was.SourceStatus && ls.SourceError == was.SourceError && ls.SourceAttached == was.SourceAttached &&
+			ls.TargetStatus == was.TargetStatus && ls.TargetError == was.TargetError && ls.TargetAttached == was.TargetAttached {
+			continue
+		}
+		o.Links = append(o.Links, store.LinkObservation{LinkStateID: ls.ID, Actual: ls.ActualState, Error: ls.Error,
+			PartialHosts: strings.Join(ls.PartialHosts, ","),
+			SourceStatus: ls.SourceStatus, SourceError: ls.SourceError, SourceAttached: ls.SourceAttached, SourceObserved: sa != nil && sa.unknown == "",
+			TargetStatus: ls.TargetStatus, TargetError: ls.TargetError, TargetAttached: ls.TargetAttached, TargetObserved: ta != nil && ta.unknown == ""})
+	}
+	held := map[ifaceKey]store.MappingObservation{}
+	for _, m := range d.Mappings {
+		held[ifaceKey{m.Lab, m.Node, m.Iface}] = m
+	}
+	for _, host := range o.Answered {
+		for k, ifc := range answers[host].ifaces {
+			if !running[k.lab] || ifc.Status == wire.StatusError || ifc.ActualVLAN == nil {
+				continue
+			}
+			m := store.MappingObservation{Lab: k.lab, Node: k.node, Iface: k.iface, OVSPort: ifc.PortName, Tag: *ifc.ActualVLAN}
+			if old, ok := held[k]; !ok || old != m {
+				o.Mappings = append(o.Mappings, m)
+				held[k] = m
+			}
+		}
+	}
+	slices.SortFunc(o.Mappings, func(a, b store.MappingObservation) int {
+		return cmp.Or(cmp.Compare(a.Lab, b.Lab), cmp.Compare(a.Node, b.Node), cmp.Compare(a.Iface, b.Iface))
+	})
+	if len(o.Mappings) > 0 {
+		d.Mappings = slices.Collect(maps.Values(held))
+	}
+	return o
+}
+
+// maxReasons bounds the reasons a lab's summary quotes.
+const maxReasons = 3
+
+// labState derives a running lab's state from its nodes and links: running
+// when all are up, starting while some are not yet answered and none
+// failed, error otherwise, with a summary of what is not up and why.
+func labState(nodes []store.LabNode, links []store.LinkState) (state, why string) {
+	nodesUp, linksUp := 0, 0
+	var reasons []string // of what is neither up nor pending
+	reason := func(what, name, status, why string) {
+		switch {
+		case status == store.LinkPending || status == "":
+		case why == "":
+			reasons = append(reasons, fmt.Sprintf("%s %s %s", what, name, status))
+		default:
+			reasons = append(reasons, fmt.Sprintf("%s %s: %s", what, name, why))
+		}
+	}
+	for _, n := range nodes {
+		if n.Status == store.LinkUp {
+			nodesUp++
+			continue
+		}
+		reason("node", n.Name, n.Status, n.Error)
+	}
+	for _, ls := range links {
+		if ls.ActualState == store.LinkUp {
+			linksUp++
+			continue
+		}
+		reason("link", ls.Name, ls.ActualState, ls.Error)
+	}
+	switch {
+	case nodesUp == len(nodes) && linksUp == len(links):
+		return store.LabRunning, ""
+	case len(reasons) == 0:
+		return store.LabStarting, ""
+	}
+	why = fmt.Sprintf("%d of %d nodes and %d of %d links are not up: ", len(nodes)-nodesUp, len(nodes), len(links)-linksUp, len(links))
+	if len(reasons) > maxReasons {
+		reasons = append(reasons[:maxReasons], fmt.Sprintf("and %d more", len(reasons)-maxReasons))
+	}
+	return store.LabError, why + strings.Join(reasons, "; ")
+}
