@@ -61,7 +61,9 @@ func (c *Controller) roundLocked(ctx context.Context, only map[string]bool, omit
 		if !c.online(h) {
 			a := newHostAnswer(h.Name)
 			a.unknown = h.Name + " offline"
+			mu.Lock() // the other hosts' answers arrive meanwhile
 			answers[h.Name] = a
+			mu.Unlock()
 			continue
 		}
 		decl := decls[h.Name]
