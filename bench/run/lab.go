@@ -36,8 +36,12 @@ type benchTB struct {
 func (b *benchTB) Helper()                  {}
 func (b *benchTB) Name() string             { return b.name }
 func (b *benchTB) Context() context.Context { return b.ctx }
-func (b *benchTB) Logf(string, ...any)      {}
-func (b *benchTB) Skip(...any)              { runtime.Goexit() }
+func (b *benchTB) Logf(format string, args ...any) {
+	if b.Failed() { // the cluster's daemons' output, to see why
+		fmt.Fprintf(os.Stderr, format+"\n", args...)
+	}
+}
+func (b *benchTB) Skip(...any) { runtime.Goexit() }
 
 func (b *benchTB) Cleanup(f func()) {
 	b.mu.Lock()
@@ -151,7 +155,8 @@ type cycleTimes struct {
 // traffic over a sample, applies it again, destroys it and checks that
 // nothing is left on any host.
 func lifeCycle(t *benchTB, bin string, nodes int, hosts []string, hostOf func(int) string) cycleTimes {
-	c := testbed.StartCluster(t, testbed.ClusterConfig{Bin: bin, Hosts: hosts})
+	// A host of 250 nodes takes longer than the test bed's 10 s agent timeout.
+	c := testbed.StartCluster(t, testbed.ClusterConfig{Bin: bin, Hosts: hosts, ControllerArgs: []string{"--agent-timeout", "5m"}})
 	chain := bench.Chain{Name: c.Bed.ID(), Nodes: nodes, HostOf: hostOf}
 	file := filepath.Join(c.Ctl.Dir, "lab.yaml")
 	if err := os.WriteFile(file, chain.File(), 0o644); err != nil {

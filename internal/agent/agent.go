@@ -214,6 +214,9 @@ func (a *Agent) repairLoop(ctx context.Context) error {
 	}
 }
 
-func contextWithTimeout(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), d)
+// workContext bounds a request's work by d but not by its client: a
+// convergence that a controller gave up waiting for still runs to its end,
+// rather than stopping half-way through a host.
+func workContext(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.Context()), d)
 }

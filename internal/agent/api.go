@@ -133,7 +133,7 @@ func (a *Agent) routes() http.Handler {
 // handle registers an authenticated endpoint.
 func (a *Agent) handle(mux *http.ServeMux, pattern string, h handler) {
 	mux.Handle(pattern, a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := contextWithTimeout(r, a.cfg.RequestTimeout)
+		ctx, cancel := workContext(r, a.cfg.RequestTimeout)
 		defer cancel()
 		body, err := h(r.WithContext(ctx))
 		a.respond(w, r, body, err)

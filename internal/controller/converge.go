@@ -126,13 +126,17 @@ func (c *Controller) recordLabs(ctx context.Context, d store.Desired, answers ma
 	if !stopping {
 		return nil
 	}
-	var confirmed []string
-	for host, a := range answers {
-		if a.unknown == "" {
-			confirmed = append(confirmed, host)
+	var confirmed []store.Teardown
+	for _, l := range d.Labs {
+		if l.State != store.LabStopping {
+			continue
+		}
+		for host, a := range answers {
+			if _, failed := a.unremoved[l.ID]; a.unknown == "" && !failed {
+				confirmed = append(confirmed, store.Teardown{Host: host, Lab: l.ID})
+			}
 		}
 	}
-	slices.Sort(confirmed)
 	done, err := c.store.ConfirmTeardowns(ctx, confirmed)
 	if err != nil {
 		return err
@@ -146,12 +150,22 @@ func (c *Controller) recordLabs(ctx context.Context, d store.Desired, answers ma
 			continue
 		}
 		waiting := map[string]bool{}
+		var failed []string
 		for _, n := range nodes[l.ID] {
-			if n.PlacedOn != "" && !slices.Contains(confirmed, n.PlacedOn) {
+			if n.PlacedOn == "" || slices.Contains(confirmed, store.Teardown{Host: n.PlacedOn, Lab: l.ID}) {
+				continue
+			}
+			if a := answers[n.PlacedOn]; a != nil && a.unremoved[l.ID] != "" {
+				failed = append(failed, a.unremoved[l.ID])
+			} else {
 				waiting[n.PlacedOn] = true
 			}
 		}
 		why := "teardown deferred until the hosts return: " + strings.Join(slices.Sorted(maps.Keys(waiting)), ", ")
+		if len(failed) > 0 {
+			slices.Sort(failed)
+			why = "teardown incomplete, retried: " + strings.Join(slices.Compact(failed), "; ")
+		}
 		if why == l.StateError {
 			continue
 		}
@@ -219,7 +233,23 @@ func (c *Controller) declareTo(ctx context.Context, h store.Host, decl wire.Host
 		c.log.Warn("host skipped its declaration", "host", h.Name, "skipped", *resp.Skipped)
 		return sum, a
 	}
+	declared := map[nodeKey]bool{}
+	for _, n := range decl.Nodes {
+		declared[nodeKey{n.LabID, n.Name}] = true
+	}
+	tunnels := map[linkKey]bool{}
+	for _, t := range decl.Tunnels {
+		tunnels[linkKey{t.LabID, t.LinkID}] = true
+	}
+	// An error on an object that is not declared is a removal that failed.
+	unremoved := func(lab, what string, why *string) {
+		a.unremoved[lab] = fmt.Sprintf("%s: %s not removed: %s", h.Name, what, text(why))
+	}
 	for _, n := range resp.Nodes {
+		if n.Status == wire.StatusError && !declared[nodeKey{n.LabID, n.Name}] {
+			unremoved(n.LabID, "node "+n.Name, n.Error)
+			continue
+		}
 		if n.Status == wire.StatusRemoved {
 			sum.OrphansRemoved = append(sum.OrphansRemoved, "node "+n.LabID+"/"+n.Name)
 			continue
@@ -228,6 +258,10 @@ func (c *Controller) declareTo(ctx context.Context, h store.Host, decl wire.Host
 		a.nodes[nodeKey{n.LabID, n.Name}] = n
 	}
 	for _, i := range resp.Interfaces {
+		if i.Status == wire.StatusError && !declared[nodeKey{i.LabID, i.Node}] {
+			unremoved(i.LabID, "port "+i.PortName, i.Error)
+			continue
+		}
 		if i.Status == wire.StatusRemoved {
 			sum.OrphansRemoved = append(sum.OrphansRemoved, i.PortName)
 			continue
@@ -236,6 +270,10 @@ func (c *Controller) declareTo(ctx context.Context, h store.Host, decl wire.Host
 		a.ifaces[ifaceKey{i.LabID, i.Node, i.Interface}] = i
 	}
 	for _, t := range resp.Tunnels {
+		if t.Status == wire.StatusError && !tunnels[linkKey{t.LabID, t.LinkID}] {
+			unremoved(t.LabID, "tunnel "+t.PortName, t.Error)
+			continue
+		}
 		if t.Status == wire.StatusRemoved {
 			sum.OrphansRemoved = append(sum.OrphansRemoved, t.PortName)
 			continue

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -386,5 +387,50 @@ func TestDeployOutlivesItsClient(t *testing.T) {
 			t.Fatalf("lab %s %q after its client left", v.State, v.StateError)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stuckAgent answers like an agent whose runtime cannot remove node r1 of
+// lab1 while stuck is set, and like a converged one otherwise.
+type stuckAgent struct {
+	agenttest.Converged
+	stuck atomic.Bool
+}
+
+func (s *stuckAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.stuck.Load() || r.URL.Path != "/host/declare-state" {
+		s.Converged.ServeHTTP(w, r)
+		return
+	}
+	var req wire.HostDeclaration
+	_ = json.NewDecoder(r.Body).Decode(&req)
+	why := "delete netns nl-lab1-r1: device or resource busy"
+	_ = json.NewEncoder(w).Encode(wire.HostDeclarationResponse{ObservedGeneration: req.Generation,
+		Nodes: []wire.NodeStatus{{LabID: "lab1", Name: "r1", Status: wire.StatusError, Error: &why}}})
+}
+
+// TestDestroyWaitsForRemoval: a lab whose node a host could not remove
+// stays stopping with the agent's reason, and stops once a later round
+// removes it.
+func TestDestroyWaitsForRemoval(t *testing.T) {
+	t.Parallel()
+	c, srv := newTestController(t, time.Minute)
+	a := &stuckAgent{}
+	serveHosts(t, c, map[string]http.Handler{"hostA": a, "hostB": &agenttest.Converged{}})
+	applyAndWait(t, c, threeNodes)
+	a.stuck.Store(true)
+	var d wire.DeployResponse
+	do(t, srv, "POST", "/api/v1/labs/lab1/destroy", "api", "", "", &d)
+	c.bg.Wait()
+	v, _ := c.store.LabView(t.Context(), "lab1")
+	if v.State != store.LabStopping || !strings.Contains(v.StateError, "node r1 not removed: delete netns") {
+		t.Fatalf("with r1 not removed: %s (%s), want stopping with the agent's reason", v.State, v.StateError)
+	}
+	a.stuck.Store(false)
+	if _, err := c.converge(t.Context(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ = c.store.LabView(t.Context(), "lab1"); v.State != store.LabStopped {
+		t.Errorf("after a round that removed r1: %s (%s), want stopped", v.State, v.StateError)
 	}
 }

@@ -284,11 +284,14 @@ type hostAnswer struct {
 	nodes   map[nodeKey]wire.NodeStatus
 	ifaces  map[ifaceKey]wire.InterfaceStatus
 	tunnels map[linkKey]wire.TunnelResult
+	// unremoved says, by lab, why something the host should no longer
+	// hold is still there: its teardown is not confirmed.
+	unremoved map[string]string
 }
 
 func newHostAnswer(host string) *hostAnswer {
 	return &hostAnswer{host: host, nodes: map[nodeKey]wire.NodeStatus{}, ifaces: map[ifaceKey]wire.InterfaceStatus{},
-		tunnels: map[linkKey]wire.TunnelResult{}}
+		tunnels: map[linkKey]wire.TunnelResult{}, unremoved: map[string]string{}}
 }
 
 func text(p *string) string {

@@ -328,22 +328,27 @@ func (s *Store) RecordObservations(ctx context.Context, at time.Time, o Observat
 	return nil
 }
 
-// ConfirmTeardowns drops the placements of stopping labs on hosts that
-// answered a declaration without them, then marks stopped, with their links
-// reset, the stopping labs left without placements, and returns those.
-func (s *Store) ConfirmTeardowns(ctx context.Context, hosts []string) ([]string, error) {
+// Teardown is a host that answered a declaration without a lab and removed
+// all it held of it.
+type Teardown struct{ Host, Lab string }
+
+// ConfirmTeardowns drops the placements of stopping labs on the hosts that
+// confirmed their teardown, then marks stopped, with their links reset, the
+// stopping labs left without placements, and returns those.
+func (s *Store) ConfirmTeardowns(ctx context.Context, confirmed []Teardown) ([]string, error) {
 	var done []string
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if len(hosts) > 0 {
-			rows := make([]map[string]string, len(hosts))
-			for i, h := range hosts {
-				rows[i] = map[string]string{"h": h}
+		if len(confirmed) > 0 {
+			rows := make([]map[string]string, len(confirmed))
+			for i, c := range confirmed {
+				rows[i] = map[string]string{"h": c.Host, "l": c.Lab}
 			}
 			arg, err := jsonArg(rows)
 			if err != nil {
 				return err
 			}
-			if _, err := s.txExec(ctx, tx, `DELETE FROM node_placements WHERE host_id IN (SELECT j.h FROM `+s.jsonRows("h text")+`)
+			if _, err := s.txExec(ctx, tx, `DELETE FROM node_placements WHERE EXISTS (SELECT 1 FROM `+s.jsonRows("h text", "l text")+`
+				WHERE j.h = node_placements.host_id AND j.l = node_placements.lab_id)
 				AND lab_id IN (SELECT id FROM labs WHERE state = ?)`, arg, LabStopping); err != nil {
 				return err
 			}

@@ -237,10 +237,10 @@ func TestStore(t *testing.T) {
 			if err := s.SetLabState(ctx, lab.ID, LabStopping, ""); err != nil {
 				t.Fatal(err)
 			}
-			if done, err := s.ConfirmTeardowns(ctx, []string{"hostA"}); err != nil || len(done) != 0 {
+			if done, err := s.ConfirmTeardowns(ctx, []Teardown{{"hostA", lab.ID}, {"hostB", "other-lab"}}); err != nil || len(done) != 0 {
 				t.Errorf("after hostA confirmed: %v, %v; want the lab still stopping (hostB holds r3)", done, err)
 			}
-			if done, err := s.ConfirmTeardowns(ctx, []string{"hostB"}); err != nil || len(done) != 1 {
+			if done, err := s.ConfirmTeardowns(ctx, []Teardown{{"hostB", lab.ID}}); err != nil || len(done) != 1 {
 				t.Errorf("after hostB confirmed: %v, %v; want the lab stopped", done, err)
 			}
 			v, _ = s.LabView(ctx, lab.ID)

@@ -6,7 +6,7 @@
 //
 // It never touches OVS and never decides tags. It keeps no state of its own:
 // the host end of every veth carries the alias "netloom/<lab>/<node>/<iface>",
-// so Ports answers from one netlink dump and a restarted agent finds the same
+// so List answers from one netlink dump and a restarted agent finds the same
 // answer.
 //
 // Design notes: every namespace and link is made over netlink from handles

@@ -97,6 +97,9 @@ func parseAlias(a string) (lab, node, iface string, ok bool) {
 // name. A namespace made afresh gets fresh interfaces: host ends left from a
 // namespace that was lost (deleted while a process held it) are removed
 // first. On error it removes what this call made.
+//
+// It reads only the node's own namespace and looks host ends up by name: a
+// dump of the host's links would race with the other nodes being made.
 func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtime.Node, error) {
 	if err := validate(spec); err != nil {
 		return runtime.Node{}, err
@@ -107,10 +110,6 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 		return runtime.Node{}, err
 	}
 	defer host.Close()
-	have, err := r.ports(host, spec.Lab, spec.Name)
-	if err != nil {
-		return runtime.Node{}, err
-	}
 
 	var undo []func() error
 	rollback := func(err error) (runtime.Node, error) {
@@ -128,21 +127,6 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 		}
 		undo = append(undo, func() error { return Delete(nsName) })
 	}
-	wanted := map[string]bool{}
-	for _, ifc := range spec.Interfaces {
-		wanted[ifc.Name] = true
-	}
-	kept := map[string]runtime.Port{}
-	for _, p := range have {
-		if !created && wanted[p.Interface] {
-			kept[p.Interface] = p
-			continue
-		}
-		// Not declared, or its peer went with a lost namespace.
-		if err := host.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Index: p.Ifindex}}); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return rollback(fmt.Errorf("delete host port %s of node %s: %w", p.HostPort, spec.Name, err))
-		}
-	}
 	nodeNs, err := Open(nsName)
 	if err != nil {
 		return rollback(err)
@@ -153,19 +137,50 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 		return rollback(fmt.Errorf("netlink handle in %s: %w", nsName, err))
 	}
 	defer node.Close()
+	inside, err := LinkList(node)
+	if err != nil {
+		return rollback(fmt.Errorf("node %s: %w", spec.Name, err))
+	}
+	wanted := map[string]bool{}
+	for _, ifc := range spec.Interfaces {
+		wanted[ifc.Name] = true
+	}
+	present := map[string]bool{}
+	for _, l := range inside {
+		name := l.Attrs().Name
+		if _, isVeth := l.(*netlink.Veth); !isVeth {
+			continue
+		}
+		if wanted[name] {
+			present[name] = true
+			continue
+		}
+		// Not declared: the pair goes with this end.
+		if err := node.LinkDel(l); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return rollback(fmt.Errorf("delete interface %s of node %s: %w", name, spec.Name, err))
+		}
+	}
 
 	out := runtime.Node{Lab: spec.Lab, Name: spec.Name, ID: nsName, New: created}
 	for _, ifc := range spec.Interfaces {
 		if err := ctx.Err(); err != nil {
 			return rollback(err)
 		}
-		if p, ok := kept[ifc.Name]; ok {
-			out.Ports = append(out.Ports, p) // made by an earlier call
-			continue
-		}
 		hostPort := ident.HostPortName(spec.Lab, spec.Name, ifc.Name)
+		want := alias(spec.Lab, spec.Name, ifc.Name)
 		if l, err := host.LinkByName(hostPort); err == nil {
-			return rollback(fmt.Errorf("interface %s of node %s: host port %s exists and is not this interface's (alias %q)", ifc.Name, spec.Name, hostPort, l.Attrs().Alias))
+			switch {
+			case l.Attrs().Alias != want:
+				return rollback(fmt.Errorf("interface %s of node %s: host port %s exists and is not this interface's (alias %q)", ifc.Name, spec.Name, hostPort, l.Attrs().Alias))
+			case present[ifc.Name]:
+				out.Ports = append(out.Ports, runtime.Port{Lab: spec.Lab, Node: spec.Name, Interface: ifc.Name, HostPort: hostPort,
+					Ifindex: l.Attrs().Index, OperState: l.Attrs().OperState.String()})
+				continue // made by an earlier call
+			}
+			// Its peer went with a lost namespace.
+			if err := host.LinkDel(l); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return rollback(fmt.Errorf("delete stale host port %s of node %s: %w", hostPort, spec.Name, err))
+			}
 		}
 		veth := &netlink.Veth{
 			LinkAttrs:        netlink.LinkAttrs{Name: hostPort, MTU: ifc.MTU},
@@ -177,7 +192,7 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 			return rollback(fmt.Errorf("add interface %s of node %s: %w", ifc.Name, spec.Name, err))
 		}
 		undo = append(undo, func() error { return host.LinkDel(veth) })
-		if err := host.LinkSetAlias(veth, alias(spec.Lab, spec.Name, ifc.Name)); err != nil {
+		if err := host.LinkSetAlias(veth, want); err != nil {
 			return rollback(fmt.Errorf("mark host port %s: %w", hostPort, err))
 		}
 		if err := host.LinkSetUp(veth); err != nil {
@@ -202,27 +217,36 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 	return out, nil
 }
 
-// DeleteNode deletes the node's host ports, which takes their peers along,
-// then its namespace.
+// DeleteNode deletes the node's interfaces from inside its namespace, which
+// takes their host ends along even while a process holds the namespace,
+// then the namespace. Like CreateNode it does not dump the host's links.
 func (r *Runtime) DeleteNode(ctx context.Context, lab, name string) error {
 	if !nameRE.MatchString(lab) || !nameRE.MatchString(name) {
 		return fmt.Errorf("delete node %q of lab %q: invalid name", name, lab)
 	}
-	host, err := NewHandle(r.cfg.HostNetns)
-	if err != nil {
-		return err
+	nsName := ident.NamespaceName(lab, name)
+	if !Exists(nsName) {
+		return nil
 	}
-	defer host.Close()
-	ports, err := r.ports(host, lab, name)
-	if err != nil {
-		return err
-	}
-	for _, p := range ports {
-		if err := host.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Index: p.Ifindex}}); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("delete host port %s of node %s: %w", p.HostPort, name, err)
+	err := WithHandle(nsName, func(node *netlink.Handle) error {
+		links, err := LinkList(node)
+		if err != nil {
+			return err
 		}
+		for _, l := range links {
+			if _, isVeth := l.(*netlink.Veth); !isVeth {
+				continue
+			}
+			if err := node.LinkDel(l); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("delete %s: %w", l.Attrs().Name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete node %s: %w", name, err)
 	}
-	if err := Delete(ident.NamespaceName(lab, name)); err != nil {
+	if err := Delete(nsName); err != nil {
 		return err
 	}
 	r.log.Info("node deleted", "lab", lab, "node", name)
@@ -251,7 +275,7 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 		return nil, err
 	}
 	defer host.Close()
-	ports, err := r.ports(host, "", "")
+	ports, err := r.ports(host)
 	if err != nil {
 		return nil, err
 	}
@@ -283,9 +307,8 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 	return nodes, ctx.Err()
 }
 
-// ports lists the host ends of lab's nodes (of every lab if lab is empty, of
-// one node if node is set).
-func (r *Runtime) ports(host *netlink.Handle, lab, node string) ([]runtime.Port, error) {
+// ports lists the host ends of every node, from their aliases.
+func (r *Runtime) ports(host *netlink.Handle) ([]runtime.Port, error) {
 	links, err := LinkList(host)
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
@@ -294,7 +317,7 @@ func (r *Runtime) ports(host *netlink.Handle, lab, node string) ([]runtime.Port,
 	for _, l := range links {
 		a := l.Attrs()
 		pl, pn, pi, ok := parseAlias(a.Alias)
-		if !ok || lab != "" && pl != lab || node != "" && pn != node {
+		if !ok {
 			continue
 		}
 		ports = append(ports, runtime.Port{
