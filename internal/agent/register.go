@@ -32,7 +32,8 @@ func (a *Agent) registerLoop(ctx context.Context) {
 				a.log.Info("registered with controller", "controller", a.cfg.Controller)
 			}
 		} else {
-			err = a.post(ctx, client, "/api/v1/hosts/"+url.PathEscape(a.cfg.Name)+"/heartbeat", struct{}{})
+			err = a.post(ctx, client, "/api/v1/hosts/"+url.PathEscape(a.cfg.Name)+"/heartbeat",
+				wire.HeartbeatRequest{ObservedGeneration: a.conv.appliedGeneration()})
 			if err != nil {
 				registered = false
 			}

@@ -58,7 +58,29 @@ func (c *Controller) routes() http.Handler {
 		return http.StatusOK, map[string]bool{"success": true}, nil
 	})
 	c.handle(mux, "POST /api/v1/hosts/{name}/heartbeat", agent, func(r *http.Request) (int, any, error) {
-		return http.StatusOK, map[string]bool{"success": true}, c.store.Heartbeat(r.Context(), r.PathValue("name"))
+		name := r.PathValue("name")
+		var req wire.HeartbeatRequest
+		if r.ContentLength != 0 { // the original's agents send no body
+			if err := decodeJSON(r, &req); err != nil {
+				return 0, nil, err
+			}
+		}
+		if err := c.store.Heartbeat(r.Context(), name); err != nil {
+			return 0, nil, err
+		}
+		moved, err := c.catchUp(r.Context(), name, req.ObservedGeneration)
+		if err != nil {
+			return 0, nil, err
+		}
+		if moved { // its declarations were refused until now
+			ctx := context.WithoutCancel(r.Context())
+			c.bg.Go(func() {
+				if _, err := c.converge(ctx, map[string]bool{name: true}, nil); err != nil {
+					c.log.Warn("convergence after a generation catch-up failed", "host", name, "err", err)
+				}
+			})
+		}
+		return http.StatusOK, map[string]bool{"success": true}, nil
 	})
 	c.handle(mux, "GET /api/v1/hosts", api, func(r *http.Request) (int, any, error) {
 		hosts, err := c.store.Hosts(r.Context())
@@ -175,14 +197,8 @@ func (c *Controller) register(ctx context.Context, req wire.RegisterRequest) (ma
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	if req.ObservedGeneration > 0 {
-		moved, err := c.store.AdvanceGeneration(ctx, req.ObservedGeneration)
-		if err != nil {
-			return nil, err
-		}
-		if moved {
-			c.log.Warn("generation behind an agent's: caught up", "host", req.Name, "generation", req.ObservedGeneration)
-		}
+	if _, err := c.catchUp(ctx, req.Name, req.ObservedGeneration); err != nil {
+		return nil, err
 	}
 	if err := c.store.RegisterHost(ctx, store.Host{Name: req.Name, Address: req.Address, DataIP: req.DataIP,
 		Capabilities: req.Capabilities, Version: req.Version}); err != nil {
@@ -194,6 +210,23 @@ func (c *Controller) register(ctx context.Context, req wire.RegisterRequest) (ma
 		return nil, nil
 	}
 	return map[string]bool{req.Name: true}, nil
+}
+
+// catchUp moves the generation counter past an agent's last applied
+// generation, if it is behind (a database restored from a backup): else
+// every declaration to that agent would be refused as stale.
+func (c *Controller) catchUp(ctx context.Context, host string, observed int64) (bool, error) {
+	if observed <= 0 {
+		return false, nil
+	}
+	moved, err := c.store.AdvanceGeneration(ctx, observed)
+	if err != nil {
+		return false, err
+	}
+	if moved {
+		c.log.Warn("generation behind an agent's: caught up", "host", host, "generation", observed)
+	}
+	return moved, nil
 }
 
 func (c *Controller) hostView(h store.Host) wire.HostView {

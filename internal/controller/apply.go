@@ -98,8 +98,9 @@ func planOf(c store.LabChange, lab topology.Lab, dep deployment) wire.LabPlan {
 // apply makes a lab what its file says: the change is stored, new nodes
 // placed (placed ones stay, but for a pin to another host), the lab marked
 // starting; it returns the plan and what the deploy must declare, which
-// runs after, in the controller. Nodes whose kind, image or exec changed
-// are made again: left out of one declaration, then declared. With
+// runs after, in the controller. Nodes whose kind, image or exec changed,
+// and nodes that move to another host, are made again: left out of one
+// declaration, then declared. With
 // planOnly it only says what it would do.
 func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool) (wire.ApplyResponse, deployment, map[nodeKey]bool, error) {
 	c.convMu.Lock()
@@ -153,6 +154,11 @@ func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool)
 		if o := old[n.Name]; o.Kind != n.Kind || o.Image != n.Image || !slices.Equal(o.Exec, n.Exec) {
 			recreate[nodeKey{v.ID, n.Name}] = true
 		}
+	}
+	// A node that moves leaves its old host before it is made on the new
+	// one: never two of it at once.
+	for node := range dep.moves {
+		recreate[nodeKey{v.ID, node}] = true
 	}
 	return resp, dep, recreate, nil
 }

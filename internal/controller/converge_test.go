@@ -320,6 +320,21 @@ func TestRegister(t *testing.T) {
 	if tun := v.Links[1].Tunnel; tun.IPB != "10.77.9.2" || v.State != store.LabRunning {
 		t.Errorf("tunnel row %+v, lab %s", tun, v.State)
 	}
+	// A heartbeat that reports a later generation (the database was
+	// restored under a running agent) moves the counter past it, and the
+	// host is declared to at once.
+	before := len(b.Declared())
+	hb, _ := json.Marshal(wire.HeartbeatRequest{ObservedGeneration: 5000})
+	if code := do(t, srv, "POST", "/api/v1/hosts/hostB/heartbeat", "agent", "", string(hb), nil); code != 200 {
+		t.Fatalf("heartbeat: %d", code)
+	}
+	c.bg.Wait()
+	if got := b.Declared(); len(got) != before+1 || *got[len(got)-1].Generation <= 5000 {
+		t.Errorf("after a heartbeat at generation 5000: %d declarations more, last %+v", len(got)-before, got[len(got)-1].Generation)
+	}
+	if code := do(t, srv, "POST", "/api/v1/hosts/hostB/heartbeat", "agent", "", "", nil); code != 200 {
+		t.Errorf("a heartbeat without a body (the original's agents): %d", code)
+	}
 }
 
 // TestApplyRemakesChangedNodes changes a node's exec: its host gets one

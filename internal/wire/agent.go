@@ -262,3 +262,10 @@ type RegisterRequest struct {
 	// it.
 	ObservedGeneration int64 `json:"observed_generation,omitempty"`
 }
+
+// HeartbeatRequest is an agent's heartbeat (new body: the original sends
+// none). ObservedGeneration lets a controller on a restored database catch
+// up without waiting for a registration.
+type HeartbeatRequest struct {
+	ObservedGeneration int64 `json:"observed_generation,omitempty"`
+}
