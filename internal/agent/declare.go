@@ -22,6 +22,15 @@ func (c *converger) fence(g *int64) (int64, error) {
 	return *g, nil
 }
 
+// skipped is what a declaration answers when the host could not be read:
+// unknown is not empty, so nothing changed and nothing was removed (W-18),
+// and the generation applied is still the last one.
+func (c *converger) skipped(gen int64, err error) (*string, *int64) {
+	c.log.Warn("declaration skipped: host unreadable", "generation", gen, "err", err)
+	skipped, applied := wire.SkippedOVSReadError, c.generation
+	return &skipped, &applied
+}
+
 // scoped returns what the agent holds for labs outside scope, which a
 // declaration for scope leaves as it is (W-11).
 func (c *converger) scoped(scope map[string]bool) hostState {
@@ -91,10 +100,7 @@ func (c *converger) declareHost(ctx context.Context, req wire.HostDeclaration) (
 	resp := wire.HostDeclarationResponse{Nodes: []wire.NodeStatus{}, Interfaces: []wire.InterfaceStatus{}, Tunnels: []wire.TunnelResult{}}
 	hp, err := c.converge(ctx, in, next, pruneLabs(scope), gen, true)
 	if errors.Is(err, errUnreadable) {
-		// Unknown is not empty: nothing changed, nothing removed (W-18).
-		c.log.Warn("declaration skipped: host unreadable", "generation", gen, "err", err)
-		skipped, applied := wire.SkippedOVSReadError, c.generation
-		resp.Skipped, resp.ObservedGeneration = &skipped, &applied
+		resp.Skipped, resp.ObservedGeneration = c.skipped(gen, err)
 		return resp, nil
 	}
 	if err != nil {
@@ -160,9 +166,7 @@ func (c *converger) declare(ctx context.Context, req wire.DeclareStateRequest) (
 	resp := wire.DeclareStateResponse{Results: []wire.TunnelResult{}, OrphansRemoved: []string{}}
 	hp, err := c.converge(ctx, in, next, pr, gen, true)
 	if errors.Is(err, errUnreadable) {
-		c.log.Warn("declaration skipped: bridge unreadable", "generation", gen, "err", err)
-		skipped, applied := wire.SkippedOVSReadError, c.generation
-		resp.Skipped, resp.ObservedGeneration = &skipped, &applied
+		resp.Skipped, resp.ObservedGeneration = c.skipped(gen, err)
 		return resp, nil
 	}
 	if err != nil {

@@ -110,12 +110,7 @@ func (r *HostDeclaration) Validate() error {
 		}
 	}
 	checkTunnels(&ps, r.Tunnels)
-	for i, lab := range r.DeclaredLabs {
-		checkLab(&ps, fmt.Sprintf("declared_labs[%d]", i), lab)
-	}
-	if r.Generation != nil && *r.Generation < 0 {
-		ps.add("generation", "%d: want 0 or more", *r.Generation)
-	}
+	checkScope(&ps, r.DeclaredLabs, r.Generation)
 	return ps.err()
 }
 

@@ -116,6 +116,16 @@ func checkTunnels(ps *problems, tunnels []DeclaredTunnel) {
 	}
 }
 
+// checkScope checks a declaration's labs and generation.
+func checkScope(ps *problems, labs []string, gen *int64) {
+	for i, lab := range labs {
+		checkLab(ps, fmt.Sprintf("declared_labs[%d]", i), lab)
+	}
+	if gen != nil && *gen < 0 {
+		ps.add("generation", "%d: want 0 or more", *gen)
+	}
+}
+
 // checkExec checks a node's exec commands.
 func checkExec(ps *problems, field string, cmds []string) {
 	if len(cmds) > 100 {
@@ -132,12 +142,7 @@ func checkExec(ps *problems, field string, cmds []string) {
 func (r *DeclareStateRequest) Validate() error {
 	var ps problems
 	checkTunnels(&ps, r.Tunnels)
-	for i, lab := range r.DeclaredLabs {
-		checkLab(&ps, fmt.Sprintf("declared_labs[%d]", i), lab)
-	}
-	if r.Generation != nil && *r.Generation < 0 {
-		ps.add("generation", "%d: want 0 or more", *r.Generation)
-	}
+	checkScope(&ps, r.DeclaredLabs, r.Generation)
 	return ps.err()
 }
 
