@@ -62,10 +62,14 @@ func (c *converger) converge(ctx context.Context, in planInput, next hostState, 
 		c.m.skipped.Inc()
 		return hostPlan{}, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
-	running, err := c.runtime.List(ctx)
-	if err != nil {
-		c.m.skipped.Inc()
-		return hostPlan{}, fmt.Errorf("%w: %w", errUnreadable, err)
+	// The runtime is read only when nodes are at stake: a host of tunnels
+	// alone is converged on one read of the bridge.
+	var running []runtime.Node
+	if len(in.nodes) > 0 || len(c.held.nodes) > 0 || pr.nodes != nil {
+		if running, err = c.runtime.List(ctx); err != nil {
+			c.m.skipped.Inc()
+			return hostPlan{}, fmt.Errorf("%w: %w", errUnreadable, err)
+		}
 	}
 	if cache {
 		c.writeCache(next, gen)
@@ -277,7 +281,7 @@ func (c *converger) repair(ctx context.Context, cause string) error {
 	start := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	hp, err := c.converge(ctx, c.held.input(), c.held, nil, c.generation, false)
+	hp, err := c.converge(ctx, c.held.input(), c.held, prune{}, c.generation, false)
 	if err != nil {
 		return fmt.Errorf("repair: %w", err)
 	}

@@ -162,7 +162,7 @@ func (c *converger) declare(ctx context.Context, req wire.DeclareStateRequest) (
 			in.tunnels = append(in.tunnels, t)
 		}
 	}
-	pr := func(kind objKind, lab, _, _ string) bool { return kind == tunnelObj && scope[lab] }
+	pr := prune{tunnels: func(lab, _ string) bool { return scope[lab] }}
 	resp := wire.DeclareStateResponse{Results: []wire.TunnelResult{}, OrphansRemoved: []string{}}
 	hp, err := c.converge(ctx, in, next, pr, gen, true)
 	if errors.Is(err, errUnreadable) {

@@ -105,7 +105,7 @@ func (c *converger) createNode(ctx context.Context, lab string, req wire.CreateN
 	}
 	next := c.held.clone()
 	next.nodes[k] = n
-	hp, err := c.edit(ctx, next, nil)
+	hp, err := c.edit(ctx, next, prune{})
 	if err != nil {
 		return wire.NodeResponse{}, err
 	}
@@ -122,7 +122,7 @@ func (c *converger) createNode(ctx context.Context, lab string, req wire.CreateN
 		if !wasHeld {
 			back := c.held.clone()
 			delete(back.nodes, k)
-			if _, uerr := c.edit(ctx, back, nil); uerr != nil {
+			if _, uerr := c.edit(ctx, back, prune{}); uerr != nil {
 				failed = errors.Join(failed, fmt.Errorf("roll back: %w", uerr))
 			}
 		}
@@ -143,7 +143,7 @@ func (c *converger) deleteNode(ctx context.Context, lab, node string) error {
 	defer c.mu.Unlock()
 	next := c.held.clone()
 	delete(next.nodes, nodeKey{lab, node})
-	pr := func(kind objKind, l, n, _ string) bool { return kind != tunnelObj && l == lab && n == node }
+	pr := prune{nodes: func(l, n string) bool { return l == lab && n == node }}
 	hp, err := c.edit(ctx, next, pr)
 	if err != nil {
 		return err
@@ -192,7 +192,7 @@ func (c *converger) linkSameHost(ctx context.Context, lab string, req wire.SameH
 			return wire.SameHostLinkResponse{}, err
 		}
 	}
-	hp, err := c.edit(ctx, c.retagged(map[string]int{a: tag, b: tag}), nil)
+	hp, err := c.edit(ctx, c.retagged(map[string]int{a: tag, b: tag}), prune{})
 	if err == nil {
 		err = hp.portErrors(a, b)
 	}
@@ -239,7 +239,7 @@ func (c *converger) unlinkSameHost(ctx context.Context, lab, linkID string) (wir
 		}
 		tags[name] = tag
 	}
-	hp, err := c.edit(ctx, c.retagged(tags), nil)
+	hp, err := c.edit(ctx, c.retagged(tags), prune{})
 	if err == nil {
 		err = hp.portErrors(found[0][0], found[0][1])
 	}
@@ -285,7 +285,7 @@ func (c *converger) attach(ctx context.Context, req wire.AttachLinkRequest) (wir
 		LinkID: req.LinkID, LabID: req.LabID, VNI: req.VNI, LocalIP: req.LocalIP, RemoteIP: req.RemoteIP,
 		ExpectedVLAN: tag, PortName: portName, MTU: req.TenantMTU,
 	}
-	hp, err := c.edit(ctx, next, nil)
+	hp, err := c.edit(ctx, next, prune{})
 	if err != nil {
 		return wire.AttachLinkResponse{}, err
 	}
@@ -325,7 +325,7 @@ func (c *converger) detach(ctx context.Context, req wire.DetachLinkRequest) (wir
 	portName := ident.PortName(req.LabID, req.LinkID)
 	next := c.retagged(tags)
 	delete(next.tunnels, portName)
-	pr := func(kind objKind, _, _, port string) bool { return kind == tunnelObj && port == portName }
+	pr := prune{tunnels: func(_, port string) bool { return port == portName }}
 	hp, err := c.edit(ctx, next, pr)
 	if err != nil {
 		return wire.DetachLinkResponse{}, err
@@ -353,7 +353,7 @@ func (c *converger) cleanup(ctx context.Context, lab string) (wire.CleanupRespon
 	resp := wire.CleanupResponse{Errors: []string{}}
 	next := c.held.clone()
 	next.dropLab(lab)
-	hp, err := c.edit(ctx, next, func(_ objKind, l, _, _ string) bool { return l == lab })
+	hp, err := c.edit(ctx, next, pruneLabs(map[string]bool{lab: true}))
 	if err != nil {
 		return resp, err
 	}
@@ -396,7 +396,7 @@ func (c *converger) setVLAN(ctx context.Context, port string, req wire.SetVLANRe
 	} else if _, isNode := c.held.ports()[port]; !isNode {
 		return wire.SetVLANResponse{}, fmt.Errorf("%w: port %s is netloom's but not held by this agent", ErrNotFound, port)
 	}
-	hp, err := c.edit(ctx, next, nil)
+	hp, err := c.edit(ctx, next, prune{})
 	if err != nil {
 		return wire.SetVLANResponse{}, err
 	}
@@ -445,7 +445,7 @@ func (c *converger) declarePorts(ctx context.Context, req wire.PortDeclareReques
 		}
 		resp.Results = append(resp.Results, res)
 	}
-	hp, err := c.edit(ctx, c.retagged(tags), nil)
+	hp, err := c.edit(ctx, c.retagged(tags), prune{})
 	if err != nil {
 		return wire.PortDeclareResponse{}, err
 	}
@@ -498,7 +498,7 @@ func (c *converger) reconcilePorts(ctx context.Context, req wire.ReconcilePortsR
 			delete(next.tunnels, name)
 		}
 	}
-	hp, err := c.edit(ctx, next, func(kind objKind, _, _, port string) bool { return kind == tunnelObj && !valid[port] })
+	hp, err := c.edit(ctx, next, prune{tunnels: func(_, port string) bool { return !valid[port] }})
 	if err != nil {
 		return resp, err
 	}

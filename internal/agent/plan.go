@@ -13,30 +13,24 @@ import (
 	"github.com/netloom/netloom/internal/wire"
 )
 
-// objKind is a kind of object the agent makes on its host.
-type objKind int
-
-const (
-	tunnelObj   objKind = iota // a tunnel's port and device
-	nodePortObj                // a node interface's port
-	nodeObj                    // a node
-)
-
 // prune says which owned objects that the agent does not hold are removed:
 // a declaration prunes the labs in its scope, the original's whitelist every
-// tunnel port it does not name. nil prunes nothing (repair, restore). What
-// an edit stops holding is removed whatever prune says.
-// An object is named by its lab, its node (empty for a tunnel) and its port
-// (empty for a node).
-type prune func(kind objKind, lab, node, port string) bool
-
-func (p prune) covers(kind objKind, lab, node, port string) bool {
-	return p != nil && p(kind, lab, node, port)
+// tunnel port it does not name. The zero prune removes nothing (repair,
+// restore). What an edit stops holding is removed whatever prune says.
+type prune struct {
+	tunnels func(lab, port string) bool // tunnel ports, with their devices
+	nodes   func(lab, node string) bool // nodes, with their ports
 }
 
-// pruneLabs prunes every kind of object of the labs in scope.
+func (p prune) tunnel(lab, port string) bool { return p.tunnels != nil && p.tunnels(lab, port) }
+func (p prune) node(lab, node string) bool   { return p.nodes != nil && p.nodes(lab, node) }
+
+// pruneLabs prunes everything of the labs in scope.
 func pruneLabs(scope map[string]bool) prune {
-	return func(_ objKind, lab, _, _ string) bool { return scope[lab] }
+	return prune{
+		tunnels: func(lab, _ string) bool { return scope[lab] },
+		nodes:   func(lab, _ string) bool { return scope[lab] },
+	}
 }
 
 // planInput is what one convergence makes the host hold, in the order its
@@ -115,7 +109,7 @@ func planHost(in planInput, held hostState, obs fabric.Observed, running []runti
 		k := nodeKey{p.Owner.Lab, p.Owner.Node}
 		_, wasHeld := heldPorts[name]
 		// A declared node is declared whole: an interface it does not name goes.
-		if !wasHeld && !declaredNodes[k] && !pr.covers(nodePortObj, k.Lab, k.Node, name) {
+		if !wasHeld && !declaredNodes[k] && !pr.node(k.Lab, k.Node) {
 			continue
 		}
 		hp.plan.DeletePorts = append(hp.plan.DeletePorts, name)
@@ -129,7 +123,7 @@ func planHost(in planInput, held hostState, obs fabric.Observed, running []runti
 		}
 	}
 	for k := range runningBy {
-		if !declaredNodes[k] && pr.covers(nodeObj, k.Lab, k.Node, "") {
+		if !declaredNodes[k] && pr.node(k.Lab, k.Node) {
 			gone[k] = true
 		}
 	}
@@ -245,7 +239,7 @@ func (hp *hostPlan) planTunnels(tunnels []wire.DeclaredTunnel, held hostState, o
 		if declared[name] || !isTunnelPort(name, p) {
 			continue
 		}
-		if _, wasHeld := held.tunnels[name]; !wasHeld && !pr.covers(tunnelObj, p.Owner.Lab, "", name) {
+		if _, wasHeld := held.tunnels[name]; !wasHeld && !pr.tunnel(p.Owner.Lab, name) {
 			continue
 		}
 		hp.plan.DeletePorts = append(hp.plan.DeletePorts, name)
