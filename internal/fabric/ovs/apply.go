@@ -76,7 +76,7 @@ func (d *Driver) Apply(ctx context.Context, p fabric.Plan) error {
 			return fmt.Errorf("apply: %w", err)
 		}
 	}
-	if err := deleteDevices(h, p.DeleteDevices); err != nil {
+	if err := deleteDevices(h, d.cfg.Netns, p.DeleteDevices); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
 	if len(failed) > 0 {
@@ -291,7 +291,8 @@ func addDevice(h *netlink.Handle, w fabric.Device) error {
 }
 
 // deleteDevices deletes devices by name; one that is gone already is fine.
-func deleteDevices(h *netlink.Handle, names []string) error {
+func deleteDevices(h *netlink.Handle, netns string, names []string) error {
+	doomed := 0
 	for _, name := range names {
 		l, err := h.LinkByName(name)
 		if err != nil {
@@ -304,9 +305,15 @@ func deleteDevices(h *netlink.Handle, names []string) error {
 		if _, ok := l.(*netlink.Vxlan); !ok {
 			return fmt.Errorf("delete device %s: it is a %s, not a VXLAN device", name, l.Type())
 		}
-		if err := h.LinkDel(l); err != nil {
-			return fmt.Errorf("delete device %s: %w", name, err)
+		if err := h.LinkSetGroup(l, nlns.DoomedGroup); err != nil {
+			return fmt.Errorf("mark device %s for deletion: %w", name, err)
 		}
+		doomed++
 	}
-	return nil
+	if doomed == 0 {
+		return nil
+	}
+	// One request for all: deleting them one by one costs an RCU grace
+	// period each.
+	return nlns.DeleteGroup(netns, nlns.DoomedGroup)
 }

@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -141,4 +143,69 @@ func LinkList(h *netlink.Handle) ([]netlink.Link, error) {
 			return nil, fmt.Errorf("list links: %w", err)
 		}
 	}
+}
+
+// DoomedGroup is the link group of links that are about to be deleted
+// together by DeleteGroup; netloom uses no other group.
+const DoomedGroup = 0x6e6c // "nl"
+
+// DeleteGroup deletes every link of the named namespace ("" for the
+// caller's) in group with one request: the kernel unregisters them in one
+// batch, one RCU grace period for all instead of one each (about 20 ms a
+// device).
+func DeleteGroup(name string, group uint32) error {
+	ns := vnetns.None()
+	if name != "" {
+		var err error
+		if ns, err = Open(name); err != nil {
+			return err
+		}
+		defer ns.Close()
+	}
+	sock, err := nl.GetNetlinkSocketAt(ns, vnetns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("netlink socket in %q: %w", name, err)
+	}
+	defer sock.Close()
+	req := nl.NewNetlinkRequest(unix.RTM_DELLINK, unix.NLM_F_ACK)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: sock}}
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+	req.AddData(nl.NewRtAttr(unix.IFLA_GROUP, nl.Uint32Attr(group)))
+	if _, err := req.Execute(unix.NETLINK_ROUTE, 0); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("delete link group %d: %w", group, err)
+	}
+	return nil
+}
+
+// EndProcesses kills every process in the named namespace, as `ip netns
+// pids` finds them (by the namespace's device and inode), and returns how
+// many it signalled. A process that holds the namespace would keep it, and
+// the interfaces in it, alive after Delete.
+func EndProcesses(name string) (int, error) {
+	var ns unix.Stat_t
+	if err := unix.Stat(filepath.Join(Dir, name), &ns); err != nil {
+		return 0, fmt.Errorf("namespace %s: %w", name, err)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("list processes: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat("/proc/"+e.Name()+"/ns/net", &st) != nil {
+			continue // gone meanwhile
+		}
+		if st.Dev == ns.Dev && st.Ino == ns.Ino {
+			if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+				return n, fmt.Errorf("end process %d in %s: %w", pid, name, err)
+			}
+			n++
+		}
+	}
+	return n, nil
 }

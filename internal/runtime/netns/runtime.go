@@ -217,9 +217,10 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 	return out, nil
 }
 
-// DeleteNode deletes the node's interfaces from inside its namespace, which
-// takes their host ends along even while a process holds the namespace,
-// then the namespace. Like CreateNode it does not dump the host's links.
+// DeleteNode ends the node's processes (its exec'd daemons and anything
+// started inside it), then deletes its namespace: the kernel then removes
+// the namespace with its interfaces, and their host ends, in one batch. A
+// missing node is not an error.
 func (r *Runtime) DeleteNode(ctx context.Context, lab, name string) error {
 	if !nameRE.MatchString(lab) || !nameRE.MatchString(name) {
 		return fmt.Errorf("delete node %q of lab %q: invalid name", name, lab)
@@ -228,28 +229,14 @@ func (r *Runtime) DeleteNode(ctx context.Context, lab, name string) error {
 	if !Exists(nsName) {
 		return nil
 	}
-	err := WithHandle(nsName, func(node *netlink.Handle) error {
-		links, err := LinkList(node)
-		if err != nil {
-			return err
-		}
-		for _, l := range links {
-			if _, isVeth := l.(*netlink.Veth); !isVeth {
-				continue
-			}
-			if err := node.LinkDel(l); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("delete %s: %w", l.Attrs().Name, err)
-			}
-		}
-		return nil
-	})
+	n, err := EndProcesses(nsName)
 	if err != nil {
 		return fmt.Errorf("delete node %s: %w", name, err)
 	}
 	if err := Delete(nsName); err != nil {
 		return err
 	}
-	r.log.Info("node deleted", "lab", lab, "node", name)
+	r.log.Info("node deleted", "lab", lab, "node", name, "processes_ended", n)
 	return ctx.Err()
 }
 

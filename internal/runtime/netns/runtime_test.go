@@ -178,6 +178,43 @@ func TestCreateNodeConverges(t *testing.T) {
 	}
 }
 
+// TestDeleteNodeEndsProcesses: a daemon started inside a node ends with
+// the node, and so do the node's interfaces with their host ends.
+func TestDeleteNodeEndsProcesses(t *testing.T) {
+	ctx := t.Context()
+	h, rt, lab := setup(t)
+	n, err := rt.CreateNode(ctx, spec(lab, "r1", "eth1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon := exec.Command("ip", "netns", "exec", n.ID, "sleep", "60")
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- daemon.Wait() }()
+	t.Cleanup(func() { _ = daemon.Process.Kill() })
+	if err := rt.DeleteNode(ctx, lab, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the node's daemon outlived the node")
+	}
+	host := n.Ports[0].HostPort
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := h.Exec(ctx, "ip", "link", "show", host); err != nil {
+			break // the host end went with the namespace
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("host end %s outlived its node", host)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestCreateNodeBadInput(t *testing.T) {
 	ctx := t.Context()
 	_, rt, lab := setup(t)
