@@ -17,23 +17,39 @@ import (
 // Dir is where `ip netns` and this package keep named namespaces.
 const Dir = "/run/netns"
 
+// unshareNamed makes the namespace on a thread of its own, which moves into
+// it and never moves back: leaving it locked makes the runtime discard it
+// when this goroutine ends, so no other goroutine ever runs in the wrong
+// namespace. Never on the main thread, though: the runtime cannot discard
+// that one, and the process would stay in the node's namespace, holding it
+// alive and showing in it as one of its processes.
+func unshareNamed(name string, errc chan<- error) {
+	runtime.LockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		// Held by this goroutine, the main thread cannot run the next one.
+		done := make(chan struct{})
+		go func() {
+			unshareNamed(name, errc)
+			close(done)
+		}()
+		<-done
+		runtime.UnlockOSThread()
+		return
+	}
+	ns, err := vnetns.NewNamed(name)
+	if err != nil {
+		errc <- fmt.Errorf("create netns %s: %w", name, err)
+		return
+	}
+	ns.Close()
+	errc <- nil
+}
+
 // Create makes a named network namespace with its loopback up. It fails with
 // an error wrapping os.ErrExist if the name is taken.
 func Create(name string) error {
 	errc := make(chan error, 1)
-	go func() {
-		// The thread is moved into the new namespace and never moved back:
-		// leaving it locked makes the runtime discard it when this goroutine
-		// ends, so no other goroutine ever runs in the wrong namespace.
-		runtime.LockOSThread()
-		ns, err := vnetns.NewNamed(name)
-		if err != nil {
-			errc <- fmt.Errorf("create netns %s: %w", name, err)
-			return
-		}
-		ns.Close()
-		errc <- nil
-	}()
+	go unshareNamed(name, errc)
 	if err := <-errc; err != nil {
 		return err
 	}
@@ -200,7 +216,7 @@ func EndProcesses(name string) (int, error) {
 		if unix.Stat("/proc/"+e.Name()+"/ns/net", &st) != nil {
 			continue // gone meanwhile
 		}
-		if st.Dev == ns.Dev && st.Ino == ns.Ino {
+		if st.Dev == ns.Dev && st.Ino == ns.Ino && pid != os.Getpid() {
 			if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
 				return n, fmt.Errorf("end process %d in %s: %w", pid, name, err)
 			}
