@@ -293,8 +293,10 @@ func report(t *testing.T, results []result) {
 	b.WriteString("| scenario | time to recover | probes lost / sent (a2→b1, every 100 ms) | left over |\n|---|---|---|---|\n")
 	for _, r := range results {
 		rec, probes := "-", "-"
-		if r.recovery > 0 || r.sent > 0 {
+		if r.recovery > 0 {
 			rec = r.recovery.Round(time.Millisecond).String()
+		}
+		if r.sent > 0 {
 			probes = fmt.Sprintf("%d / %d", r.lost, r.sent)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.scenario, rec, probes, r.leftovers)
