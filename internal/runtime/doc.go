@@ -11,7 +11,8 @@
 // 47-method node interface is what we avoid). CreateNode must accept the same
 // spec twice, as tailscale's router.Set must, because the agent converges to
 // the same declaration again and again; List is what lets it skip nodes that
-// already match.
+// already match. runtimetest.RunConformance checks every runtime against
+// this contract.
 package runtime
 
 import "context"
@@ -27,7 +28,8 @@ type Runtime interface {
 	// spec does not name are removed. On error, nothing it made in this call
 	// remains.
 	CreateNode(ctx context.Context, spec NodeSpec) (Node, error)
-	// DeleteNode removes a node and its interfaces; a missing node is not an
+	// DeleteNode removes a node and its interfaces, and ends its processes:
+	// nothing started inside a node outlives it. A missing node is not an
 	// error.
 	DeleteNode(ctx context.Context, lab, node string) error
 	// Exec runs a shell command inside a node and returns its output.

@@ -11,6 +11,12 @@
 //
 // Design notes: every namespace and link is made over netlink from handles
 // bound to a namespace; no thread of the process is left in another
-// namespace (see Create). A failed CreateNode removes what that call made, so
-// no half-built node stays behind.
+// namespace, and the main thread never enters one (see Create). A failed
+// CreateNode removes what that call made, so no half-built node stays
+// behind. CreateNode and DeleteNode read only the node's own namespace, so
+// many nodes are made and removed in parallel without racing dumps of the
+// host's links. DeleteNode ends the node's processes (SIGTERM, then SIGKILL
+// after a grace) and deletes the namespace: the kernel then removes its
+// interfaces, host ends included, in one batch — one RCU grace period
+// instead of one per veth.
 package netns

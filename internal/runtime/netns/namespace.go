@@ -6,7 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -193,35 +196,73 @@ func DeleteGroup(name string, group uint32) error {
 	return nil
 }
 
-// EndProcesses kills every process in the named namespace, as `ip netns
-// pids` finds them (by the namespace's device and inode), and returns how
-// many it signalled. A process that holds the namespace would keep it, and
-// the interfaces in it, alive after Delete.
-func EndProcesses(name string) (int, error) {
+// EndProcesses ends every process in the named namespace, as `ip netns
+// pids` finds them (by the namespace's device and inode): SIGTERM, then
+// SIGKILL to those still running after grace. It returns how many it found.
+// A process that holds the namespace would keep it, and the interfaces in
+// it, alive after Delete.
+func EndProcesses(name string, grace time.Duration) (int, error) {
+	pids, err := processesIn(name)
+	if err != nil || len(pids) == 0 {
+		return 0, err
+	}
+	signal := func(sig unix.Signal) error {
+		for _, pid := range pids {
+			if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("end process %d in %s: %w", pid, name, err)
+			}
+		}
+		return nil
+	}
+	if err := signal(unix.SIGTERM); err != nil {
+		return len(pids), err
+	}
+	deadline := time.Now().Add(grace)
+	for {
+		pids = slices.DeleteFunc(pids, func(pid int) bool { return !running(pid) })
+		if len(pids) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return len(pids), signal(unix.SIGKILL)
+}
+
+// processesIn lists the processes in the named namespace, but this one.
+func processesIn(name string) ([]int, error) {
 	var ns unix.Stat_t
 	if err := unix.Stat(filepath.Join(Dir, name), &ns); err != nil {
-		return 0, fmt.Errorf("namespace %s: %w", name, err)
+		return nil, fmt.Errorf("namespace %s: %w", name, err)
 	}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, fmt.Errorf("list processes: %w", err)
+		return nil, fmt.Errorf("list processes: %w", err)
 	}
-	n := 0
+	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || pid == os.Getpid() {
 			continue
 		}
 		var st unix.Stat_t
 		if unix.Stat("/proc/"+e.Name()+"/ns/net", &st) != nil {
-			continue // gone meanwhile
+			continue // gone meanwhile, or a kernel thread
 		}
-		if st.Dev == ns.Dev && st.Ino == ns.Ino && pid != os.Getpid() {
-			if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
-				return n, fmt.Errorf("end process %d in %s: %w", pid, name, err)
-			}
-			n++
+		if st.Dev == ns.Dev && st.Ino == ns.Ino {
+			pids = append(pids, pid)
 		}
 	}
-	return n, nil
+	return pids, nil
+}
+
+// running reports whether a process exists and has not exited (a zombie
+// has).
+func running(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the command name's closing parenthesis.
+	i := strings.LastIndexByte(string(data), ')')
+	return i >= 0 && i+2 < len(data) && data[i+2] != 'Z'
 }

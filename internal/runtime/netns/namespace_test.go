@@ -66,7 +66,7 @@ func TestUnshareNeverOnTheMainThread(t *testing.T) {
 	if now, _ := os.Readlink("/proc/self/ns/net"); now != own {
 		t.Errorf("the process moved from %s to %s", own, now)
 	}
-	if n, err := EndProcesses(name); err != nil || n != 0 {
+	if n, err := EndProcesses(name, 0); err != nil || n != 0 {
 		t.Errorf("%s holds %d processes (%v), want none", name, n, err)
 	}
 }

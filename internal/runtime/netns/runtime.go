@@ -9,12 +9,17 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/runtime"
 )
+
+// stopGrace is how long a node's processes have to end on SIGTERM before
+// they get SIGKILL, when the node is deleted.
+const stopGrace = 2 * time.Second
 
 // aliasPrefix starts the alias of every host end this runtime makes.
 const aliasPrefix = "netloom/"
@@ -229,7 +234,7 @@ func (r *Runtime) DeleteNode(ctx context.Context, lab, name string) error {
 	if !Exists(nsName) {
 		return nil
 	}
-	n, err := EndProcesses(nsName)
+	n, err := EndProcesses(nsName, stopGrace)
 	if err != nil {
 		return fmt.Errorf("delete node %s: %w", name, err)
 	}

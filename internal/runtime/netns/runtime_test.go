@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/runtime"
 	"github.com/netloom/netloom/internal/runtime/netns"
+	"github.com/netloom/netloom/internal/runtime/runtimetest"
 	"github.com/netloom/netloom/internal/testbed"
 )
 
@@ -178,29 +180,17 @@ func TestCreateNodeConverges(t *testing.T) {
 	}
 }
 
-// TestDeleteNodeEndsProcesses: a daemon started inside a node ends with
-// the node, and so do the node's interfaces with their host ends.
-func TestDeleteNodeEndsProcesses(t *testing.T) {
+// TestDeleteNodeTakesHostEnds: a deleted node's interfaces go with its
+// namespace, host ends included.
+func TestDeleteNodeTakesHostEnds(t *testing.T) {
 	ctx := t.Context()
 	h, rt, lab := setup(t)
 	n, err := rt.CreateNode(ctx, spec(lab, "r1", "eth1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	daemon := exec.Command("ip", "netns", "exec", n.ID, "sleep", "60")
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- daemon.Wait() }()
-	t.Cleanup(func() { _ = daemon.Process.Kill() })
 	if err := rt.DeleteNode(ctx, lab, "r1"); err != nil {
 		t.Fatal(err)
-	}
-	select {
-	case <-exited:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the node's daemon outlived the node")
 	}
 	host := n.Ports[0].HostPort
 	deadline := time.Now().Add(5 * time.Second)
@@ -356,4 +346,26 @@ func TestNodesOnBridge(t *testing.T) {
 			t.Errorf("bridge port %s = %+v, want tag %d owner %+v up", p.Name, got, p.Tag, p.Owner)
 		}
 	}
+}
+
+// TestConformance runs the runtime seam's contract against netns.
+func TestConformance(t *testing.T) {
+	runtimetest.RunConformance(t, func(t *testing.T) runtimetest.Harness {
+		_, rt, lab := setup(t)
+		// Whatever a failed test left running in its nodes ends before the
+		// bed goes.
+		t.Cleanup(func() {
+			names, _ := netns.List()
+			for _, ns := range names {
+				if strings.HasPrefix(ns, ident.NamespaceName(lab, "")) {
+					_, _ = netns.EndProcesses(ns, 0)
+				}
+			}
+		})
+		return runtimetest.Harness{Runtime: rt, Lab: lab, Alive: func(pid string) bool {
+			data, err := os.ReadFile("/proc/" + pid + "/stat")
+			i := strings.LastIndexByte(string(data), ')')
+			return err == nil && i >= 0 && i+2 < len(data) && data[i+2] != 'Z'
+		}}
+	})
 }
