@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -128,19 +129,24 @@ func printPlan(cmd *cobra.Command, resp wire.ApplyResponse, where bool) {
 	} else {
 		fmt.Fprintf(out, verb+"%d changes\n", resp.Lab, n)
 	}
+	remade := map[string]bool{}
+	for _, r := range p.RemakeNodes {
+		remade[r.Name] = true
+	}
+	changed := slices.DeleteFunc(slices.Clone(p.ChangeNodes), func(n string) bool { return remade[n] })
 	for _, g := range []struct {
 		sign, what string
 		names      []string
-	}{{"+", "node", p.AddNodes}, {"~", "node", p.ChangeNodes}, {"-", "node", p.RemoveNodes}, {"+", "link", p.AddLinks}, {"-", "link", p.RemoveLinks}} {
+	}{{"+", "node", p.AddNodes}, {"~", "node", changed}, {"-", "node", p.RemoveNodes}, {"+", "link", p.AddLinks}, {"-", "link", p.RemoveLinks}} {
 		for _, name := range g.names {
 			fmt.Fprintf(out, "  %s %s %s\n", g.sign, g.what, name)
 		}
 	}
+	for _, r := range p.RemakeNodes {
+		fmt.Fprintf(out, "  -/+ node %s: made again (%s)\n", r.Name, r.Reason)
+	}
 	for _, node := range p.Nodes {
-		switch {
-		case node.From != "":
-			fmt.Fprintf(out, "  ~ node %s: %s → %s\n", node.Name, node.From, node.Host)
-		case where:
+		if where {
 			fmt.Fprintf(out, "    node %s on %s\n", node.Name, orDash(node.Host))
 		}
 	}

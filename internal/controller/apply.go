@@ -3,7 +3,10 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/netloom/netloom/internal/store"
 	"github.com/netloom/netloom/internal/topology"
@@ -67,9 +70,12 @@ func specOf(v store.LabView) topology.Lab {
 
 // planOf says what a change does and where the new lab's nodes and links
 // will be; dep is empty when the lab cannot be placed now.
-func planOf(c store.LabChange, lab topology.Lab, dep deployment) wire.LabPlan {
+func planOf(c store.LabChange, lab topology.Lab, dep deployment, remake map[string]string) wire.LabPlan {
 	p := wire.LabPlan{AddNodes: []string{}, RemoveNodes: []string{}, ChangeNodes: []string{}, AddLinks: []string{}, RemoveLinks: []string{},
-		Nodes: []wire.PlannedNode{}, Links: []wire.PlannedLink{}}
+		Nodes: []wire.PlannedNode{}, Links: []wire.PlannedLink{}, RemakeNodes: []wire.PlannedRemake{}}
+	for _, name := range slices.Sorted(maps.Keys(remake)) {
+		p.RemakeNodes = append(p.RemakeNodes, wire.PlannedRemake{Name: name, Reason: remake[name]})
+	}
 	for _, n := range c.AddNodes {
 		p.AddNodes = append(p.AddNodes, n.Name)
 	}
@@ -98,10 +104,9 @@ func planOf(c store.LabChange, lab topology.Lab, dep deployment) wire.LabPlan {
 // apply makes a lab what its file says: the change is stored, new nodes
 // placed (placed ones stay, but for a pin to another host), the lab marked
 // starting; it returns the plan and what the deploy must declare, which
-// runs after, in the controller. Nodes whose kind, image or exec changed,
-// and nodes that move to another host, are made again: left out of one
-// declaration, then declared. With
-// planOnly it only says what it would do.
+// runs after, in the controller. Nodes that remakes names are left out of
+// one declaration, then declared. With planOnly it only says what it would
+// do.
 func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool) (wire.ApplyResponse, deployment, map[nodeKey]bool, error) {
 	c.convMu.Lock()
 	defer c.convMu.Unlock()
@@ -121,7 +126,12 @@ func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool)
 		change = diff(specOf(v), lab)
 	}
 	dep, placeErr := c.placeLab(ctx, v, lab)
-	resp.Plan = planOf(change, lab, dep)
+	old := map[string]topology.Node{}
+	for _, n := range specOf(v).Nodes {
+		old[n.Name] = n
+	}
+	remake := remakes(old, change, dep)
+	resp.Plan = planOf(change, lab, dep, remake)
 	if planOnly {
 		return resp, deployment{}, nil, nil
 	}
@@ -146,21 +156,42 @@ func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool)
 		return resp, deployment{}, nil, err
 	}
 	recreate := map[nodeKey]bool{}
-	old := map[string]topology.Node{}
-	for _, n := range specOf(v).Nodes {
-		old[n.Name] = n
-	}
-	for _, n := range change.ChangeNodes {
-		if o := old[n.Name]; o.Kind != n.Kind || o.Image != n.Image || !slices.Equal(o.Exec, n.Exec) {
-			recreate[nodeKey{v.ID, n.Name}] = true
-		}
-	}
-	// A node that moves leaves its old host before it is made on the new
-	// one: never two of it at once.
-	for node := range dep.moves {
+	for node := range remake {
 		recreate[nodeKey{v.ID, node}] = true
 	}
 	return resp, dep, recreate, nil
+}
+
+// remakes says which nodes an apply removes and makes again, and why: what
+// their runtime was given (kind, image, exec) changed, so that the new
+// settings take and exec runs again; or they move to another host, where
+// they are made only once their old host no longer holds them.
+func remakes(old map[string]topology.Node, change store.LabChange, dep deployment) map[string]string {
+	why := map[string]string{}
+	for _, n := range change.ChangeNodes {
+		o := old[n.Name]
+		var r []string
+		if o.Kind != n.Kind {
+			r = append(r, fmt.Sprintf("kind %s → %s", o.Kind, n.Kind))
+		}
+		if o.Image != n.Image {
+			r = append(r, fmt.Sprintf("image %q → %q", o.Image, n.Image))
+		}
+		if !slices.Equal(o.Exec, n.Exec) {
+			r = append(r, "exec changed")
+		}
+		if len(r) > 0 {
+			why[n.Name] = strings.Join(r, ", ")
+		}
+	}
+	for node, from := range dep.moves {
+		move := fmt.Sprintf("moves %s → %s", from, dep.placement[node])
+		if why[node] != "" {
+			move = why[node] + ", " + move
+		}
+		why[node] = move
+	}
+	return why
 }
 
 // deployLater runs a deploy's rounds in the controller, detached from the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/store"
+	"github.com/netloom/netloom/internal/topology"
 	"github.com/netloom/netloom/internal/wire"
 )
 
@@ -338,5 +339,38 @@ func TestObserveOmitted(t *testing.T) {
 	}
 	if state, why := labState(d.Nodes, d.Links); state != store.LabStarting {
 		t.Errorf("lab %s %q, want starting", state, why)
+	}
+}
+
+// TestRemakes: which nodes an apply makes again, and the reason --plan
+// shows.
+func TestRemakes(t *testing.T) {
+	t.Parallel()
+	r1 := topology.Node{Name: "r1", Kind: "linux", Host: "hostA", Exec: []string{"ip link set eth1 up"}}
+	with := func(f func(*topology.Node)) topology.Node { n := r1; f(&n); return n }
+	tests := []struct {
+		name string
+		next topology.Node
+		move string // the host r1 leaves, if it moves
+		want string // "" for no remake
+	}{
+		{"the same node", r1, "", ""},
+		{"pinned where it is", with(func(n *topology.Node) { n.Host = "hostA" }), "", ""},
+		{"exec changed", with(func(n *topology.Node) { n.Exec = nil }), "", "exec changed"},
+		{"kind and image changed", with(func(n *topology.Node) { n.Kind, n.Image = "frr", "frr:9" }), "", `kind linux → frr, image "" → "frr:9"`},
+		{"moved", with(func(n *topology.Node) { n.Host = "hostB" }), "hostA", "moves hostA → hostB"},
+		{"exec changed and moved", with(func(n *topology.Node) { n.Host, n.Exec = "hostB", nil }), "hostA", "exec changed, moves hostA → hostB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dep := deployment{placement: map[string]string{"r1": tt.next.Host}, moves: map[string]string{}}
+			if tt.move != "" {
+				dep.moves["r1"] = tt.move
+			}
+			change := store.LabChange{ChangeNodes: []topology.Node{tt.next}}
+			if got := remakes(map[string]topology.Node{"r1": r1}, change, dep)["r1"]; got != tt.want {
+				t.Errorf("reason %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -70,6 +70,15 @@ type LabPlan struct {
 	RemoveLinks []string      `json:"remove_links"`
 	Nodes       []PlannedNode `json:"nodes"`
 	Links       []PlannedLink `json:"links"`
+	// RemakeNodes are the nodes the apply removes and makes again, with why.
+	RemakeNodes []PlannedRemake `json:"remake_nodes"`
+}
+
+// PlannedRemake is a node an apply makes again: what its runtime was given
+// changed, or it moves to another host.
+type PlannedRemake struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
 }
 
 // PlannedNode is where a node will run; From is the host it leaves when it
