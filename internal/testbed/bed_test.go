@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	nlns "github.com/netloom/netloom/internal/runtime/netns"
 )
 
 // crashEnv makes the test binary build a bed and exit without closing it, as
@@ -204,7 +206,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 		t.Errorf("left behind: %v (err %v)", left, err)
 	}
 	for _, pid := range pids {
-		if processRunning(pid) {
+		if nlns.ProcessRunning(pid) {
 			t.Errorf("daemon %d still runs", pid)
 		}
 	}

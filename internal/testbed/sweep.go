@@ -160,7 +160,7 @@ func killBedProcesses(dir string) error {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for _, pid := range pids {
-		for processRunning(pid) {
+		for nlns.ProcessRunning(pid) {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("process %d of %s survived SIGKILL", pid, dir)
 			}
@@ -168,17 +168,6 @@ func killBedProcesses(dir string) error {
 		}
 	}
 	return nil
-}
-
-// processRunning reports whether pid is a process that has not exited; a
-// zombie whose parent died without reaping it has exited.
-func processRunning(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(data, ')')
-	return i >= 0 && i+2 < len(data) && data[i+2] != 'Z'
 }
 
 // residue lists what of bed id is still on the machine.

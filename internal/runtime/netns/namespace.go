@@ -219,7 +219,7 @@ func EndProcesses(name string, grace time.Duration) (int, error) {
 	}
 	deadline := time.Now().Add(grace)
 	for {
-		pids = slices.DeleteFunc(pids, func(pid int) bool { return !running(pid) })
+		pids = slices.DeleteFunc(pids, func(pid int) bool { return !ProcessRunning(pid) })
 		if len(pids) == 0 || time.Now().After(deadline) {
 			break
 		}
@@ -255,9 +255,9 @@ func processesIn(name string) ([]int, error) {
 	return pids, nil
 }
 
-// running reports whether a process exists and has not exited (a zombie
-// has).
-func running(pid int) bool {
+// ProcessRunning reports whether pid is a process that has not exited; a
+// zombie whose parent has not reaped it yet has exited.
+func ProcessRunning(pid int) bool {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return false

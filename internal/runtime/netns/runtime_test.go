@@ -5,9 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -363,9 +363,8 @@ func TestConformance(t *testing.T) {
 			}
 		})
 		return runtimetest.Harness{Runtime: rt, Lab: lab, Alive: func(pid string) bool {
-			data, err := os.ReadFile("/proc/" + pid + "/stat")
-			i := strings.LastIndexByte(string(data), ')')
-			return err == nil && i >= 0 && i+2 < len(data) && data[i+2] != 'Z'
+			n, err := strconv.Atoi(pid)
+			return err == nil && netns.ProcessRunning(n)
 		}}
 	})
 }
