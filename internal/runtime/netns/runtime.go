@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
 
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/runtime"
@@ -99,12 +100,7 @@ func parseAlias(a string) (lab, node, iface string, ok bool) {
 
 // CreateNode makes the node's namespace and its interfaces, keeping those
 // that exist already and removing this node's interfaces that spec does not
-// name. A namespace made afresh gets fresh interfaces: host ends left from a
-// namespace that was lost (deleted while a process held it) are removed
-// first. On error it removes what this call made.
-//
-// It reads only the node's own namespace and looks host ends up by name: a
-// dump of the host's links would race with the other nodes being made.
+// name (see Wire). On error it removes what this call made.
 func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtime.Node, error) {
 	if err := validate(spec); err != nil {
 		return runtime.Node{}, err
@@ -115,36 +111,60 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 		return runtime.Node{}, err
 	}
 	defer host.Close()
-
-	var undo []func() error
-	rollback := func(err error) (runtime.Node, error) {
-		for i := len(undo) - 1; i >= 0; i-- {
-			if uerr := undo[i](); uerr != nil {
-				err = errors.Join(err, fmt.Errorf("roll back: %w", uerr))
-			}
-		}
-		return runtime.Node{}, err
-	}
 	created := !Exists(nsName)
 	if created {
 		if err := Create(nsName); err != nil {
 			return runtime.Node{}, err
 		}
-		undo = append(undo, func() error { return Delete(nsName) })
+	}
+	undoNs := func(err error) (runtime.Node, error) {
+		if created {
+			if derr := Delete(nsName); derr != nil {
+				err = errors.Join(err, fmt.Errorf("roll back: %w", derr))
+			}
+		}
+		return runtime.Node{}, err
 	}
 	nodeNs, err := Open(nsName)
 	if err != nil {
-		return rollback(err)
+		return undoNs(err)
 	}
 	defer nodeNs.Close()
+	ports, err := Wire(ctx, host, nodeNs, spec, created)
+	if err != nil {
+		return undoNs(err)
+	}
+	r.log.Info("node ready", "lab", spec.Lab, "node", spec.Name, "netns", nsName, "ports", len(ports), "new", created)
+	return runtime.Node{Lab: spec.Lab, Name: spec.Name, ID: nsName, Ports: ports, New: created}, nil
+}
+
+// Wire makes a node's interfaces match spec inside the node's network
+// namespace nodeNs, whichever runtime made it: each interface a veth whose
+// host end, named by ident.HostPortName and marked with netloom's alias,
+// stays in host's namespace, with the node's MAC (ident.NodeMAC) and MTU;
+// interfaces the spec does not name are removed. With fresh (the namespace
+// was just made), host ends left from a lost namespace are removed first.
+// It reads only the node's namespace and looks host ends up by name: a dump
+// of the host's links would race with the other nodes being made. On error
+// it removes what it made.
+func Wire(ctx context.Context, host *netlink.Handle, nodeNs vnetns.NsHandle, spec runtime.NodeSpec, fresh bool) ([]runtime.Port, error) {
 	node, err := netlink.NewHandleAt(nodeNs)
 	if err != nil {
-		return rollback(fmt.Errorf("netlink handle in %s: %w", nsName, err))
+		return nil, fmt.Errorf("netlink handle in node %s: %w", spec.Name, err)
 	}
 	defer node.Close()
+	var undo []func() error
+	rollback := func(err error) ([]runtime.Port, error) {
+		for i := len(undo) - 1; i >= 0; i-- {
+			if uerr := undo[i](); uerr != nil {
+				err = errors.Join(err, fmt.Errorf("roll back: %w", uerr))
+			}
+		}
+		return nil, err
+	}
 	inside, err := LinkList(node)
 	if err != nil {
-		return rollback(fmt.Errorf("node %s: %w", spec.Name, err))
+		return nil, fmt.Errorf("node %s: %w", spec.Name, err)
 	}
 	wanted := map[string]bool{}
 	for _, ifc := range spec.Interfaces {
@@ -162,11 +182,11 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 		}
 		// Not declared: the pair goes with this end.
 		if err := node.LinkDel(l); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return rollback(fmt.Errorf("delete interface %s of node %s: %w", name, spec.Name, err))
+			return nil, fmt.Errorf("delete interface %s of node %s: %w", name, spec.Name, err)
 		}
 	}
 
-	out := runtime.Node{Lab: spec.Lab, Name: spec.Name, ID: nsName, New: created}
+	var ports []runtime.Port
 	for _, ifc := range spec.Interfaces {
 		if err := ctx.Err(); err != nil {
 			return rollback(err)
@@ -177,8 +197,8 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 			switch {
 			case l.Attrs().Alias != want:
 				return rollback(fmt.Errorf("interface %s of node %s: host port %s exists and is not this interface's (alias %q)", ifc.Name, spec.Name, hostPort, l.Attrs().Alias))
-			case present[ifc.Name]:
-				out.Ports = append(out.Ports, runtime.Port{Lab: spec.Lab, Node: spec.Name, Interface: ifc.Name, HostPort: hostPort,
+			case present[ifc.Name] && !fresh:
+				ports = append(ports, runtime.Port{Lab: spec.Lab, Node: spec.Name, Interface: ifc.Name, HostPort: hostPort,
 					Ifindex: l.Attrs().Index, OperState: l.Attrs().OperState.String()})
 				continue // made by an earlier call
 			}
@@ -205,21 +225,20 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 		}
 		peer, err := node.LinkByName(ifc.Name)
 		if err != nil {
-			return rollback(fmt.Errorf("find %s in %s: %w", ifc.Name, nsName, err))
+			return rollback(fmt.Errorf("find %s in node %s: %w", ifc.Name, spec.Name, err))
 		}
 		if ifc.MTU > 0 {
 			if err := node.LinkSetMTU(peer, ifc.MTU); err != nil {
-				return rollback(fmt.Errorf("set mtu of %s in %s: %w", ifc.Name, nsName, err))
+				return rollback(fmt.Errorf("set mtu of %s in node %s: %w", ifc.Name, spec.Name, err))
 			}
 		}
 		if err := node.LinkSetUp(peer); err != nil {
-			return rollback(fmt.Errorf("set %s up in %s: %w", ifc.Name, nsName, err))
+			return rollback(fmt.Errorf("set %s up in node %s: %w", ifc.Name, spec.Name, err))
 		}
-		out.Ports = append(out.Ports, runtime.Port{Lab: spec.Lab, Node: spec.Name, Interface: ifc.Name, HostPort: hostPort,
+		ports = append(ports, runtime.Port{Lab: spec.Lab, Node: spec.Name, Interface: ifc.Name, HostPort: hostPort,
 			Ifindex: veth.Attrs().Index, OperState: "up"})
 	}
-	r.log.Info("node ready", "lab", spec.Lab, "node", spec.Name, "netns", nsName, "ports", len(out.Ports), "new", created)
-	return out, nil
+	return ports, nil
 }
 
 // DeleteNode ends the node's processes (its exec'd daemons and anything
