@@ -1,7 +1,7 @@
 # netloom: the two commands a newcomer needs are `make test` and, once it
 # exists, `make demo`. Both run as root and install what is missing.
 
-.PHONY: test demo bench build setup
+.PHONY: test demo bench build setup images
 
 test:
 	bash scripts/test.sh
@@ -17,6 +17,11 @@ bench:
 
 build:
 	go build -o bin/netloom ./cmd/netloom
+
+# Node images from Debian packages, into the Docker daemon of DOCKER_HOST.
+images:
+	bash scripts/setup.sh
+	bash scripts/images.sh
 
 setup:
 	bash scripts/setup.sh

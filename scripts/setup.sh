@@ -17,6 +17,7 @@ declare -A need=(
 	[ethtool]=ethtool
 	[make]=make
 	[gcc]=gcc # go test -race needs cgo
+	[dockerd]=docker.io # the container runtime's tests run a private daemon
 )
 missing=()
 for cmd in "${!need[@]}"; do
@@ -32,6 +33,11 @@ fi
 # The store tests start a throwaway PostgreSQL server with initdb.
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
 	missing+=(postgresql)
+fi
+# Node images are built from Debian's BusyBox (scripts/images.sh), which must
+# be the static one: the image holds no C library.
+if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
+	missing+=(busybox-static)
 fi
 if ! command -v nsenter >/dev/null 2>&1; then
 	missing+=(util-linux)

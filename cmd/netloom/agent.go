@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,12 +13,15 @@ import (
 
 	"github.com/netloom/netloom/internal/agent"
 	"github.com/netloom/netloom/internal/fabric/ovs"
+	"github.com/netloom/netloom/internal/runtime"
+	"github.com/netloom/netloom/internal/runtime/docker"
 	"github.com/netloom/netloom/internal/runtime/netns"
 )
 
 type agentOptions struct {
 	listen, controller, name, dataIP, advertise, stateDir string
 	ovsdb, bridge, datapath, tokenFile, logLevel          string
+	dockerSocket                                          string
 	mtu                                                   int
 	healthInterval                                        time.Duration
 }
@@ -56,9 +60,23 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			rt, err := netns.New(netns.Config{}, log.With("component", "netns"))
+			plain, err := netns.New(netns.Config{}, log.With("component", "netns"))
 			if err != nil {
 				return err
+			}
+			rt := runtime.Set{Plain: plain}
+			cfg.Runtimes = []string{"netns"}
+			if o.dockerSocket != "" {
+				// Nodes with an image run on Docker, where its daemon answers.
+				pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				images, err := docker.New(pctx, docker.Config{Socket: o.dockerSocket}, log.With("component", "docker"))
+				cancel()
+				if err != nil {
+					log.Info("no container runtime: nodes with an image cannot run here", "err", err)
+				} else {
+					rt.Images = images
+					cfg.Runtimes = append(cfg.Runtimes, "docker")
+				}
 			}
 			a, err := agent.New(cfg, d, rt, log)
 			if err != nil {
@@ -83,6 +101,7 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 	f.IntVar(&o.mtu, "mtu", 1450, "MTU of tunnels that declare none")
 	f.DurationVar(&o.healthInterval, "health-interval", time.Minute, "interval of the safety-net repair pass")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.dockerSocket, "docker-socket", "/var/run/docker.sock", "Docker daemon that runs nodes with an image, if it answers (empty: none)")
 	return cmd
 }
 

@@ -33,6 +33,9 @@ type Config struct {
 	Heartbeat      time.Duration // to the controller
 	RequestTimeout time.Duration // of one API request's work
 	Version        string
+	// Runtimes are the node runtimes this host offers ("netns", "docker"),
+	// reported to the controller at registration.
+	Runtimes []string
 }
 
 // Validate checks the configuration, naming every bad field.

@@ -39,6 +39,7 @@ type agentHost struct {
 	lab    string // named after the bed, so its node namespaces go with it
 	name   string
 	dataIP string
+	docker string // the socket of the bed's Docker daemon, if it runs one
 	host   *testbed.Host
 	proc   *testbed.Process
 	http   *http.Client
@@ -49,8 +50,9 @@ func newAgentHost(t *testing.T) *agentHost {
 	return newAgentHostOn(t, testbed.Start(t), "hostA", "10.77.0.1")
 }
 
-// newAgentHostOn adds a host with a running agent to a bed.
-func newAgentHostOn(t *testing.T, bed *testbed.Bed, name, dataIP string) *agentHost {
+// newAgentHostOn adds a host with a running agent to a bed; with docker
+// (a daemon's socket), the agent runs nodes with an image there.
+func newAgentHostOn(t *testing.T, bed *testbed.Bed, name, dataIP string, docker ...string) *agentHost {
 	t.Helper()
 	h, err := bed.AddHost(t.Context(), name, netip.MustParsePrefix(dataIP+"/24"))
 	if err != nil {
@@ -60,6 +62,9 @@ func newAgentHostOn(t *testing.T, bed *testbed.Bed, name, dataIP string) *agentH
 		t.Fatal(err)
 	}
 	a := &agentHost{lab: bed.ID(), name: name, dataIP: dataIP, host: h, http: h.HTTPClient()}
+	if len(docker) > 0 {
+		a.docker = docker[0]
+	}
 	t.Cleanup(func() {
 		if t.Failed() && a.proc != nil {
 			out := a.proc.Output()
@@ -79,7 +84,7 @@ func (a *agentHost) start(t *testing.T) {
 		"--controller", "http://127.0.0.1:1", // nothing listens there
 		"--state-dir", filepath.Join(a.host.Dir, "agent"),
 		"--ovsdb", a.host.OVSDB(), "--bridge", bridge, "--token-file", filepath.Join(a.host.Dir, "token"),
-		"--log-level", "debug")
+		"--docker-socket", a.docker, "--log-level", "debug")
 	if err != nil {
 		t.Fatal(err)
 	}

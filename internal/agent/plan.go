@@ -160,7 +160,7 @@ func (hp *hostPlan) planNode(n wire.DeclaredNode, runningBy map[nodeKey]runtime.
 		}
 	}
 	res := wire.NodeStatus{LabID: n.LabID, Name: n.Name, Status: wire.StatusConverged, RuntimeID: rn.ID}
-	w := nodeWork{key: k, spec: runtime.NodeSpec{Lab: n.LabID, Name: n.Name}, result: len(hp.nodes)}
+	w := nodeWork{key: k, spec: runtime.NodeSpec{Lab: n.LabID, Name: n.Name, Image: n.Image}, result: len(hp.nodes)}
 	needWork := !isRunning || extra
 	for _, ifc := range n.Interfaces {
 		w.spec.Interfaces = append(w.spec.Interfaces, runtime.InterfaceSpec{Name: ifc.Name, MTU: ifc.MTU})

@@ -24,7 +24,7 @@ func (a *Agent) registerLoop(ctx context.Context) {
 		if !registered {
 			err = a.post(ctx, client, "/api/v1/hosts/register", wire.RegisterRequest{
 				Name: a.cfg.Name, Address: a.cfg.Advertise, DataIP: a.cfg.DataIP,
-				Capabilities: []string{"ovs", "vxlan", "netns", "declare-state", "host-declaration"}, Version: a.cfg.Version,
+				Capabilities: append([]string{"ovs", "vxlan", "declare-state", "host-declaration"}, a.runtimes()...), Version: a.cfg.Version,
 				ObservedGeneration: a.conv.appliedGeneration(),
 			})
 			if err == nil {
@@ -49,6 +49,14 @@ func (a *Agent) registerLoop(ctx context.Context) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// runtimes are the node runtimes the agent offers: netns at least.
+func (a *Agent) runtimes() []string {
+	if len(a.cfg.Runtimes) == 0 {
+		return []string{"netns"}
+	}
+	return a.cfg.Runtimes
 }
 
 // post sends one JSON request to the controller with the agent token.

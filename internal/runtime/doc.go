@@ -40,6 +40,7 @@ type Runtime interface {
 type NodeSpec struct {
 	Lab        string
 	Name       string
+	Image      string // for a runtime that runs images; "" for none
 	Interfaces []InterfaceSpec
 }
 

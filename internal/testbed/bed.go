@@ -63,6 +63,7 @@ type Bed struct {
 	// mu guards the following.
 	namespaces []string // in creation order
 	daemons    []*daemon
+	beforeStop []func() error // what must happen while the daemons still run
 	hosts      map[string]*Host
 	nodes      map[string]*Node
 	closed     bool
@@ -159,6 +160,13 @@ func (b *Bed) Close() error {
 	b.mu.Unlock()
 
 	var errs []error
+	b.mu.Lock()
+	hooks := b.beforeStop
+	b.beforeStop = nil
+	b.mu.Unlock()
+	for _, hook := range hooks {
+		errs = append(errs, hook())
+	}
 	for i := len(daemons) - 1; i >= 0; i-- {
 		t0 := time.Now()
 		errs = append(errs, daemons[i].close())
@@ -176,6 +184,7 @@ func (b *Bed) Close() error {
 	for i := len(namespaces) - 1; i >= 0; i-- {
 		errs = append(errs, nlns.Delete(namespaces[i]))
 	}
+	errs = append(errs, unmountUnder(b.dir))
 	if err := os.RemoveAll(b.dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove bed folder: %w", err))
 	}

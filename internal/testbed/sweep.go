@@ -54,6 +54,7 @@ func Sweep(log *slog.Logger) error {
 		}
 		log.Warn("sweeping abandoned bed", "bed", id)
 		errs = append(errs, killBedProcesses(dir))
+		errs = append(errs, unmountUnder(dir))
 		errs = append(errs, os.RemoveAll(dir))
 	}
 	for _, ns := range namespaces {

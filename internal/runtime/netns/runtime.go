@@ -56,8 +56,9 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	return &Runtime{cfg: cfg, log: log}, nil
 }
 
-// validate checks a spec whole, naming every bad field.
-func validate(spec runtime.NodeSpec) error {
+// Validate checks a node spec whole, naming every bad field: the names
+// every runtime puts into namespace, container and interface names.
+func Validate(spec runtime.NodeSpec) error {
 	var errs []error
 	if !nameRE.MatchString(spec.Lab) {
 		errs = append(errs, fmt.Errorf("lab %q: want 1 to 64 characters of [A-Za-z0-9_.-]", spec.Lab))
@@ -102,7 +103,7 @@ func parseAlias(a string) (lab, node, iface string, ok bool) {
 // that exist already and removing this node's interfaces that spec does not
 // name (see Wire). On error it removes what this call made.
 func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtime.Node, error) {
-	if err := validate(spec); err != nil {
+	if err := Validate(spec); err != nil {
 		return runtime.Node{}, err
 	}
 	nsName := ident.NamespaceName(spec.Lab, spec.Name)
@@ -269,7 +270,7 @@ func (r *Runtime) DeleteNode(ctx context.Context, lab, name string) error {
 func (r *Runtime) Exec(ctx context.Context, lab, node, cmd string) (string, error) {
 	ns := ident.NamespaceName(lab, node)
 	if !Exists(ns) {
-		return "", fmt.Errorf("exec in node %s: no namespace %s", node, ns)
+		return "", fmt.Errorf("exec in node %s: %w: no namespace %s", node, runtime.ErrNoNode, ns)
 	}
 	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "sh", "-c", cmd).CombinedOutput()
 	if err != nil {
@@ -286,7 +287,7 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 		return nil, err
 	}
 	defer host.Close()
-	ports, err := r.ports(host)
+	ports, err := HostPorts(host)
 	if err != nil {
 		return nil, err
 	}
@@ -318,8 +319,9 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 	return nodes, ctx.Err()
 }
 
-// ports lists the host ends of every node, from their aliases.
-func (r *Runtime) ports(host *netlink.Handle) ([]runtime.Port, error) {
+// HostPorts lists the host ends of every node of every runtime, from their
+// aliases, in one dump of the host's links.
+func HostPorts(host *netlink.Handle) ([]runtime.Port, error) {
 	links, err := LinkList(host)
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)

@@ -362,7 +362,7 @@ func TestConformance(t *testing.T) {
 				}
 			}
 		})
-		return runtimetest.Harness{Runtime: rt, Lab: lab, Alive: func(pid string) bool {
+		return runtimetest.Harness{Runtime: rt, Lab: lab, Alive: func(_, pid string) bool {
 			n, err := strconv.Atoi(pid)
 			return err == nil && netns.ProcessRunning(n)
 		}}

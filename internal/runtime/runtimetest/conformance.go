@@ -16,17 +16,20 @@ type Harness struct {
 	// Lab names the nodes the suite makes; the harness removes them when
 	// the test ends, whatever happens.
 	Lab string
-	// Alive reports whether a process, by the PID a shell inside a node
+	// Image is what the suite's nodes run, for a runtime of images.
+	Image string
+	// Alive reports whether a process, by the PID a shell inside the node
 	// printed for it, still runs.
-	Alive func(pid string) bool
+	Alive func(node, pid string) bool
 }
 
 // RunConformance checks that a real runtime keeps the runtime.Runtime
 // contract the agent relies on. newHarness returns a runtime on an empty
 // host.
 func RunConformance(t *testing.T, newHarness func(t *testing.T) Harness) {
+	var image string // the harness's, set by each test
 	spec := func(lab, node string, ifaces ...string) runtime.NodeSpec {
-		s := runtime.NodeSpec{Lab: lab, Name: node}
+		s := runtime.NodeSpec{Lab: lab, Name: node, Image: image}
 		for _, i := range ifaces {
 			s.Interfaces = append(s.Interfaces, runtime.InterfaceSpec{Name: i, MTU: 1450})
 		}
@@ -64,6 +67,7 @@ func RunConformance(t *testing.T, newHarness func(t *testing.T) Harness) {
 
 	t.Run("make, make again, make match", func(t *testing.T) {
 		h := newHarness(t)
+		image = h.Image
 		ctx := t.Context()
 		n, err := h.Runtime.CreateNode(ctx, spec(h.Lab, "r1", "eth1", "eth2"))
 		if err != nil {
@@ -104,6 +108,7 @@ func RunConformance(t *testing.T, newHarness func(t *testing.T) Harness) {
 
 	t.Run("delete", func(t *testing.T) {
 		h := newHarness(t)
+		image = h.Image
 		ctx := t.Context()
 		if _, err := h.Runtime.CreateNode(ctx, spec(h.Lab, "r1", "eth1")); err != nil {
 			t.Fatal(err)
@@ -130,6 +135,7 @@ func RunConformance(t *testing.T, newHarness func(t *testing.T) Harness) {
 
 	t.Run("processes end with their node", func(t *testing.T) {
 		h := newHarness(t)
+		image = h.Image
 		ctx := t.Context()
 		if _, err := h.Runtime.CreateNode(ctx, spec(h.Lab, "r1", "eth1")); err != nil {
 			t.Fatal(err)
@@ -137,16 +143,16 @@ func RunConformance(t *testing.T, newHarness func(t *testing.T) Harness) {
 		// A daemon as exec starts one: in the background, detached.
 		stubborn := exec(t, h, "r1", "sh -c 'trap \"\" TERM; while :; do sleep 1; done' >/dev/null 2>&1 & echo $!")
 		polite := exec(t, h, "r1", "sleep 300 >/dev/null 2>&1 & echo $!")
-		if !h.Alive(stubborn) || !h.Alive(polite) {
+		if !h.Alive("r1", stubborn) || !h.Alive("r1", polite) {
 			t.Fatalf("daemons %s and %s did not start", stubborn, polite)
 		}
 		if err := h.Runtime.DeleteNode(ctx, h.Lab, "r1"); err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(5 * time.Second)
-		for h.Alive(stubborn) || h.Alive(polite) {
+		for h.Alive("r1", stubborn) || h.Alive("r1", polite) {
 			if time.Now().After(deadline) {
-				t.Fatalf("processes outlived their node: %s alive %v, %s alive %v", stubborn, h.Alive(stubborn), polite, h.Alive(polite))
+				t.Fatalf("processes outlived their node: %s alive %v, %s alive %v", stubborn, h.Alive("r1", stubborn), polite, h.Alive("r1", polite))
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -154,6 +160,7 @@ func RunConformance(t *testing.T, newHarness func(t *testing.T) Harness) {
 
 	t.Run("made again, a node keeps its MAC addresses", func(t *testing.T) {
 		h := newHarness(t)
+		image = h.Image
 		ctx := t.Context()
 		if _, err := h.Runtime.CreateNode(ctx, spec(h.Lab, "r1", "eth1")); err != nil {
 			t.Fatal(err)
@@ -172,6 +179,7 @@ func RunConformance(t *testing.T, newHarness func(t *testing.T) Harness) {
 
 	t.Run("bad input changes nothing", func(t *testing.T) {
 		h := newHarness(t)
+		image = h.Image
 		ctx := t.Context()
 		for _, s := range []runtime.NodeSpec{
 			spec(h.Lab, "r/1", "eth1"),

@@ -7,7 +7,6 @@ package runtimetest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -96,7 +95,7 @@ func (f *Fake) Exec(_ context.Context, lab, name, cmd string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.nodes[key{lab, name}]; !ok {
-		return "", errors.New("no such node")
+		return "", fmt.Errorf("exec in node %s: %w", name, runtime.ErrNoNode)
 	}
 	f.execs = append(f.execs, lab+"/"+name+": "+cmd)
 	return "", nil

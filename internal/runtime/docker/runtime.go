@@ -1,0 +1,216 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+
+	"github.com/netloom/netloom/internal/ident"
+	"github.com/netloom/netloom/internal/runtime"
+	"github.com/netloom/netloom/internal/runtime/netns"
+)
+
+// capabilities are what network software in a node needs: interfaces,
+// routes and sockets of its own namespace.
+var capabilities = []string{"NET_ADMIN", "SYS_ADMIN", "NET_RAW"}
+
+// Config says which daemon the runtime uses and where the bridge is.
+type Config struct {
+	// Socket is the Docker daemon's unix socket.
+	Socket string
+	// HostNetns is the namespace that holds the host ends and the bridge;
+	// empty means the agent's own.
+	HostNetns string
+}
+
+// Runtime runs nodes as Docker containers.
+type Runtime struct {
+	cfg    Config
+	client *Client
+	log    *slog.Logger
+}
+
+var _ runtime.Runtime = (*Runtime)(nil)
+
+// New returns a runtime on the daemon at cfg.Socket, which must answer.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
+	c := NewClient(cfg.Socket)
+	if err := c.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("docker at %s: %w", cfg.Socket, err)
+	}
+	return &Runtime{cfg: cfg, client: c, log: log}, nil
+}
+
+// name is a node's container: the name its namespace would have under netns.
+func name(lab, node string) string { return ident.NamespaceName(lab, node) }
+
+// ours reports whether a container carries the node's marks.
+func ours(c Container, lab, node string) bool {
+	return c.Labels[ident.OwnerKey] == ident.OwnerValue && c.Labels[ident.LabKey] == lab && c.Labels[ident.NodeKey] == node
+}
+
+// CreateNode makes the node's container and starts it, or starts it again
+// if it stopped, then makes its interfaces match spec inside it. A container
+// that starts gets a new network namespace, so its interfaces are made
+// afresh and, as for a new node, its exec commands are due (New).
+func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtime.Node, error) {
+	if err := netns.Validate(spec); err != nil {
+		return runtime.Node{}, err
+	}
+	if spec.Image == "" {
+		return runtime.Node{}, fmt.Errorf("node %s: no image", spec.Name)
+	}
+	cname := name(spec.Lab, spec.Name)
+	ct, err := r.client.Inspect(ctx, cname)
+	made := false
+	switch {
+	case errors.Is(err, ErrNoContainer):
+		req := CreateRequest{Image: spec.Image, Hostname: spec.Name,
+			Labels: map[string]string{ident.OwnerKey: ident.OwnerValue, ident.LabKey: spec.Lab, ident.NodeKey: spec.Name}}
+		req.HostConfig.NetworkMode = "none"
+		req.HostConfig.CapAdd = capabilities
+		req.HostConfig.RestartPolicy.Name = "no" // the agent owns the node's life
+		if _, err := r.client.Create(ctx, cname, req); err != nil {
+			return runtime.Node{}, fmt.Errorf("create node %s: %w", spec.Name, err)
+		}
+		made = true
+	case err != nil:
+		return runtime.Node{}, err
+	case !ours(ct, spec.Lab, spec.Name):
+		return runtime.Node{}, fmt.Errorf("node %s: container %s exists and is not this node's", spec.Name, cname)
+	}
+	undo := func(err error) (runtime.Node, error) {
+		if made {
+			if rerr := r.client.Remove(context.WithoutCancel(ctx), cname); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
+			}
+		}
+		return runtime.Node{}, err
+	}
+	fresh := made || !ct.Running
+	if fresh {
+		if err := r.client.Start(ctx, cname); err != nil {
+			return undo(fmt.Errorf("start node %s: %w", spec.Name, err))
+		}
+		if ct, err = r.client.Inspect(ctx, cname); err != nil {
+			return undo(err)
+		}
+	}
+	if !ct.Running || ct.SandboxKey == "" {
+		return undo(fmt.Errorf("node %s: container %s is not running", spec.Name, cname))
+	}
+	ns, err := vnetns.GetFromPath(ct.SandboxKey)
+	if err != nil {
+		return undo(fmt.Errorf("node %s: open its namespace: %w", spec.Name, err))
+	}
+	defer ns.Close()
+	host, err := netns.NewHandle(r.cfg.HostNetns)
+	if err != nil {
+		return undo(err)
+	}
+	defer host.Close()
+	ports, err := netns.Wire(ctx, host, ns, spec, fresh)
+	if err != nil {
+		return undo(err)
+	}
+	r.log.Info("node ready", "lab", spec.Lab, "node", spec.Name, "container", cname, "image", spec.Image, "ports", len(ports), "new", fresh)
+	return runtime.Node{Lab: spec.Lab, Name: spec.Name, ID: cname, Ports: ports, New: fresh}, nil
+}
+
+// List reports every running container of netloom's, with its interfaces,
+// from one list of containers and one dump of the host's links.
+func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
+	cs, err := r.client.List(ctx, ident.OwnerKey+"="+ident.OwnerValue)
+	if err != nil {
+		return nil, err
+	}
+	host, err := netns.NewHandle(r.cfg.HostNetns)
+	if err != nil {
+		return nil, err
+	}
+	defer host.Close()
+	ports, err := netns.HostPorts(host)
+	if err != nil {
+		return nil, err
+	}
+	type key struct{ lab, node string }
+	byNode := map[key][]runtime.Port{}
+	for _, p := range ports {
+		byNode[key{p.Lab, p.Node}] = append(byNode[key{p.Lab, p.Node}], p)
+	}
+	var nodes []runtime.Node
+	for _, c := range cs {
+		lab, node := c.Labels[ident.LabKey], c.Labels[ident.NodeKey]
+		if !c.Running || !ours(c, lab, node) {
+			continue // a stopped container must be started and wired again
+		}
+		nodes = append(nodes, runtime.Node{Lab: lab, Name: node, ID: c.Name, Ports: byNode[key{lab, node}]})
+	}
+	return nodes, nil
+}
+
+// DeleteNode removes the node's host ends, then its container with every
+// process in it. The host ends go first: a stopped container's namespace,
+// and the veths in it, may outlive it by many seconds.
+func (r *Runtime) DeleteNode(ctx context.Context, lab, node string) error {
+	cname := name(lab, node)
+	ct, err := r.client.Inspect(ctx, cname)
+	if errors.Is(err, ErrNoContainer) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !ours(ct, lab, node) {
+		return fmt.Errorf("delete node %s: container %s is not this node's", node, cname)
+	}
+	host, err := netns.NewHandle(r.cfg.HostNetns)
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+	ports, err := netns.HostPorts(host)
+	if err != nil {
+		return err
+	}
+	doomed := 0
+	for _, p := range ports {
+		if p.Lab != lab || p.Node != node {
+			continue
+		}
+		if err := host.LinkSetGroup(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Index: p.Ifindex}}, netns.DoomedGroup); err != nil {
+			return fmt.Errorf("delete node %s: mark %s: %w", node, p.HostPort, err)
+		}
+		doomed++
+	}
+	if doomed > 0 {
+		if err := netns.DeleteGroup(r.cfg.HostNetns, netns.DoomedGroup); err != nil {
+			return fmt.Errorf("delete node %s: %w", node, err)
+		}
+	}
+	if err := r.client.Remove(ctx, cname); err != nil {
+		return fmt.Errorf("delete node %s: %w", node, err)
+	}
+	r.log.Info("node deleted", "lab", lab, "node", node, "container", cname)
+	return nil
+}
+
+// Exec runs a shell command inside the node's container.
+func (r *Runtime) Exec(ctx context.Context, lab, node, cmd string) (string, error) {
+	out, code, err := r.client.Exec(ctx, name(lab, node), []string{"sh", "-c", cmd})
+	if errors.Is(err, ErrNoContainer) {
+		return "", fmt.Errorf("exec in node %s: %w: %w", node, runtime.ErrNoNode, err)
+	}
+	if err != nil {
+		return out, fmt.Errorf("exec %q in node %s: %w", cmd, node, err)
+	}
+	if code != 0 {
+		return out, fmt.Errorf("exec %q in node %s: exit status %d: %s", cmd, node, code, strings.TrimSpace(out))
+	}
+	return out, nil
+}

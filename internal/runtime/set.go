@@ -1,0 +1,75 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ErrNoNode is a node the runtime does not run.
+var ErrNoNode = errors.New("no such node")
+
+// Set runs each node on the runtime for it: a node with an image on the
+// container runtime, any other on the plain one. It is itself a Runtime, so
+// the agent converges a host of mixed nodes as one.
+type Set struct {
+	Plain Runtime // nodes without an image (netns)
+	// Images runs nodes with an image; nil when the host has no container
+	// runtime, and then such a node is an error.
+	Images Runtime
+}
+
+var _ Runtime = Set{}
+
+func (s Set) all() []Runtime {
+	if s.Images == nil {
+		return []Runtime{s.Plain}
+	}
+	return []Runtime{s.Plain, s.Images}
+}
+
+// List lists the nodes of every runtime.
+func (s Set) List(ctx context.Context) ([]Node, error) {
+	var out []Node
+	for _, r := range s.all() {
+		nodes, err := r.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, nodes...)
+	}
+	return out, nil
+}
+
+// CreateNode makes the node on the runtime for it.
+func (s Set) CreateNode(ctx context.Context, spec NodeSpec) (Node, error) {
+	if spec.Image == "" {
+		return s.Plain.CreateNode(ctx, spec)
+	}
+	if s.Images == nil {
+		return Node{}, fmt.Errorf("node %s runs image %s: this host has no container runtime", spec.Name, spec.Image)
+	}
+	return s.Images.CreateNode(ctx, spec)
+}
+
+// DeleteNode removes the node from whichever runtime runs it: a node whose
+// image was added or dropped may still run on the other one.
+func (s Set) DeleteNode(ctx context.Context, lab, node string) error {
+	var errs []error
+	for _, r := range s.all() {
+		errs = append(errs, r.DeleteNode(ctx, lab, node))
+	}
+	return errors.Join(errs...)
+}
+
+// Exec runs cmd in the node, on whichever runtime runs it.
+func (s Set) Exec(ctx context.Context, lab, node, cmd string) (string, error) {
+	var err error
+	for _, r := range s.all() {
+		var out string
+		if out, err = r.Exec(ctx, lab, node, cmd); !errors.Is(err, ErrNoNode) {
+			return out, err
+		}
+	}
+	return "", err
+}
