@@ -37,7 +37,7 @@ func TestCLI(t *testing.T) {
 	_ = os.WriteFile(tok, []byte("api-secret\n"), 0o600)
 	_ = os.WriteFile(bad, []byte("nope\n"), 0o600)
 	lab := filepath.Join(dir, "lab.yaml")
-	_ = os.WriteFile(lab, []byte("name: cli\ntopology:\n  nodes: {r1: {}, r2: {image: alpine}}\n  links:\n    - endpoints: [r1:eth1, r2:eth1]\n"), 0o644)
+	_ = os.WriteFile(lab, []byte("name: cli\ntopology:\n  nodes: {r1: {}, r2: {image: alpine, startup-config: r2.cfg}}\n  links:\n    - endpoints: [r1:eth1, r2:eth1]\n"), 0o644)
 	badLab := filepath.Join(dir, "bad.yaml")
 	_ = os.WriteFile(badLab, []byte("name: cli\ntopology:\n  nodes: {r1: {}}\n  links:\n    - endpoints: [r1:eth1, r9:eth1]\n"), 0o644)
 
@@ -49,8 +49,7 @@ func TestCLI(t *testing.T) {
 		wantOut string
 		wantErr string
 	}{
-		{"plan of a new lab", append([]string{"lab", "apply", "-f", lab, "--plan"}, conn...), 0,
-			"lab cli (new): 3 changes\n  + node r1\n  + node r2\n  + link r1:eth1-r2:eth1\n", "warning: image (nodes r2): not applied"},
+		{"plan with no host to place on", append([]string{"lab", "apply", "-f", lab, "--plan"}, conn...), 1, "", "no host is online"},
 		{"plan changes nothing", append([]string{"lab", "ls"}, conn...), 0, "NAME  STATE  ERROR\n", ""},
 		{"apply with no host online", append([]string{"lab", "apply", "-f", lab}, conn...), 1, "", "no host is online"},
 		{"lab is stored", append([]string{"lab", "ls"}, conn...), 0, "cli   stopped", ""},

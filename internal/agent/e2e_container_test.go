@@ -17,7 +17,7 @@ import (
 // back, without a controller.
 func TestContainerNodes(t *testing.T) {
 	bed := testbed.Start(t)
-	dk, err := bed.StartDocker(t.Context())
+	dk, err := bed.StartDocker(t.Context(), "hostA")
 	if err != nil {
 		t.Fatal(err)
 	}

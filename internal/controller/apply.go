@@ -133,7 +133,7 @@ func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool)
 	remake := remakes(old, change, dep)
 	resp.Plan = planOf(change, lab, dep, remake)
 	if planOnly {
-		return resp, deployment{}, nil, nil
+		return resp, deployment{}, nil, placeErr // a lab that cannot be placed is a plan-time error
 	}
 	// The request may go; what is stored is stored whole.
 	ctx = context.WithoutCancel(ctx)

@@ -24,7 +24,7 @@ func BenchmarkPlace(b *testing.B) {
 		hosts = append(hosts, fmt.Sprintf("host%d", i))
 	}
 	for b.Loop() {
-		if _, err := place(nodes, links, nil, nil, hosts, nil); err != nil {
+		if _, err := place(nodes, links, nil, nil, hosts, nil, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

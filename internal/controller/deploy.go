@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/netloom/netloom/internal/store"
 	"github.com/netloom/netloom/internal/topology"
@@ -25,10 +26,11 @@ func (c *Controller) placeLab(ctx context.Context, v store.LabView, spec topolog
 	if err != nil {
 		return deployment{}, err
 	}
-	known := map[string]bool{}
+	known, containers := map[string]bool{}, map[string]bool{}
 	var online []string
 	for _, h := range hosts {
 		known[h.Name] = true
+		containers[h.Name] = slices.Contains(h.Capabilities, "docker")
 		if c.online(h) {
 			online = append(online, h.Name)
 		}
@@ -44,7 +46,7 @@ func (c *Controller) placeLab(ctx context.Context, v store.LabView, spec topolog
 			current[n.Name] = n.PlacedOn
 		}
 	}
-	placement, err := place(spec.Nodes, spec.Links, current, known, online, load)
+	placement, err := place(spec.Nodes, spec.Links, current, known, online, load, containers)
 	if err != nil {
 		return deployment{}, fmt.Errorf("deploy %s: %w", spec.Name, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -416,6 +417,9 @@ func TestConvergeHeals(t *testing.T) {
 func TestLabApply(t *testing.T) {
 	c := newCluster(t, "sqlite")
 	data, err := os.ReadFile("../topology/testdata/ring.clab.yml")
+	// Its images would need a container runtime these hosts do not offer:
+	// the nodes run as namespaces here.
+	data = regexp.MustCompile(`(?m)^\s*image: .*\n`).ReplaceAll(data, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

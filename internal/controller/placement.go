@@ -18,8 +18,13 @@ var errPlacement = errors.New("cannot place nodes")
 // which must be online, or else to the online host that adds the fewest
 // cross-host links to the nodes placed so far, then the least loaded, then
 // the first by name. load counts the nodes each host runs for other labs.
+//
+// A node with an image runs only on a host whose agent offers a container
+// runtime (containers): it is placed among those, a pin to another host is
+// an error naming both, and a node placed on another host before it had an
+// image is placed again.
 func place(nodes []topology.Node, links []topology.Link, current map[string]string, known map[string]bool,
-	online []string, load map[string]int) (map[string]string, error) {
+	online []string, load map[string]int, containers map[string]bool) (map[string]string, error) {
 	hosts := slices.Sorted(slices.Values(online))
 	isOnline := map[string]bool{}
 	for _, h := range hosts {
@@ -31,10 +36,14 @@ func place(nodes []topology.Node, links []topology.Link, current map[string]stri
 		count[h] = n
 	}
 	var errs []string
+	fits := func(n topology.Node, h string) bool { return n.Image == "" || containers[h] }
 	for _, n := range nodes {
 		cur := current[n.Name]
 		switch {
-		case cur != "" && known[cur] && (n.Host == "" || n.Host == cur):
+		case n.Host != "" && !fits(n, n.Host):
+			errs = append(errs, fmt.Sprintf("node %s runs image %s: host %s has no container runtime", n.Name, n.Image, n.Host))
+			continue
+		case cur != "" && known[cur] && fits(n, cur) && (n.Host == "" || n.Host == cur):
 			placed[n.Name] = cur
 		case n.Host == "":
 			continue
@@ -63,6 +72,9 @@ func place(nodes []topology.Node, links []topology.Link, current map[string]stri
 		}
 		best, bestCross, bestLoad := "", 0, 0
 		for _, h := range hosts {
+			if !fits(n, h) {
+				continue
+			}
 			cross := 0
 			for _, nb := range neighbours[n.Name] {
 				if ph, ok := placed[nb]; ok && ph != h {
@@ -73,8 +85,15 @@ func place(nodes []topology.Node, links []topology.Link, current map[string]stri
 				best, bestCross, bestLoad = h, cross, count[h]
 			}
 		}
+		if best == "" {
+			errs = append(errs, fmt.Sprintf("node %s runs image %s: no online host has a container runtime", n.Name, n.Image))
+			continue
+		}
 		placed[n.Name] = best
 		count[best]++
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %s", errPlacement, strings.Join(errs, "; "))
 	}
 	return placed, nil
 }

@@ -41,12 +41,20 @@ func TestPlace(t *testing.T) {
 			map[string]string{"r1": "hostB"}, []string{"hostA", "hostB"}, nil, map[string]string{"r1": "hostA"}, ""},
 		{"a deleted host loses its nodes", []topology.Node{{Name: "r1"}}, nil,
 			map[string]string{"r1": "hostGone"}, []string{"hostA"}, nil, map[string]string{"r1": "hostA"}, ""},
+		{"an image goes to a container host", []topology.Node{{Name: "r1", Image: "frr"}, {Name: "r2"}}, []topology.Link{link("r1", "r2")}, nil,
+			[]string{"hostA", "hostC"}, nil, map[string]string{"r1": "hostC", "r2": "hostC"}, ""},
+		{"an image pinned to a host without containers", []topology.Node{{Name: "r1", Image: "frr", Host: "hostA"}}, nil, nil,
+			[]string{"hostA", "hostC"}, nil, nil, "node r1 runs image frr: host hostA has no container runtime"},
+		{"an image and no container host online", []topology.Node{{Name: "r1", Image: "frr"}}, nil, nil,
+			[]string{"hostA"}, nil, nil, "node r1 runs image frr: no online host has a container runtime"},
+		{"a node given an image leaves a host without containers", []topology.Node{{Name: "r1", Image: "frr"}}, nil,
+			map[string]string{"r1": "hostA"}, []string{"hostA", "hostC"}, nil, map[string]string{"r1": "hostC"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			known := map[string]bool{"hostA": true, "hostB": true, "hostC": true}
-			got, err := place(tt.nodes, tt.links, tt.current, known, tt.online, tt.load)
+			got, err := place(tt.nodes, tt.links, tt.current, known, tt.online, tt.load, map[string]bool{"hostC": true})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err %v, want %q", err, tt.wantErr)

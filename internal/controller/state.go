@@ -248,10 +248,7 @@ func hostDeclarations(d store.Desired, omit map[nodeKey]bool) map[string]*wire.H
 		if !running[n.Lab] || decl == nil || omit[k] {
 			continue
 		}
-		// No image yet: an agent would run the node as a container, and
-		// placement does not yet know which hosts run containers. Lab files
-		// keep their images, and apply says they are not applied.
-		decl.Nodes = append(decl.Nodes, wire.DeclaredNode{LabID: n.Lab, Name: n.Name, Kind: n.Kind, Exec: n.Exec,
+		decl.Nodes = append(decl.Nodes, wire.DeclaredNode{LabID: n.Lab, Name: n.Name, Kind: n.Kind, Image: n.Image, Exec: n.Exec,
 			Interfaces: []wire.DeclaredInterface{}})
 		declared[k] = at{n.PlacedOn, len(decl.Nodes) - 1}
 	}

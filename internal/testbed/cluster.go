@@ -29,6 +29,9 @@ type ClusterConfig struct {
 	Postgres bool
 	// ControllerArgs are added to the controller's command line.
 	ControllerArgs []string
+	// DockerHosts get a private Docker daemon each, with the test images
+	// (scripts/images.sh), which their agents run nodes with an image on.
+	DockerHosts []string
 }
 
 // Cluster is a controller on its own machine and an agent on each host, all
@@ -39,6 +42,8 @@ type Cluster struct {
 	Hosts      map[string]*Host
 	Agents     map[string]*Process
 	Controller *Process
+	// Dockers are the hosts' Docker daemons, by host.
+	Dockers map[string]*Docker
 	// HTTP dials from the controller's machine, so it reaches every part.
 	HTTP       *http.Client
 	AgentToken string
@@ -56,7 +61,7 @@ func StartCluster(t TB, cfg ClusterConfig) *Cluster {
 	t.Helper()
 	ctx := t.Context()
 	bed := Start(t)
-	c := &Cluster{Bed: bed, Hosts: map[string]*Host{}, Agents: map[string]*Process{}, cfg: cfg,
+	c := &Cluster{Bed: bed, Hosts: map[string]*Host{}, Agents: map[string]*Process{}, Dockers: map[string]*Docker{}, cfg: cfg,
 		AgentToken: "agent-" + bed.ID(), APIToken: "api-" + bed.ID()}
 	var err error
 	if c.Ctl, err = bed.AddMachine(ctx, "ctl", netip.MustParsePrefix(ControllerAddr+"/24")); err != nil {
@@ -68,6 +73,16 @@ func StartCluster(t TB, cfg ClusterConfig) *Cluster {
 		if c.Hosts[name], err = bed.AddHost(ctx, name, addr); err != nil {
 			t.Fatalf("host %s: %v", name, err)
 		}
+	}
+	for _, name := range cfg.DockerHosts {
+		dk, err := bed.StartDocker(ctx, name)
+		if err != nil {
+			t.Fatalf("docker of %s: %v", name, err)
+		}
+		if err := dk.LoadImages(ctx, "busybox"); err != nil {
+			t.Fatalf("docker of %s: %v", name, err)
+		}
+		c.Dockers[name] = dk
 	}
 	c.agentTokenFile = filepath.Join(c.Ctl.Dir, "agent-token")
 	c.apiTokenFile = filepath.Join(c.Ctl.Dir, "api-token")
@@ -129,11 +144,20 @@ func (c *Cluster) StartAgent(t TB, name string) {
 	ip := h.Underlay.Addr().String()
 	p, err := h.Start(t.Context(), c.cfg.Bin, "agent", "--listen", ip+":7401", "--name", name, "--data-ip", ip,
 		"--controller", ControllerURL, "--state-dir", filepath.Join(h.Dir, "agent"), "--ovsdb", h.OVSDB(),
-		"--token-file", c.agentTokenFile)
+		"--token-file", c.agentTokenFile, "--docker-socket", c.dockerSocket(name))
 	if err != nil {
 		t.Fatalf("agent %s: %v", name, err)
 	}
 	c.Agents[name] = p
+}
+
+// dockerSocket is the socket of a host's Docker daemon; "" (none) for a
+// host without one, never the machine's own daemon.
+func (c *Cluster) dockerSocket(host string) string {
+	if dk, ok := c.Dockers[host]; ok {
+		return dk.Socket
+	}
+	return ""
 }
 
 // WaitAgent waits until a host's agent serves and has restored its state.

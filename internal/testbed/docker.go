@@ -26,21 +26,24 @@ type Docker struct {
 	Socket string
 }
 
-// StartDocker starts the bed's Docker daemon and waits until it answers.
-// When the bed closes, its containers are removed while it still runs, then
-// it is stopped by PID.
-func (b *Bed) StartDocker(ctx context.Context) (*Docker, error) {
+// StartDocker starts a Docker daemon of the bed, for the host (or test)
+// name, and waits until it answers. When the bed closes, its containers are
+// removed while it still runs, then it is stopped by PID.
+func (b *Bed) StartDocker(ctx context.Context, name string) (*Docker, error) {
 	dockerd, err := exec.LookPath("dockerd")
 	if err != nil {
 		return nil, fmt.Errorf("docker: %w (install docker.io)", err)
 	}
-	dir := filepath.Join(b.dir, "docker")
+	if err := checkName("docker", name, 32); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(b.dir, "docker-"+name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}
 	dk := &Docker{Socket: filepath.Join(dir, "docker.sock")}
 	out := filepath.Join(dir, "dockerd.out")
-	d, err := b.spawn(ctx, "dockerd", out, nil, []string{dockerd,
+	d, err := b.spawn(ctx, "dockerd of "+name, out, nil, []string{dockerd,
 		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
 		"-H", "unix://" + dk.Socket, "--pidfile", filepath.Join(dir, "dockerd.pid"),
 		"--iptables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none", "--log-level=warn"}, nil)

@@ -29,8 +29,9 @@ type Node struct {
 	Image string   `json:"image,omitempty"`
 	Host  string   `json:"host,omitempty"` // explicit placement; empty lets the controller place it
 	Exec  []string `json:"exec,omitempty"` // run inside the node once its interfaces exist
-	// Unused lists the settings the node has that the netns runtime cannot
-	// apply (image, startup-config, …); they are kept for runtimes that can.
+	// Unused lists the settings the node has that no runtime applies yet
+	// (startup-config, binds, …); they are kept for when one does. An image
+	// is applied: the node runs as a container on a host that offers one.
 	Unused []string `json:"unused,omitempty"`
 }
 
@@ -289,9 +290,6 @@ func merge(name string, topo rawTopology, rn rawNode) Node {
 		}
 	}
 	unused := map[string]bool{}
-	if n.Image != "" {
-		unused["image"] = true
-	}
 	if kind != "linux" {
 		unused["kind "+kind] = true
 	}
@@ -326,7 +324,7 @@ func endpoint(n *yaml.Node) (Endpoint, string) {
 	return Endpoint{}, "want node:interface"
 }
 
-// Warnings says, once per setting, what the netns runtime will not apply.
+// Warnings says, once per setting, what no runtime applies yet.
 func (l Lab) Warnings() []string {
 	nodes := map[string][]string{}
 	for _, n := range l.Nodes {
@@ -336,7 +334,7 @@ func (l Lab) Warnings() []string {
 	}
 	var out []string
 	for _, u := range slices.Sorted(maps.Keys(nodes)) {
-		out = append(out, fmt.Sprintf("%s (nodes %s): not applied by the netns runtime", u, strings.Join(nodes[u], ", ")))
+		out = append(out, fmt.Sprintf("%s (nodes %s): not applied", u, strings.Join(nodes[u], ", ")))
 	}
 	return out
 }

@@ -104,10 +104,10 @@ func TestContainerlabFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Node{
-		{Name: "pc1", Kind: "linux", Image: "alpine:3.20", Host: "hostB", Exec: []string{"ip addr add 10.1.1.2/24 dev eth1", "ip route add 10.0.0.0/8 via 10.1.1.1"}, Unused: []string{"env", "image"}},
-		{Name: "pc2", Kind: "linux", Image: "alpine:3.20", Host: "hostA", Exec: []string{"ip addr add 10.1.2.2/24 dev eth1"}, Unused: []string{"env", "image"}},
-		{Name: "rt1", Kind: "frr", Image: "quay.io/frrouting/frr:9.1.0", Host: "hostA", Unused: []string{"binds", "env", "image", "kind frr", "mgmt-ipv4", "startup-config"}},
-		{Name: "rt2", Kind: "frr", Image: "quay.io/frrouting/frr:9.1.0", Host: "hostA", Unused: []string{"binds", "env", "image", "kind frr", "startup-config"}},
+		{Name: "pc1", Kind: "linux", Image: "alpine:3.20", Host: "hostB", Exec: []string{"ip addr add 10.1.1.2/24 dev eth1", "ip route add 10.0.0.0/8 via 10.1.1.1"}, Unused: []string{"env"}},
+		{Name: "pc2", Kind: "linux", Image: "alpine:3.20", Host: "hostA", Exec: []string{"ip addr add 10.1.2.2/24 dev eth1"}, Unused: []string{"env"}},
+		{Name: "rt1", Kind: "frr", Image: "quay.io/frrouting/frr:9.1.0", Host: "hostA", Unused: []string{"binds", "env", "kind frr", "mgmt-ipv4", "startup-config"}},
+		{Name: "rt2", Kind: "frr", Image: "quay.io/frrouting/frr:9.1.0", Host: "hostA", Unused: []string{"binds", "env", "kind frr", "startup-config"}},
 	}
 	if diff := cmp.Diff(want, lab.Nodes); diff != "" {
 		t.Errorf("nodes (-want +got):\n%s", diff)
@@ -116,7 +116,7 @@ func TestContainerlabFile(t *testing.T) {
 		t.Errorf("links %+v", lab.Links)
 	}
 	warnings := strings.Join(lab.Warnings(), "\n")
-	for _, w := range []string{"startup-config (nodes rt1, rt2): not applied", "kind frr (nodes rt1, rt2)", "image (nodes pc1, pc2, rt1, rt2)"} {
+	for _, w := range []string{"startup-config (nodes rt1, rt2): not applied", "kind frr (nodes rt1, rt2)"} {
 		if !strings.Contains(warnings, w) {
 			t.Errorf("warnings lack %q:\n%s", w, warnings)
 		}

@@ -28,7 +28,7 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dk, err := bed.StartDocker(ctx)
+	dk, err := bed.StartDocker(ctx, "hostA")
 	if err != nil {
 		t.Fatal(err)
 	}
