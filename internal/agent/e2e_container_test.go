@@ -60,6 +60,11 @@ func TestContainerNodes(t *testing.T) {
 	took := waitPing(t, lab, "n1", "192.168.83.1", 10*time.Second)
 	t.Logf("container killed by hand: traffic back after %v, no controller", took)
 
+	// Restarted by hand: a new namespace without eth1 or its address.
+	docker("restart", "-t", "0", container)
+	took = waitPing(t, lab, "n1", "192.168.83.1", 10*time.Second)
+	t.Logf("container restarted by hand: traffic back after %v, no controller", took)
+
 	r = a.declareHost(t, wire.HostDeclaration{DeclaredLabs: []string{lab}, Generation: gen(2)})
 	if got, want := statusSet(r), "c1 removed, c1:eth1 removed, n1 removed, n1:eth1 removed"; got != want {
 		t.Errorf("declared away: %s, want %s", got, want)

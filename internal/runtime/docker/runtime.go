@@ -109,6 +109,13 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 		return undo(fmt.Errorf("node %s: open its namespace: %w", spec.Name, err))
 	}
 	defer ns.Close()
+	if !fresh {
+		// Restarted behind the agent's back (docker restart): a new
+		// namespace without the node's interfaces, and exec is due again.
+		if fresh, err = bare(ns, spec); err != nil {
+			return undo(err)
+		}
+	}
 	host, err := netns.NewHandle(r.cfg.HostNetns)
 	if err != nil {
 		return undo(err)
@@ -120,6 +127,24 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 	}
 	r.log.Info("node ready", "lab", spec.Lab, "node", spec.Name, "container", cname, "image", spec.Image, "ports", len(ports), "new", fresh)
 	return runtime.Node{Lab: spec.Lab, Name: spec.Name, ID: cname, Ports: ports, New: fresh}, nil
+}
+
+// bare reports whether a node's namespace holds none of its interfaces.
+func bare(ns vnetns.NsHandle, spec runtime.NodeSpec) (bool, error) {
+	if len(spec.Interfaces) == 0 {
+		return false, nil
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return false, fmt.Errorf("node %s: %w", spec.Name, err)
+	}
+	defer h.Close()
+	for _, ifc := range spec.Interfaces {
+		if _, err := h.LinkByName(ifc.Name); err == nil {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // List reports every running container of netloom's, with its interfaces,
