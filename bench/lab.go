@@ -20,6 +20,8 @@ type Chain struct {
 	Name   string
 	Nodes  int
 	HostOf func(i int) string
+	// Image makes every node a container of it; "" keeps them namespaces.
+	Image string
 }
 
 // Link is one link of the chain: its two nodes and whether it crosses
@@ -54,6 +56,9 @@ func (c Chain) File() []byte {
 	fmt.Fprintf(&b, "name: %s\ntopology:\n  defaults: {kind: linux}\n  nodes:\n", c.Name)
 	for i := range c.Nodes {
 		fmt.Fprintf(&b, "    r%d:\n      host: %s\n", i, c.HostOf(i))
+		if c.Image != "" {
+			fmt.Fprintf(&b, "      image: %s\n", c.Image)
+		}
 		var exec []string
 		if i < Sample { // r<i>:eth2 is link i's first side
 			exec = append(exec, fmt.Sprintf("ip addr add %s/24 dev eth2", Addr(i, 1)))

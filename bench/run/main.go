@@ -34,7 +34,7 @@ import (
 func main() {
 	n := flag.Int("n", 5, "repetitions of each scenario")
 	out := flag.String("o", "bench/results.md", "where to write the results")
-	only := flag.String("only", "", "run one group of scenarios: agent, controller or lab")
+	only := flag.String("only", "", "run one group of scenarios: agent, controller, lab or containers")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -76,6 +76,7 @@ func run(ctx context.Context, n int, outPath, only string) error {
 		{"agent", func() ([]row, error) { return agentScenarios(ctx, bin, n) }},
 		{"controller", func() ([]row, error) { return controllerScenario(ctx) }},
 		{"lab", func() ([]row, error) { return labScenarios(ctx, bin, n) }},
+		{"containers", func() ([]row, error) { return containerScenario(ctx, bin, n) }},
 	}
 	var rows []row
 	for _, g := range groups {

@@ -63,7 +63,6 @@ type Bed struct {
 	// mu guards the following.
 	namespaces []string // in creation order
 	daemons    []*daemon
-	beforeStop []func() error // what must happen while the daemons still run
 	hosts      map[string]*Host
 	nodes      map[string]*Node
 	closed     bool
@@ -160,13 +159,6 @@ func (b *Bed) Close() error {
 	b.mu.Unlock()
 
 	var errs []error
-	b.mu.Lock()
-	hooks := b.beforeStop
-	b.beforeStop = nil
-	b.mu.Unlock()
-	for _, hook := range hooks {
-		errs = append(errs, hook())
-	}
 	for i := len(daemons) - 1; i >= 0; i-- {
 		t0 := time.Now()
 		errs = append(errs, daemons[i].close())

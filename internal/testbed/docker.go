@@ -28,7 +28,8 @@ type Docker struct {
 
 // StartDocker starts a Docker daemon of the bed, for the host (or test)
 // name, and waits until it answers. When the bed closes, its containers are
-// removed while it still runs, then it is stopped by PID.
+// removed while it still runs (after the daemons started later, such as the
+// agents that use it), then it is stopped by PID.
 func (b *Bed) StartDocker(ctx context.Context, name string) (*Docker, error) {
 	dockerd, err := exec.LookPath("dockerd")
 	if err != nil {
@@ -52,9 +53,9 @@ func (b *Bed) StartDocker(ctx context.Context, name string) (*Docker, error) {
 	}
 	d.closeSignal = syscall.SIGTERM // it stops its containerd
 	client := docker.NewClient(dk.Socket)
-	b.mu.Lock()
-	b.beforeStop = append(b.beforeStop, func() error { return removeContainers(client) })
-	b.mu.Unlock()
+	// Its containers go first: a stopped daemon would leave them running.
+	// The agents, started after it, are gone by then and make none again.
+	d.drain = func() error { return removeContainers(client) }
 	err = wait(ctx, daemonStartTimeout, "dockerd", func() (bool, error) {
 		if err := d.exited(out); err != nil {
 			return false, err

@@ -198,23 +198,30 @@ type daemon struct {
 	// closeSignal, when set, ends the process on Close instead of SIGKILL,
 	// for a server that must reap its own children.
 	closeSignal syscall.Signal
-	cmd         *exec.Cmd
-	done        chan struct{} // closed when the process has been reaped
-	err         error         // the exit status, once done is closed
+	// drain, when set, runs before the daemon is ended on Close: after the
+	// daemons started later (its clients) are gone.
+	drain func() error
+	cmd   *exec.Cmd
+	done  chan struct{} // closed when the process has been reaped
+	err   error         // the exit status, once done is closed
 }
 
 // close ends the daemon when its bed closes: everything goes, so there is no
 // need to be graceful, unless the daemon asks for its closeSignal.
 func (d *daemon) close() error {
+	var drained error
+	if d.drain != nil {
+		drained = d.drain()
+	}
 	if d.closeSignal == 0 {
-		return d.stop(0)
+		return errors.Join(drained, d.stop(0))
 	}
 	_ = d.cmd.Process.Signal(d.closeSignal)
 	select {
 	case <-d.done:
-		return nil
+		return drained
 	case <-time.After(stopGrace):
-		return d.stop(0)
+		return errors.Join(drained, d.stop(0))
 	}
 }
 
