@@ -16,22 +16,30 @@ import (
 	"github.com/netloom/netloom/internal/store"
 )
 
-// TestCLI runs the lab commands in-process against a controller served by
-// httptest, without agents: what needs no host.
-func TestCLI(t *testing.T) {
+// serveController serves a controller on a fresh SQLite store, with API
+// token "api-secret", until the test ends.
+func serveController(t *testing.T) (*store.Store, *httptest.Server) {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "c.db"), log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "api-secret", AgentTimeout: time.Second,
 		OfflineAfter: time.Minute, ReconcileInterval: time.Hour, ConvergeEvery: 1}, st, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(c.Handler())
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return st, srv
+}
+
+// TestCLI runs the lab commands in-process against a controller served by
+// httptest, without agents: what needs no host.
+func TestCLI(t *testing.T) {
+	_, srv := serveController(t)
 	dir := t.TempDir()
 	tok, bad := filepath.Join(dir, "tok"), filepath.Join(dir, "bad")
 	_ = os.WriteFile(tok, []byte("api-secret\n"), 0o600)
@@ -78,19 +86,7 @@ func TestCLI(t *testing.T) {
 // starting or further, apply waits for the deploy and shows its progress,
 // and a pin to another host shows as a move.
 func TestCLIApply(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "c.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "api-secret", AgentTimeout: time.Second,
-		OfflineAfter: time.Minute, ReconcileInterval: time.Hour, ConvergeEvery: 1}, st, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(c.Handler())
-	defer srv.Close()
+	st, srv := serveController(t)
 	for i, name := range []string{"hostA", "hostB"} {
 		agent := httptest.NewServer(&agenttest.Converged{})
 		defer agent.Close()
