@@ -119,7 +119,7 @@ func runDemo(ctx context.Context, out io.Writer) (err error) {
 	for _, line := range strings.Split(strings.TrimSpace(demoLab), "\n") {
 		d.say("%s", line)
 	}
-	if _, err := d.api.Apply(ctx, "demo.yaml", []byte(demoLab), false); err != nil {
+	if _, err := d.api.Apply(ctx, "demo.yaml", []byte(demoLab), nil, false); err != nil {
 		return err
 	}
 	v, err := d.api.WaitLab(ctx, demoLabName, 100*time.Millisecond, func(wire.LabView) {})

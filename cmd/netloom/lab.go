@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/netloom/netloom/internal/topology"
 	"github.com/netloom/netloom/internal/wire"
 )
 
@@ -23,6 +26,65 @@ func newLabCmd(root *rootOptions) *cobra.Command {
 	o.register(cmd)
 	cmd.AddCommand(newLabApplyCmd(root, o), newLabDestroyCmd(root, o), newLabLsCmd(root, o), newLabShowCmd(root, o))
 	return cmd
+}
+
+// labFiles reads the files a lab names beside it on this machine
+// (relative bind sources, startup-configs, env-files; a directory with every
+// file below it), so that hosts that run its nodes get them. A lab the
+// topology rejects is left to the controller to explain.
+func labFiles(file string, data []byte) (map[string][]byte, error) {
+	lab, err := topology.Decode(filepath.Base(file), data)
+	if err != nil {
+		return nil, nil // the controller reports its problems, with their positions
+	}
+	dir := filepath.Dir(file)
+	files := map[string][]byte{}
+	total := 0
+	add := func(key, p string) error {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("lab file %s names %s: %w", file, key, err)
+		}
+		if len(data) > wire.MaxFileSize {
+			return fmt.Errorf("lab file %s names %s: %d bytes: a file shipped with a lab may have at most %d (1 MiB); bind a file already on the host by its absolute path instead",
+				file, key, len(data), wire.MaxFileSize)
+		}
+		if total += len(data); total > wire.MaxFilesSize {
+			return fmt.Errorf("lab file %s: the files it names exceed %d bytes (3 MiB) in all; bind large files by absolute paths on the hosts", file, wire.MaxFilesSize)
+		}
+		files[key] = data
+		return nil
+	}
+	for _, ref := range lab.Refs() {
+		p := ref
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, ref)
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("lab file %s names %s: %w", file, ref, err)
+		}
+		if !fi.IsDir() {
+			if err := add(ref, p); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		err = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			rel, err := filepath.Rel(p, q)
+			if err != nil {
+				return err
+			}
+			return add(path.Join(ref, filepath.ToSlash(rel)), q)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
 }
 
 func newLabApplyCmd(root *rootOptions, o *clientOptions) *cobra.Command {
@@ -42,11 +104,15 @@ func newLabApplyCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("read lab file: %w", err)
 			}
+			files, err := labFiles(file, data)
+			if err != nil {
+				return err
+			}
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			resp, err := c.Apply(cmd.Context(), filepath.Base(file), data, plan)
+			resp, err := c.Apply(cmd.Context(), filepath.Base(file), data, files, plan)
 			if err != nil {
 				return err
 			}

@@ -109,7 +109,11 @@ func (c *converger) carryOut(ctx context.Context, hp *hostPlan, in planInput) {
 	made := make([]runtime.Node, len(hp.work))
 	errs := make([]error, len(hp.work))
 	parallel(len(hp.work), func(i int) {
-		made[i], errs[i] = c.runtime.CreateNode(ctx, hp.work[i].spec)
+		spec := hp.work[i].spec
+		if spec.Container, errs[i] = writeNodeFiles(c.stateDir, spec.Lab, spec.Name, spec.Container, hp.work[i].files); errs[i] != nil {
+			return
+		}
+		made[i], errs[i] = c.runtime.CreateNode(ctx, spec)
 	})
 	var fresh []nodeKey
 	for i, w := range hp.work {
@@ -206,7 +210,9 @@ func (c *converger) deleteNodes(ctx context.Context, hp *hostPlan) {
 	errs := make([]error, len(hp.deleteNodes))
 	parallel(len(hp.deleteNodes), func(i int) {
 		k := hp.deleteNodes[i]
-		errs[i] = c.runtime.DeleteNode(ctx, k.Lab, k.Node)
+		if errs[i] = c.runtime.DeleteNode(ctx, k.Lab, k.Node); errs[i] == nil {
+			errs[i] = removeNodeFiles(c.stateDir, k.Lab, k.Node)
+		}
 	})
 	failed := map[nodeKey]error{}
 	for i, err := range errs {

@@ -46,6 +46,9 @@ func (s hostState) input() planInput { return planInput{nodes: s.nodeList(), tun
 type nodeWork struct {
 	key  nodeKey
 	spec runtime.NodeSpec
+	// files are written under the state directory before the node is
+	// made, and spec's binds pointed at them.
+	files []wire.File
 	// result indexes the node's result; ports are added to the bridge once
 	// the runtime made the node, with the results they stand for.
 	result int
@@ -160,7 +163,7 @@ func (hp *hostPlan) planNode(n wire.DeclaredNode, runningBy map[nodeKey]runtime.
 		}
 	}
 	res := wire.NodeStatus{LabID: n.LabID, Name: n.Name, Status: wire.StatusConverged, RuntimeID: rn.ID}
-	w := nodeWork{key: k, spec: runtime.NodeSpec{Lab: n.LabID, Name: n.Name, Image: n.Image}, result: len(hp.nodes)}
+	w := nodeWork{key: k, spec: runtime.NodeSpec{Lab: n.LabID, Name: n.Name, Image: n.Image, Container: n.Container}, files: n.Files, result: len(hp.nodes)}
 	needWork := !isRunning || extra
 	for _, ifc := range n.Interfaces {
 		w.spec.Interfaces = append(w.spec.Interfaces, runtime.InterfaceSpec{Name: ifc.Name, MTU: ifc.MTU})

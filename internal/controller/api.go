@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/netip"
+	"path"
 	"strings"
 
 	"github.com/netloom/netloom/internal/store"
@@ -303,24 +306,100 @@ func decodeJSON(r *http.Request, v any) error {
 	return nil
 }
 
-// decodeLab reads a lab file (YAML) or a JSON lab, by Content-Type.
+// decodeLab reads a lab file (YAML), a lab file with the files it names
+// (multipart/form-data: a part "lab", and a part "file" per file whose
+// filename is its path as the lab names it), or a JSON lab, by
+// Content-Type.
 func decodeLab(r *http.Request) (topology.Lab, error) {
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+	ct := r.Header.Get("Content-Type")
+	if strings.HasPrefix(ct, "application/json") {
 		var lab topology.Lab
 		if err := decodeJSON(r, &lab); err != nil {
 			return topology.Lab{}, err
 		}
-		return lab, lab.Validate()
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
-	if err != nil {
-		return topology.Lab{}, err // too large: the only way reading a body fails here
+		if err := lab.Validate(); err != nil {
+			return topology.Lab{}, err
+		}
+		return lab, lab.Ship("lab", lab.Files)
 	}
 	name := r.URL.Query().Get("file")
 	if name == "" {
 		name = "lab.yaml"
 	}
-	return topology.Decode(name, data)
+	body := http.MaxBytesReader(nil, r.Body, maxBody)
+	if strings.HasPrefix(ct, "multipart/form-data") {
+		data, files, err := readBundle(body, ct)
+		if err != nil {
+			return topology.Lab{}, err
+		}
+		lab, err := topology.Decode(name, data)
+		if err != nil {
+			return topology.Lab{}, err
+		}
+		return lab, lab.Ship(name, files)
+	}
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return topology.Lab{}, err // too large: the only way reading a body fails here
+	}
+	lab, err := topology.Decode(name, data)
+	if err != nil {
+		return topology.Lab{}, err
+	}
+	return lab, lab.Ship(name, nil)
+}
+
+// readBundle reads a multipart lab: the lab file and its files.
+func readBundle(body io.Reader, contentType string) ([]byte, map[string][]byte, error) {
+	_, params, err := mime.ParseMediaType(contentType)
+	if err != nil || params["boundary"] == "" {
+		return nil, nil, fmt.Errorf("%w: Content-Type %q: want multipart/form-data with a boundary", errBadBody, contentType)
+	}
+	mr := multipart.NewReader(body, params["boundary"])
+	var lab []byte
+	files := map[string][]byte{}
+	for {
+		part, err := mr.NextRawPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, badPart(err)
+		}
+		// The raw header: Part.FileName keeps only the last element of
+		// the path, and the path is what the lab names.
+		_, disp, err := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: a part's Content-Disposition: %v", errBadBody, err)
+		}
+		data, err := io.ReadAll(part)
+		if err != nil {
+			return nil, nil, badPart(err)
+		}
+		switch disp["name"] {
+		case "lab":
+			lab = data
+		case "file":
+			if disp["filename"] == "" {
+				return nil, nil, fmt.Errorf("%w: a file part without a filename", errBadBody)
+			}
+			files[path.Clean(disp["filename"])] = data
+		default:
+			return nil, nil, fmt.Errorf("%w: part %q: want lab or file", errBadBody, disp["name"])
+		}
+	}
+	if lab == nil {
+		return nil, nil, fmt.Errorf("%w: no part named lab", errBadBody)
+	}
+	return lab, files, nil
+}
+
+func badPart(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", errBadBody, err)
 }
 
 func validateRegister(r wire.RegisterRequest) error {

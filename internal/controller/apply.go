@@ -1,10 +1,12 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -27,10 +29,12 @@ func diff(old, next topology.Lab) store.LabChange {
 		switch {
 		case !ok:
 			c.AddNodes = append(c.AddNodes, n)
-		case o.Kind != n.Kind || o.Image != n.Image || o.Host != n.Host || !slices.Equal(o.Exec, n.Exec):
+		case o.Kind != n.Kind || o.Image != n.Image || o.Host != n.Host || !slices.Equal(o.Exec, n.Exec) ||
+			!reflect.DeepEqual(o.NodeSettings, n.NodeSettings) || len(changedFiles(o, old.Files, n, next.Files)) > 0:
 			c.ChangeNodes = append(c.ChangeNodes, n)
 		}
 	}
+	c.Files = next.Files
 	for _, n := range old.Nodes {
 		if !newNodes[n.Name] {
 			c.RemoveNodes = append(c.RemoveNodes, n.Name)
@@ -55,11 +59,31 @@ func diff(old, next topology.Lab) store.LabChange {
 	return c
 }
 
-// specOf rebuilds the lab file a stored lab came from.
-func specOf(v store.LabView) topology.Lab {
-	spec := topology.Lab{Name: v.Name}
+// changedFiles lists the files of a node's container that differ between
+// two versions of it: what it binds (a kind's files among them).
+func changedFiles(o topology.Node, oldFiles map[string][]byte, n topology.Node, newFiles map[string][]byte) []string {
+	_, before, _ := o.Resolve(oldFiles)
+	_, after, _ := n.Resolve(newFiles)
+	data := map[string][]byte{}
+	for _, f := range before {
+		data[f.Path] = f.Data
+	}
+	var changed []string
+	for _, f := range after {
+		if d, ok := data[f.Path]; !ok || !bytes.Equal(d, f.Data) {
+			changed = append(changed, f.Path)
+		}
+		delete(data, f.Path)
+	}
+	return append(changed, slices.Sorted(maps.Keys(data))...)
+}
+
+// specOf rebuilds the lab file a stored lab came from, with the files
+// shipped with it.
+func specOf(v store.LabView, files map[string][]byte) topology.Lab {
+	spec := topology.Lab{Name: v.Name, Files: files}
 	for _, n := range v.Nodes {
-		spec.Nodes = append(spec.Nodes, topology.Node{Name: n.Name, Kind: n.Kind, Image: n.Image, Host: n.Host, Exec: n.Exec})
+		spec.Nodes = append(spec.Nodes, topology.Node{Name: n.Name, Kind: n.Kind, Image: n.Image, Host: n.Host, Exec: n.Exec, NodeSettings: n.NodeSettings})
 	}
 	for _, ls := range v.Links {
 		spec.Links = append(spec.Links, topology.Link{A: topology.Endpoint{Node: ls.SourceNode, Iface: ls.SourceIface},
@@ -116,6 +140,7 @@ func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool)
 	}
 	v, err := c.store.LabView(ctx, lab.Name)
 	var change store.LabChange
+	var was topology.Lab
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		resp.Created = true
@@ -123,14 +148,15 @@ func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool)
 	case err != nil:
 		return resp, deployment{}, nil, err
 	default:
-		change = diff(specOf(v), lab)
+		files, err := c.store.LabFiles(ctx)
+		if err != nil {
+			return resp, deployment{}, nil, err
+		}
+		was = specOf(v, files[v.ID])
+		change = diff(was, lab)
 	}
 	dep, placeErr := c.placeLab(ctx, v, lab)
-	old := map[string]topology.Node{}
-	for _, n := range specOf(v).Nodes {
-		old[n.Name] = n
-	}
-	remake := remakes(old, change, dep)
+	remake := remakes(was, change, dep)
 	resp.Plan = planOf(change, lab, dep, remake)
 	if planOnly {
 		return resp, deployment{}, nil, placeErr // a lab that cannot be placed is a plan-time error
@@ -166,7 +192,11 @@ func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool)
 // their runtime was given (kind, image, exec) changed, so that the new
 // settings take and exec runs again; or they move to another host, where
 // they are made only once their old host no longer holds them.
-func remakes(old map[string]topology.Node, change store.LabChange, dep deployment) map[string]string {
+func remakes(was topology.Lab, change store.LabChange, dep deployment) map[string]string {
+	old := map[string]topology.Node{}
+	for _, n := range was.Nodes {
+		old[n.Name] = n
+	}
 	why := map[string]string{}
 	for _, n := range change.ChangeNodes {
 		o := old[n.Name]
@@ -179,6 +209,12 @@ func remakes(old map[string]topology.Node, change store.LabChange, dep deploymen
 		}
 		if !slices.Equal(o.Exec, n.Exec) {
 			r = append(r, "exec changed")
+		}
+		if !reflect.DeepEqual(o.NodeSettings, n.NodeSettings) {
+			r = append(r, "settings changed")
+		}
+		if f := changedFiles(o, was.Files, n, change.Files); len(f) > 0 && o.Kind == n.Kind { // a new kind brings its own files
+			r = append(r, "files changed: "+strings.Join(f, ", "))
 		}
 		if len(r) > 0 {
 			why[n.Name] = strings.Join(r, ", ")

@@ -92,7 +92,7 @@ func (c *Controller) deploy(ctx context.Context, labName string) (wire.DeployRes
 	if err != nil {
 		return wire.DeployResponse{}, err
 	}
-	dep, err := c.placeLab(ctx, v, specOf(v))
+	dep, err := c.placeLab(ctx, v, specOf(v, nil)) // placement needs no files
 	if err != nil {
 		return wire.DeployResponse{}, err
 	}

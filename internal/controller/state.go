@@ -9,6 +9,7 @@ import (
 
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/store"
+	"github.com/netloom/netloom/internal/topology"
 	"github.com/netloom/netloom/internal/wire"
 )
 
@@ -248,8 +249,14 @@ func hostDeclarations(d store.Desired, omit map[nodeKey]bool) map[string]*wire.H
 		if !running[n.Lab] || decl == nil || omit[k] {
 			continue
 		}
-		decl.Nodes = append(decl.Nodes, wire.DeclaredNode{LabID: n.Lab, Name: n.Name, Kind: n.Kind, Image: n.Image, Exec: n.Exec,
-			Interfaces: []wire.DeclaredInterface{}})
+		dn := wire.DeclaredNode{LabID: n.Lab, Name: n.Name, Kind: n.Kind, Image: n.Image, Exec: n.Exec, Interfaces: []wire.DeclaredInterface{}}
+		if n.Image != "" {
+			// Checked when the lab was applied: resolving cannot fail
+			// unless the database was edited by hand, and then the node
+			// runs on its image alone.
+			dn.Container, dn.Files, _ = topology.Node{Name: n.Name, Kind: n.Kind, Image: n.Image, NodeSettings: n.NodeSettings}.Resolve(d.Files[n.Lab])
+		}
+		decl.Nodes = append(decl.Nodes, dn)
 		declared[k] = at{n.PlacedOn, len(decl.Nodes) - 1}
 	}
 	for _, ls := range d.Links {

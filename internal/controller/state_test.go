@@ -368,7 +368,38 @@ func TestRemakes(t *testing.T) {
 				dep.moves["r1"] = tt.move
 			}
 			change := store.LabChange{ChangeNodes: []topology.Node{tt.next}}
-			if got := remakes(map[string]topology.Node{"r1": r1}, change, dep)["r1"]; got != tt.want {
+			if got := remakes(topology.Lab{Nodes: []topology.Node{r1}}, change, dep)["r1"]; got != tt.want {
+				t.Errorf("reason %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRemakeContainerSettings: a container node is made again when its
+// settings or a file it binds change, not when an unrelated file does.
+func TestRemakeContainerSettings(t *testing.T) {
+	t.Parallel()
+	r1 := topology.Node{Name: "r1", Kind: "frr", Image: "frr:9", NodeSettings: wire.NodeSettings{StartupConfig: "r1.conf"}}
+	was := topology.Lab{Nodes: []topology.Node{r1}, Files: map[string][]byte{"r1.conf": []byte("a"), "other": []byte("x")}}
+	env := r1
+	env.Container = &wire.Container{Env: map[string]string{"A": "1"}}
+	tests := []struct {
+		name  string
+		next  topology.Node
+		files map[string][]byte
+		want  string
+	}{
+		{"nothing changed", r1, was.Files, ""},
+		{"unrelated file", r1, map[string][]byte{"r1.conf": []byte("a"), "other": []byte("y")}, ""},
+		{"startup-config edited", r1, map[string][]byte{"r1.conf": []byte("b")}, "files changed: .netloom/frr/frr.conf"},
+		{"env added", env, was.Files, "settings changed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			next := topology.Lab{Nodes: []topology.Node{tt.next}, Files: tt.files}
+			change := diff(was, next)
+			if got := remakes(was, change, deployment{placement: map[string]string{}, moves: map[string]string{}})["r1"]; got != tt.want {
 				t.Errorf("reason %q, want %q", got, tt.want)
 			}
 		})

@@ -15,7 +15,11 @@
 // this contract.
 package runtime
 
-import "context"
+import (
+	"context"
+
+	"github.com/netloom/netloom/internal/wire"
+)
 
 // Runtime runs lab nodes on one host.
 type Runtime interface {
@@ -42,6 +46,9 @@ type NodeSpec struct {
 	Name       string
 	Image      string // for a runtime that runs images; "" for none
 	Interfaces []InterfaceSpec
+	// Container is what a container runtime applies beyond the image; its
+	// relative bind sources are already files on the host (absolute).
+	Container *wire.Container
 }
 
 // InterfaceSpec is one node interface; MTU 0 keeps the runtime's default.

@@ -41,9 +41,10 @@ type Desired struct {
 	Nodes    []LabNode
 	Links    []LinkState
 	Mappings []MappingObservation
+	Files    map[string]map[string][]byte // shipped with each lab, by lab id
 }
 
-// Desired reads the desired state of every host in five queries, whatever
+// Desired reads the desired state of every host in six queries, whatever
 // the number of labs, nodes and links.
 func (s *Store) Desired(ctx context.Context) (Desired, error) {
 	var d Desired
@@ -58,6 +59,9 @@ func (s *Store) Desired(ctx context.Context) (Desired, error) {
 		return Desired{}, err
 	}
 	if d.Links, err = s.linkStates(ctx, "1 = 1"); err != nil {
+		return Desired{}, err
+	}
+	if d.Files, err = s.LabFiles(ctx); err != nil {
 		return Desired{}, err
 	}
 	rows, err := s.query(ctx, `SELECT m.lab_id, n.name, m.linux_interface, COALESCE(m.ovs_port, ''), COALESCE(m.vlan_tag, 0)

@@ -29,8 +29,8 @@ const (
 func (s *Store) CreateLab(ctx context.Context, l topology.Lab) (Lab, error) {
 	lab := Lab{ID: l.Name, Name: l.Name, State: LabStopped, CreatedAt: now()}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.txExec(ctx, tx, `INSERT INTO labs (id, name, state, created_at) VALUES (?, ?, ?, ?)`,
-			lab.ID, lab.Name, lab.State, lab.CreatedAt); err != nil {
+		if _, err := s.txExec(ctx, tx, `INSERT INTO labs (id, name, state, created_at, files) VALUES (?, ?, ?, ?, ?)`,
+			lab.ID, lab.Name, lab.State, lab.CreatedAt, jsonFiles(l.Files)); err != nil {
 			if isUnique(err) {
 				return fmt.Errorf("lab %s: %w", l.Name, ErrConflict)
 			}
@@ -55,9 +55,25 @@ func (s *Store) CreateLab(ctx context.Context, l topology.Lab) (Lab, error) {
 }
 
 func (s *Store) insertNode(ctx context.Context, tx *sql.Tx, labID string, n topology.Node) error {
-	_, err := s.txExec(ctx, tx, `INSERT INTO nodes (id, lab_id, name, kind, image, host_id, exec) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		newID(), labID, n.Name, n.Kind, n.Image, nullString(n.Host), jsonList(n.Exec))
+	_, err := s.txExec(ctx, tx, `INSERT INTO nodes (id, lab_id, name, kind, image, host_id, exec, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		newID(), labID, n.Name, n.Kind, n.Image, nullString(n.Host), jsonList(n.Exec), jsonSettings(n.NodeSettings))
 	return err
+}
+
+func jsonSettings(ns wire.NodeSettings) string {
+	if ns.IsZero() {
+		return "{}"
+	}
+	b, _ := json.Marshal(ns)
+	return string(b)
+}
+
+func jsonFiles(files map[string][]byte) string {
+	if len(files) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(files)
+	return string(b)
 }
 
 // insertLink stores a link and its link state; the source is the lexically
@@ -86,6 +102,8 @@ type LabChange struct {
 	ChangeNodes []topology.Node // same name, other settings
 	AddLinks    []topology.Link
 	RemoveLinks []string // link names
+	// Files replace the lab's shipped files.
+	Files map[string][]byte
 }
 
 // Empty reports whether the change changes nothing.
@@ -113,9 +131,12 @@ func (s *Store) UpdateLab(ctx context.Context, labID string, c LabChange) error 
 				}
 			}
 		}
+		if _, err := s.txExec(ctx, tx, `UPDATE labs SET files = ? WHERE id = ?`, jsonFiles(c.Files), labID); err != nil {
+			return fmt.Errorf("files: %w", err)
+		}
 		for _, n := range c.ChangeNodes {
-			if _, err := s.txExec(ctx, tx, `UPDATE nodes SET kind = ?, image = ?, host_id = ?, exec = ? WHERE lab_id = ? AND name = ?`,
-				n.Kind, n.Image, nullString(n.Host), jsonList(n.Exec), labID, n.Name); err != nil {
+			if _, err := s.txExec(ctx, tx, `UPDATE nodes SET kind = ?, image = ?, host_id = ?, exec = ?, settings = ? WHERE lab_id = ? AND name = ?`,
+				n.Kind, n.Image, nullString(n.Host), jsonList(n.Exec), jsonSettings(n.NodeSettings), labID, n.Name); err != nil {
 				return fmt.Errorf("change node %s: %w", n.Name, err)
 			}
 		}
@@ -232,7 +253,7 @@ type LabNode struct {
 // nodes reads nodes with their placements, filtered by where (on alias n)
 // with args, by lab and name.
 func (s *Store) nodes(ctx context.Context, where string, args ...any) ([]LabNode, error) {
-	rows, err := s.query(ctx, `SELECT n.lab_id, n.id, n.name, n.kind, n.image, n.exec, COALESCE(n.host_id, ''),
+	rows, err := s.query(ctx, `SELECT n.lab_id, n.id, n.name, n.kind, n.image, n.exec, n.settings, COALESCE(n.host_id, ''),
 		COALESCE(p.host_id, ''), COALESCE(p.runtime_id, ''), COALESCE(p.status, ''), COALESCE(p.error, ''), p.verified_at, h.verified_at
 		FROM nodes n LEFT JOIN node_placements p ON p.lab_id = n.lab_id AND p.node_name = n.name LEFT JOIN hosts h ON h.name = p.host_id
 		WHERE `+where+` ORDER BY n.lab_id, n.name`, args...)
@@ -243,9 +264,9 @@ func (s *Store) nodes(ctx context.Context, where string, args ...any) ([]LabNode
 	var out []LabNode
 	for rows.Next() {
 		var n LabNode
-		var exec string
+		var exec, settings string
 		var verified, host sql.NullTime
-		if err := rows.Scan(&n.Lab, &n.ID, &n.Name, &n.Kind, &n.Image, &exec, &n.Host, &n.PlacedOn, &n.RuntimeID, &n.Status, &n.Error, &verified, &host); err != nil {
+		if err := rows.Scan(&n.Lab, &n.ID, &n.Name, &n.Kind, &n.Image, &exec, &settings, &n.Host, &n.PlacedOn, &n.RuntimeID, &n.Status, &n.Error, &verified, &host); err != nil {
 			return nil, fmt.Errorf("read nodes: %w", err)
 		}
 		if exec != "[]" { // most nodes: spare the decoder
@@ -253,8 +274,35 @@ func (s *Store) nodes(ctx context.Context, where string, args ...any) ([]LabNode
 				return nil, fmt.Errorf("node %s exec: %w", n.Name, err)
 			}
 		}
+		if settings != "{}" {
+			if err := json.Unmarshal([]byte(settings), &n.NodeSettings); err != nil {
+				return nil, fmt.Errorf("node %s settings: %w", n.Name, err)
+			}
+		}
 		n.VerifiedAt = verifiedAt(n.Status, verified, host)
 		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// LabFiles returns the files shipped with each lab that has any, by lab id.
+func (s *Store) LabFiles(ctx context.Context) (map[string]map[string][]byte, error) {
+	rows, err := s.query(ctx, `SELECT id, files FROM labs WHERE files <> '{}'`)
+	if err != nil {
+		return nil, fmt.Errorf("read lab files: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[string][]byte{}
+	for rows.Next() {
+		var id, files string
+		if err := rows.Scan(&id, &files); err != nil {
+			return nil, fmt.Errorf("read lab files: %w", err)
+		}
+		var m map[string][]byte
+		if err := json.Unmarshal([]byte(files), &m); err != nil {
+			return nil, fmt.Errorf("lab %s files: %w", id, err)
+		}
+		out[id] = m
 	}
 	return out, rows.Err()
 }

@@ -9,10 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/testbed"
@@ -356,8 +359,56 @@ func TestMigrationUpgrade(t *testing.T) {
 			if actual != "up" || srcStatus != "" || srcVerified.Valid || nodeVerified.Valid || hostVerified.Valid {
 				t.Errorf("after migration 5: link %q side %q verified %v, node verified %v; want rows kept and never observed", actual, srcStatus, srcVerified, nodeVerified)
 			}
+			if err := s.migrateTo(ctx, 6); err != nil {
+				t.Fatal(err)
+			}
+			var settings, files string
+			if err := s.db.QueryRowContext(ctx, `SELECT n.settings, l.files FROM nodes n JOIN labs l ON l.id = n.lab_id WHERE n.id = 'n1'`).Scan(&settings, &files); err != nil || settings != "{}" || files != "{}" {
+				t.Errorf("after migration 6: node settings %q, lab files %q, %v; want {} for existing rows", settings, files, err)
+			}
 			if v, _ := s.Version(ctx); v != latestVersion {
 				t.Errorf("version %d, want %d", v, latestVersion)
+			}
+		})
+	}
+}
+
+// TestNodeSettingsAndFiles: a container node's settings and the files
+// shipped with its lab are kept, and replaced by an edit.
+func TestNodeSettingsAndFiles(t *testing.T) {
+	for name, mk := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, mk(t))
+			ctx := t.Context()
+			settings := wire.NodeSettings{StartupConfig: "r1/frr.conf", FRRDaemons: []string{"ospfd"},
+				Container: &wire.Container{Env: map[string]string{"A": "1"}, Binds: []string{"x:/x"}, CPU: 0.5}}
+			lab := topology.Lab{Name: "f", Nodes: []topology.Node{{Name: "r1", Kind: "frr", Image: "frr:1", NodeSettings: settings}},
+				Files: map[string][]byte{"r1/frr.conf": []byte("hostname r1\n"), "x": {0, 1, 2}}}
+			if _, err := s.CreateLab(ctx, lab); err != nil {
+				t.Fatal(err)
+			}
+			v, err := s.LabView(ctx, "f")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(settings, v.Nodes[0].NodeSettings); diff != "" {
+				t.Errorf("settings (-want +got):\n%s", diff)
+			}
+			files, err := s.LabFiles(ctx)
+			if err != nil || !reflect.DeepEqual(files["f"], lab.Files) {
+				t.Errorf("files %v, %v; want %v", files, err, lab.Files)
+			}
+			next := lab.Nodes[0]
+			next.Container = nil
+			if err := s.UpdateLab(ctx, "f", LabChange{ChangeNodes: []topology.Node{next}}); err != nil {
+				t.Fatal(err)
+			}
+			if v, err = s.LabView(ctx, "f"); err != nil || v.Nodes[0].Container != nil || v.Nodes[0].StartupConfig != "r1/frr.conf" {
+				t.Errorf("after the edit: %+v, %v", v.Nodes[0], err)
+			}
+			if files, err = s.LabFiles(ctx); err != nil || len(files) != 0 {
+				t.Errorf("after the edit, files %v, %v; want none", files, err)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/netloom/netloom/internal/ident"
+	"github.com/netloom/netloom/internal/wire"
 )
 
 // Lab is a resolved, valid lab.
@@ -19,6 +20,9 @@ type Lab struct {
 	Name  string `json:"name"`
 	Nodes []Node `json:"nodes"`
 	Links []Link `json:"links"`
+	// Files are the files shipped with the lab, by their path relative to
+	// the lab file: relative bind sources, startup-configs, env-files.
+	Files map[string][]byte `json:"files,omitempty"`
 }
 
 // Node is one lab device, with containerlab's defaults, kinds and groups
@@ -29,6 +33,9 @@ type Node struct {
 	Image string   `json:"image,omitempty"`
 	Host  string   `json:"host,omitempty"` // explicit placement; empty lets the controller place it
 	Exec  []string `json:"exec,omitempty"` // run inside the node once its interfaces exist
+	// Container settings (cmd, env, binds, …), applied to a node with an
+	// image.
+	wire.NodeSettings
 	// Unused lists the settings the node has that no runtime applies yet
 	// (startup-config, binds, …); they are kept for when one does. An image
 	// is applied: the node runs as a container on a host that offers one.
@@ -102,12 +109,34 @@ type rawTopology struct {
 // that a containerlab file loads unchanged and netloom can say what it did
 // not apply.
 type rawNode struct {
-	Kind  string         `yaml:"kind"`
-	Image string         `yaml:"image"`
-	Group string         `yaml:"group"`
-	Host  string         `yaml:"host"`
-	Exec  []string       `yaml:"exec"`
-	Rest  map[string]any `yaml:",inline"`
+	Kind          string            `yaml:"kind"`
+	Image         string            `yaml:"image"`
+	Group         string            `yaml:"group"`
+	Host          string            `yaml:"host"`
+	Exec          []string          `yaml:"exec"`
+	Cmd           string            `yaml:"cmd"`
+	Entrypoint    string            `yaml:"entrypoint"`
+	Env           map[string]string `yaml:"env"`
+	EnvFiles      []string          `yaml:"env-files"`
+	Labels        map[string]string `yaml:"labels"`
+	User          string            `yaml:"user"`
+	Binds         []string          `yaml:"binds"`
+	Ports         []string          `yaml:"ports"`
+	CapAdd        []string          `yaml:"cap-add"`
+	Sysctls       map[string]string `yaml:"sysctls"`
+	Memory        string            `yaml:"memory"`
+	CPU           float64           `yaml:"cpu"`
+	StartupConfig string            `yaml:"startup-config"`
+	Extras        rawExtras         `yaml:"extras"`
+	Rest          map[string]any    `yaml:",inline"`
+}
+
+// rawExtras is containerlab's per-kind extras; netloom applies FRR's.
+type rawExtras struct {
+	FRR struct {
+		Daemons []string `yaml:"daemons"`
+	} `yaml:"frr"`
+	Rest map[string]any `yaml:",inline"`
 }
 
 // rawLink is a link in containerlab's brief form (endpoints: ["a:e1",
@@ -208,6 +237,7 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int) *Error {
 		if n.Host != "" && !nameRE.MatchString(n.Host) {
 			ps = append(ps, at(pos, f+".host", Problem{Field: f + ".host", Reason: fmt.Sprintf("%q: not a host name", n.Host)}))
 		}
+		ps = append(ps, n.settingsProblems(pos)...)
 	}
 	used := map[string]int{}
 	for i, link := range l.Links {
@@ -282,24 +312,102 @@ func merge(name string, topo rawTopology, rn rawNode) Node {
 	kd := topo.Kinds[kind]
 	layers := []rawNode{rn, group, kd, topo.Defaults} // most specific first
 	n := Node{Name: name, Kind: kind}
+	c := &wire.Container{}
 	for _, l := range layers {
 		n.Image = first(n.Image, l.Image)
 		n.Host = first(n.Host, l.Host)
 		if n.Exec == nil && l.Exec != nil {
 			n.Exec = l.Exec
 		}
+		c.Cmd = first(c.Cmd, l.Cmd)
+		c.Entrypoint = first(c.Entrypoint, l.Entrypoint)
+		c.User = first(c.User, l.User)
+		c.Memory = first(c.Memory, l.Memory)
+		if c.CPU == 0 {
+			c.CPU = l.CPU
+		}
+		n.StartupConfig = first(n.StartupConfig, l.StartupConfig)
+		if n.EnvFiles == nil {
+			n.EnvFiles = l.EnvFiles
+		}
+		if n.FRRDaemons == nil {
+			n.FRRDaemons = l.Extras.FRR.Daemons
+		}
+	}
+	// Maps and lists add up across the layers, the most specific entry
+	// winning, as containerlab merges them.
+	for i := len(layers) - 1; i >= 0; i-- {
+		l := layers[i]
+		c.Env = mergeMap(c.Env, l.Env)
+		c.Labels = mergeMap(c.Labels, l.Labels)
+		c.Sysctls = mergeMap(c.Sysctls, l.Sysctls)
+		c.Binds = mergeBinds(c.Binds, l.Binds)
+		c.Ports = union(c.Ports, l.Ports)
+		c.CapAdd = union(c.CapAdd, l.CapAdd)
+	}
+	if !c.IsZero() {
+		n.Container = c
 	}
 	unused := map[string]bool{}
-	if kind != "linux" {
+	if !knownKinds[kind] {
 		unused["kind "+kind] = true
 	}
 	for _, l := range layers {
 		for k := range l.Rest {
 			unused[k] = true
 		}
+		for k := range l.Extras.Rest {
+			unused["extras."+k] = true
+		}
+	}
+	if n.Image == "" && !n.NodeSettings.IsZero() {
+		unused["container settings without an image"] = true
+	}
+	if n.StartupConfig != "" && kind != "frr" {
+		unused["startup-config of kind "+kind] = true
 	}
 	n.Unused = slices.Sorted(maps.Keys(unused))
 	return n
+}
+
+// knownKinds are the kinds netloom applies; others run as linux nodes.
+var knownKinds = map[string]bool{"linux": true, "frr": true}
+
+func mergeMap(into, from map[string]string) map[string]string {
+	if len(from) == 0 {
+		return into
+	}
+	if into == nil {
+		into = map[string]string{}
+	}
+	maps.Copy(into, from)
+	return into
+}
+
+func union(into, from []string) []string {
+	for _, v := range from {
+		if !slices.Contains(into, v) {
+			into = append(into, v)
+		}
+	}
+	return into
+}
+
+// mergeBinds adds binds, a later one replacing an earlier one of the same
+// target.
+func mergeBinds(into, from []string) []string {
+	for _, b := range from {
+		target := b
+		if pb, err := wire.ParseBind(b); err == nil {
+			target = pb.Target
+		}
+		into = slices.DeleteFunc(into, func(o string) bool {
+			po, err := wire.ParseBind(o)
+			return o == b || err == nil && po.Target == target
+		})
+		into = append(into, b)
+	}
+	return into
 }
 
 // endpoint reads "node:iface" or {node: …, interface: …}.

@@ -2,10 +2,13 @@ package topology
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/netloom/netloom/internal/wire"
 )
 
 func TestDecodeDemo(t *testing.T) {
@@ -103,11 +106,17 @@ func TestContainerlabFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	env := map[string]string{"LAB": "ring"}
+	rt := &wire.Container{Env: env, Binds: []string{"daemons:/etc/frr/daemons"}}
 	want := []Node{
-		{Name: "pc1", Kind: "linux", Image: "alpine:3.20", Host: "hostB", Exec: []string{"ip addr add 10.1.1.2/24 dev eth1", "ip route add 10.0.0.0/8 via 10.1.1.1"}, Unused: []string{"env"}},
-		{Name: "pc2", Kind: "linux", Image: "alpine:3.20", Host: "hostA", Exec: []string{"ip addr add 10.1.2.2/24 dev eth1"}, Unused: []string{"env"}},
-		{Name: "rt1", Kind: "frr", Image: "quay.io/frrouting/frr:9.1.0", Host: "hostA", Unused: []string{"binds", "env", "kind frr", "mgmt-ipv4", "startup-config"}},
-		{Name: "rt2", Kind: "frr", Image: "quay.io/frrouting/frr:9.1.0", Host: "hostA", Unused: []string{"binds", "env", "kind frr", "startup-config"}},
+		{Name: "pc1", Kind: "linux", Image: "alpine:3.20", Host: "hostB", Exec: []string{"ip addr add 10.1.1.2/24 dev eth1", "ip route add 10.0.0.0/8 via 10.1.1.1"},
+			NodeSettings: wire.NodeSettings{Container: &wire.Container{Env: env}}},
+		{Name: "pc2", Kind: "linux", Image: "alpine:3.20", Host: "hostA", Exec: []string{"ip addr add 10.1.2.2/24 dev eth1"},
+			NodeSettings: wire.NodeSettings{Container: &wire.Container{Env: env}}},
+		{Name: "rt1", Kind: "frr", Image: "quay.io/frrouting/frr:9.1.0", Host: "hostA", Unused: []string{"mgmt-ipv4"},
+			NodeSettings: wire.NodeSettings{Container: rt, StartupConfig: "rt1/frr.conf"}},
+		{Name: "rt2", Kind: "frr", Image: "quay.io/frrouting/frr:9.1.0", Host: "hostA",
+			NodeSettings: wire.NodeSettings{Container: rt, StartupConfig: "rt2/frr.conf"}},
 	}
 	if diff := cmp.Diff(want, lab.Nodes); diff != "" {
 		t.Errorf("nodes (-want +got):\n%s", diff)
@@ -115,11 +124,11 @@ func TestContainerlabFile(t *testing.T) {
 	if len(lab.Links) != 3 || lab.Links[2].Name() != "pc2:eth1-rt2:eth2" {
 		t.Errorf("links %+v", lab.Links)
 	}
-	warnings := strings.Join(lab.Warnings(), "\n")
-	for _, w := range []string{"startup-config (nodes rt1, rt2): not applied", "kind frr (nodes rt1, rt2)"} {
-		if !strings.Contains(warnings, w) {
-			t.Errorf("warnings lack %q:\n%s", w, warnings)
-		}
+	if w := strings.Join(lab.Warnings(), "\n"); w != "mgmt-ipv4 (nodes rt1): not applied" {
+		t.Errorf("warnings:\n%s", w)
+	}
+	if refs := lab.Refs(); !slices.Equal(refs, []string{"daemons", "rt1/frr.conf", "rt2/frr.conf"}) {
+		t.Errorf("refs %q", refs)
 	}
 	if _, err := Decode("x.yml", []byte("name: x\ntopology:\n  nodes: {a: {group: nope}}\n")); err == nil || !strings.Contains(err.Error(), `x.yml:3:22: topology.nodes.a.group: "nope": no such group`) {
 		t.Errorf("unknown group: %v", err)

@@ -32,6 +32,10 @@ type DeclaredNode struct {
 	// Exec runs inside the node when it is made, not on every declaration.
 	Exec       []string            `json:"exec,omitempty"`
 	Interfaces []DeclaredInterface `json:"interfaces"`
+	// Container is what a container runtime applies beyond the image, and
+	// Files are the shipped files its relative binds name (new).
+	Container *Container `json:"container,omitempty"`
+	Files     []File     `json:"files,omitempty"`
 }
 
 // DeclaredInterface is one node interface: its name inside the node and the
@@ -96,6 +100,10 @@ func (r *HostDeclaration) Validate() error {
 			ps.add(f+".image", "%d characters: want at most 512", len(n.Image))
 		}
 		checkExec(&ps, f+".exec", n.Exec)
+		for _, p := range n.Container.Problems() {
+			ps.add(f+".container."+p.Field, "%s", p.Reason)
+		}
+		checkFiles(&ps, f+".files", n.Files)
 		seen := map[string]int{}
 		for k, ifc := range n.Interfaces {
 			fi := fmt.Sprintf("%s.interfaces[%d]", f, k)

@@ -16,14 +16,15 @@ type Lab struct {
 
 // Node is a lab node with its placement.
 type Node struct {
-	ID        string   `json:"id"`
-	Name      string   `json:"name"`
-	Kind      string   `json:"kind"`
-	Image     string   `json:"image,omitempty"`
-	Exec      []string `json:"exec,omitempty"`
-	Host      string   `json:"host,omitempty"`       // explicit, from the lab file
-	PlacedOn  string   `json:"placed_on,omitempty"`  // where it runs
-	RuntimeID string   `json:"runtime_id,omitempty"` // e.g. its namespace
+	ID    string   `json:"id"`
+	Name  string   `json:"name"`
+	Kind  string   `json:"kind"`
+	Image string   `json:"image,omitempty"`
+	Exec  []string `json:"exec,omitempty"`
+	NodeSettings
+	Host      string `json:"host,omitempty"`       // explicit, from the lab file
+	PlacedOn  string `json:"placed_on,omitempty"`  // where it runs
+	RuntimeID string `json:"runtime_id,omitempty"` // e.g. its namespace
 	// Status is what its host's agent last answered for it: up, error,
 	// unknown (its host could not be asked) or pending (not yet answered).
 	Status     string     `json:"status,omitempty"`

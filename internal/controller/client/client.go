@@ -10,8 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,13 +129,42 @@ func statusErr(code int) error {
 
 // Apply sends a lab file; with plan it only says what would change. The
 // controller deploys after it answers: WaitLab follows the deploy.
-func (c *Client) Apply(ctx context.Context, file string, data []byte, plan bool) (wire.ApplyResponse, error) {
+func (c *Client) Apply(ctx context.Context, file string, data []byte, files map[string][]byte, plan bool) (wire.ApplyResponse, error) {
 	q := url.Values{"file": {file}}
 	if plan {
 		q.Set("plan", "true")
 	}
 	var resp wire.ApplyResponse
-	return resp, c.do(ctx, http.MethodPost, "/labs/apply?"+q.Encode(), "application/yaml", data, &resp)
+	if len(files) == 0 {
+		return resp, c.do(ctx, http.MethodPost, "/labs/apply?"+q.Encode(), "application/yaml", data, &resp)
+	}
+	// The lab file and the files it names, in one request.
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	parts := []struct{ name, file string }{{"lab", file}}
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		parts = append(parts, struct{ name, file string }{"file", p})
+	}
+	for _, p := range parts {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", mime.FormatMediaType("form-data", map[string]string{"name": p.name, "filename": p.file}))
+		h.Set("Content-Type", "application/octet-stream")
+		w, err := mw.CreatePart(h)
+		if err != nil {
+			return resp, err
+		}
+		content := data
+		if p.name == "file" {
+			content = files[p.file]
+		}
+		if _, err := w.Write(content); err != nil {
+			return resp, err
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return resp, err
+	}
+	return resp, c.do(ctx, http.MethodPost, "/labs/apply?"+q.Encode(), mw.FormDataContentType(), body.Bytes(), &resp)
 }
 
 // WaitLab polls a lab every interval until it is no longer starting, and

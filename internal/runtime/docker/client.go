@@ -165,6 +165,9 @@ type CreateRequest struct {
 	Hostname   string
 	Labels     map[string]string
 	Cmd        []string `json:",omitempty"`
+	Entrypoint []string `json:",omitempty"`
+	Env        []string `json:",omitempty"`
+	User       string   `json:",omitempty"`
 	HostConfig HostConfig
 }
 
@@ -173,6 +176,10 @@ type HostConfig struct {
 	NetworkMode   string
 	CapAdd        []string
 	RestartPolicy struct{ Name string }
+	Binds         []string          `json:",omitempty"`
+	Sysctls       map[string]string `json:",omitempty"`
+	Memory        int64             `json:",omitempty"`
+	NanoCPUs      int64             `json:"NanoCpus,omitempty"`
 }
 
 // Create makes a container and returns its id.

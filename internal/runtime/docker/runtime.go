@@ -5,14 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 
+	"github.com/google/shlex"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/runtime"
 	"github.com/netloom/netloom/internal/runtime/netns"
+	"github.com/netloom/netloom/internal/wire"
 )
 
 // capabilities are what network software in a node needs: interfaces,
@@ -32,6 +36,7 @@ type Config struct {
 type Runtime struct {
 	cfg    Config
 	client *Client
+	pub    *publisher
 	log    *slog.Logger
 }
 
@@ -43,7 +48,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 	if err := c.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("docker at %s: %w", cfg.Socket, err)
 	}
-	return &Runtime{cfg: cfg, client: c, log: log}, nil
+	return &Runtime{cfg: cfg, client: c, pub: newPublisher(cfg.HostNetns, log), log: log}, nil
 }
 
 // name is a node's container: the name its namespace would have under netns.
@@ -70,11 +75,10 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 	made := false
 	switch {
 	case errors.Is(err, ErrNoContainer):
-		req := CreateRequest{Image: spec.Image, Hostname: spec.Name,
-			Labels: map[string]string{ident.OwnerKey: ident.OwnerValue, ident.LabKey: spec.Lab, ident.NodeKey: spec.Name}}
-		req.HostConfig.NetworkMode = "none"
-		req.HostConfig.CapAdd = capabilities
-		req.HostConfig.RestartPolicy.Name = "no" // the agent owns the node's life
+		req, err := createRequest(spec)
+		if err != nil {
+			return runtime.Node{}, err
+		}
 		if _, err := r.client.Create(ctx, cname, req); err != nil {
 			return runtime.Node{}, fmt.Errorf("create node %s: %w", spec.Name, err)
 		}
@@ -125,8 +129,60 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 	if err != nil {
 		return undo(err)
 	}
+	if err := r.pub.publish(cname, ct.SandboxKey, ct.Labels[portsKey]); err != nil {
+		return undo(fmt.Errorf("node %s: %w", spec.Name, err))
+	}
 	r.log.Info("node ready", "lab", spec.Lab, "node", spec.Name, "container", cname, "image", spec.Image, "ports", len(ports), "new", fresh)
 	return runtime.Node{Lab: spec.Lab, Name: spec.Name, ID: cname, Ports: ports, New: fresh}, nil
+}
+
+// createRequest is the container a node spec asks for: its image and
+// containerlab's settings, netloom's labels over the user's, no network of
+// Docker's (netloom wires its interfaces), and no restart policy (the agent
+// owns the node's life).
+func createRequest(spec runtime.NodeSpec) (CreateRequest, error) {
+	c := spec.Container
+	if c == nil {
+		c = &wire.Container{}
+	}
+	req := CreateRequest{Image: spec.Image, Hostname: spec.Name, User: c.User, Labels: map[string]string{}}
+	maps.Copy(req.Labels, c.Labels)
+	maps.Copy(req.Labels, map[string]string{ident.OwnerKey: ident.OwnerValue, ident.LabKey: spec.Lab, ident.NodeKey: spec.Name})
+	if len(c.Ports) > 0 {
+		req.Labels[portsKey] = strings.Join(c.Ports, ",")
+	}
+	var err error
+	if c.Cmd != "" {
+		if req.Cmd, err = shlex.Split(c.Cmd); err != nil {
+			return CreateRequest{}, fmt.Errorf("node %s: cmd: %w", spec.Name, err)
+		}
+	}
+	if c.Entrypoint != "" {
+		if req.Entrypoint, err = shlex.Split(c.Entrypoint); err != nil {
+			return CreateRequest{}, fmt.Errorf("node %s: entrypoint: %w", spec.Name, err)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
+		req.Env = append(req.Env, k+"="+c.Env[k])
+	}
+	hc := &req.HostConfig
+	hc.NetworkMode = "none"
+	hc.RestartPolicy.Name = "no"
+	hc.CapAdd = slices.Clone(capabilities)
+	for _, cp := range c.CapAdd {
+		if cp = strings.TrimPrefix(strings.ToUpper(cp), "CAP_"); !slices.Contains(hc.CapAdd, cp) {
+			hc.CapAdd = append(hc.CapAdd, cp)
+		}
+	}
+	hc.Binds = c.Binds
+	hc.Sysctls = c.Sysctls
+	if c.Memory != "" {
+		if hc.Memory, err = wire.ParseMemory(c.Memory); err != nil {
+			return CreateRequest{}, fmt.Errorf("node %s: memory: %w", spec.Name, err)
+		}
+	}
+	hc.NanoCPUs = int64(c.CPU * 1e9)
+	return req, nil
 }
 
 // bare reports whether a node's namespace holds none of its interfaces.
@@ -175,8 +231,23 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 			continue // a stopped container must be started and wired again
 		}
 		nodes = append(nodes, runtime.Node{Lab: lab, Name: node, ID: c.Name, Ports: byNode[key{lab, node}]})
+		if c.Labels[portsKey] != "" {
+			// An agent that started again publishes them again.
+			if err := r.republish(ctx, c.Name); err != nil {
+				r.log.Warn("ports not published", "lab", lab, "node", node, "err", err)
+			}
+		}
 	}
 	return nodes, nil
+}
+
+// republish publishes a running container's ports where its namespace is now.
+func (r *Runtime) republish(ctx context.Context, cname string) error {
+	ct, err := r.client.Inspect(ctx, cname)
+	if err != nil {
+		return err
+	}
+	return r.pub.publish(cname, ct.SandboxKey, ct.Labels[portsKey])
 }
 
 // DeleteNode removes the node's host ends, then its container with every
@@ -218,6 +289,7 @@ func (r *Runtime) DeleteNode(ctx context.Context, lab, node string) error {
 			return fmt.Errorf("delete node %s: %w", node, err)
 		}
 	}
+	r.pub.unpublish(cname)
 	if err := r.client.Remove(ctx, cname); err != nil {
 		return fmt.Errorf("delete node %s: %w", node, err)
 	}

@@ -5,15 +5,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/netloom/netloom/internal/runtime"
 	"github.com/netloom/netloom/internal/runtime/docker"
 	"github.com/netloom/netloom/internal/runtime/runtimetest"
 	"github.com/netloom/netloom/internal/testbed"
+	"github.com/netloom/netloom/internal/wire"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -51,4 +56,69 @@ func TestConformance(t *testing.T) {
 				return err == nil && strings.Contains(out, "alive")
 			}}
 	})
+	t.Run("settings", func(t *testing.T) { testSettings(t, rt, h, bed.ID()+"set") })
+}
+
+// testSettings: containerlab's node settings reach the container: entrypoint
+// and cmd, env, labels, a bind, a sysctl, a memory limit, and a port
+// published in the host's namespace that reaches a server in the node.
+func testSettings(t *testing.T, rt *docker.Runtime, h *testbed.Host, lab string) {
+	ctx := t.Context()
+	bound := filepath.Join(t.TempDir(), "motd")
+	if err := os.WriteFile(bound, []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := runtime.NodeSpec{Lab: lab, Name: "web", Image: "netloom/busybox:latest",
+		Interfaces: []runtime.InterfaceSpec{{Name: "eth1"}},
+		Container: &wire.Container{
+			Entrypoint: "/bin/sh -c",
+			Cmd:        `"mkdir -p /www && echo hello > /www/index.html && httpd -f -p 8080 -h /www"`,
+			Env:        map[string]string{"GREETING": "hi there"},
+			Labels:     map[string]string{"team": "blue"},
+			Binds:      []string{bound + ":/etc/motd:ro"},
+			Sysctls:    map[string]string{"net.ipv4.ip_forward": "1"},
+			Memory:     "64MB",
+			Ports:      []string{"127.0.0.1:18080:8080"},
+		}}
+	if _, err := rt.CreateNode(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rt.DeleteNode(context.Background(), lab, "web"); err != nil {
+			t.Error(err)
+		}
+	})
+	for cmd, want := range map[string]string{
+		"echo $GREETING":                    "hi there",
+		"cat /etc/motd":                     "from the host",
+		"cat /proc/sys/net/ipv4/ip_forward": "1",
+	} {
+		if out, err := rt.Exec(ctx, lab, "web", cmd); err != nil || strings.TrimSpace(out) != want {
+			t.Errorf("%s: %q, %v; want %q", cmd, out, err, want)
+		}
+	}
+	// The server starts in the background of the container's command.
+	var body string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: h.DialContext}}
+		resp, err := c.Get("http://127.0.0.1:18080/index.html")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if body = string(b); body == "hello\n" {
+				break
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if body != "hello\n" {
+		t.Errorf("published port 18080: body %q, want the node's page", body)
+	}
+	if err := rt.DeleteNode(ctx, lab, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.DialContext(ctx, "tcp", "127.0.0.1:18080"); err == nil {
+		t.Error("the published port is still open after the node was deleted")
+	}
 }

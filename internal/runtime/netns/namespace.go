@@ -20,32 +20,39 @@ import (
 // Dir is where `ip netns` and this package keep named namespaces.
 const Dir = "/run/netns"
 
-// unshareNamed makes the namespace on a thread of its own, which moves into
-// it and never moves back: leaving it locked makes the runtime discard it
-// when this goroutine ends, so no other goroutine ever runs in the wrong
-// namespace. Never on the main thread, though: the runtime cannot discard
-// that one, and the process would stay in the node's namespace, holding it
-// alive and showing in it as one of its processes.
-func unshareNamed(name string, errc chan<- error) {
+// onSpareThread runs fn on a thread of its own, which fn may move into
+// another namespace for good: left locked, it is discarded when fn returns,
+// so no other goroutine ever runs in the wrong namespace. Never on the main
+// thread, though: the runtime cannot discard that one, and the process would
+// stay in the node's namespace, holding it alive and showing in it as one
+// of its processes.
+func onSpareThread(fn func()) {
 	runtime.LockOSThread()
 	if unix.Gettid() == unix.Getpid() {
 		// Held by this goroutine, the main thread cannot run the next one.
 		done := make(chan struct{})
 		go func() {
-			unshareNamed(name, errc)
+			onSpareThread(fn)
 			close(done)
 		}()
 		<-done
 		runtime.UnlockOSThread()
 		return
 	}
-	ns, err := vnetns.NewNamed(name)
-	if err != nil {
-		errc <- fmt.Errorf("create netns %s: %w", name, err)
-		return
-	}
-	ns.Close()
-	errc <- nil
+	fn()
+}
+
+// unshareNamed makes the namespace, on a spare thread that moves into it.
+func unshareNamed(name string, errc chan<- error) {
+	onSpareThread(func() {
+		ns, err := vnetns.NewNamed(name)
+		if err != nil {
+			errc <- fmt.Errorf("create netns %s: %w", name, err)
+			return
+		}
+		ns.Close()
+		errc <- nil
+	})
 }
 
 // Create makes a named network namespace with its loopback up. It fails with
@@ -265,4 +272,27 @@ func ProcessRunning(pid int) bool {
 	// The state follows the command name's closing parenthesis.
 	i := strings.LastIndexByte(string(data), ')')
 	return i >= 0 && i+2 < len(data) && data[i+2] != 'Z'
+}
+
+// Do runs fn on a spare thread inside the namespace at path, or here for
+// "". A socket fn makes belongs to that namespace for good.
+func Do(path string, fn func() error) error {
+	if path == "" {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go onSpareThread(func() {
+		ns, err := vnetns.GetFromPath(path)
+		if err != nil {
+			errc <- fmt.Errorf("open netns %s: %w", path, err)
+			return
+		}
+		defer ns.Close()
+		if err := vnetns.Set(ns); err != nil {
+			errc <- fmt.Errorf("enter netns %s: %w", path, err)
+			return
+		}
+		errc <- fn()
+	})
+	return <-errc
 }
