@@ -21,6 +21,10 @@ import (
 // and passing traffic: the repair must come from Docker's events (its cause
 // says so), not from the host end's disappearance, which after a stop can
 // take many seconds (here, the test holds the old namespace open).
+//
+// Last, the container restarts while the agent is down: the agent starts
+// to a container that runs, with its host end still there (its peer in the
+// old namespace) and none in its new namespace.
 func TestContainerDrift(t *testing.T) {
 	bed := testbed.Start(t)
 	dk, err := bed.StartDocker(t.Context(), "hostA")
@@ -56,11 +60,15 @@ func TestContainerDrift(t *testing.T) {
 		name  string
 		args  []string
 		cause string
+		// down restarts the agent around the command: the agent starts
+		// to a container running in a namespace it never wired.
+		down bool
 	}{
 		// A stop lets the namespace, and the host end in it, linger.
-		{"stop", []string{"stop", "-t", "0", container}, "container died"},
-		{"kill", []string{"kill", container}, "container died"},
-		{"restart", []string{"restart", "-t", "0", container}, "container died"},
+		{"stop", []string{"stop", "-t", "0", container}, "container died", false},
+		{"kill", []string{"kill", container}, "container died", false},
+		{"restart", []string{"restart", "-t", "0", container}, "container died", false},
+		{"restart while the agent is down", []string{"restart", "-t", "0", container}, "restore", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// Hold the container's namespace, as a slow teardown does (a
@@ -72,8 +80,17 @@ func TestContainerDrift(t *testing.T) {
 			}
 			defer held.Close()
 			before := a.repairs(t)
+			if tt.down {
+				if err := a.proc.Kill(); err != nil {
+					t.Fatal(err)
+				}
+				before = map[string]int{}
+			}
 			docker(tt.args...)
 			start := time.Now()
+			if tt.down {
+				a.start(t)
+			}
 			// A dead container's namespace may linger and answer pings
 			// from the kernel: back means running, its exec run again in
 			// its new namespace, and traffic.

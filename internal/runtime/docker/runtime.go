@@ -148,7 +148,9 @@ func bare(ns vnetns.NsHandle, spec runtime.NodeSpec) (bool, error) {
 }
 
 // List reports every running container of netloom's, with its interfaces,
-// from one list of containers and one dump of the host's links.
+// from one list of containers and one dump of the host's links; a container
+// whose host ends lead into an old namespace of it is reported without them
+// (dropStale).
 func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 	cs, err := r.client.List(ctx, ident.OwnerKey+"="+ident.OwnerValue)
 	if err != nil {
@@ -159,7 +161,7 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 		return nil, err
 	}
 	defer host.Close()
-	ports, err := netns.HostPorts(host)
+	ports, peers, err := netns.HostPortsWithPeers(host)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +178,7 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 		}
 		nodes = append(nodes, runtime.Node{Lab: lab, Name: node, ID: c.Name, Ports: byNode[key{lab, node}]})
 	}
-	return nodes, nil
+	return r.dropStale(ctx, host, nodes, peers)
 }
 
 // DeleteNode removes the node's host ends, then its container with every
