@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,15 +12,12 @@ import (
 
 	"github.com/netloom/netloom/internal/agent"
 	"github.com/netloom/netloom/internal/fabric/ovs"
-	"github.com/netloom/netloom/internal/runtime"
-	"github.com/netloom/netloom/internal/runtime/docker"
-	"github.com/netloom/netloom/internal/runtime/netns"
 )
 
 type agentOptions struct {
 	listen, controller, name, dataIP, advertise, stateDir string
 	ovsdb, bridge, datapath, tokenFile, logLevel          string
-	dockerSocket                                          string
+	dockerSocket, runtimes                                string
 	mtu                                                   int
 	healthInterval                                        time.Duration
 }
@@ -34,6 +30,10 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(cmd, o.logLevel)
+			if err != nil {
+				return err
+			}
+			choice, err := parseRuntimes(o.runtimes)
 			if err != nil {
 				return err
 			}
@@ -55,34 +55,23 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 				return &usageError{fmt.Errorf("agent: %w", err)}
 			}
 			ctx := cmd.Context()
+			// Nodes with an image run on Docker: named, it must answer; by
+			// default, where its daemon answers.
+			rt, offered, err := choice.build(ctx, o.dockerSocket, log)
+			if err != nil {
+				return err
+			}
+			cfg.Runtimes = offered
 			d, err := ovs.New(ctx, ovs.Config{OVSDB: o.ovsdb, Bridge: o.bridge, Datapath: o.datapath}, log.With("component", "ovs"))
 			if err != nil {
 				return err
 			}
 			defer d.Close()
-			plain, err := netns.New(netns.Config{}, log.With("component", "netns"))
-			if err != nil {
-				return err
-			}
-			rt := runtime.Set{Plain: plain}
-			cfg.Runtimes = []string{"netns"}
-			if o.dockerSocket != "" {
-				// Nodes with an image run on Docker, where its daemon answers.
-				pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				images, err := docker.New(pctx, docker.Config{Socket: o.dockerSocket}, log.With("component", "docker"))
-				cancel()
-				if err != nil {
-					log.Info("no container runtime: nodes with an image cannot run here", "err", err)
-				} else {
-					rt.Images = images
-					cfg.Runtimes = append(cfg.Runtimes, "docker")
-				}
-			}
 			a, err := agent.New(cfg, d, rt, log)
 			if err != nil {
 				return err
 			}
-			log.Info("agent starting", "host", cfg.Name, "data_ip", cfg.DataIP, "bridge", o.bridge,
+			log.Info("agent starting", "host", cfg.Name, "runtimes", cfg.Runtimes, "data_ip", cfg.DataIP, "bridge", o.bridge,
 				"datapath", d.Datapath(), "controller", cfg.Controller, "state_dir", cfg.StateDir)
 			return a.Run(ctx)
 		},
@@ -102,6 +91,7 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 	f.DurationVar(&o.healthInterval, "health-interval", time.Minute, "interval of the safety-net repair pass")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.dockerSocket, "docker-socket", "/var/run/docker.sock", "Docker daemon that runs nodes with an image, if it answers (empty: none)")
+	f.StringVar(&o.runtimes, "runtimes", "", "node runtimes to offer, a comma list of netns, docker (default: netns, plus docker when --docker-socket answers)")
 	return cmd
 }
 

@@ -136,6 +136,7 @@ func TestBinary(t *testing.T) {
 
 func TestAgentFlags(t *testing.T) {
 	tok := filepath.Join(t.TempDir(), "token")
+	sock := filepath.Join(t.TempDir(), "docker.sock") // nothing listens there
 	if err := os.WriteFile(tok, []byte("secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +150,9 @@ func TestAgentFlags(t *testing.T) {
 		{"bad data ip and controller", []string{"agent", "--name", "h", "--data-ip", "hostA", "--controller", "10.0.0.9:7400", "--token-file", tok}, 2, "data-ip \"hostA\""},
 		{"missing token file", []string{"agent", "--name", "h", "--data-ip", "10.0.0.1", "--token-file", tok + "x"}, 1, "read token"},
 		{"bad log level", []string{"agent", "--log-level", "loud"}, 2, "--log-level"},
+		{"unknown runtime", []string{"agent", "--name", "h", "--data-ip", "10.0.0.1", "--token-file", tok, "--runtimes", "netns,lxc"}, 2, `unknown runtime "lxc"`},
+		{"docker without a socket", []string{"agent", "--name", "h", "--data-ip", "10.0.0.1", "--token-file", tok, "--runtimes", "docker", "--docker-socket", ""}, 2, "--docker-socket is empty"},
+		{"docker that does not answer", []string{"agent", "--name", "h", "--data-ip", "10.0.0.1", "--token-file", tok, "--runtimes", "netns,docker", "--docker-socket", sock}, 1, "--runtimes docker: docker at " + sock + ": "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +77,8 @@ type Agent struct {
 	m    *metrics
 	conv *converger
 	drv  fabric.Driver
+	// watchers are the runtimes that report their nodes' events.
+	watchers []runtime.Watcher
 	// ready is set once the start-up restore has run.
 	ready atomic.Bool
 }
@@ -89,7 +89,7 @@ func New(cfg Config, d fabric.Driver, rt runtime.Runtime, log *slog.Logger) (*Ag
 		return nil, err
 	}
 	m := newMetrics()
-	return &Agent{cfg: cfg, log: log, m: m, drv: d, conv: newConverger(d, rt, cfg.StateDir, cfg.MTU, log, m)}, nil
+	return &Agent{cfg: cfg, log: log, m: m, drv: d, watchers: watchers(rt), conv: newConverger(d, rt, cfg.StateDir, cfg.MTU, log, m)}, nil
 }
 
 // Handler returns the agent API, for tests that serve it themselves.
@@ -137,28 +137,21 @@ func (a *Agent) Run(ctx context.Context) error {
 	return runErr
 }
 
-// repairLoop repairs what the agent keeps when the driver reports drift on
-// it, and on every health pass.
+// repairLoop repairs what the agent keeps when the driver or a runtime
+// reports drift on it, and on every health pass.
 func (a *Agent) repairLoop(ctx context.Context) error {
-	var mu sync.Mutex
-	pending := map[fabric.EventKind]bool{}
-	names := map[string]bool{}
-	wake := make(chan struct{}, 1)
+	d := newDrift()
 	watchCtx, stopWatch := context.WithCancel(ctx)
+	var watching sync.WaitGroup
+	defer watching.Wait()
 	defer stopWatch()
+	for _, w := range a.watchers {
+		watching.Go(func() { a.watchRuntime(watchCtx, w, d) })
+	}
 	werr := make(chan error, 1)
 	watch := func() {
 		// The callback only records: it must never block the driver.
-		werr <- a.drv.Watch(watchCtx, func(e fabric.Event) {
-			mu.Lock()
-			pending[e.Kind] = true
-			names[e.Name] = true
-			mu.Unlock()
-			select {
-			case wake <- struct{}{}:
-			default:
-			}
-		})
+		werr <- a.drv.Watch(watchCtx, d.fabricEvent)
 	}
 	go watch()
 	health := time.NewTicker(a.cfg.HealthInterval)
@@ -184,32 +177,21 @@ func (a *Agent) repairLoop(ctx context.Context) error {
 			cause = "resync"
 		case <-health.C:
 			cause = "health"
-		case <-wake:
+		case <-d.wake:
 			// Let a burst of events gather into one repair.
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-time.After(a.cfg.Debounce):
 			}
-			mu.Lock()
-			if len(pending) == 0 { // an extra wake-up: the events went with the last repair
-				mu.Unlock()
+			g := d.take()
+			if g.cause == "" { // an extra wake-up: the events went with the last repair
 				continue
 			}
-			relevant := false
-			for n := range names {
-				if a.conv.isRelevant(n) {
-					relevant = true
-					break
-				}
-			}
-			cause = string(slices.Min(slices.Collect(maps.Keys(pending)))) // one cause per repair, chosen alike every time
-			clear(pending)
-			clear(names)
-			mu.Unlock()
-			if !relevant {
+			if !a.conv.relevant(g) {
 				continue
 			}
+			cause = g.cause
 		}
 		if err := a.conv.repair(ctx, cause); err != nil {
 			a.log.Warn("repair failed", "cause", cause, "err", err)

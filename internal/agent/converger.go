@@ -372,10 +372,3 @@ func (c *converger) appliedGeneration() int64 {
 	defer c.mu.Unlock()
 	return c.generation
 }
-
-// isRelevant reports whether an event's name is something the agent holds.
-func (c *converger) isRelevant(name string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.names[name]
-}

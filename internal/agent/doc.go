@@ -23,8 +23,9 @@
 //   - the cache (nodes and tunnels) is written before Apply, atomically, so
 //     a crash or a reboot restarts into the declared state.
 //
-// Design notes: between declarations the agent watches OVSDB and netlink and
-// repairs what it holds within a second, debounced, with a health pass every
+// Design notes: between declarations the agent watches OVSDB and netlink,
+// and the runtimes that report events (Docker's), and repairs what it holds
+// within a second, debounced (drift.go), with a health pass every
 // minute as the safety net; a node deleted by hand is made again, with its
 // exec commands, and its interfaces keep their MAC addresses. At start it
 // restores from the cache before it registers, adopting what exists (no

@@ -12,7 +12,9 @@
 // spec twice, as tailscale's router.Set must, because the agent converges to
 // the same declaration again and again; List is what lets it skip nodes that
 // already match. runtimetest.RunConformance checks every runtime against
-// this contract.
+// this contract. A runtime whose nodes change without the host's links
+// saying so at once (a container that stops) may also be a Watcher
+// (watch.go), whose events wake the agent's repair.
 package runtime
 
 import (

@@ -13,7 +13,9 @@ var ErrNoNode = errors.New("no such node")
 // container runtime, any other on the plain one. It is itself a Runtime, so
 // the agent converges a host of mixed nodes as one.
 type Set struct {
-	Plain Runtime // nodes without an image (netns)
+	// Plain runs nodes without an image (netns); nil when the host offers
+	// only containers, and then such a node is an error.
+	Plain Runtime
 	// Images runs nodes with an image; nil when the host has no container
 	// runtime, and then such a node is an error.
 	Images Runtime
@@ -22,10 +24,13 @@ type Set struct {
 var _ Runtime = Set{}
 
 func (s Set) all() []Runtime {
-	if s.Images == nil {
-		return []Runtime{s.Plain}
+	var out []Runtime
+	for _, r := range []Runtime{s.Plain, s.Images} {
+		if r != nil {
+			out = append(out, r)
+		}
 	}
-	return []Runtime{s.Plain, s.Images}
+	return out
 }
 
 // List lists the nodes of every runtime.
@@ -44,6 +49,9 @@ func (s Set) List(ctx context.Context) ([]Node, error) {
 // CreateNode makes the node on the runtime for it.
 func (s Set) CreateNode(ctx context.Context, spec NodeSpec) (Node, error) {
 	if spec.Image == "" {
+		if s.Plain == nil {
+			return Node{}, fmt.Errorf("node %s has no image: this host runs only containers", spec.Name)
+		}
 		return s.Plain.CreateNode(ctx, spec)
 	}
 	if s.Images == nil {
@@ -64,7 +72,7 @@ func (s Set) DeleteNode(ctx context.Context, lab, node string) error {
 
 // Exec runs cmd in the node, on whichever runtime runs it.
 func (s Set) Exec(ctx context.Context, lab, node, cmd string) (string, error) {
-	var err error
+	err := fmt.Errorf("exec in node %s: %w", node, ErrNoNode)
 	for _, r := range s.all() {
 		var out string
 		if out, err = r.Exec(ctx, lab, node, cmd); !errors.Is(err, ErrNoNode) {

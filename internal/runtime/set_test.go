@@ -43,3 +43,27 @@ func TestSet(t *testing.T) {
 		t.Errorf("an image on a host without a container runtime: %v", err)
 	}
 }
+
+// TestSetContainersOnly: a host that offers only containers refuses a node
+// without an image, and still runs and finds the others.
+func TestSetContainersOnly(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	images := runtimetest.New()
+	s := runtime.Set{Images: images}
+	if _, err := s.CreateNode(ctx, runtime.NodeSpec{Lab: "l", Name: "pc"}); err == nil || !strings.Contains(err.Error(), "only containers") {
+		t.Errorf("a node without an image: %v, want an error", err)
+	}
+	if _, err := s.CreateNode(ctx, runtime.NodeSpec{Lab: "l", Name: "rt", Image: "frr:9"}); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, err := s.List(ctx); err != nil || len(nodes) != 1 {
+		t.Errorf("List %+v, %v: want rt", nodes, err)
+	}
+	if _, err := s.Exec(ctx, "l", "pc", "true"); !errors.Is(err, runtime.ErrNoNode) {
+		t.Errorf("exec in a node nobody runs: %v, want ErrNoNode", err)
+	}
+	if err := s.DeleteNode(ctx, "l", "rt"); err != nil || images.Dump() != "" {
+		t.Errorf("delete rt: %v; images %q", err, images.Dump())
+	}
+}

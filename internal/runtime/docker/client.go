@@ -54,8 +54,8 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
-// send sends one request and returns a 2xx answer, whose body the caller
-// closes.
+// send sends one request and returns a 2xx or 304 answer, whose body the
+// caller closes.
 func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
@@ -76,8 +76,8 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 	if err != nil {
 		return nil, fmt.Errorf("docker %s %s: %w", method, path, err)
 	}
-	if resp.StatusCode/100 == 2 {
-		return resp, nil
+	if resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusNotModified {
+		return resp, nil // 304: already in the state asked for (start, stop)
 	}
 	defer resp.Body.Close()
 	var e struct{ Message string }
@@ -191,7 +191,8 @@ func (c *Client) Create(ctx context.Context, name string, req CreateRequest) (st
 	return r.ID, err
 }
 
-// Start starts a container.
+// Start starts a container; one that runs already is not an error (the
+// daemon answers 304), as when a docker restart started it first.
 func (c *Client) Start(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/start", nil, nil)
 }

@@ -16,5 +16,9 @@
 // namespace without its interfaces, so CreateNode of a container that is
 // not running starts it and wires it afresh, and says so (New), so that its
 // exec commands run again. A stopped container's namespace can outlive it,
-// so DeleteNode removes the host ends itself before the container.
+// so DeleteNode removes the host ends itself before the container, and List
+// does not report host ends whose peers are in an old namespace of the
+// container (wiring.go). Watch (events.go) streams the daemon's events of
+// netloom's containers, so the agent repairs a container that stopped or
+// started again within its debounce rather than when the host ends go.
 package docker

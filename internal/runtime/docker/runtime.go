@@ -204,7 +204,9 @@ func bare(ns vnetns.NsHandle, spec runtime.NodeSpec) (bool, error) {
 }
 
 // List reports every running container of netloom's, with its interfaces,
-// from one list of containers and one dump of the host's links.
+// from one list of containers and one dump of the host's links; a container
+// whose host ends lead into an old namespace of it is reported without them
+// (dropStale).
 func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 	cs, err := r.client.List(ctx, ident.OwnerKey+"="+ident.OwnerValue)
 	if err != nil {
@@ -215,7 +217,7 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 		return nil, err
 	}
 	defer host.Close()
-	ports, err := netns.HostPorts(host)
+	ports, peers, err := netns.HostPortsWithPeers(host)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +240,7 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 			}
 		}
 	}
-	return nodes, nil
+	return r.dropStale(ctx, host, nodes, peers)
 }
 
 // republish publishes a running container's ports where its namespace is now.

@@ -322,11 +322,21 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 // HostPorts lists the host ends of every node of every runtime, from their
 // aliases, in one dump of the host's links.
 func HostPorts(host *netlink.Handle) ([]runtime.Port, error) {
+	ports, _, err := HostPortsWithPeers(host)
+	return ports, err
+}
+
+// HostPortsWithPeers is HostPorts, with the namespace each host end's peer
+// is in, by the host end's ifindex: the id the host's namespace gives it
+// (-1 for none), to compare with what Handle.GetNetNsIdByFd says of a node's
+// namespace.
+func HostPortsWithPeers(host *netlink.Handle) ([]runtime.Port, map[int]int, error) {
 	links, err := LinkList(host)
 	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
+		return nil, nil, fmt.Errorf("host: %w", err)
 	}
 	var ports []runtime.Port
+	peers := map[int]int{}
 	for _, l := range links {
 		a := l.Attrs()
 		pl, pn, pi, ok := parseAlias(a.Alias)
@@ -336,6 +346,7 @@ func HostPorts(host *netlink.Handle) ([]runtime.Port, error) {
 		ports = append(ports, runtime.Port{
 			Lab: pl, Node: pn, Interface: pi, HostPort: a.Name, Ifindex: a.Index, OperState: a.OperState.String(),
 		})
+		peers[a.Index] = a.NetNsID
 	}
-	return ports, nil
+	return ports, peers, nil
 }
