@@ -15,14 +15,14 @@
 #                           pages or locales. Under tini, its command starts
 #                           FRR as the init script does (watchfrr and the
 #                           daemons /etc/frr/daemons enables: zebra and
-#                           staticd by default) and sleeps.
-#                           Interfaces added after the start are picked up by
-#                           zebra. The root filesystem tarball is cached in
-#                           ${NETLOOM_IMAGE_CACHE:-/var/cache/netloom/images}
-#                           as frr-<hash of the recipe>.tar: the first build
-#                           takes about 30 s, later imports about 5 s. Clear it
-#                           with rm -rf on that folder; a changed recipe
-#                           rebuilds and removes the old tarball.
+#                           staticd by default) and sleeps. zebra picks up
+#                           interfaces added after the start.
+#
+# The frr root filesystem is cached as a tarball named for a hash of its
+# recipe, in ${NETLOOM_IMAGE_CACHE:-/var/cache/netloom/images}: the first
+# build takes about 30 s, later loads import the tarball in a few seconds.
+# Clear the cache with rm -r on that folder; a changed recipe builds anew and
+# removes the old tarball.
 set -euo pipefail
 
 docker=/usr/bin/docker # another docker CLI may come first on PATH
