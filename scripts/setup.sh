@@ -18,6 +18,7 @@ declare -A need=(
 	[make]=make
 	[gcc]=gcc # go test -race needs cgo
 	[dockerd]=docker.io # the container runtime's tests run a private daemon
+	[mmdebstrap]=mmdebstrap # builds the frr node image (scripts/images.sh)
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -84,6 +84,8 @@ func removeContainers(c *docker.Client) error {
 }
 
 // LoadImages builds the node images of scripts/images.sh into the daemon.
+// An image given as NAME=TAG is also tagged TAG, for a lab file that names
+// another image ("frr=quay.io/frrouting/frr:10.2.1").
 func (dk *Docker) LoadImages(ctx context.Context, images ...string) error {
 	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
