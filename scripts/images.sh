@@ -107,13 +107,14 @@ frr() {
 }
 
 [ $# -gt 0 ] || set -- busybox frr
+declare -A built # an image named with several tags is built once
 for arg in "$@"; do
 	image=${arg%%=*}
 	case "$image" in
-	busybox) busybox ;;
-	frr) frr ;;
+	busybox | frr) [ -n "${built[$image]:-}" ] || "$image" ;;
 	*) echo "images: unknown image $image (known: busybox, frr)" >&2; exit 2 ;;
 	esac
+	built[$image]=1
 	if [ "$arg" != "$image" ]; then
 		"$docker" tag "netloom/$image:latest" "${arg#*=}"
 		echo "images: netloom/$image:latest as ${arg#*=}"

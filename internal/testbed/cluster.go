@@ -32,6 +32,9 @@ type ClusterConfig struct {
 	// DockerHosts get a private Docker daemon each, with the test images
 	// (scripts/images.sh), which their agents run nodes with an image on.
 	DockerHosts []string
+	// Images are loaded into each Docker daemon, as scripts/images.sh takes
+	// them (IMAGE or IMAGE=TAG); busybox when empty.
+	Images []string
 }
 
 // Cluster is a controller on its own machine and an agent on each host, all
@@ -79,7 +82,11 @@ func StartCluster(t TB, cfg ClusterConfig) *Cluster {
 		if err != nil {
 			t.Fatalf("docker of %s: %v", name, err)
 		}
-		if err := dk.LoadImages(ctx, "busybox"); err != nil {
+		images := cfg.Images
+		if len(images) == 0 {
+			images = []string{"busybox"}
+		}
+		if err := dk.LoadImages(ctx, images...); err != nil {
 			t.Fatalf("docker of %s: %v", name, err)
 		}
 		c.Dockers[name] = dk

@@ -175,7 +175,11 @@ func createRequest(spec runtime.NodeSpec) (CreateRequest, error) {
 		}
 	}
 	hc.Binds = c.Binds
-	hc.Sysctls = c.Sysctls
+	// A node forwards IPv4 unless its settings say otherwise: on a usual
+	// Docker host a container inherits forwarding from the host, where
+	// Docker turned it on, and lab files (routers of kind linux) count on it.
+	hc.Sysctls = map[string]string{"net.ipv4.ip_forward": "1"}
+	maps.Copy(hc.Sysctls, c.Sysctls)
 	if c.Memory != "" {
 		if hc.Memory, err = wire.ParseMemory(c.Memory); err != nil {
 			return CreateRequest{}, fmt.Errorf("node %s: memory: %w", spec.Name, err)
