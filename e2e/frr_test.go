@@ -84,9 +84,14 @@ func TestFRRLabs(t *testing.T) {
 			if out, err := c.CLI(t, "lab", "destroy", form.lab, "--delete"); err != nil {
 				t.Fatalf("destroy: %v\n%s", err, out)
 			}
-			for host := range c.Dockers {
+			for host, h := range c.Hosts {
 				if left, err := docker(t.Context(), host, "ps", "-aq", "--filter", "label="+ident.LabKey+"="+form.lab); err != nil || left != "" {
 					t.Errorf("%s keeps containers of %s: %q (%v)", host, form.lab, left, err)
+				}
+				// Ports and tunnels of the lab carry its name in their marks.
+				left, err := h.VSCtl(t.Context(), "--columns=name", "find", "Port", "external_ids:"+ident.LabKey+"="+form.lab)
+				if err != nil || strings.TrimSpace(left) != "" {
+					t.Errorf("%s keeps ports of %s: %q (%v)", host, form.lab, left, err)
 				}
 			}
 		})

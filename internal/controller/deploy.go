@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/netloom/netloom/internal/store"
 	"github.com/netloom/netloom/internal/topology"
@@ -26,11 +25,11 @@ func (c *Controller) placeLab(ctx context.Context, v store.LabView, spec topolog
 	if err != nil {
 		return deployment{}, err
 	}
-	known, containers := map[string]bool{}, map[string]bool{}
+	known, offers := map[string]bool{}, map[string]map[string]bool{}
 	var online []string
 	for _, h := range hosts {
 		known[h.Name] = true
-		containers[h.Name] = slices.Contains(h.Capabilities, "docker")
+		offers[h.Name] = offered(h.Capabilities)
 		if c.online(h) {
 			online = append(online, h.Name)
 		}
@@ -46,7 +45,7 @@ func (c *Controller) placeLab(ctx context.Context, v store.LabView, spec topolog
 			current[n.Name] = n.PlacedOn
 		}
 	}
-	placement, err := place(spec.Nodes, spec.Links, current, known, online, load, containers)
+	placement, err := place(spec.Nodes, spec.Links, current, known, online, load, offers)
 	if err != nil {
 		return deployment{}, fmt.Errorf("deploy %s: %w", spec.Name, err)
 	}

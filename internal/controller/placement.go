@@ -9,6 +9,34 @@ import (
 	"github.com/netloom/netloom/internal/topology"
 )
 
+// The node runtimes agents offer, as they report them among their
+// capabilities.
+const (
+	runtimeNetns  = "netns"
+	runtimeDocker = "docker"
+)
+
+// runtimeOf names the runtime a node needs.
+func runtimeOf(n topology.Node) string {
+	if n.Image != "" {
+		return runtimeDocker
+	}
+	return runtimeNetns
+}
+
+// offered reads the runtimes a host's capabilities offer. An agent that
+// names none (the original's) runs netns nodes.
+func offered(capabilities []string) map[string]bool {
+	o := map[string]bool{}
+	for _, rt := range []string{runtimeNetns, runtimeDocker} {
+		o[rt] = slices.Contains(capabilities, rt)
+	}
+	if !o[runtimeNetns] && !o[runtimeDocker] {
+		o[runtimeNetns] = true
+	}
+	return o
+}
+
 // errPlacement reports a lab that cannot be placed on the hosts online.
 var errPlacement = errors.New("cannot place nodes")
 
@@ -19,12 +47,13 @@ var errPlacement = errors.New("cannot place nodes")
 // cross-host links to the nodes placed so far, then the least loaded, then
 // the first by name. load counts the nodes each host runs for other labs.
 //
-// A node with an image runs only on a host whose agent offers a container
-// runtime (containers): it is placed among those, a pin to another host is
-// an error naming both, and a node placed on another host before it had an
-// image is placed again.
+// A node runs only on a host whose agent offers its runtime (offers, by
+// host: docker for a node with an image, netns for one without; a host
+// missing from offers runs netns nodes only): it is placed among those, a
+// pin to another host is an error naming both, and a node placed on a host
+// that no longer fits it (given an image) is placed again.
 func place(nodes []topology.Node, links []topology.Link, current map[string]string, known map[string]bool,
-	online []string, load map[string]int, containers map[string]bool) (map[string]string, error) {
+	online []string, load map[string]int, offers map[string]map[string]bool) (map[string]string, error) {
 	hosts := slices.Sorted(slices.Values(online))
 	isOnline := map[string]bool{}
 	for _, h := range hosts {
@@ -36,12 +65,18 @@ func place(nodes []topology.Node, links []topology.Link, current map[string]stri
 		count[h] = n
 	}
 	var errs []string
-	fits := func(n topology.Node, h string) bool { return n.Image == "" || containers[h] }
+	fits := func(n topology.Node, h string) bool {
+		o, ok := offers[h]
+		return o[runtimeOf(n)] || !ok && runtimeOf(n) == runtimeNetns
+	}
 	for _, n := range nodes {
 		cur := current[n.Name]
 		switch {
-		case n.Host != "" && !fits(n, n.Host):
+		case n.Host != "" && !fits(n, n.Host) && n.Image != "":
 			errs = append(errs, fmt.Sprintf("node %s runs image %s: host %s has no container runtime", n.Name, n.Image, n.Host))
+			continue
+		case n.Host != "" && !fits(n, n.Host):
+			errs = append(errs, fmt.Sprintf("node %s has no image: host %s runs containers only (give it an image, or pin it to a host that runs netns nodes)", n.Name, n.Host))
 			continue
 		case cur != "" && known[cur] && fits(n, cur) && (n.Host == "" || n.Host == cur):
 			placed[n.Name] = cur
@@ -85,8 +120,12 @@ func place(nodes []topology.Node, links []topology.Link, current map[string]stri
 				best, bestCross, bestLoad = h, cross, count[h]
 			}
 		}
-		if best == "" {
+		if best == "" && n.Image != "" {
 			errs = append(errs, fmt.Sprintf("node %s runs image %s: no online host has a container runtime", n.Name, n.Image))
+			continue
+		}
+		if best == "" {
+			errs = append(errs, fmt.Sprintf("node %s has no image: no online host runs netns nodes", n.Name))
 			continue
 		}
 		placed[n.Name] = best

@@ -49,12 +49,20 @@ func TestPlace(t *testing.T) {
 			[]string{"hostA"}, nil, nil, "node r1 runs image frr: no online host has a container runtime"},
 		{"a node given an image leaves a host without containers", []topology.Node{{Name: "r1", Image: "frr"}}, nil,
 			map[string]string{"r1": "hostA"}, []string{"hostA", "hostC"}, nil, map[string]string{"r1": "hostC"}, ""},
+		{"a host of containers only gets none of the netns nodes", []topology.Node{{Name: "r1", Image: "frr"}, {Name: "r2"}}, []topology.Link{link("r1", "r2")}, nil,
+			[]string{"hostA", "hostD"}, nil, map[string]string{"r1": "hostD", "r2": "hostA"}, ""},
+		{"a netns node pinned to a host of containers only", []topology.Node{{Name: "r1", Host: "hostD"}}, nil, nil,
+			[]string{"hostD"}, nil, nil, "node r1 has no image: host hostD runs containers only"},
+		{"a netns node and only hosts of containers online", []topology.Node{{Name: "r1"}}, nil, nil,
+			[]string{"hostD"}, nil, nil, "node r1 has no image: no online host runs netns nodes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			known := map[string]bool{"hostA": true, "hostB": true, "hostC": true}
-			got, err := place(tt.nodes, tt.links, tt.current, known, tt.online, tt.load, map[string]bool{"hostC": true})
+			known := map[string]bool{"hostA": true, "hostB": true, "hostC": true, "hostD": true}
+			offers := map[string]map[string]bool{"hostA": offered([]string{"ovs"}), "hostB": offered([]string{"netns"}),
+				"hostC": offered([]string{"netns", "docker"}), "hostD": offered([]string{"docker"})}
+			got, err := place(tt.nodes, tt.links, tt.current, known, tt.online, tt.load, offers)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err %v, want %q", err, tt.wantErr)
