@@ -433,7 +433,7 @@ func TestLabApply(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lab apply: %v\n%s", err, out)
 	}
-	for _, want := range []string{"(new): 7 changes", "+ node rt1", "+ link pc2:eth1-rt2:eth2", "warning: startup-config (nodes rt1, rt2): not applied", "is running"} {
+	for _, want := range []string{"(new): 7 changes", "+ node rt1", "+ link pc2:eth1-rt2:eth2", "warning: startup-config (no image) (nodes rt1, rt2): not applied", "warning: env (no image) (nodes pc1, pc2, rt1, rt2): not applied", "is running"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("apply output lacks %q:\n%s", want, out)
 		}

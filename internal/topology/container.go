@@ -283,3 +283,31 @@ func (n Node) settingsProblems(pos map[string][2]int) []Problem {
 	}
 	return ps
 }
+
+// settingNames names the container settings a node has, as the lab file
+// spells them.
+func (n Node) settingNames() []string {
+	var names []string
+	add := func(name string, set bool) {
+		if set {
+			names = append(names, name)
+		}
+	}
+	if c := n.Container; c != nil {
+		add("cmd", c.Cmd != "")
+		add("entrypoint", c.Entrypoint != "")
+		add("env", len(c.Env) > 0)
+		add("labels", len(c.Labels) > 0)
+		add("user", c.User != "")
+		add("binds", len(c.Binds) > 0)
+		add("ports", len(c.Ports) > 0)
+		add("cap-add", len(c.CapAdd) > 0)
+		add("sysctls", len(c.Sysctls) > 0)
+		add("memory", c.Memory != "")
+		add("cpu", c.CPU != 0)
+	}
+	add("startup-config", n.StartupConfig != "")
+	add("env-files", len(n.EnvFiles) > 0)
+	add("extras.frr.daemons", len(n.FRRDaemons) > 0)
+	return names
+}

@@ -123,7 +123,7 @@ func TestSettingsWithoutImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := strings.Join(lab.Warnings(), "\n"); w != "container settings without an image (nodes r1): not applied" {
+	if w := strings.Join(lab.Warnings(), "\n"); w != "binds (no image) (nodes r1): not applied" {
 		t.Errorf("warnings %q", w)
 	}
 	if len(lab.Refs()) != 0 {

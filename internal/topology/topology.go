@@ -360,8 +360,10 @@ func merge(name string, topo rawTopology, rn rawNode) Node {
 			unused["extras."+k] = true
 		}
 	}
-	if n.Image == "" && !n.NodeSettings.IsZero() {
-		unused["container settings without an image"] = true
+	if n.Image == "" {
+		for _, k := range n.settingNames() {
+			unused[k+" (no image)"] = true
+		}
 	}
 	if n.StartupConfig != "" && kind != "frr" {
 		unused["startup-config of kind "+kind] = true
