@@ -156,15 +156,19 @@ func (hp *hostPlan) planNode(n wire.DeclaredNode, runningBy map[nodeKey]runtime.
 	for _, ifc := range n.Interfaces {
 		declared[ifc.Name] = true
 	}
+	down := false
 	for _, p := range rn.Ports {
 		made[p.Interface] = true
 		if !declared[p.Interface] {
 			extra = true
 		}
+		// A host end set down passes nothing: the runtime sets it up, and
+		// its port stays.
+		down = down || p.Down && declared[p.Interface]
 	}
 	res := wire.NodeStatus{LabID: n.LabID, Name: n.Name, Status: wire.StatusConverged, RuntimeID: rn.ID}
 	w := nodeWork{key: k, spec: runtime.NodeSpec{Lab: n.LabID, Name: n.Name, Image: n.Image, Container: n.Container}, files: n.Files, result: len(hp.nodes)}
-	needWork := !isRunning || extra
+	needWork := !isRunning || extra || down
 	for _, ifc := range n.Interfaces {
 		w.spec.Interfaces = append(w.spec.Interfaces, runtime.InterfaceSpec{Name: ifc.Name, MTU: ifc.MTU})
 		name := ident.HostPortName(n.LabID, n.Name, ifc.Name)

@@ -78,4 +78,7 @@ type Port struct {
 	HostPort  string // the host end, the name of the OVS port
 	Ifindex   int    // of the host end
 	OperState string // of the host end, as the kernel reports it ("up", "down", …)
+	// Down says the host end is administratively down: something else (an
+	// ovs-vswitchd that let go of it) set it down, and no frame passes.
+	Down bool
 }

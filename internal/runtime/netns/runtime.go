@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -199,9 +200,16 @@ func Wire(ctx context.Context, host *netlink.Handle, nodeNs vnetns.NsHandle, spe
 			case l.Attrs().Alias != want:
 				return rollback(fmt.Errorf("interface %s of node %s: host port %s exists and is not this interface's (alias %q)", ifc.Name, spec.Name, hostPort, l.Attrs().Alias))
 			case present[ifc.Name] && !fresh:
+				// Made by an earlier call. An ovs-vswitchd that held the
+				// device under a port of its own sets it down when it lets go.
+				if l.Attrs().Flags&net.FlagUp == 0 {
+					if err := host.LinkSetUp(l); err != nil {
+						return rollback(fmt.Errorf("set host port %s up: %w", hostPort, err))
+					}
+				}
 				ports = append(ports, runtime.Port{Lab: spec.Lab, Node: spec.Name, Interface: ifc.Name, HostPort: hostPort,
 					Ifindex: l.Attrs().Index, OperState: l.Attrs().OperState.String()})
-				continue // made by an earlier call
+				continue
 			}
 			// Its peer went with a lost namespace.
 			if err := host.LinkDel(l); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -345,6 +353,7 @@ func HostPortsWithPeers(host *netlink.Handle) ([]runtime.Port, map[int]int, erro
 		}
 		ports = append(ports, runtime.Port{
 			Lab: pl, Node: pn, Interface: pi, HostPort: a.Name, Ifindex: a.Index, OperState: a.OperState.String(),
+			Down: a.Flags&net.FlagUp == 0,
 		})
 		peers[a.Index] = a.NetNsID
 	}
