@@ -1,5 +1,7 @@
 package wire
 
+import "time"
+
 // Status values of a tunnel or port result.
 const (
 	StatusConverged = "converged"
@@ -261,11 +263,39 @@ type RegisterRequest struct {
 	// controller whose counter is behind it (a restored database) moves past
 	// it.
 	ObservedGeneration int64 `json:"observed_generation,omitempty"`
+	// UnderlayMTU (new) is the MTU of the interface that holds DataIP.
+	UnderlayMTU int `json:"underlay_mtu,omitempty"`
 }
 
 // HeartbeatRequest is an agent's heartbeat (new body: the original sends
 // none). ObservedGeneration lets a controller on a restored database catch
-// up without waiting for a registration.
+// up without waiting for a registration. UnderlayMTU and Underlay report the
+// underlay as the agent last saw it; an agent sends a heartbeat at once
+// when either changes.
 type HeartbeatRequest struct {
-	ObservedGeneration int64 `json:"observed_generation,omitempty"`
+	ObservedGeneration int64           `json:"observed_generation,omitempty"`
+	UnderlayMTU        int             `json:"underlay_mtu,omitempty"`
+	Underlay           []UnderlayCheck `json:"underlay,omitempty"`
+}
+
+// Underlay check statuses.
+const (
+	UnderlayOK          = "ok"
+	UnderlayUnreachable = "unreachable"  // the peer's data IP does not answer
+	UnderlayPortBlocked = "port_blocked" // it answers, VXLAN on the configured port does not pass
+	UnderlayMTUTooSmall = "mtu"          // VXLAN passes, but not at the size the links need, with DF
+)
+
+// UnderlayCheck is what an agent last found on the underlay path to one
+// peer it shares cross-host links with: that VXLAN on the configured UDP
+// port passes, with DF, at the largest outer packet the links need.
+type UnderlayCheck struct {
+	PeerIP string `json:"peer_ip"`
+	Status string `json:"status"`
+	// NeedMTU is the outer packet size the links need (their largest MTU
+	// plus 50); PathMTU, for status mtu, the largest that passed.
+	NeedMTU   int       `json:"need_mtu"`
+	PathMTU   int       `json:"path_mtu,omitempty"`
+	Reason    string    `json:"reason,omitempty"` // in words, with the numbers
+	CheckedAt time.Time `json:"checked_at"`
 }
