@@ -65,7 +65,7 @@ func TestCLI(t *testing.T) {
 		{"show json", append([]string{"lab", "show", "cli", "-o", "json"}, conn...), 0, `"link_name": "r1:eth1-r2:eth1"`, ""},
 		{"unknown lab", append([]string{"lab", "show", "nope"}, conn...), 1, "", "not found"},
 		{"bad lab file", append([]string{"lab", "apply", "-f", badLab}, conn...), 1, "", `bad.yaml:5:28: topology.links[0].endpoints[1]: "r9": no such node`},
-		{"no hosts", append([]string{"host", "ls"}, conn...), 0, "NAME  STATUS  DATA IP  ADDRESS  VERSION\n", ""},
+		{"no hosts", append([]string{"host", "ls"}, conn...), 0, "NAME  STATUS  DATA IP  ADDRESS  VERSION  UNDERLAY MTU  UNDERLAY\n", ""},
 		{"converge plan", append([]string{"converge", "--plan"}, conn...), 0, "HOST  LAB  LINK", ""},
 		{"wrong token", []string{"lab", "ls", "--controller", srv.URL, "--token-file", bad}, 1, "", "missing or wrong bearer token"},
 		{"missing file argument", append([]string{"lab", "apply"}, conn...), 2, "", "-f: a lab file is required"},

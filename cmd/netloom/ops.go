@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -33,9 +34,13 @@ func newHostCmd(root *rootOptions) *cobra.Command {
 			if root.output == "json" {
 				return printJSON(cmd.OutOrStdout(), hosts)
 			}
-			t := newTable(cmd.OutOrStdout(), "NAME", "STATUS", "DATA IP", "ADDRESS", "VERSION")
+			t := newTable(cmd.OutOrStdout(), "NAME", "STATUS", "DATA IP", "ADDRESS", "VERSION", "UNDERLAY MTU", "UNDERLAY")
 			for _, h := range hosts {
-				t.row(h.Name, h.Status, h.DataIP, h.Address, orDash(h.Version))
+				mtu := "-"
+				if h.UnderlayMTU > 0 {
+					mtu = fmt.Sprint(h.UnderlayMTU)
+				}
+				t.row(h.Name, h.Status, h.DataIP, h.Address, orDash(h.Version), mtu, underlaySummary(h.Underlay))
 			}
 			return t.flush()
 		},
@@ -70,8 +75,26 @@ func newLinkCmd(root *rootOptions) *cobra.Command {
 	return cmd
 }
 
+// underlaySummary says what an agent last found on the underlay to its
+// peers: "ok" when every path passes, else each failing one.
+func underlaySummary(checks []wire.UnderlayCheck) string {
+	if len(checks) == 0 {
+		return "-"
+	}
+	var bad []string
+	for _, c := range checks {
+		if c.Status != wire.UnderlayOK {
+			bad = append(bad, c.PeerIP+": "+cmp.Or(c.Reason, c.Status))
+		}
+	}
+	if len(bad) == 0 {
+		return fmt.Sprintf("ok (%d peers)", len(checks))
+	}
+	return strings.Join(bad, "; ")
+}
+
 func printLinks(cmd *cobra.Command, links []wire.LinkState) error {
-	t := newTable(cmd.OutOrStdout(), "LINK", "DESIRED", "ACTUAL", "HOSTS", "TAGS", "VNI", "PORT", "VERIFIED", "ERROR")
+	t := newTable(cmd.OutOrStdout(), "LINK", "DESIRED", "ACTUAL", "HOSTS", "TAGS", "VNI", "MTU", "PORT", "VERIFIED", "ERROR")
 	for _, l := range links {
 		hosts := orDash(l.SourceHost)
 		if l.CrossHost {
@@ -81,7 +104,11 @@ func printLinks(cmd *cobra.Command, links []wire.LinkState) error {
 		if l.Tunnel != nil {
 			port = l.Tunnel.PortName
 		}
-		t.row(l.Name, l.DesiredState, l.ActualState, hosts, intOrDash(l.SourceTag)+"/"+intOrDash(l.TargetTag), intOrDash(l.VNI), port,
+		mtu := intOrDash(l.MTU)
+		if l.AllowFragmentation && l.CrossHost {
+			mtu += " (fragmented)" // its outer packets may be split on the underlay
+		}
+		t.row(l.Name, l.DesiredState, l.ActualState, hosts, intOrDash(l.SourceTag)+"/"+intOrDash(l.TargetTag), intOrDash(l.VNI), mtu, port,
 			ago(l.VerifiedAt), orDash(l.Error))
 	}
 	return t.flush()

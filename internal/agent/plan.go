@@ -156,21 +156,26 @@ func (hp *hostPlan) planNode(n wire.DeclaredNode, runningBy map[nodeKey]runtime.
 	for _, ifc := range n.Interfaces {
 		declared[ifc.Name] = true
 	}
-	down := false
+	mtus := map[string]int{}
+	for _, ifc := range n.Interfaces {
+		mtus[ifc.Name] = ifc.MTU
+	}
+	fix := false
 	for _, p := range rn.Ports {
 		made[p.Interface] = true
 		if !declared[p.Interface] {
 			extra = true
+			continue
 		}
-		// A host end set down passes nothing: the runtime sets it up, and
-		// its port stays.
-		down = down || p.Down && declared[p.Interface]
+		// A host end set down passes nothing, and a link's new MTU goes to
+		// both its ends: the runtime sees to both; the port stays.
+		fix = fix || p.Down || mtus[p.Interface] != 0 && p.MTU != 0 && p.MTU != mtus[p.Interface]
 	}
 	res := wire.NodeStatus{LabID: n.LabID, Name: n.Name, Status: wire.StatusConverged, RuntimeID: rn.ID}
 	w := nodeWork{key: k, spec: runtime.NodeSpec{Lab: n.LabID, Name: n.Name, Image: n.Image, Container: n.Container}, files: n.Files, result: len(hp.nodes)}
-	needWork := !isRunning || extra || down
+	needWork := !isRunning || extra || fix
 	for _, ifc := range n.Interfaces {
-		w.spec.Interfaces = append(w.spec.Interfaces, runtime.InterfaceSpec{Name: ifc.Name, MTU: ifc.MTU})
+		w.spec.Interfaces = append(w.spec.Interfaces, runtime.InterfaceSpec{Name: ifc.Name, MTU: ifc.MTU, MAC: ifc.MAC})
 		name := ident.HostPortName(n.LabID, n.Name, ifc.Name)
 		tag := ifc.VLANTag
 		ir := wire.InterfaceStatus{LabID: n.LabID, Node: n.Name, Interface: ifc.Name, PortName: name, ActualVLAN: &tag}

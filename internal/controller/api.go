@@ -68,14 +68,24 @@ func (c *Controller) routes() http.Handler {
 				return 0, nil, err
 			}
 		}
-		if err := c.store.Heartbeat(r.Context(), name); err != nil {
+		var old store.Host
+		if req.Underlay != nil || req.UnderlayMTU != 0 {
+			var err error
+			if old, err = c.store.Host(r.Context(), name); err != nil {
+				return 0, nil, err
+			}
+		}
+		if err := c.store.Heartbeat(r.Context(), name, req); err != nil {
 			return 0, nil, err
 		}
+		changed := c.underlayChanged(old, req)
 		moved, err := c.catchUp(r.Context(), name, req.ObservedGeneration)
 		if err != nil {
 			return 0, nil, err
 		}
-		if moved { // its declarations were refused until now
+		// Its declarations were refused until now, or its links' underlay
+		// changed: their states follow from a round.
+		if moved || changed {
 			ctx := context.WithoutCancel(r.Context())
 			c.bg.Go(func() {
 				if _, err := c.converge(ctx, map[string]bool{name: true}, nil); err != nil {
@@ -204,7 +214,7 @@ func (c *Controller) register(ctx context.Context, req wire.RegisterRequest) (ma
 		return nil, err
 	}
 	if err := c.store.RegisterHost(ctx, store.Host{Name: req.Name, Address: req.Address, DataIP: req.DataIP,
-		Capabilities: req.Capabilities, Version: req.Version}); err != nil {
+		Capabilities: req.Capabilities, Version: req.Version, UnderlayMTU: req.UnderlayMTU}); err != nil {
 		return nil, err
 	}
 	c.log.Info("host registered", "host", req.Name, "address", req.Address, "data_ip", req.DataIP)
@@ -213,6 +223,37 @@ func (c *Controller) register(ctx context.Context, req wire.RegisterRequest) (ma
 		return nil, nil
 	}
 	return map[string]bool{req.Name: true}, nil
+}
+
+// underlayChanged logs, once per change, what a host's agent found on the
+// underlay to each peer, and reports whether anything changed.
+func (c *Controller) underlayChanged(old store.Host, hb wire.HeartbeatRequest) bool {
+	if hb.Underlay == nil && hb.UnderlayMTU == 0 {
+		return false
+	}
+	changed := false
+	if old.UnderlayMTU != 0 && hb.UnderlayMTU != old.UnderlayMTU {
+		c.log.Warn("underlay MTU changed", "host", old.Name, "from", old.UnderlayMTU, "to", hb.UnderlayMTU)
+		changed = true
+	}
+	was := map[string]wire.UnderlayCheck{}
+	for _, u := range old.Underlay {
+		was[u.PeerIP] = u
+	}
+	for _, u := range hb.Underlay {
+		w, seen := was[u.PeerIP]
+		delete(was, u.PeerIP)
+		if seen && w.Status == u.Status && w.PathMTU == u.PathMTU && w.NeedMTU == u.NeedMTU {
+			continue
+		}
+		changed = true
+		if u.Status == wire.UnderlayOK {
+			c.log.Info("underlay passes", "host", old.Name, "peer", u.PeerIP, "need_mtu", u.NeedMTU)
+		} else {
+			c.log.Warn("underlay fails", "host", old.Name, "peer", u.PeerIP, "status", u.Status, "why", underlayWhy(u))
+		}
+	}
+	return changed || len(was) > 0
 }
 
 // catchUp moves the generation counter past an agent's last applied
@@ -238,7 +279,7 @@ func (c *Controller) hostView(h store.Host) wire.HostView {
 		status = "online"
 	}
 	return wire.HostView{Name: h.Name, Address: h.Address, DataIP: h.DataIP, Status: status, Version: h.Version,
-		Capabilities: h.Capabilities, LastHeartbeat: h.LastHeartbeat}
+		Capabilities: h.Capabilities, LastHeartbeat: h.LastHeartbeat, UnderlayMTU: h.UnderlayMTU, Underlay: h.Underlay}
 }
 
 // handle registers an endpoint that needs token.

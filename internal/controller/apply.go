@@ -40,14 +40,19 @@ func diff(old, next topology.Lab) store.LabChange {
 			c.RemoveNodes = append(c.RemoveNodes, n.Name)
 		}
 	}
-	oldLinks := map[string]bool{}
+	oldLinks := map[string]topology.Link{}
 	for _, l := range old.Links {
-		oldLinks[l.Name()] = true
+		oldLinks[l.Name()] = l
 	}
 	newLinks := map[string]bool{}
 	for _, l := range next.Links {
 		newLinks[l.Name()] = true
-		if !oldLinks[l.Name()] {
+		o, ok := oldLinks[l.Name()]
+		switch {
+		case !ok:
+			c.AddLinks = append(c.AddLinks, l)
+		case !sameLink(o, l): // its MTU or a MAC changed: made again
+			c.RemoveLinks = append(c.RemoveLinks, l.Name())
 			c.AddLinks = append(c.AddLinks, l)
 		}
 	}
@@ -57,6 +62,15 @@ func diff(old, next topology.Lab) store.LabChange {
 		}
 	}
 	return c
+}
+
+// sameLink reports whether two versions of a link (same name) have the same
+// settings. Endpoints are compared by name, since a link's name orders them.
+func sameLink(a, b topology.Link) bool {
+	macs := func(l topology.Link) map[string]string {
+		return map[string]string{l.A.String(): l.A.MAC, l.B.String(): l.B.MAC}
+	}
+	return a.MTU == b.MTU && a.AllowFragmentation == b.AllowFragmentation && maps.Equal(macs(a), macs(b))
 }
 
 // changedFiles lists the files of a node's container that differ between
@@ -86,8 +100,8 @@ func specOf(v store.LabView, files map[string][]byte) topology.Lab {
 		spec.Nodes = append(spec.Nodes, topology.Node{Name: n.Name, Kind: n.Kind, Image: n.Image, Host: n.Host, Exec: n.Exec, NodeSettings: n.NodeSettings})
 	}
 	for _, ls := range v.Links {
-		spec.Links = append(spec.Links, topology.Link{A: topology.Endpoint{Node: ls.SourceNode, Iface: ls.SourceIface},
-			B: topology.Endpoint{Node: ls.TargetNode, Iface: ls.TargetIface}})
+		spec.Links = append(spec.Links, topology.Link{A: topology.Endpoint{Node: ls.SourceNode, Iface: ls.SourceIface, MAC: ls.SourceMAC},
+			B: topology.Endpoint{Node: ls.TargetNode, Iface: ls.TargetIface, MAC: ls.TargetMAC}, MTU: ls.RequestedMTU, AllowFragmentation: ls.AllowFragmentation})
 	}
 	return spec
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/netloom/netloom/internal/store"
 	"github.com/netloom/netloom/internal/topology"
@@ -48,6 +49,19 @@ func (c *Controller) placeLab(ctx context.Context, v store.LabView, spec topolog
 	placement, err := place(spec.Nodes, spec.Links, current, known, online, load, offers)
 	if err != nil {
 		return deployment{}, fmt.Errorf("deploy %s: %w", spec.Name, err)
+	}
+	underlay := map[string]int{}
+	for _, h := range hosts {
+		underlay[h.Name] = h.UnderlayMTU
+	}
+	var tooBig []string
+	for _, l := range spec.Links {
+		if _, err := linkMTU(l.MTU, l.AllowFragmentation, placement[l.A.Node], placement[l.B.Node], underlay); err != nil {
+			tooBig = append(tooBig, fmt.Sprintf("link %s: %v", l.Name(), err))
+		}
+	}
+	if len(tooBig) > 0 {
+		return deployment{}, fmt.Errorf("deploy %s: %w: %s", spec.Name, errPlacement, strings.Join(tooBig, "; "))
 	}
 	dep := deployment{placement: placement, moves: map[string]string{}, hosts: map[string]bool{}}
 	for node, host := range current {

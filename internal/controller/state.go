@@ -36,10 +36,72 @@ const vniProbes = 1000
 type side struct {
 	host, node, iface string
 	tag               *int
+	mac               string
 }
 
 func sides(ls store.LinkState) [2]side {
-	return [2]side{{ls.SourceHost, ls.SourceNode, ls.SourceIface, ls.SourceTag}, {ls.TargetHost, ls.TargetNode, ls.TargetIface, ls.TargetTag}}
+	return [2]side{{ls.SourceHost, ls.SourceNode, ls.SourceIface, ls.SourceTag, ls.SourceMAC},
+		{ls.TargetHost, ls.TargetNode, ls.TargetIface, ls.TargetTag, ls.TargetMAC}}
+}
+
+// VXLANOverhead is what VXLAN over IPv4 adds to a frame: outer IP, UDP,
+// VXLAN and inner Ethernet headers.
+const VXLANOverhead = 50
+
+// defaultMTU is a link's MTU when its lab file names none, and the most a
+// cross-host link gets by default.
+const defaultMTU = 1500
+
+// linkMTU is a link's MTU between its hosts: the one asked for, else 1500
+// on one host and, across hosts, the most their underlays carry after
+// VXLAN's overhead, at most 1500 (an underlay not reported counts as 1500).
+// An asked MTU the underlay cannot carry is an error with the numbers,
+// unless the link allows its outer packets to be fragmented.
+func linkMTU(asked int, fragment bool, a, b string, underlay map[string]int) (int, error) {
+	if a == b {
+		return cmp.Or(asked, defaultMTU), nil
+	}
+	ua, ub := cmp.Or(underlay[a], defaultMTU), cmp.Or(underlay[b], defaultMTU)
+	fits := min(ua, ub) - VXLANOverhead
+	switch {
+	case asked == 0:
+		return min(fits, defaultMTU), nil
+	case asked > fits && !fragment:
+		return fits, fmt.Errorf("mtu %d needs %d-byte packets on the underlay between %s (MTU %d) and %s (MTU %d): at most %d fits (or allow-fragmentation: true)",
+			asked, asked+VXLANOverhead, a, ua, b, ub, fits)
+	}
+	return asked, nil
+}
+
+// underlayProblem says what the agents of a cross-host link's hosts last
+// found wrong on the underlay between them, or "".
+func underlayProblem(ls store.LinkState, hosts map[string]store.Host) string {
+	if !ls.CrossHost {
+		return ""
+	}
+	var whys []string
+	for _, p := range [][2]string{{ls.SourceHost, ls.TargetHost}, {ls.TargetHost, ls.SourceHost}} {
+		from, to := hosts[p[0]], hosts[p[1]]
+		for _, c := range from.Underlay {
+			if c.PeerIP == to.DataIP && c.Status != wire.UnderlayOK {
+				whys = append(whys, fmt.Sprintf("underlay %s → %s: %s", from.Name, to.Name, underlayWhy(c)))
+			}
+		}
+	}
+	return strings.Join(whys, "; ")
+}
+
+// underlayWhy words an underlay check that failed.
+func underlayWhy(c wire.UnderlayCheck) string {
+	switch c.Status {
+	case wire.UnderlayUnreachable:
+		return "unreachable"
+	case wire.UnderlayPortBlocked:
+		return "VXLAN port blocked"
+	case wire.UnderlayMTUTooSmall:
+		return fmt.Sprintf("path MTU %d below the needed %d", c.PathMTU, c.NeedMTU)
+	}
+	return cmp.Or(c.Reason, c.Status)
 }
 
 // allocate gives every link of a running lab the hosts of its nodes'
@@ -62,8 +124,10 @@ func allocate(d *store.Desired) (allocs []store.Allocation, tunnels []store.Tunn
 		running[l.ID] = runs(l.State)
 	}
 	ips := map[string]string{}
+	underlay := map[string]int{}
 	for _, h := range d.Hosts {
 		ips[h.Name] = h.DataIP
+		underlay[h.Name] = h.UnderlayMTU
 	}
 	used := map[string]map[int]int{} // host → tag → sides holding it
 	hold := func(host string, tag, n int) {
@@ -114,7 +178,7 @@ func allocate(d *store.Desired) (allocs []store.Allocation, tunnels []store.Tunn
 		if sh == th && keepS && keepT && *ls.SourceTag != *ls.TargetTag {
 			keepT = false // one tag for both ends of a same-host link
 		}
-		if keepS && keepT && ls.CrossHost == (sh != th) && (sh == th || ls.VNI != nil) {
+		if keepS && keepT && ls.CrossHost == (sh != th) && (sh == th || ls.VNI != nil) && ls.MTU != nil {
 			continue
 		}
 		if !keepS && ls.SourceHost != "" && ls.SourceTag != nil {
@@ -175,12 +239,13 @@ func allocate(d *store.Desired) (allocs []store.Allocation, tunnels []store.Tunn
 		if !w.keepT {
 			hold(w.th, tt, 1)
 		}
-		a := store.Allocation{LinkStateID: ls.ID, SourceHost: w.sh, TargetHost: w.th, SourceTag: st, TargetTag: tt, VNI: vni}
+		mtu, _ := linkMTU(ls.RequestedMTU, ls.AllowFragmentation, w.sh, w.th, underlay)
+		a := store.Allocation{LinkStateID: ls.ID, SourceHost: w.sh, TargetHost: w.th, SourceTag: st, TargetTag: tt, VNI: vni, MTU: mtu}
 		if vni != nil {
 			ls.VNI = vni
 		}
 		allocs = append(allocs, a)
-		ls.SourceHost, ls.TargetHost, ls.SourceTag, ls.TargetTag = w.sh, w.th, &a.SourceTag, &a.TargetTag
+		ls.SourceHost, ls.TargetHost, ls.SourceTag, ls.TargetTag, ls.MTU = w.sh, w.th, &a.SourceTag, &a.TargetTag, &a.MTU
 		ls.CrossHost, ls.VLANTag = w.sh != w.th, nil
 		if !ls.CrossHost {
 			ls.VLANTag = &a.SourceTag
@@ -269,14 +334,18 @@ func hostDeclarations(d store.Desired, omit map[nodeKey]bool) map[string]*wire.H
 			if !ok || p.host != s.host || s.tag == nil {
 				continue
 			}
+			mtu := 0 // a link allocated before links had MTUs: the agent's defaults
+			if ls.MTU != nil {
+				mtu = *ls.MTU
+			}
 			n := &decls[p.host].Nodes[p.i]
-			n.Interfaces = append(n.Interfaces, wire.DeclaredInterface{Name: s.iface, VLANTag: *s.tag})
+			n.Interfaces = append(n.Interfaces, wire.DeclaredInterface{Name: s.iface, VLANTag: *s.tag, MTU: mtu, MAC: s.mac})
 			if !ls.CrossHost || ls.VNI == nil || ss[1-i].tag == nil {
 				continue
 			}
 			peer := ss[1-i].host
 			decls[p.host].Tunnels = append(decls[p.host].Tunnels, wire.DeclaredTunnel{LinkID: ls.Name, LabID: ls.LabID, VNI: *ls.VNI,
-				LocalIP: ips[p.host], RemoteIP: ips[peer], ExpectedVLAN: *s.tag, PortName: ident.PortName(ls.LabID, ls.Name)})
+				LocalIP: ips[p.host], RemoteIP: ips[peer], ExpectedVLAN: *s.tag, PortName: ident.PortName(ls.LabID, ls.Name), MTU: mtu})
 		}
 	}
 	return decls
@@ -404,6 +473,10 @@ func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]
 	for _, l := range d.Labs {
 		running[l.ID] = runs(l.State)
 	}
+	hosts := map[string]store.Host{}
+	for _, h := range d.Hosts {
+		hosts[h.Name] = h
+	}
 	for i := range d.Nodes {
 		n := &d.Nodes[i]
 		a := answers[n.PlacedOn]
@@ -449,6 +522,10 @@ func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]
 			ls.TargetAttached = ls.CrossHost && ls.TargetStatus == store.LinkUp
 		}
 		ls.ActualState, ls.Error, ls.PartialHosts = linkState(*ls)
+		if why := underlayProblem(*ls, hosts); why != "" && ls.ActualState == store.LinkUp {
+			// Both ends converged, but the underlay does not carry it.
+			ls.ActualState, ls.Error = store.LinkError, why
+		}
 		if ls.ActualState == was.ActualState && ls.Error == was.Error && slices.Equal(ls.PartialHosts, was.PartialHosts) &&
 			ls.SourceStatus == was.SourceStatus && ls.SourceError == was.SourceError && ls.SourceAttached == was.SourceAttached &&
 			ls.TargetStatus == was.TargetStatus && ls.TargetError == was.TargetError && ls.TargetAttached == was.TargetAttached {

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -39,8 +40,9 @@ func link(src, dst string) store.LinkState {
 
 func placedLink(ls store.LinkState, sh string, st int, th string, tt int, vni *int) store.LinkState {
 	ls.SourceHost, ls.SourceTag, ls.TargetHost, ls.TargetTag, ls.VNI, ls.CrossHost = sh, tag(st), th, tag(tt), vni, sh != th
+	ls.MTU = tag(1450)
 	if sh == th {
-		ls.VLANTag = tag(st)
+		ls.VLANTag, ls.MTU = tag(st), tag(1500)
 	}
 	if sh != th && vni != nil {
 		ls.Tunnel = &store.Tunnel{VNI: *vni, AgentA: sh, IPA: map[string]string{"hostA": "10.0.0.1", "hostB": "10.0.0.2", "hostC": "10.0.0.3"}[sh],
@@ -66,8 +68,8 @@ func TestAllocate(t *testing.T) {
 		{"new links: one tag for a same-host link, one per side and a VNI for a cross-host one",
 			desired(store.LabStarting, abc, same, cross),
 			[]store.Allocation{
-				{LinkStateID: same.Name, SourceHost: "hostA", TargetHost: "hostA", SourceTag: 2050, TargetTag: 2050},
-				{LinkStateID: cross.Name, SourceHost: "hostA", TargetHost: "hostB", SourceTag: 2051, TargetTag: 2050, VNI: &first},
+				{LinkStateID: same.Name, SourceHost: "hostA", TargetHost: "hostA", SourceTag: 2050, TargetTag: 2050, MTU: 1500},
+				{LinkStateID: cross.Name, SourceHost: "hostA", TargetHost: "hostB", SourceTag: 2051, TargetTag: 2050, VNI: &first, MTU: 1450},
 			},
 			[]store.TunnelRow{{LinkStateID: cross.Name, LabID: "lab1", VNI: first, AgentA: "hostA", IPA: "10.0.0.1", AgentB: "hostB", IPB: "10.0.0.2", PortName: ident.PortName("lab1", cross.Name)}},
 			nil},
@@ -78,26 +80,26 @@ func TestAllocate(t *testing.T) {
 			desired(store.LabStopped, abc, same, cross), nil, nil, nil},
 		{"tags are unique per host: held tags are skipped",
 			desired(store.LabStarting, abc, placedLink(same, "hostA", 2050, "hostA", 2050, nil), cross),
-			[]store.Allocation{{LinkStateID: cross.Name, SourceHost: "hostA", TargetHost: "hostB", SourceTag: 2051, TargetTag: 2050, VNI: &first}},
+			[]store.Allocation{{LinkStateID: cross.Name, SourceHost: "hostA", TargetHost: "hostB", SourceTag: 2051, TargetTag: 2050, VNI: &first, MTU: 1450}},
 			[]store.TunnelRow{{LinkStateID: cross.Name, LabID: "lab1", VNI: first, AgentA: "hostA", IPA: "10.0.0.1", AgentB: "hostB", IPB: "10.0.0.2", PortName: ident.PortName("lab1", cross.Name)}},
 			nil},
 		{"a side that moved gets a fresh tag on its new host, the other keeps its own",
 			desired(store.LabStarting, map[string]string{"r1": "hostA", "r2": "hostA", "r3": "hostC"}, placedLink(cross, "hostA", 2077, "hostB", 2060, &first)),
-			[]store.Allocation{{LinkStateID: cross.Name, SourceHost: "hostA", TargetHost: "hostC", SourceTag: 2077, TargetTag: 2050}},
+			[]store.Allocation{{LinkStateID: cross.Name, SourceHost: "hostA", TargetHost: "hostC", SourceTag: 2077, TargetTag: 2050, MTU: 1450}},
 			[]store.TunnelRow{{LinkStateID: cross.Name, LabID: "lab1", VNI: first, AgentA: "hostA", IPA: "10.0.0.1", AgentB: "hostC", IPB: "10.0.0.3", PortName: ident.PortName("lab1", cross.Name)}},
 			nil},
 		{"a cross-host link that becomes same-host shares the tag of the side that stayed; its tunnel row goes",
 			desired(store.LabStarting, map[string]string{"r1": "hostA", "r2": "hostA", "r3": "hostA"}, placedLink(cross, "hostA", 2077, "hostB", 2060, &first)),
-			[]store.Allocation{{LinkStateID: cross.Name, SourceHost: "hostA", TargetHost: "hostA", SourceTag: 2077, TargetTag: 2077}},
+			[]store.Allocation{{LinkStateID: cross.Name, SourceHost: "hostA", TargetHost: "hostA", SourceTag: 2077, TargetTag: 2077, MTU: 1500}},
 			nil, []string{cross.Name}},
 		{"a same-host link split by a move keeps the tag on the side that stayed",
 			desired(store.LabStarting, map[string]string{"r1": "hostA", "r2": "hostB"}, placedLink(same, "hostA", 2050, "hostA", 2050, nil)),
-			[]store.Allocation{{LinkStateID: same.Name, SourceHost: "hostA", TargetHost: "hostB", SourceTag: 2050, TargetTag: 2050, VNI: tag(int(ident.VNI("lab1", same.Name)))}},
+			[]store.Allocation{{LinkStateID: same.Name, SourceHost: "hostA", TargetHost: "hostB", SourceTag: 2050, TargetTag: 2050, VNI: tag(int(ident.VNI("lab1", same.Name))), MTU: 1450}},
 			[]store.TunnelRow{{LinkStateID: same.Name, LabID: "lab1", VNI: int(ident.VNI("lab1", same.Name)), AgentA: "hostA", IPA: "10.0.0.1", AgentB: "hostB", IPB: "10.0.0.2", PortName: ident.PortName("lab1", same.Name)}},
 			nil},
 		{"a VNI another link holds is not taken (W-26)",
 			desired(store.LabStarting, abc, placedLink(same, "hostA", 2050, "hostA", 2050, &first), cross),
-			[]store.Allocation{{LinkStateID: cross.Name, SourceHost: "hostA", TargetHost: "hostB", SourceTag: 2051, TargetTag: 2050, VNI: tag(int(ident.VNIProbe("lab1", cross.Name, 1)))}},
+			[]store.Allocation{{LinkStateID: cross.Name, SourceHost: "hostA", TargetHost: "hostB", SourceTag: 2051, TargetTag: 2050, VNI: tag(int(ident.VNIProbe("lab1", cross.Name, 1))), MTU: 1450}},
 			[]store.TunnelRow{{LinkStateID: cross.Name, LabID: "lab1", VNI: int(ident.VNIProbe("lab1", cross.Name, 1)), AgentA: "hostA", IPA: "10.0.0.1", AgentB: "hostB", IPB: "10.0.0.2", PortName: ident.PortName("lab1", cross.Name)}},
 			nil},
 		{"a host that re-registered with a new data address: the tunnel row follows, tags stay",
@@ -163,12 +165,12 @@ func TestHostDeclarations(t *testing.T) {
 	labs := []string{"gone", "lab1"}
 	want := map[string]*wire.HostDeclaration{
 		"hostA": {Nodes: []wire.DeclaredNode{
-			{LabID: "lab1", Name: "r1", Kind: "linux", Exec: []string{"ip addr add 10.0.0.1/24 dev eth1"}, Interfaces: []wire.DeclaredInterface{{Name: "eth1", VLANTag: 2050}}},
-			{LabID: "lab1", Name: "r2", Kind: "linux", Interfaces: []wire.DeclaredInterface{{Name: "eth1", VLANTag: 2050}, {Name: "eth2", VLANTag: 2051}}},
-		}, Tunnels: []wire.DeclaredTunnel{{LinkID: cross.Name, LabID: "lab1", VNI: 5000, LocalIP: "10.0.0.1", RemoteIP: "10.0.0.2", ExpectedVLAN: 2051, PortName: port}},
+			{LabID: "lab1", Name: "r1", Kind: "linux", Exec: []string{"ip addr add 10.0.0.1/24 dev eth1"}, Interfaces: []wire.DeclaredInterface{{Name: "eth1", VLANTag: 2050, MTU: 1500}}},
+			{LabID: "lab1", Name: "r2", Kind: "linux", Interfaces: []wire.DeclaredInterface{{Name: "eth1", VLANTag: 2050, MTU: 1500}, {Name: "eth2", VLANTag: 2051, MTU: 1450}}},
+		}, Tunnels: []wire.DeclaredTunnel{{LinkID: cross.Name, LabID: "lab1", VNI: 5000, LocalIP: "10.0.0.1", RemoteIP: "10.0.0.2", ExpectedVLAN: 2051, PortName: port, MTU: 1450}},
 			DeclaredLabs: labs},
-		"hostB": {Nodes: []wire.DeclaredNode{{LabID: "lab1", Name: "r3", Kind: "linux", Interfaces: []wire.DeclaredInterface{{Name: "eth1", VLANTag: 2060}}}},
-			Tunnels:      []wire.DeclaredTunnel{{LinkID: cross.Name, LabID: "lab1", VNI: 5000, LocalIP: "10.0.0.2", RemoteIP: "10.0.0.1", ExpectedVLAN: 2060, PortName: port}},
+		"hostB": {Nodes: []wire.DeclaredNode{{LabID: "lab1", Name: "r3", Kind: "linux", Interfaces: []wire.DeclaredInterface{{Name: "eth1", VLANTag: 2060, MTU: 1450}}}},
+			Tunnels:      []wire.DeclaredTunnel{{LinkID: cross.Name, LabID: "lab1", VNI: 5000, LocalIP: "10.0.0.2", RemoteIP: "10.0.0.1", ExpectedVLAN: 2060, PortName: port, MTU: 1450}},
 			DeclaredLabs: labs},
 		"hostC": {Nodes: []wire.DeclaredNode{}, Tunnels: []wire.DeclaredTunnel{}, DeclaredLabs: labs},
 	}
@@ -403,5 +405,78 @@ func TestRemakeContainerSettings(t *testing.T) {
 				t.Errorf("reason %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLinkMTU: 1500 on one host; across hosts what the smaller underlay
+// carries after VXLAN's 50 bytes, at most 1500; an asked MTU the underlay
+// cannot carry is an error with both hosts' numbers unless fragmentation is
+// allowed.
+func TestLinkMTU(t *testing.T) {
+	t.Parallel()
+	underlay := map[string]int{"hostA": 1500, "hostB": 1400, "jumbo1": 9000, "jumbo2": 9100}
+	tests := []struct {
+		name     string
+		asked    int
+		fragment bool
+		a, b     string
+		want     int
+		wantErr  string
+	}{
+		{"same host, default", 0, false, "hostA", "hostA", 1500, ""},
+		{"same host, jumbo", 9000, false, "hostA", "hostA", 9000, ""},
+		{"cross-host default over 1500", 0, false, "hostA", "hostC", 1450, ""}, // hostC reports none: 1500
+		{"cross-host default, the smaller underlay decides", 0, false, "hostA", "hostB", 1350, ""},
+		{"cross-host default over jumbo underlays is capped", 0, false, "jumbo1", "jumbo2", 1500, ""},
+		{"cross-host jumbo over jumbo underlays", 8950, false, "jumbo1", "jumbo2", 8950, ""},
+		{"cross-host jumbo over 1500", 9000, false, "hostA", "hostC", 1450,
+			"mtu 9000 needs 9050-byte packets on the underlay between hostA (MTU 1500) and hostC (MTU 1500): at most 1450 fits"},
+		{"fragmentation allowed", 9000, true, "hostA", "hostB", 9000, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := linkMTU(tt.asked, tt.fragment, tt.a, tt.b, underlay)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("%d, %v; want %d", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestUnderlayProblem: a cross-host link both of whose ends converged is
+// not up while either host's agent finds the underlay to the other failing.
+func TestUnderlayProblem(t *testing.T) {
+	t.Parallel()
+	vni := 5000
+	cross := placedLink(link("r2:eth2", "r3:eth1"), "hostA", 2051, "hostB", 2060, &vni)
+	d := desired(store.LabRunning, map[string]string{"r1": "hostA", "r2": "hostA", "r3": "hostB"}, cross)
+	d.Hosts[1].Underlay = []wire.UnderlayCheck{{PeerIP: "10.0.0.1", Status: wire.UnderlayMTUTooSmall, NeedMTU: 1500, PathMTU: 1400},
+		{PeerIP: "10.0.0.3", Status: wire.UnderlayPortBlocked}}
+	answers := map[string]*hostAnswer{}
+	for host, decl := range hostDeclarations(d, nil) {
+		a := newHostAnswer(host)
+		for _, n := range decl.Nodes {
+			for _, ifc := range n.Interfaces {
+				tag := ifc.VLANTag
+				a.ifaces[ifaceKey{n.LabID, n.Name, ifc.Name}] = wire.InterfaceStatus{Status: wire.StatusConverged, ActualVLAN: &tag}
+			}
+			a.nodes[nodeKey{n.LabID, n.Name}] = wire.NodeStatus{Status: wire.StatusConverged}
+		}
+		for _, tn := range decl.Tunnels {
+			a.tunnels[linkKey{tn.LabID, tn.LinkID}] = wire.TunnelResult{Status: wire.StatusConverged}
+		}
+		answers[host] = a
+	}
+	observe(&d, answers, nil)
+	ls := d.Links[0]
+	if ls.ActualState != store.LinkError || ls.Error != "underlay hostB → hostA: path MTU 1400 below the needed 1500" {
+		t.Errorf("link %s %q", ls.ActualState, ls.Error)
 	}
 }

@@ -57,6 +57,7 @@ type NodeSpec struct {
 type InterfaceSpec struct {
 	Name string // inside the node, e.g. "eth1"
 	MTU  int
+	MAC  string // of the node end; "" derives one from lab, node and name
 }
 
 // Node is a node as it exists.
@@ -81,4 +82,5 @@ type Port struct {
 	// Down says the host end is administratively down: something else (an
 	// ovs-vswitchd that let go of it) set it down, and no frame passes.
 	Down bool
+	MTU  int // of the host end
 }

@@ -117,6 +117,7 @@ type Allocation struct {
 	SourceTag   int    `json:"st"`
 	TargetTag   int    `json:"tt"`
 	VNI         *int   `json:"nvni"`
+	MTU         int    `json:"mtu"`
 }
 
 // TunnelRow is a cross-host link's tunnel as declared: its hosts' current
@@ -147,11 +148,11 @@ func (s *Store) SaveAllocations(ctx context.Context, allocs []Allocation, tunnel
 			}
 			if _, err := s.txExec(ctx, tx, `UPDATE link_states SET source_host_id = j.sh, target_host_id = j.th,
 				source_vlan_tag = j.st, target_vlan_tag = j.tt, vlan_tag = CASE WHEN j.sh = j.th THEN j.st ELSE NULL END,
-				is_cross_host = (j.sh <> j.th), vni = COALESCE(j.nvni, vni), actual_state = ?, error_message = '',
+				is_cross_host = (j.sh <> j.th), vni = COALESCE(j.nvni, vni), link_mtu = j.mtu, actual_state = ?, error_message = '',
 				partial_state_hosts = '', source_status = '', source_error = '', source_verified_at = NULL,
 				target_status = '', target_error = '', target_verified_at = NULL, source_vxlan_attached = ?,
 				target_vxlan_attached = ?, updated_at = ?
-				FROM `+s.jsonRows("id text", "sh text", "th text", "st integer", "tt integer", "nvni integer")+`
+				FROM `+s.jsonRows("id text", "sh text", "th text", "st integer", "tt integer", "nvni integer", "mtu integer")+`
 				WHERE link_states.id = j.id`, LinkPending, false, false, t, arg); err != nil {
 				if isUnique(err) {
 					return fmt.Errorf("links: a VNI is taken: %w", ErrConflict)

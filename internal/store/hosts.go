@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/netloom/netloom/internal/wire"
 )
 
 // Host is an agent the controller knows.
@@ -18,6 +20,10 @@ type Host struct {
 	Version       string    `json:"version"`
 	LastHeartbeat time.Time `json:"last_heartbeat"`
 	CreatedAt     time.Time `json:"created_at"`
+	// UnderlayMTU is the MTU of the interface holding DataIP (0: not
+	// reported); Underlay the agent's last checks of its peers.
+	UnderlayMTU int                  `json:"underlay_mtu,omitempty"`
+	Underlay    []wire.UnderlayCheck `json:"underlay,omitempty"`
 }
 
 // RegisterHost records an agent, or updates it when it registers again, and
@@ -28,21 +34,34 @@ func (s *Store) RegisterHost(ctx context.Context, h Host) error {
 		return err
 	}
 	t := now()
-	_, err = s.exec(ctx, `INSERT INTO hosts (name, address, data_plane_address, capabilities, version, last_heartbeat, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+	_, err = s.exec(ctx, `INSERT INTO hosts (name, address, data_plane_address, capabilities, version, last_heartbeat, created_at, underlay_mtu)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET address = excluded.address, data_plane_address = excluded.data_plane_address,
-			capabilities = excluded.capabilities, version = excluded.version, last_heartbeat = excluded.last_heartbeat`,
-		h.Name, h.Address, h.DataIP, string(caps), h.Version, t, t)
+			capabilities = excluded.capabilities, version = excluded.version, last_heartbeat = excluded.last_heartbeat,
+			underlay_mtu = excluded.underlay_mtu`,
+		h.Name, h.Address, h.DataIP, string(caps), h.Version, t, t, h.UnderlayMTU)
 	if err != nil {
 		return fmt.Errorf("register host %s: %w", h.Name, err)
 	}
 	return nil
 }
 
-// Heartbeat records that an agent is alive; ErrNotFound for an agent that
-// never registered (it registers again).
-func (s *Store) Heartbeat(ctx context.Context, name string) error {
-	res, err := s.exec(ctx, `UPDATE hosts SET last_heartbeat = ? WHERE name = ?`, now(), name)
+// Heartbeat records that an agent is alive, with the underlay it reports
+// when it reports one (an agent of the first stage does not); ErrNotFound
+// for an agent that never registered (it registers again).
+func (s *Store) Heartbeat(ctx context.Context, name string, hb wire.HeartbeatRequest) error {
+	var res sql.Result
+	var err error
+	if hb.UnderlayMTU == 0 && hb.Underlay == nil {
+		res, err = s.exec(ctx, `UPDATE hosts SET last_heartbeat = ? WHERE name = ?`, now(), name)
+	} else {
+		checks, jerr := json.Marshal(hb.Underlay)
+		if jerr != nil {
+			return jerr
+		}
+		res, err = s.exec(ctx, `UPDATE hosts SET last_heartbeat = ?, underlay_mtu = ?, underlay = ? WHERE name = ?`,
+			now(), hb.UnderlayMTU, string(checks), name)
+	}
 	if err != nil {
 		return fmt.Errorf("heartbeat of %s: %w", name, err)
 	}
@@ -52,16 +71,21 @@ func (s *Store) Heartbeat(ctx context.Context, name string) error {
 	return nil
 }
 
-const hostColumns = `name, address, data_plane_address, capabilities, version, last_heartbeat, created_at`
+const hostColumns = `name, address, data_plane_address, capabilities, version, last_heartbeat, created_at, underlay_mtu, underlay`
 
 func scanHost(row interface{ Scan(...any) error }) (Host, error) {
 	var h Host
-	var caps string
-	if err := row.Scan(&h.Name, &h.Address, &h.DataIP, &caps, &h.Version, &h.LastHeartbeat, &h.CreatedAt); err != nil {
+	var caps, underlay string
+	if err := row.Scan(&h.Name, &h.Address, &h.DataIP, &caps, &h.Version, &h.LastHeartbeat, &h.CreatedAt, &h.UnderlayMTU, &underlay); err != nil {
 		return Host{}, err
 	}
 	if err := json.Unmarshal([]byte(caps), &h.Capabilities); err != nil {
 		return Host{}, fmt.Errorf("host %s capabilities: %w", h.Name, err)
+	}
+	if underlay != "[]" && underlay != "null" {
+		if err := json.Unmarshal([]byte(underlay), &h.Underlay); err != nil {
+			return Host{}, fmt.Errorf("host %s underlay: %w", h.Name, err)
+		}
 	}
 	h.LastHeartbeat, h.CreatedAt = h.LastHeartbeat.UTC(), h.CreatedAt.UTC()
 	return h, nil

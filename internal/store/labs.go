@@ -88,9 +88,13 @@ func (s *Store) insertLink(ctx context.Context, tx *sql.Tx, labID string, link t
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, id, labID, link.Name(), a.Node, a.Iface, b.Node, b.Iface); err != nil {
 		return err
 	}
+	frag := 0
+	if link.AllowFragmentation {
+		frag = 1
+	}
 	_, err := s.txExec(ctx, tx, `INSERT INTO link_states (id, lab_id, link_definition_id, link_name, source_node, source_interface,
-		target_node, target_interface, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		newID(), labID, id, link.Name(), a.Node, a.Iface, b.Node, b.Iface, now())
+		target_node, target_interface, updated_at, mtu, allow_fragmentation, source_mac, target_mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		newID(), labID, id, link.Name(), a.Node, a.Iface, b.Node, b.Iface, now(), link.MTU, frag, a.MAC, b.MAC)
 	return err
 }
 

@@ -60,7 +60,7 @@ func (s *Store) linkStates(ctx context.Context, where string, args ...any) ([]Li
 		ls.source_vxlan_attached, ls.target_vxlan_attached, ls.partial_state_hosts,
 		ls.source_status, ls.source_error, ls.source_verified_at, ls.target_status, ls.target_error, ls.target_verified_at,
 		vt.id, vt.vni, vt.agent_a_id, vt.agent_a_ip, vt.agent_b_id, vt.agent_b_ip, vt.status, vt.port_name,
-		hs.verified_at, ht.verified_at
+		hs.verified_at, ht.verified_at, ls.mtu, ls.link_mtu, ls.allow_fragmentation, ls.source_mac, ls.target_mac
 		FROM link_states ls LEFT JOIN vxlan_tunnels vt ON vt.link_state_id = ls.id
 		LEFT JOIN hosts hs ON hs.name = ls.source_host_id LEFT JOIN hosts ht ON ht.name = ls.target_host_id
 		WHERE `+where+` ORDER BY ls.link_name`, args...)
@@ -76,13 +76,17 @@ func (s *Store) linkStates(ctx context.Context, where string, args ...any) ([]Li
 		var tID, tA, tIPA, tB, tIPB, tStatus, tPort sql.NullString
 		var tVNI sql.NullInt64
 		var sv, tv, hsv, htv sql.NullTime
+		var mtu sql.NullInt64
+		var frag int
 		if err := rows.Scan(&ls.ID, &ls.LabID, &ls.Name, &ls.SourceNode, &ls.SourceIface, &ls.TargetNode, &ls.TargetIface,
 			&ls.DesiredState, &ls.ActualState, &ls.Error, &ls.CrossHost, &vni, &tag, &st, &tt, &ls.SourceHost, &ls.TargetHost,
 			&ls.SourceAttached, &ls.TargetAttached, &partial, &ls.SourceStatus, &ls.SourceError, &sv, &ls.TargetStatus, &ls.TargetError, &tv,
-			&tID, &tVNI, &tA, &tIPA, &tB, &tIPB, &tStatus, &tPort, &hsv, &htv); err != nil {
+			&tID, &tVNI, &tA, &tIPA, &tB, &tIPB, &tStatus, &tPort, &hsv, &htv,
+			&ls.RequestedMTU, &mtu, &frag, &ls.SourceMAC, &ls.TargetMAC); err != nil {
 			return nil, fmt.Errorf("read link states: %w", err)
 		}
 		ls.VNI, ls.VLANTag, ls.SourceTag, ls.TargetTag = intPtr(vni), intPtr(tag), intPtr(st), intPtr(tt)
+		ls.MTU, ls.AllowFragmentation = intPtr(mtu), frag != 0
 		ls.SourceVerifiedAt, ls.TargetVerifiedAt = verifiedAt(ls.SourceStatus, sv, hsv), verifiedAt(ls.TargetStatus, tv, htv)
 		if ls.SourceVerifiedAt != nil && ls.TargetVerifiedAt != nil {
 			ls.VerifiedAt = ls.SourceVerifiedAt

@@ -117,7 +117,7 @@ func TestStore(t *testing.T) {
 			if err := s.RegisterHost(ctx, Host{Name: "hostA", Address: "http://10.77.0.1:7402", DataIP: "10.77.0.1", Version: "v2"}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Heartbeat(ctx, "hostZ"); !errors.Is(err, ErrNotFound) {
+			if err := s.Heartbeat(ctx, "hostZ", wire.HeartbeatRequest{}); !errors.Is(err, ErrNotFound) {
 				t.Errorf("heartbeat of an unknown host: %v, want ErrNotFound", err)
 			}
 			h, err := s.Host(ctx, "hostA")
@@ -365,6 +365,14 @@ func TestMigrationUpgrade(t *testing.T) {
 			var settings, files string
 			if err := s.db.QueryRowContext(ctx, `SELECT n.settings, l.files FROM nodes n JOIN labs l ON l.id = n.lab_id WHERE n.id = 'n1'`).Scan(&settings, &files); err != nil || settings != "{}" || files != "{}" {
 				t.Errorf("after migration 6: node settings %q, lab files %q, %v; want {} for existing rows", settings, files, err)
+			}
+			if err := s.migrateTo(ctx, 7); err != nil {
+				t.Fatal(err)
+			}
+			var mtu, ulMTU int
+			var linkMTU sql.NullInt64
+			if err := s.db.QueryRowContext(ctx, `SELECT ls.mtu, ls.link_mtu, h.underlay_mtu FROM link_states ls, hosts h WHERE ls.id = 'ls1' AND h.name = 'hostA'`).Scan(&mtu, &linkMTU, &ulMTU); err != nil || mtu != 0 || linkMTU.Valid || ulMTU != 0 {
+				t.Errorf("after migration 7: link mtu %d/%v, underlay %d, %v; want the defaults, not yet allocated", mtu, linkMTU, ulMTU, err)
 			}
 			if v, _ := s.Version(ctx); v != latestVersion {
 				t.Errorf("version %d, want %d", v, latestVersion)

@@ -27,8 +27,10 @@ type ClusterConfig struct {
 	Hosts []string
 	// Postgres runs the controller on a throwaway PostgreSQL, else SQLite.
 	Postgres bool
-	// ControllerArgs are added to the controller's command line.
+	// ControllerArgs are added to the controller's command line, AgentArgs
+	// to every agent's.
 	ControllerArgs []string
+	AgentArgs      []string
 	// DockerHosts get a private Docker daemon each, with the test images
 	// (scripts/images.sh), which their agents run nodes with an image on.
 	DockerHosts []string
@@ -149,9 +151,9 @@ func (c *Cluster) StartAgent(t TB, name string) {
 	t.Helper()
 	h := c.Hosts[name]
 	ip := h.Underlay.Addr().String()
-	p, err := h.Start(t.Context(), c.cfg.Bin, "agent", "--listen", ip+":7401", "--name", name, "--data-ip", ip,
+	p, err := h.Start(t.Context(), c.cfg.Bin, append([]string{"agent", "--listen", ip + ":7401", "--name", name, "--data-ip", ip,
 		"--controller", ControllerURL, "--state-dir", filepath.Join(h.Dir, "agent"), "--ovsdb", h.OVSDB(),
-		"--token-file", c.agentTokenFile, "--docker-socket", c.dockerSocket(name))
+		"--token-file", c.agentTokenFile, "--docker-socket", c.dockerSocket(name)}, c.cfg.AgentArgs...)...)
 	if err != nil {
 		t.Fatalf("agent %s: %v", name, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -46,6 +47,7 @@ type Node struct {
 type Endpoint struct {
 	Node  string `json:"node"`
 	Iface string `json:"interface"`
+	MAC   string `json:"mac,omitempty"` // of the node interface; derived from lab, node and name when empty
 }
 
 func (e Endpoint) String() string { return e.Node + ":" + e.Iface }
@@ -54,6 +56,13 @@ func (e Endpoint) String() string { return e.Node + ":" + e.Iface }
 type Link struct {
 	A Endpoint `json:"a"`
 	B Endpoint `json:"b"`
+	// MTU of both node interfaces and, across hosts, of the tunnel; 0 for
+	// the default (1500 on one host; across hosts the most the underlay
+	// carries after VXLAN's 50 bytes, at most 1500).
+	MTU int `json:"mtu,omitempty"`
+	// AllowFragmentation lets a cross-host link's MTU exceed what the
+	// underlay carries: its outer packets are fragmented.
+	AllowFragmentation bool `json:"allow_fragmentation,omitempty"`
 }
 
 // Name returns the link's canonical name (ident.LinkName).
@@ -142,8 +151,10 @@ type rawExtras struct {
 // rawLink is a link in containerlab's brief form (endpoints: ["a:e1",
 // "b:e1"]) or its extended form (type: veth, endpoints: [{node, interface}]).
 type rawLink struct {
-	Type      string      `yaml:"type"`
-	Endpoints []yaml.Node `yaml:"endpoints"`
+	Type               string      `yaml:"type"`
+	Endpoints          []yaml.Node `yaml:"endpoints"`
+	MTU                int         `yaml:"mtu"`
+	AllowFragmentation bool        `yaml:"allow-fragmentation"`
 }
 
 // Decode reads a lab file. file names it in errors.
@@ -199,7 +210,7 @@ func Decode(file string, data []byte) (Lab, error) {
 			eps[j] = e
 		}
 		if ok {
-			lab.Links = append(lab.Links, Link{A: eps[0], B: eps[1]})
+			lab.Links = append(lab.Links, Link{A: eps[0], B: eps[1], MTU: rl.MTU, AllowFragmentation: rl.AllowFragmentation})
 		}
 	}
 	if err := lab.validate(ps, pos); err != nil {
@@ -240,6 +251,7 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int) *Error {
 		ps = append(ps, n.settingsProblems(pos)...)
 	}
 	used := map[string]int{}
+	macs := map[string]string{}
 	for i, link := range l.Links {
 		f := fmt.Sprintf("topology.links[%d].endpoints", i)
 		for j, e := range []Endpoint{link.A, link.B} {
@@ -255,14 +267,48 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int) *Error {
 			}
 			used[e.String()] = i
 		}
-		if link.A == link.B {
+		if link.A.String() == link.B.String() {
 			ps = append(ps, at(pos, f, Problem{Field: f, Reason: "a link from an interface to itself"}))
+		}
+		for j, e := range []Endpoint{link.A, link.B} {
+			if e.MAC == "" {
+				continue
+			}
+			ef := fmt.Sprintf("%s[%d].mac", f, j)
+			if r := checkMAC(e.MAC); r != "" {
+				ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: fmt.Sprintf("%q: %s", e.MAC, r)}))
+			} else if k, dup := macs[strings.ToLower(e.MAC)]; dup {
+				ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: fmt.Sprintf("%s is also the MAC of %s", e.MAC, k)}))
+			} else {
+				macs[strings.ToLower(e.MAC)] = e.String()
+			}
+		}
+		if link.MTU != 0 && (link.MTU < wire.MinMTU || link.MTU > MaxMTU) {
+			mf := fmt.Sprintf("topology.links[%d].mtu", i)
+			ps = append(ps, at(pos, mf, Problem{Field: mf, Reason: fmt.Sprintf("%d: want %d to %d", link.MTU, wire.MinMTU, MaxMTU)}))
 		}
 	}
 	if len(ps) == 0 {
 		return nil
 	}
 	return &Error{Problems: ps}
+}
+
+// MaxMTU is the largest link MTU: jumbo frames with room for VXLAN.
+const MaxMTU = 9216
+
+// checkMAC says what is wrong with a node interface's MAC address, or "".
+func checkMAC(s string) string {
+	hw, err := net.ParseMAC(s)
+	switch {
+	case err != nil || len(hw) != 6:
+		return "want a MAC address such as 02:00:00:00:00:01"
+	case hw[0]&1 != 0:
+		return "a multicast address cannot be an interface's"
+	case bytes.Equal(hw, make(net.HardwareAddr, 6)):
+		return "the zero address cannot be an interface's"
+	}
+	return ""
 }
 
 // positions maps dotted field paths to the line and column of their value.
@@ -425,11 +471,12 @@ func endpoint(n *yaml.Node) (Endpoint, string) {
 		var e struct {
 			Node      string `yaml:"node"`
 			Interface string `yaml:"interface"`
+			MAC       string `yaml:"mac"`
 		}
 		if err := n.Decode(&e); err != nil || e.Node == "" || e.Interface == "" {
-			return Endpoint{}, "want {node: …, interface: …}"
+			return Endpoint{}, "want {node: …, interface: …, mac: …}"
 		}
-		return Endpoint{Node: e.Node, Iface: e.Interface}, ""
+		return Endpoint{Node: e.Node, Iface: e.Interface, MAC: e.MAC}, ""
 	}
 	return Endpoint{}, "want node:interface"
 }

@@ -29,8 +29,8 @@ func TestDecodeDemo(t *testing.T) {
 			{Name: "r3", Kind: "linux", Host: "hostB"},
 		},
 		Links: []Link{
-			{A: Endpoint{"r1", "eth1"}, B: Endpoint{"r2", "eth1"}},
-			{A: Endpoint{"r2", "eth2"}, B: Endpoint{"r3", "eth1"}},
+			{A: Endpoint{Node: "r1", Iface: "eth1"}, B: Endpoint{Node: "r2", Iface: "eth1"}},
+			{A: Endpoint{Node: "r2", Iface: "eth2"}, B: Endpoint{Node: "r3", Iface: "eth1"}},
 		},
 	}
 	if diff := cmp.Diff(want, lab); diff != "" {
@@ -132,5 +132,43 @@ func TestContainerlabFile(t *testing.T) {
 	}
 	if _, err := Decode("x.yml", []byte("name: x\ntopology:\n  nodes: {a: {group: nope}}\n")); err == nil || !strings.Contains(err.Error(), `x.yml:3:22: topology.nodes.a.group: "nope": no such group`) {
 		t.Errorf("unknown group: %v", err)
+	}
+}
+
+// TestLinkMTUAndMAC: a link's mtu and an endpoint's mac (the extended form,
+// with or without type) are read, and bad ones are errors at their place.
+func TestLinkMTUAndMAC(t *testing.T) {
+	t.Parallel()
+	lab, err := Decode("m.yml", []byte(`name: m
+topology:
+  nodes: {a: {}, b: {}}
+  links:
+    - endpoints: ["a:eth1", "b:eth1"]
+      mtu: 9000
+    - type: veth
+      endpoints: [{node: a, interface: eth2, mac: "02:00:00:00:00:0a"}, {node: b, interface: eth2}]
+      mtu: 1600
+      allow-fragmentation: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := lab.Links[0]; l.MTU != 9000 || l.AllowFragmentation {
+		t.Errorf("link 0: %+v", l)
+	}
+	if l := lab.Links[1]; l.MTU != 1600 || !l.AllowFragmentation || l.A.MAC != "02:00:00:00:00:0a" || l.B.MAC != "" {
+		t.Errorf("link 1: %+v", l)
+	}
+	tests := []struct{ link, want string }{
+		{`{endpoints: ["a:eth1", "b:eth1"], mtu: 20000}`, "m.yml:5:46: topology.links[0].mtu: 20000: want 68 to 9216"},
+		{`{endpoints: [{node: a, interface: eth1, mac: "01:00:5e:00:00:01"}, "b:eth1"]}`, `topology.links[0].endpoints[0].mac: "01:00:5e:00:00:01": a multicast address`},
+		{`{endpoints: [{node: a, interface: eth1, mac: "nope"}, "b:eth1"]}`, `"nope": want a MAC address`},
+		{`{endpoints: [{node: a, interface: eth1, mac: "02:00:00:00:00:01"}, {node: b, interface: eth1, mac: "02:00:00:00:00:01"}]}`, "02:00:00:00:00:01 is also the MAC of a:eth1"},
+	}
+	for _, tt := range tests {
+		_, err := Decode("m.yml", []byte("name: m\ntopology:\n  nodes: {a: {}, b: {}}\n  links:\n    - "+tt.link+"\n"))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.link, err, tt.want)
+		}
 	}
 }

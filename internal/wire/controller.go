@@ -11,6 +11,10 @@ type HostView struct {
 	Version       string    `json:"version"`
 	Capabilities  []string  `json:"capabilities"`
 	LastHeartbeat time.Time `json:"last_heartbeat"`
+	// UnderlayMTU and Underlay are what its agent last reported: the MTU
+	// of its data interface and its checks of each peer's path.
+	UnderlayMTU int             `json:"underlay_mtu,omitempty"`
+	Underlay    []UnderlayCheck `json:"underlay,omitempty"`
 }
 
 // NodeResult is how a node's creation went in a deploy.

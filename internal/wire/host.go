@@ -1,6 +1,9 @@
 package wire
 
-import "fmt"
+import (
+	"fmt"
+	"net"
+)
 
 // StatusRemoved is the result of an object a declaration removed.
 const StatusRemoved = "removed"
@@ -44,6 +47,7 @@ type DeclaredInterface struct {
 	Name    string `json:"name"`
 	VLANTag int    `json:"vlan_tag"`
 	MTU     int    `json:"mtu,omitempty"` // 0: the runtime's default
+	MAC     string `json:"mac,omitempty"` // of the node end; "" derives one from lab, node and name
 }
 
 // NodeStatus is how one declared (or removed) node converged.
@@ -115,6 +119,11 @@ func (r *HostDeclaration) Validate() error {
 			}
 			checkTag(&ps, fi+".vlan_tag", ifc.VLANTag, false)
 			checkMTU(&ps, fi+".mtu", ifc.MTU)
+			if ifc.MAC != "" {
+				if hw, err := net.ParseMAC(ifc.MAC); err != nil || len(hw) != 6 || hw[0]&1 != 0 {
+					ps.add(fi+".mac", "%q: want a unicast MAC address", ifc.MAC)
+				}
+			}
 		}
 	}
 	checkTunnels(&ps, r.Tunnels)

@@ -95,6 +95,13 @@ type LinkState struct {
 	TargetError      string     `json:"target_error,omitempty"`
 	TargetVerifiedAt *time.Time `json:"target_verified_at,omitempty"`
 	VerifiedAt       *time.Time `json:"verified_at,omitempty"`
+	// RequestedMTU is the lab file's (0: the default); MTU is the link's,
+	// on both node interfaces and its tunnel, once its hosts are known.
+	RequestedMTU       int    `json:"requested_mtu,omitempty"`
+	MTU                *int   `json:"mtu"`
+	AllowFragmentation bool   `json:"allow_fragmentation,omitempty"`
+	SourceMAC          string `json:"source_mac,omitempty"`
+	TargetMAC          string `json:"target_mac,omitempty"`
 }
 
 // Tunnel is a cross-host link's VXLAN tunnel row.

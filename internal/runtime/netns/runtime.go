@@ -207,6 +207,11 @@ func Wire(ctx context.Context, host *netlink.Handle, nodeNs vnetns.NsHandle, spe
 						return rollback(fmt.Errorf("set host port %s up: %w", hostPort, err))
 					}
 				}
+				if ifc.MTU > 0 && l.Attrs().MTU != ifc.MTU { // the link's MTU changed: both ends follow
+					if err := setMTU(host, node, l, ifc); err != nil {
+						return rollback(fmt.Errorf("interface %s of node %s: %w", ifc.Name, spec.Name, err))
+					}
+				}
 				ports = append(ports, runtime.Port{Lab: spec.Lab, Node: spec.Name, Interface: ifc.Name, HostPort: hostPort,
 					Ifindex: l.Attrs().Index, OperState: l.Attrs().OperState.String()})
 				continue
@@ -216,11 +221,17 @@ func Wire(ctx context.Context, host *netlink.Handle, nodeNs vnetns.NsHandle, spe
 				return rollback(fmt.Errorf("delete stale host port %s of node %s: %w", hostPort, spec.Name, err))
 			}
 		}
+		mac := ident.NodeMAC(spec.Lab, spec.Name, ifc.Name)
+		if ifc.MAC != "" {
+			if mac, err = net.ParseMAC(ifc.MAC); err != nil {
+				return rollback(fmt.Errorf("interface %s of node %s: mac: %w", ifc.Name, spec.Name, err))
+			}
+		}
 		veth := &netlink.Veth{
 			LinkAttrs:        netlink.LinkAttrs{Name: hostPort, MTU: ifc.MTU},
 			PeerName:         ifc.Name,
 			PeerNamespace:    netlink.NsFd(nodeNs),
-			PeerHardwareAddr: ident.NodeMAC(spec.Lab, spec.Name, ifc.Name),
+			PeerHardwareAddr: mac,
 		}
 		if err := host.LinkAdd(veth); err != nil {
 			return rollback(fmt.Errorf("add interface %s of node %s: %w", ifc.Name, spec.Name, err))
@@ -248,6 +259,21 @@ func Wire(ctx context.Context, host *netlink.Handle, nodeNs vnetns.NsHandle, spe
 			Ifindex: veth.Attrs().Index, OperState: "up"})
 	}
 	return ports, nil
+}
+
+// setMTU sets an existing interface's MTU at both ends.
+func setMTU(host, node *netlink.Handle, hostEnd netlink.Link, ifc runtime.InterfaceSpec) error {
+	if err := host.LinkSetMTU(hostEnd, ifc.MTU); err != nil {
+		return fmt.Errorf("set mtu of %s: %w", hostEnd.Attrs().Name, err)
+	}
+	peer, err := node.LinkByName(ifc.Name)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", ifc.Name, err)
+	}
+	if err := node.LinkSetMTU(peer, ifc.MTU); err != nil {
+		return fmt.Errorf("set mtu of %s: %w", ifc.Name, err)
+	}
+	return nil
 }
 
 // DeleteNode ends the node's processes (its exec'd daemons and anything
@@ -353,7 +379,7 @@ func HostPortsWithPeers(host *netlink.Handle) ([]runtime.Port, map[int]int, erro
 		}
 		ports = append(ports, runtime.Port{
 			Lab: pl, Node: pn, Interface: pi, HostPort: a.Name, Ifindex: a.Index, OperState: a.OperState.String(),
-			Down: a.Flags&net.FlagUp == 0,
+			Down: a.Flags&net.FlagUp == 0, MTU: a.MTU,
 		})
 		peers[a.Index] = a.NetNsID
 	}
