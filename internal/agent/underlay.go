@@ -134,7 +134,8 @@ func (a *Agent) underlayLoop(ctx context.Context) {
 	defer tick.Stop()
 	retry := time.NewTimer(failRetry)
 	retry.Stop()
-	backoff := failRetry
+	first := min(failRetry, a.cfg.UnderlayInterval)
+	backoff := first
 	last := a.conv.peers()
 	for {
 		if a.checkUnderlay(ctx, last) {
@@ -142,7 +143,7 @@ func (a *Agent) underlayLoop(ctx context.Context) {
 			backoff = min(2*backoff, a.cfg.UnderlayInterval)
 		} else {
 			retry.Stop()
-			backoff = failRetry
+			backoff = first
 		}
 	wait:
 		for {
@@ -154,7 +155,7 @@ func (a *Agent) underlayLoop(ctx context.Context) {
 				if slices.Equal(peers, last) {
 					continue
 				}
-				last, backoff = peers, failRetry
+				last, backoff = peers, first
 			case <-mtuTick.C:
 				if !a.measureUnderlayMTU() {
 					continue
