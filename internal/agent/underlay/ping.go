@@ -2,6 +2,7 @@ package underlay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -50,7 +51,7 @@ func listen(path string, id int) (*pinger, error) {
 			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE)
 		}); err != nil || serr != nil {
 			c.Close()
-			return fmt.Errorf("set DF on icmp socket: %w", fmt.Errorf("%w%w", err, serr))
+			return fmt.Errorf("set DF on icmp socket: %w", errors.Join(err, serr))
 		}
 		conn = c
 		return nil
