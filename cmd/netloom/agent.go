@@ -19,7 +19,7 @@ type agentOptions struct {
 	ovsdb, bridge, datapath, tokenFile, logLevel          string
 	dockerSocket, runtimes                                string
 	mtu                                                   int
-	healthInterval                                        time.Duration
+	healthInterval, underlayInterval                      time.Duration
 }
 
 func newAgentCmd(_ *rootOptions) *cobra.Command {
@@ -45,7 +45,7 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 				Listen: o.listen, Controller: o.controller, Name: o.name, DataIP: o.dataIP,
 				Advertise: o.advertise, StateDir: o.stateDir, Token: token, MTU: o.mtu,
 				HealthInterval: o.healthInterval, Debounce: 50 * time.Millisecond,
-				Heartbeat: 10 * time.Second, RequestTimeout: 2 * time.Minute, Version: version,
+				Heartbeat: 10 * time.Second, RequestTimeout: 2 * time.Minute, UnderlayInterval: o.underlayInterval, Version: version,
 			}
 			if cfg.Advertise == "" {
 				_, port, _ := net.SplitHostPort(o.listen)
@@ -89,6 +89,7 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding the shared agent token")
 	f.IntVar(&o.mtu, "mtu", 1450, "MTU of tunnels that declare none")
 	f.DurationVar(&o.healthInterval, "health-interval", time.Minute, "interval of the safety-net repair pass")
+	f.DurationVar(&o.underlayInterval, "underlay-interval", 2*time.Minute, "interval of the underlay check to the peers (VXLAN port, path MTU with DF)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.dockerSocket, "docker-socket", "/var/run/docker.sock", "Docker daemon that runs nodes with an image, if it answers (empty: none)")
 	f.StringVar(&o.runtimes, "runtimes", "", "node runtimes to offer, a comma list of netns, docker (default: netns, plus docker when --docker-socket answers)")

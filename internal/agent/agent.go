@@ -7,13 +7,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/netloom/netloom/internal/agent/underlay"
 	"github.com/netloom/netloom/internal/fabric"
+	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/runtime"
+	nlns "github.com/netloom/netloom/internal/runtime/netns"
 )
 
 // Config is the agent's configuration, filled once from flags.
@@ -30,7 +34,10 @@ type Config struct {
 	Debounce       time.Duration // how long drift events gather before a repair
 	Heartbeat      time.Duration // to the controller
 	RequestTimeout time.Duration // of one API request's work
-	Version        string
+	// UnderlayInterval is how often the underlay to the peers is checked
+	// when nothing changes.
+	UnderlayInterval time.Duration
+	Version          string
 	// Runtimes are the node runtimes this host offers ("netns", "docker"),
 	// reported to the controller at registration.
 	Runtimes []string
@@ -62,7 +69,7 @@ func (c Config) Validate() error {
 	if c.MTU < 68 || c.MTU > 65535 {
 		errs = append(errs, fmt.Errorf("mtu %d: want 68 to 65535", c.MTU))
 	}
-	for name, d := range map[string]time.Duration{"health-interval": c.HealthInterval, "debounce": c.Debounce, "heartbeat": c.Heartbeat, "request-timeout": c.RequestTimeout} {
+	for name, d := range map[string]time.Duration{"health-interval": c.HealthInterval, "debounce": c.Debounce, "heartbeat": c.Heartbeat, "request-timeout": c.RequestTimeout, "underlay-interval": c.UnderlayInterval} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s %v: want more than 0", name, d))
 		}
@@ -81,6 +88,9 @@ type Agent struct {
 	watchers []runtime.Watcher
 	// ready is set once the start-up restore has run.
 	ready atomic.Bool
+	// probe checks the underlay; report holds what it last found.
+	probe  *underlay.Prober
+	report *underlayReport
 }
 
 // New builds an agent on a driver and a runtime.
@@ -88,8 +98,20 @@ func New(cfg Config, d fabric.Driver, rt runtime.Runtime, log *slog.Logger) (*Ag
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// The probe namespace is named after the agent's own: simulated hosts
+	// share /run/netns.
+	self, err := nlns.Identify()
+	if err != nil {
+		return nil, err
+	}
+	probe, err := underlay.New(underlay.Config{DataIP: netip.MustParseAddr(cfg.DataIP), Port: fabric.DefaultDstPort,
+		ProbeNetns: ident.UnderlayNamespaceName(self, cfg.Name), Timeout: probeTimeout}, log)
+	if err != nil {
+		return nil, err
+	}
 	m := newMetrics()
-	return &Agent{cfg: cfg, log: log, m: m, drv: d, watchers: watchers(rt), conv: newConverger(d, rt, cfg.StateDir, cfg.MTU, log, m)}, nil
+	return &Agent{cfg: cfg, log: log, m: m, drv: d, watchers: watchers(rt), conv: newConverger(d, rt, cfg.StateDir, cfg.MTU, log, m),
+		probe: probe, report: newUnderlayReport()}, nil
 }
 
 // Handler returns the agent API, for tests that serve it themselves.
@@ -122,6 +144,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			errc <- err
 		}
 	})
+	// Measured before registering, which reports it; the peers are checked
+	// meanwhile.
+	a.measureUnderlayMTU()
+	wg.Go(func() { a.underlayLoop(ctx) })
 	if a.cfg.Controller != "" {
 		wg.Go(func() { a.registerLoop(ctx) })
 	}

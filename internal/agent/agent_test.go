@@ -19,7 +19,7 @@ func testConfig(t *testing.T) Config {
 	return Config{
 		Listen: "127.0.0.1:0", Name: "hostA", DataIP: "10.77.0.1", Advertise: "http://10.77.0.1:7401",
 		StateDir: t.TempDir(), Token: "tok", MTU: 1450, HealthInterval: time.Minute, Debounce: 10 * time.Millisecond,
-		Heartbeat: 20 * time.Millisecond, RequestTimeout: time.Minute, Version: "test",
+		Heartbeat: 20 * time.Millisecond, RequestTimeout: time.Minute, UnderlayInterval: time.Minute, Version: "test",
 	}
 }
 

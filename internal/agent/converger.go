@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netloom/netloom/internal/agent/underlay"
 	"github.com/netloom/netloom/internal/agent/vlan"
 	"github.com/netloom/netloom/internal/fabric"
 	"github.com/netloom/netloom/internal/runtime"
@@ -42,12 +43,16 @@ type converger struct {
 	generation int64           // the last applied declaration's
 	tags       *vlan.Allocator // for the original's per-link calls only
 	cached     []byte          // what the cache file holds, once written
+
+	// heldChanged is signalled whenever held is replaced, for the underlay
+	// check, which follows the tunnels' peers.
+	heldChanged chan struct{}
 }
 
 func newConverger(d fabric.Driver, rt runtime.Runtime, stateDir string, mtu int, log *slog.Logger, m *metrics) *converger {
 	return &converger{
 		driver: d, runtime: rt, stateDir: stateDir, mtu: mtu, log: log, m: m,
-		held: newHostState(), names: map[string]bool{}, tags: vlan.New(nil),
+		held: newHostState(), names: map[string]bool{}, tags: vlan.New(nil), heldChanged: make(chan struct{}, 1),
 	}
 }
 
@@ -77,6 +82,7 @@ func (c *converger) converge(ctx context.Context, in planInput, next hostState, 
 	hp := planHost(in, c.held, obs, running, pr, c.mtu)
 	c.carryOut(ctx, &hp, in)
 	c.held, c.generation = next, gen
+	c.signalHeld()
 	c.names = map[string]bool{}
 	for name := range next.tunnels {
 		c.names[name] = true
@@ -343,6 +349,7 @@ func (c *converger) restore(ctx context.Context) error {
 	c.mu.Lock()
 	c.held = stateOf(cf.Nodes, cf.Tunnels)
 	c.generation = max(c.generation, cf.Generation)
+	c.signalHeld()
 	c.mu.Unlock()
 	c.log.Info("restoring from cache", "nodes", len(cf.Nodes), "tunnels", len(cf.Tunnels), "generation", cf.Generation, "declared_at", cf.DeclaredAt)
 	return c.repair(ctx, "restore")
@@ -371,4 +378,19 @@ func (c *converger) appliedGeneration() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.generation
+}
+
+// signalHeld tells the underlay check that held changed, without blocking.
+func (c *converger) signalHeld() {
+	select {
+	case c.heldChanged <- struct{}{}:
+	default:
+	}
+}
+
+// peers returns the hosts the held tunnels lead to.
+func (c *converger) peers() []underlay.Peer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return peersOf(c.held.tunnels, c.mtu)
 }

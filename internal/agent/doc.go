@@ -31,4 +31,11 @@
 // restores from the cache before it registers, adopting what exists (no
 // flush: ifindexes survive) and removing nothing, because an agent that just
 // started cannot know what is stale.
+//
+// The agent also checks the underlay to every host its tunnels lead to
+// (underlay.go, with internal/agent/underlay): at start, when those peers
+// or their largest MTU change, every --underlay-interval, and sooner while
+// one fails. It reports, and decides nothing: the controller turns the
+// results, sent with every heartbeat and at once on a change, into link
+// and host states.
 package agent

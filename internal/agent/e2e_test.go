@@ -43,6 +43,7 @@ type agentHost struct {
 	host   *testbed.Host
 	proc   *testbed.Process
 	http   *http.Client
+	extra  []string // more agent flags; a flag given again overrides start's
 }
 
 func newAgentHost(t *testing.T) *agentHost {
@@ -53,6 +54,14 @@ func newAgentHost(t *testing.T) *agentHost {
 // newAgentHostOn adds a host with a running agent to a bed; with docker
 // (a daemon's socket), the agent runs nodes with an image there.
 func newAgentHostOn(t *testing.T, bed *testbed.Bed, name, dataIP string, docker ...string) *agentHost {
+	t.Helper()
+	a := prepareAgentHost(t, bed, name, dataIP, docker...)
+	a.start(t)
+	return a
+}
+
+// prepareAgentHost adds a host for an agent to a bed, without starting it.
+func prepareAgentHost(t *testing.T, bed *testbed.Bed, name, dataIP string, docker ...string) *agentHost {
 	t.Helper()
 	h, err := bed.AddHost(t.Context(), name, netip.MustParsePrefix(dataIP+"/24"))
 	if err != nil {
@@ -71,7 +80,6 @@ func newAgentHostOn(t *testing.T, bed *testbed.Bed, name, dataIP string, docker 
 			t.Logf("agent %s output (last 4 KiB):\n%s", name, out[max(0, len(out)-4096):])
 		}
 	})
-	a.start(t)
 	return a
 }
 
@@ -79,12 +87,13 @@ func newAgentHostOn(t *testing.T, bed *testbed.Bed, name, dataIP string, docker 
 // until it has restored.
 func (a *agentHost) start(t *testing.T) {
 	t.Helper()
-	p, err := a.host.Start(t.Context(), netloomBin, "agent",
+	args := append([]string{"agent",
 		"--listen", apiAddr, "--name", a.name, "--data-ip", a.dataIP,
 		"--controller", "http://127.0.0.1:1", // nothing listens there
 		"--state-dir", filepath.Join(a.host.Dir, "agent"),
 		"--ovsdb", a.host.OVSDB(), "--bridge", bridge, "--token-file", filepath.Join(a.host.Dir, "token"),
-		"--docker-socket", a.docker, "--log-level", "debug")
+		"--docker-socket", a.docker, "--log-level", "debug"}, a.extra...)
+	p, err := a.host.Start(t.Context(), netloomBin, args...)
 	if err != nil {
 		t.Fatal(err)
 	}

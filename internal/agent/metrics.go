@@ -12,6 +12,10 @@ type metrics struct {
 	duration     prometheus.Histogram
 	stale        prometheus.Counter
 	skipped      prometheus.Counter
+	// underlayPeers counts the peers of the last underlay check by status.
+	underlayPeers    *prometheus.GaugeVec
+	underlayDuration prometheus.Histogram
+	underlayMTU      prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -39,7 +43,18 @@ func newMetrics() *metrics {
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "netloom_agent_skipped_total", Help: "Declarations and repairs skipped because the bridge could not be read.",
 		}),
+		underlayPeers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "netloom_agent_underlay_peers", Help: "Peers of the last underlay check, by status (ok, unreachable, port_blocked, mtu).",
+		}, []string{"status"}),
+		underlayDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "netloom_agent_underlay_check_seconds", Help: "Time to check the underlay to every peer.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}),
+		underlayMTU: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "netloom_agent_underlay_mtu", Help: "MTU of the interface that holds the data IP.",
+		}),
 	}
-	m.reg.MustRegister(m.declarations, m.results, m.orphans, m.repairs, m.duration, m.stale, m.skipped)
+	m.reg.MustRegister(m.declarations, m.results, m.orphans, m.repairs, m.duration, m.stale, m.skipped,
+		m.underlayPeers, m.underlayDuration, m.underlayMTU)
 	return m
 }

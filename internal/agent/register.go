@@ -14,39 +14,46 @@ import (
 
 // registerLoop registers with the controller, retrying with backoff, then
 // heartbeats; a failed heartbeat starts registration again. The agent works
-// fully while this fails.
+// fully while this fails. A change of the underlay is sent at once.
 func (a *Agent) registerLoop(ctx context.Context) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	backoff := time.Second
 	registered := false
 	for {
 		var err error
+		wait := a.cfg.Heartbeat
+		mtu, checks := a.report.get()
 		if !registered {
 			err = a.post(ctx, client, "/api/v1/hosts/register", wire.RegisterRequest{
 				Name: a.cfg.Name, Address: a.cfg.Advertise, DataIP: a.cfg.DataIP,
 				Capabilities: append([]string{"ovs", "vxlan", "declare-state", "host-declaration"}, a.runtimes()...), Version: a.cfg.Version,
-				ObservedGeneration: a.conv.appliedGeneration(),
+				ObservedGeneration: a.conv.appliedGeneration(), UnderlayMTU: mtu,
 			})
 			if err == nil {
 				registered, backoff = true, time.Second
 				a.log.Info("registered with controller", "controller", a.cfg.Controller)
+				if len(checks) > 0 { // a registration carries no checks
+					wait = 0
+				}
 			}
 		} else {
 			err = a.post(ctx, client, "/api/v1/hosts/"+url.PathEscape(a.cfg.Name)+"/heartbeat",
-				wire.HeartbeatRequest{ObservedGeneration: a.conv.appliedGeneration()})
+				wire.HeartbeatRequest{ObservedGeneration: a.conv.appliedGeneration(), UnderlayMTU: mtu, Underlay: checks})
 			if err != nil {
 				registered = false
 			}
 		}
-		wait := a.cfg.Heartbeat
+		changed := a.report.changed
 		if err != nil {
 			a.log.Warn("controller unreachable", "controller", a.cfg.Controller, "err", err, "retry_in", backoff)
 			wait, backoff = backoff, min(2*backoff, 30*time.Second)
+			changed = nil // a retry waits out its backoff
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
+		case <-changed:
 		}
 	}
 }

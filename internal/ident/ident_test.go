@@ -1,6 +1,7 @@
 package ident
 
 import (
+	"net/netip"
 	"regexp"
 	"testing"
 )
@@ -94,5 +95,32 @@ func TestNodeMAC(t *testing.T) {
 	}
 	if a.String() == NodeMAC("lab-1", "r1", "eth2").String() {
 		t.Error("two interfaces share a MAC")
+	}
+}
+
+func TestUnderlayIdentifiers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name            string
+		netns, host     string
+		ip              string
+		wantNS, wantMAC string
+	}{
+		{"simulated host", "tb123456-hostA", "hostA", "10.77.0.1", "tb123456-hostA-underlay", "02:6e:0a:4d:00:01"},
+		{"host's own namespace", "", "host/1", "192.168.255.254", "host_1-underlay", "02:6e:c0:a8:ff:fe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := UnderlayNamespaceName(tt.netns, tt.host); got != tt.wantNS {
+				t.Errorf("UnderlayNamespaceName(%q, %q) = %q, want %q", tt.netns, tt.host, got, tt.wantNS)
+			}
+			if got := UnderlayMAC(netip.MustParseAddr(tt.ip)).String(); got != tt.wantMAC {
+				t.Errorf("UnderlayMAC(%s) = %s, want %s", tt.ip, got, tt.wantMAC)
+			}
+		})
+	}
+	if UnderlayVNI < VNIBase+vniSpan {
+		t.Errorf("UnderlayVNI %d lies in the allocated span", UnderlayVNI)
 	}
 }

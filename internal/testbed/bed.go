@@ -13,14 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/netloom/netloom/internal/ident"
 	nlns "github.com/netloom/netloom/internal/runtime/netns"
 )
 
@@ -164,12 +163,13 @@ func (b *Bed) Close() error {
 		errs = append(errs, daemons[i].close())
 		b.log.Info("daemon stopped", "daemon", daemons[i].name, "dur", time.Since(t0))
 	}
-	// Node namespaces of labs named after the bed, which a runtime under
-	// test made, go first: their veths end in the hosts.
+	// Namespaces of the bed that code under test made go first: node
+	// namespaces of labs named after the bed, whose veths end in the hosts,
+	// and agents' underlay probe namespaces, named after their hosts'.
 	all, err := nlns.List()
 	errs = append(errs, err)
 	for _, ns := range all {
-		if id, ok := bedOf(ns); ok && id == b.id && strings.HasPrefix(ns, ident.NamespacePrefix) {
+		if id, ok := bedOf(ns); ok && id == b.id && !slices.Contains(namespaces, ns) {
 			errs = append(errs, nlns.Delete(ns))
 		}
 	}

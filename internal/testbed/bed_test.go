@@ -198,6 +198,11 @@ func TestCloseLeavesNothing(t *testing.T) {
 	if len(made) != 3 {
 		t.Errorf("namespaces %v, want underlay, hostA and n1", made)
 	}
+	// Code under test names its namespaces after the bed's, as an agent's
+	// underlay probe namespace is named after its host's.
+	if err := nlns.Create(h.Netns + "-underlay"); err != nil {
+		t.Error(err)
+	}
 
 	if err := bed.Close(); err != nil {
 		t.Fatalf("close: %v", err)
