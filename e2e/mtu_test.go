@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/testbed"
@@ -82,5 +84,71 @@ topology:
 	}
 	if out, err := c.CLI(t, "lab", "destroy", lab, "--delete"); err != nil {
 		t.Fatalf("destroy: %v\n%s", err, out)
+	}
+}
+
+// TestUnderlayChecks breaks the underlay between two hosts the way it breaks
+// in the field — one host's underlay MTU lowered to 1400, UDP 4789 dropped
+// by a firewall rule inside one host — and sees each shown with its cause on
+// the link (not up) and the host within one check period (3 s here) plus
+// what a check and its report take (a short path MTU is searched for, up to
+// 2 s), and the link up again once it is undone.
+func TestUnderlayChecks(t *testing.T) {
+	const period = 3 * time.Second
+	const within = period + 5*time.Second // a check of a short path takes up to 2 s, its report a round; room for a loaded machine
+	c := testbed.StartCluster(t, testbed.ClusterConfig{Bin: netloomBin, Hosts: []string{"hostA", "hostB"},
+		AgentArgs: []string{"--underlay-interval", period.String()}})
+	lab := c.Bed.ID()
+	path := c.Ctl.Dir + "/underlay.yaml"
+	if err := writeFile(path, fmt.Sprintf(`name: %s
+topology:
+  nodes:
+    a1: {host: hostA, exec: ["ip addr add 10.6.1.1/24 dev eth1"]}
+    b1: {host: hostB, exec: ["ip addr add 10.6.1.2/24 dev eth1"]}
+  links:
+    - endpoints: ["a1:eth1", "b1:eth1"]
+`, lab)); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.CLI(t, "lab", "apply", "-f", path); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	hostB := c.Hosts["hostB"]
+	// shows waits until link ls and host ls both hold want (the link's
+	// state and cause, the host's line), and says how long that took.
+	shows := func(what, linkWant, hostWant string) {
+		t.Helper()
+		start := time.Now()
+		var links, hosts string
+		ok := wait(t, within, func(context.Context) bool {
+			links, _ = c.CLI(t, "link", "ls", lab)
+			hosts, _ = c.CLI(t, "host", "ls")
+			return strings.Contains(links, linkWant) && strings.Contains(hosts, hostWant)
+		})
+		if !ok {
+			t.Fatalf("%s: after %v link ls lacks %q or host ls lacks %q:\n%s\n%s", what, within, linkWant, hostWant, links, hosts)
+		}
+		t.Logf("%s: shown after %v", what, time.Since(start).Round(10*time.Millisecond))
+	}
+	shows("deployed", " up ", "ok (1 peers)")
+	if _, err := hostB.Exec(t.Context(), "ip", "link", "set", testbed.UnderlayIface, "mtu", "1400"); err != nil {
+		t.Fatal(err)
+	}
+	shows("hostB's underlay MTU lowered to 1400", "path MTU 1400 below the needed 1500", "1400")
+	if _, err := hostB.Exec(t.Context(), "ip", "link", "set", testbed.UnderlayIface, "mtu", "1500"); err != nil {
+		t.Fatal(err)
+	}
+	shows("raised back to 1500", " up ", "ok (1 peers)")
+	rule := []string{"INPUT", "-p", "udp", "--dport", "4789", "-j", "DROP"}
+	if out, err := hostB.Exec(t.Context(), "iptables", append([]string{"-A"}, rule...)...); err != nil {
+		t.Fatalf("iptables: %v\n%s", err, out)
+	}
+	shows("UDP 4789 dropped on hostB", "VXLAN port blocked", "VXLAN on UDP port 4789 does not pass")
+	if out, err := hostB.Exec(t.Context(), "iptables", append([]string{"-D"}, rule...)...); err != nil {
+		t.Fatalf("iptables: %v\n%s", err, out)
+	}
+	shows("rule removed", " up ", "ok (1 peers)")
+	if !ping(t.Context(), lab, "a1", "10.6.1.2") {
+		t.Error("no traffic once the underlay is whole again")
 	}
 }
