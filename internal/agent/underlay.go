@@ -193,6 +193,9 @@ func (a *Agent) checkUnderlay(ctx context.Context, peers []underlay.Peer) (faili
 	start := time.Now()
 	a.measureUnderlayMTU()
 	checks, err := a.probe.Check(ctx, peers)
+	if err == nil {
+		checks, err = a.confirm(ctx, peers, checks)
+	}
 	if ctx.Err() != nil {
 		return false
 	}
@@ -224,4 +227,54 @@ func (a *Agent) checkUnderlay(ctx context.Context, peers []underlay.Peer) (faili
 	}
 	a.log.Debug("underlay checked", "peers", len(peers), "dur", time.Since(start))
 	return failing
+}
+
+// confirmDelay is how long a failure not reported before waits for its
+// second check.
+const confirmDelay = time.Second
+
+// confirm checks again, after a moment, the peers that newly fail to answer, and
+// keeps what the second check finds: right after links are declared a peer
+// answers only once its own agent holds this host as a peer, and reporting
+// the first miss would show links failing that are not.
+func (a *Agent) confirm(ctx context.Context, peers []underlay.Peer, checks []wire.UnderlayCheck) ([]wire.UnderlayCheck, error) {
+	_, reported := a.report.get()
+	was := map[string]string{}
+	for _, c := range reported {
+		was[c.PeerIP] = c.Status
+	}
+	var again []underlay.Peer
+	for _, c := range checks {
+		// A short path MTU is measured through the peer's answers: never
+		// a peer that does not know this host yet.
+		if c.Status == wire.UnderlayOK || c.Status == wire.UnderlayMTUTooSmall || was[c.PeerIP] == c.Status {
+			continue
+		}
+		if i := slices.IndexFunc(peers, func(p underlay.Peer) bool { return p.IP.String() == c.PeerIP }); i >= 0 {
+			again = append(again, peers[i])
+		}
+	}
+	if len(again) == 0 {
+		return checks, nil
+	}
+	select {
+	case <-ctx.Done():
+		return checks, ctx.Err()
+	case <-time.After(confirmDelay):
+	}
+	second, err := a.probe.Check(ctx, again)
+	if err != nil {
+		return checks, err
+	}
+	byIP := map[string]wire.UnderlayCheck{}
+	for _, c := range second {
+		byIP[c.PeerIP] = c
+	}
+	out := slices.Clone(checks)
+	for i, c := range out {
+		if c2, ok := byIP[c.PeerIP]; ok {
+			out[i] = c2
+		}
+	}
+	return out, nil
 }
