@@ -144,6 +144,11 @@ topology:
 		t.Fatalf("iptables: %v\n%s", err, out)
 	}
 	shows("UDP 4789 dropped on hostB", "VXLAN port blocked", "VXLAN on UDP port 4789 does not pass")
+	// The controller says so once per host, not once per check.
+	time.Sleep(2 * period)
+	if n := strings.Count(c.Controller.Output(), "status=port_blocked"); n != 2 {
+		t.Errorf("the controller logged the blocked port %d times over three checks, want once per host (2)", n)
+	}
 	if out, err := hostB.Exec(t.Context(), "iptables", append([]string{"-D"}, rule...)...); err != nil {
 		t.Fatalf("iptables: %v\n%s", err, out)
 	}
