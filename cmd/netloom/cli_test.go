@@ -113,6 +113,7 @@ func TestCLIApply(t *testing.T) {
 			"    link r1:eth1-r2:eth1: same-host on hostA\n", "    link r2:eth2-r3:eth1: tunnel between hostA and hostB\n"}, ""},
 		{"apply waits", []string{"lab", "apply", "-f", lab}, []string{"lab cli is running\n", "r2:eth2-r3:eth1  up"}, "lab cli: running, nodes 3/3, links 2/2 up\n"},
 		{"show says when it was verified", []string{"lab", "show", "cli"}, []string{"nodes 3/3, links 2/2 up", " ago "}, ""},
+		{"graph: hosts as clusters, the tunnel dashed", []string{"graph", "cli"}, []string{`label="host hostA";`, `label="host hostB";`, "style=dashed"}, ""},
 		{"a move in the plan", []string{"lab", "apply", "-f", moved, "--plan"}, []string{"  -/+ node r3: made again (moves hostB → hostA)\n", "    link r2:eth2-r3:eth1: same-host on hostA\n"}, ""},
 		{"no wait", []string{"lab", "apply", "-f", moved, "--no-wait", "-o", "json"}, []string{`"lab": "cli"`}, ""},
 		{"json waits and prints the result", []string{"lab", "apply", "-f", moved, "-o", "json"}, []string{`"state": "running"`, `"deploy": {`}, ""},
