@@ -207,6 +207,7 @@ func Decode(file string, data []byte) (Lab, error) {
 	}
 	pos := positions(&doc)
 	lab := Lab{Name: raw.Name.Value, Ignored: ignored}
+	var inFile []int // of each link kept, its index in the file
 	topo := raw.Topology
 	for _, name := range slices.Sorted(maps.Keys(topo.Nodes)) {
 		rn := topo.Nodes[name]
@@ -226,7 +227,9 @@ func Decode(file string, data []byte) (Lab, error) {
 			continue
 		}
 		if len(rl.Endpoints) != 2 {
-			ps = append(ps, at(pos, field, Problem{Field: field, Reason: fmt.Sprintf("%d endpoints: want 2", len(rl.Endpoints))}))
+			// At the link when it has no endpoints key to point at.
+			p := at(pos, fmt.Sprintf("topology.links[%d]", i), Problem{Field: field, Reason: fmt.Sprintf("%d endpoints: want 2", len(rl.Endpoints))})
+			ps = append(ps, at(pos, field, p))
 			continue
 		}
 		var eps [2]Endpoint
@@ -243,9 +246,10 @@ func Decode(file string, data []byte) (Lab, error) {
 		}
 		if ok {
 			lab.Links = append(lab.Links, Link{A: eps[0], B: eps[1], MTU: rl.MTU, AllowFragmentation: rl.AllowFragmentation})
+			inFile = append(inFile, i)
 		}
 	}
-	if err := lab.validate(ps, pos); err != nil {
+	if err := lab.validate(ps, pos, inFile); err != nil {
 		err.File = file
 		inFileOrder(err.Problems)
 		return Lab{}, err
@@ -255,13 +259,16 @@ func Decode(file string, data []byte) (Lab, error) {
 
 // Validate checks a lab given as JSON rather than a file.
 func (l Lab) Validate() error {
-	if err := l.validate(nil, nil); err != nil {
+	if err := l.validate(nil, nil, nil); err != nil {
 		return err
 	}
 	return nil
 }
 
-func (l Lab) validate(ps []Problem, pos map[string][2]int) *Error {
+// validate adds the lab's problems to ps, at their positions in pos; a
+// link is named by its index in the file, inFile[i] for l.Links[i] when
+// Decode left out links it could not read.
+func (l Lab) validate(ps []Problem, pos map[string][2]int, inFile []int) *Error {
 	if !nameRE.MatchString(l.Name) {
 		ps = append(ps, at(pos, "name", Problem{Field: "name", Reason: fmt.Sprintf("%q: want 1 to 64 characters of [A-Za-z0-9_.-]", l.Name)}))
 	}
@@ -285,7 +292,11 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int) *Error {
 	}
 	used := map[string]int{}
 	macs := map[string]string{}
-	for i, link := range l.Links {
+	for li, link := range l.Links {
+		i := li
+		if inFile != nil {
+			i = inFile[li]
+		}
 		f := fmt.Sprintf("topology.links[%d].endpoints", i)
 		for j, e := range []Endpoint{link.A, link.B} {
 			ef := fmt.Sprintf("%s[%d]", f, j)

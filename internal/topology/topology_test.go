@@ -271,6 +271,16 @@ o.yml:8:12: topology.links[0].mtu: 10: want 68 to 9216`},
 o.yml:4: file: cannot unmarshal !!str ` + "`run`" + ` into []string
 o.yml:5: file: cannot unmarshal !!seq into map[string]string
 o.yml:5:10: topology.nodes.r2.imagee: unknown key: did you mean image?`},
+		{"a link left out keeps the others' places", `name: x
+topology:
+  nodes: {r1: {}, r2: {}}
+  links:
+    - endpionts: [r1:eth1, r2:eth1]
+    - endpoints: [r1:eth2, r3:eth1]
+`, `invalid lab: 3 problems
+o.yml:5:7: topology.links[0].endpionts: unknown key: did you mean endpoints?
+o.yml:5:7: topology.links[0].endpoints: 0 endpoints: want 2
+o.yml:6:28: topology.links[1].endpoints[1]: "r3": no such node`},
 		{"not yaml", "name: [", "invalid lab: o.yml:1: file: did not find expected node content"},
 	}
 	for _, tt := range tests {
