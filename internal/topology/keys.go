@@ -59,7 +59,7 @@ func checkKeys(doc *yaml.Node) (ps []Problem, ignored []string) {
 		}
 		for i := 0; i+1 < len(m.Content); i += 2 {
 			k := m.Content[i]
-			if known(k.Value, sets) {
+			if known(k.Value, sets) || k.Tag == "!!merge" { // <<: *anchor
 				continue
 			}
 			p := join(path, k.Value)

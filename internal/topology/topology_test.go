@@ -197,6 +197,8 @@ func TestUnknownKeys(t *testing.T) {
 		{"top level", "name: x\ntopolgy:\n  nodes: {r1: {}}\n", "invalid lab: 2 problems\nk.yml:2:1: topolgy: unknown key: did you mean topology?\ntopology.nodes: no nodes", nil},
 		{"containerlab keys are warnings", "name: x\nprefix: \"\"\nmgmt: {network: m}\ntopology:\n  nodes: {r1: {mgmt-ipv4: 172.20.0.2, type: ixrd2}, r2: {}}\n" + links, "",
 			[]string{"mgmt-ipv4 (nodes r1): not applied", "type (nodes r1): not applied"}},
+		{"anchors and merge keys", "name: x\ntopology:\n  nodes:\n    r1: &n {image: alpine, mgmt-ipv4: 172.20.0.2}\n    r2: *n\n  links:\n    - &l {endpoints: [r1:eth1, r2:eth1], mtu: 1400}\n    - {<<: *l, endpoints: [r1:eth2, r2:eth2]}\n", "",
+			[]string{"mgmt-ipv4 (nodes r1, r2): not applied"}},
 		{"far from any key", "name: x\nfrobnicate: 1\ntopology:\n  nodes: {r1: {colour: red}, r2: {colour: blue}}\n  links:\n    - endpoints: [r1:eth1, r2:eth1]\n      weight: 3\n", "",
 			[]string{"unknown key colour (nodes r1, r2): not applied", "unknown key frobnicate: ignored", "unknown key topology.links[0].weight: ignored"}},
 	}
