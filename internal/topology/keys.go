@@ -153,7 +153,7 @@ func closest(key string, sets []map[string]bool) []string {
 				d = 1 // Image for image
 			}
 			switch {
-			case d >= len(key) || d > best:
+			case d > limit || d >= len(key) || d > best:
 			case d < best:
 				best, near = d, []string{k}
 			default:

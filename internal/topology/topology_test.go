@@ -199,6 +199,8 @@ func TestUnknownKeys(t *testing.T) {
 			[]string{"mgmt-ipv4 (nodes r1): not applied", "type (nodes r1): not applied"}},
 		{"anchors and merge keys", "name: x\ntopology:\n  nodes:\n    r1: &n {image: alpine, mgmt-ipv4: 172.20.0.2}\n    r2: *n\n  links:\n    - &l {endpoints: [r1:eth1, r2:eth1], mtu: 1400}\n    - {<<: *l, endpoints: [r1:eth2, r2:eth2]}\n", "",
 			[]string{"mgmt-ipv4 (nodes r1, r2): not applied"}},
+		{"two edits from a short key", "name: x\ntopology:\n  nodes: {r1: {hxxt: a}, r2: {}}\n" + links, "", []string{"unknown key hxxt (nodes r1): not applied"}},
+		{"two edits from a long key", "name: x\ntopology:\n  nodes: {r1: {startup-cnofg: a}, r2: {}}\n" + links, "k.yml:3:16: topology.nodes.r1.startup-cnofg: unknown key: did you mean startup-config?", nil},
 		{"far from any key", "name: x\nfrobnicate: 1\ntopology:\n  nodes: {r1: {colour: red}, r2: {colour: blue}}\n  links:\n    - endpoints: [r1:eth1, r2:eth1]\n      weight: 3\n", "",
 			[]string{"unknown key colour (nodes r1, r2): not applied", "unknown key frobnicate: ignored", "unknown key topology.links[0].weight: ignored"}},
 	}
