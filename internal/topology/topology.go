@@ -93,7 +93,7 @@ func inFileOrder(ps []Problem) {
 	slices.SortStableFunc(ps, func(a, b Problem) int {
 		switch {
 		case a.Line == 0 || b.Line == 0:
-			return cmp.Compare(b.Line, a.Line) // only which has none
+			return cmp.Compare(b.Line, a.Line) // the one without a position goes after
 		case a.Line != b.Line:
 			return cmp.Compare(a.Line, b.Line)
 		}
