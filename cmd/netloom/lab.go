@@ -258,9 +258,10 @@ func deployErr(d wire.DeployResponse) error {
 func newLabDestroyCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 	var del bool
 	cmd := &cobra.Command{
-		Use:   "destroy NAME",
-		Short: "Tear a lab down on every host (--delete: also forget it)",
-		Args:  usageArgs(cobra.ExactArgs(1)),
+		Use:               "destroy NAME",
+		Short:             "Tear a lab down on every host (--delete: also forget it)",
+		Args:              usageArgs(cobra.ExactArgs(1)),
+		ValidArgsFunction: completeLabs(o),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -317,9 +318,10 @@ func newLabLsCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 
 func newLabShowCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show a lab's nodes and links",
-		Args:  usageArgs(cobra.ExactArgs(1)),
+		Use:               "show NAME",
+		Short:             "Show a lab's nodes and links",
+		Args:              usageArgs(cobra.ExactArgs(1)),
+		ValidArgsFunction: completeLabs(o),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {

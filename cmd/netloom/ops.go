@@ -54,9 +54,10 @@ func newLinkCmd(root *rootOptions) *cobra.Command {
 		RunE: func(*cobra.Command, []string) error { return usagef("link: a subcommand is required (ls)") }}
 	o.register(cmd)
 	cmd.AddCommand(&cobra.Command{
-		Use:   "ls LAB",
-		Short: "List a lab's links with their state, tags and VNI",
-		Args:  usageArgs(cobra.ExactArgs(1)),
+		Use:               "ls LAB",
+		Short:             "List a lab's links with their state, tags and VNI",
+		Args:              usageArgs(cobra.ExactArgs(1)),
+		ValidArgsFunction: completeLabs(o),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {

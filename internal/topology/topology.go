@@ -2,6 +2,7 @@ package topology
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -24,6 +25,9 @@ type Lab struct {
 	// Files are the files shipped with the lab, by their path relative to
 	// the lab file: relative bind sources, startup-configs, env-files.
 	Files map[string][]byte `json:"files,omitempty"`
+	// Ignored are the keys outside nodes that netloom does not know and
+	// that are not close to one it knows, by their path in the file.
+	Ignored []string `json:"ignored,omitempty"`
 }
 
 // Node is one lab device, with containerlab's defaults, kinds and groups
@@ -69,36 +73,59 @@ type Link struct {
 func (l Link) Name() string { return ident.LinkName(l.A.String(), l.B.String()) }
 
 // Problem is one thing wrong with a lab, at a file position when it came
-// from a file (Line 0 otherwise).
-type Problem struct {
-	Line   int    `json:"line,omitempty"`
-	Column int    `json:"column,omitempty"`
-	Field  string `json:"field"`
-	Reason string `json:"reason"`
-}
+// from a file (Line 0 otherwise). It crosses to the CLI as it is.
+type Problem = wire.Problem
 
-// Error lists every problem of a lab.
+// Error lists every problem of a lab, those with a position in file order.
 type Error struct {
 	File     string
 	Problems []Problem
 }
 
+// Error gives each problem on its own line, "file:line:col: field: reason".
 func (e *Error) Error() string {
-	parts := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		pos := ""
-		if p.Line > 0 {
-			pos = fmt.Sprintf("%s:%d:%d: ", e.File, p.Line, p.Column)
-		}
-		parts[i] = pos + p.Field + ": " + p.Reason
-	}
-	return "invalid lab: " + strings.Join(parts, "; ")
+	return wire.FormatProblems("invalid lab", e.File, e.Problems)
 }
 
-var (
-	nameRE  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	ifaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
-)
+// inFileOrder sorts problems by their position; those without one keep
+// their order, after the others.
+func inFileOrder(ps []Problem) {
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		switch {
+		case a.Line == 0 || b.Line == 0:
+			return cmp.Compare(b.Line, a.Line) // the one without a position goes after
+		case a.Line != b.Line:
+			return cmp.Compare(a.Line, b.Line)
+		}
+		return cmp.Compare(a.Column, b.Column)
+	})
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// ifaceRule is the rule of node interface names, told with each break of it.
+const ifaceRule = "Linux names are 1 to 15 characters of A-Z a-z 0-9 _ . -"
+
+// ifaceProblem says which rule a node interface name breaks, or "".
+func ifaceProblem(name string) string {
+	if name == "" {
+		return "an empty interface name (" + ifaceRule + ")"
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+			return fmt.Sprintf("%q is not allowed in an interface name (%s)", string(r), ifaceRule)
+		}
+	}
+	switch {
+	case len(name) > 15:
+		return fmt.Sprintf("%d characters, at most 15 in an interface name (%s)", len(name), ifaceRule)
+	case name == "lo":
+		return "the loopback interface cannot be a link's"
+	case name == "eth0":
+		return "the management interface; link interfaces start at eth1"
+	}
+	return ""
+}
 
 // raw structs keep the YAML nodes so that problems carry positions.
 type rawFile struct {
@@ -161,20 +188,26 @@ type rawLink struct {
 func Decode(file string, data []byte) (Lab, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return Lab{}, &Error{File: file, Problems: []Problem{{Line: yamlLine(err), Field: "file", Reason: strings.TrimPrefix(err.Error(), "yaml: ")}}}
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		return Lab{}, &Error{File: file, Problems: []Problem{{Line: yamlLine(msg), Field: "file", Reason: lineRE.ReplaceAllString(msg, "")}}}
 	}
+	ps, ignored := checkKeys(&doc)
 	var raw rawFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&raw); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return Lab{}, &Error{File: file, Problems: []Problem{{Field: "file", Reason: strings.Join(te.Errors, "; ")}}}
+		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
+			for _, e := range te.Errors {
+				ps = append(ps, Problem{Line: yamlLine(e), Field: "file", Reason: lineRE.ReplaceAllString(e, "")})
+			}
+		} else {
+			ps = append(ps, Problem{Field: "file", Reason: err.Error()})
 		}
-		return Lab{}, &Error{File: file, Problems: []Problem{{Field: "file", Reason: err.Error()}}}
+		inFileOrder(ps)
+		return Lab{}, &Error{File: file, Problems: ps}
 	}
 	pos := positions(&doc)
-	lab := Lab{Name: raw.Name.Value}
-	var ps []Problem
+	lab := Lab{Name: raw.Name.Value, Ignored: ignored}
+	var inFile []int // of each link kept, its index in the file
 	topo := raw.Topology
 	for _, name := range slices.Sorted(maps.Keys(topo.Nodes)) {
 		rn := topo.Nodes[name]
@@ -194,7 +227,9 @@ func Decode(file string, data []byte) (Lab, error) {
 			continue
 		}
 		if len(rl.Endpoints) != 2 {
-			ps = append(ps, at(pos, field, Problem{Field: field, Reason: fmt.Sprintf("%d endpoints: want 2", len(rl.Endpoints))}))
+			// At the link when it has no endpoints key to point at.
+			p := at(pos, fmt.Sprintf("topology.links[%d]", i), Problem{Field: field, Reason: fmt.Sprintf("%d endpoints: want 2", len(rl.Endpoints))})
+			ps = append(ps, at(pos, field, p))
 			continue
 		}
 		var eps [2]Endpoint
@@ -211,10 +246,12 @@ func Decode(file string, data []byte) (Lab, error) {
 		}
 		if ok {
 			lab.Links = append(lab.Links, Link{A: eps[0], B: eps[1], MTU: rl.MTU, AllowFragmentation: rl.AllowFragmentation})
+			inFile = append(inFile, i)
 		}
 	}
-	if err := lab.validate(ps, pos); err != nil {
+	if err := lab.validate(ps, pos, inFile); err != nil {
 		err.File = file
+		inFileOrder(err.Problems)
 		return Lab{}, err
 	}
 	return lab, nil
@@ -222,13 +259,16 @@ func Decode(file string, data []byte) (Lab, error) {
 
 // Validate checks a lab given as JSON rather than a file.
 func (l Lab) Validate() error {
-	if err := l.validate(nil, nil); err != nil {
+	if err := l.validate(nil, nil, nil); err != nil {
 		return err
 	}
 	return nil
 }
 
-func (l Lab) validate(ps []Problem, pos map[string][2]int) *Error {
+// validate adds the lab's problems to ps, at their positions in pos; a
+// link is named by its index in the file, inFile[i] for l.Links[i] when
+// Decode left out links it could not read.
+func (l Lab) validate(ps []Problem, pos map[string][2]int, inFile []int) *Error {
 	if !nameRE.MatchString(l.Name) {
 		ps = append(ps, at(pos, "name", Problem{Field: "name", Reason: fmt.Sprintf("%q: want 1 to 64 characters of [A-Za-z0-9_.-]", l.Name)}))
 	}
@@ -252,15 +292,21 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int) *Error {
 	}
 	used := map[string]int{}
 	macs := map[string]string{}
-	for i, link := range l.Links {
+	for li, link := range l.Links {
+		i := li
+		if inFile != nil {
+			i = inFile[li]
+		}
 		f := fmt.Sprintf("topology.links[%d].endpoints", i)
 		for j, e := range []Endpoint{link.A, link.B} {
 			ef := fmt.Sprintf("%s[%d]", f, j)
 			switch {
 			case !nodes[e.Node]:
 				ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: fmt.Sprintf("%q: no such node", e.Node)}))
-			case !ifaceRE.MatchString(e.Iface) || e.Iface == "lo" || e.Iface == "eth0":
-				ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: fmt.Sprintf("%q: want an interface name of 1 to 15 characters, not lo or eth0 (management)", e.Iface)}))
+			default:
+				if r := ifaceProblem(e.Iface); r != "" {
+					ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: fmt.Sprintf("%q: %s", e.Iface, r)}))
+				}
 			}
 			if k, dup := used[e.String()]; dup {
 				ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: fmt.Sprintf("%s is also used by topology.links[%d]", e, k)}))
@@ -400,7 +446,11 @@ func merge(name string, topo rawTopology, rn rawNode) Node {
 	}
 	for _, l := range layers {
 		for k := range l.Rest {
-			unused[k] = true
+			if knownNodeKey(k) {
+				unused[k] = true
+			} else {
+				unused["unknown key "+k] = true
+			}
 		}
 		for k := range l.Extras.Rest {
 			unused["extras."+k] = true
@@ -493,6 +543,9 @@ func (l Lab) Warnings() []string {
 	for _, u := range slices.Sorted(maps.Keys(nodes)) {
 		out = append(out, fmt.Sprintf("%s (nodes %s): not applied", u, strings.Join(nodes[u], ", ")))
 	}
+	for _, k := range l.Ignored {
+		out = append(out, fmt.Sprintf("unknown key %s: ignored", k))
+	}
 	return out
 }
 
@@ -505,10 +558,12 @@ func first(vals ...string) string {
 	return ""
 }
 
-var lineRE = regexp.MustCompile(`line (\d+)`)
+// lineRE finds the line in yaml's messages, "line 5: cannot unmarshal …",
+// which a Problem gives as its position instead.
+var lineRE = regexp.MustCompile(`^line (\d+): `)
 
-func yamlLine(err error) int {
-	m := lineRE.FindStringSubmatch(err.Error())
+func yamlLine(msg string) int {
+	m := lineRE.FindStringSubmatch(msg)
 	if m == nil {
 		return 0
 	}

@@ -172,3 +172,131 @@ topology:
 		}
 	}
 }
+
+// TestUnknownKeys: a key close to a known one is a typo, an error at the
+// key with the key meant; a containerlab key netloom does not apply and a
+// key far from any known one are warnings, once each.
+func TestUnknownKeys(t *testing.T) {
+	t.Parallel()
+	const links = "  links:\n    - endpoints: [r1:eth1, r2:eth1]\n"
+	tests := []struct {
+		name    string
+		yaml    string
+		wantErr string // the whole error; "" when the file loads
+		warn    []string
+	}{
+		{"node host", "name: x\ntopology:\n  nodes:\n    r1: {hots: hostA}\n    r2: {}\n" + links, `k.yml:4:10: topology.nodes.r1.hots: unknown key: did you mean host?`, nil},
+		{"node image", "name: x\ntopology:\n  nodes:\n    r1:\n      imagee: alpine\n    r2: {}\n" + links, `k.yml:5:7: topology.nodes.r1.imagee: unknown key: did you mean image?`, nil},
+		{"capital letter", "name: x\ntopology:\n  nodes:\n    r1: {Image: alpine}\n    r2: {}\n" + links, `k.yml:4:10: topology.nodes.r1.Image: unknown key: did you mean image?`, nil},
+		{"kind binds", "name: x\ntopology:\n  kinds:\n    linux: {bnds: [a:/a]}\n  nodes: {r1: {}, r2: {}}\n" + links, `k.yml:4:13: topology.kinds.linux.bnds: unknown key: did you mean binds?`, nil},
+		{"defaults", "name: x\ntopology:\n  defaults: {startup-confg: a.cfg}\n  nodes: {r1: {}, r2: {}}\n" + links, `k.yml:3:14: topology.defaults.startup-confg: unknown key: did you mean startup-config?`, nil},
+		{"two as near", "name: x\ntopology:\n  nodes: {r1: {cpd: x}, r2: {}}\n" + links, `k.yml:3:16: topology.nodes.r1.cpd: unknown key: did you mean cmd or cpu?`, nil},
+		{"link endpoints", "name: x\ntopology:\n  nodes: {r1: {}, r2: {}}\n  links:\n    - endpionts: [r1:eth1, r2:eth1]\n", `k.yml:5:7: topology.links[0].endpionts: unknown key: did you mean endpoints?`, nil},
+		{"endpoint interface", "name: x\ntopology:\n  nodes: {r1: {}, r2: {}}\n  links:\n    - endpoints: [{node: r1, interfce: eth1}, r2:eth1]\n",
+			"invalid lab: 2 problems\nk.yml:5:19: topology.links[0].endpoints[0]: want {node: …, interface: …, mac: …}\nk.yml:5:30: topology.links[0].endpoints[0].interfce: unknown key: did you mean interface?", nil},
+		{"top level", "name: x\ntopolgy:\n  nodes: {r1: {}}\n", "invalid lab: 2 problems\nk.yml:2:1: topolgy: unknown key: did you mean topology?\ntopology.nodes: no nodes", nil},
+		{"containerlab keys are warnings", "name: x\nprefix: \"\"\nmgmt: {network: m}\ntopology:\n  nodes: {r1: {mgmt-ipv4: 172.20.0.2, type: ixrd2}, r2: {}}\n" + links, "",
+			[]string{"mgmt-ipv4 (nodes r1): not applied", "type (nodes r1): not applied"}},
+		{"anchors and merge keys", "name: x\ntopology:\n  nodes:\n    r1: &n {image: alpine, mgmt-ipv4: 172.20.0.2}\n    r2: *n\n  links:\n    - &l {endpoints: [r1:eth1, r2:eth1], mtu: 1400}\n    - {<<: *l, endpoints: [r1:eth2, r2:eth2]}\n", "",
+			[]string{"mgmt-ipv4 (nodes r1, r2): not applied"}},
+		{"two edits from a short key", "name: x\ntopology:\n  nodes: {r1: {hxxt: a}, r2: {}}\n" + links, "", []string{"unknown key hxxt (nodes r1): not applied"}},
+		{"two edits from a long key", "name: x\ntopology:\n  nodes: {r1: {startup-cnofg: a}, r2: {}}\n" + links, "k.yml:3:16: topology.nodes.r1.startup-cnofg: unknown key: did you mean startup-config?", nil},
+		{"far from any key", "name: x\nfrobnicate: 1\ntopology:\n  nodes: {r1: {colour: red}, r2: {colour: blue}}\n  links:\n    - endpoints: [r1:eth1, r2:eth1]\n      weight: 3\n", "",
+			[]string{"unknown key colour (nodes r1, r2): not applied", "unknown key frobnicate: ignored", "unknown key topology.links[0].weight: ignored"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			lab, err := Decode("k.yml", []byte(tt.yaml))
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("rejected: %v", err)
+			case tt.wantErr != "" && err == nil:
+				t.Fatalf("accepted, want %q", tt.wantErr)
+			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
+				t.Fatalf("error\n%v\nlacks\n%s", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.warn, lab.Warnings()); err == nil && diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestInterfaceNames: a bad interface name is told which rule it broke.
+func TestInterfaceNames(t *testing.T) {
+	t.Parallel()
+	const rule = "(Linux names are 1 to 15 characters of A-Z a-z 0-9 _ . -)"
+	tests := []struct{ iface, want string }{
+		{"ethernet-1/1", `"ethernet-1/1": "/" is not allowed in an interface name ` + rule},
+		{"e 1", `"e 1": " " is not allowed in an interface name ` + rule},
+		{"eth1é", `"eth1é": "é" is not allowed in an interface name ` + rule},
+		{"averyverylongname", `"averyverylongname": 17 characters, at most 15 in an interface name ` + rule},
+		{"lo", `"lo": the loopback interface cannot be a link's`},
+		{"eth0", `"eth0": the management interface; link interfaces start at eth1`},
+		{"", `"": an empty interface name ` + rule},
+	}
+	for _, tt := range tests {
+		t.Run(tt.iface, func(t *testing.T) {
+			t.Parallel()
+			_, err := Decode("i.yml", []byte("name: x\ntopology:\n  nodes: {a: {}, b: {}}\n  links:\n    - endpoints: [\"a:"+tt.iface+"\", b:eth1]\n"))
+			want := "invalid lab: i.yml:5:19: topology.links[0].endpoints[0]: " + tt.want
+			if err == nil || err.Error() != want {
+				t.Errorf("got  %v\nwant %s", err, want)
+			}
+		})
+	}
+	if _, err := Decode("i.yml", []byte("name: x\ntopology:\n  nodes: {a: {}, b: {}}\n  links:\n    - endpoints: [a:e1-1_x.y, b:eth15_567890123]\n")); err != nil {
+		t.Errorf("good names: %v", err)
+	}
+}
+
+// TestErrorsInFileOrder: every problem on its own line, sorted by
+// position whatever check found it, and yaml's type errors one by one.
+func TestErrorsInFileOrder(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, yaml, want string }{
+		{"checks in file order", `name: x
+topology:
+  nodes:
+    r1: {imagee: alpine}
+    r2: {group: nope}
+  links:
+    - endpoints: [r1:ethernet-1/1, r9:eth1]
+      mtu: 10
+`, `invalid lab: 5 problems
+o.yml:4:10: topology.nodes.r1.imagee: unknown key: did you mean image?
+o.yml:5:17: topology.nodes.r2.group: "nope": no such group
+o.yml:7:19: topology.links[0].endpoints[0]: "ethernet-1/1": "/" is not allowed in an interface name (Linux names are 1 to 15 characters of A-Z a-z 0-9 _ . -)
+o.yml:7:36: topology.links[0].endpoints[1]: "r9": no such node
+o.yml:8:12: topology.links[0].mtu: 10: want 68 to 9216`},
+		{"type errors one by one", "name: x\ntopology:\n  nodes:\n    r1: {exec: run}\n    r2: {imagee: a, env: [a]}\n",
+			`invalid lab: 3 problems
+o.yml:4: file: cannot unmarshal !!str ` + "`run`" + ` into []string
+o.yml:5: file: cannot unmarshal !!seq into map[string]string
+o.yml:5:10: topology.nodes.r2.imagee: unknown key: did you mean image?`},
+		{"a link left out keeps the others' places", `name: x
+topology:
+  nodes: {r1: {}, r2: {}}
+  links:
+    - endpionts: [r1:eth1, r2:eth1]
+    - endpoints: [r1:eth2, r3:eth1]
+`, `invalid lab: 3 problems
+o.yml:5:7: topology.links[0].endpionts: unknown key: did you mean endpoints?
+o.yml:5:7: topology.links[0].endpoints: 0 endpoints: want 2
+o.yml:6:28: topology.links[1].endpoints[1]: "r3": no such node`},
+		{"not yaml", "name: [", "invalid lab: o.yml:1: file: did not find expected node content"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Decode("o.yml", []byte(tt.yaml))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if diff := cmp.Diff(tt.want, err.Error()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}

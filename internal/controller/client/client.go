@@ -1,6 +1,8 @@
 // Package client is the typed client of the controller's REST API, used by
 // the CLI and the demo. Status codes come back as sentinel errors; the
-// controller's message, with any field problems, is the error's text.
+// controller's message is the error's text, or, when it listed problems,
+// each problem on its own line (Problems gives them, with their positions
+// in a lab file).
 package client
 
 import (
@@ -76,14 +78,12 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte
 		return c.noAnswer(ctx, rctx, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
+		var e wire.ErrorResponse
 		msg := strings.TrimSpace(string(data))
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
 			msg = e.Error
 		}
-		return &apiError{kind: statusErr(resp.StatusCode), msg: msg}
+		return &apiError{kind: statusErr(resp.StatusCode), msg: msg, problems: e.Problems}
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -106,12 +106,35 @@ func (c *Client) noAnswer(ctx, rctx context.Context, err error) error {
 // apiError is a message classified by a sentinel for errors.Is: mostly the
 // controller's own words, with the status code's sentinel.
 type apiError struct {
-	kind error
-	msg  string
+	kind     error
+	msg      string
+	problems []wire.Problem
+	file     string // the lab file the problems are in, when they are in one
 }
 
-func (e *apiError) Error() string { return e.msg }
+// Error gives the problems one to a line, from the controller's list
+// rather than its text, so that they read so whatever its version joins
+// them with.
+func (e *apiError) Error() string {
+	if len(e.problems) == 0 {
+		return e.msg
+	}
+	if e.file != "" {
+		return wire.FormatProblems("invalid lab", e.file, e.problems)
+	}
+	return wire.FormatProblems("invalid request", "", e.problems)
+}
+
 func (e *apiError) Unwrap() error { return e.kind }
+
+// Problems lists what the controller found wrong with a request, each lab
+// file problem with its line and column; nil when err is no such answer.
+func Problems(err error) []wire.Problem {
+	if e, ok := errors.AsType[*apiError](err); ok {
+		return e.problems
+	}
+	return nil
+}
 
 func statusErr(code int) error {
 	switch code {
@@ -128,8 +151,18 @@ func statusErr(code int) error {
 }
 
 // Apply sends a lab file; with plan it only says what would change. The
-// controller deploys after it answers: WaitLab follows the deploy.
+// controller deploys after it answers: WaitLab follows the deploy. A lab
+// the controller rejects is an ErrInvalid whose text names file at each
+// problem.
 func (c *Client) Apply(ctx context.Context, file string, data []byte, files map[string][]byte, plan bool) (wire.ApplyResponse, error) {
+	resp, err := c.apply(ctx, file, data, files, plan)
+	if e, ok := errors.AsType[*apiError](err); ok {
+		e.file = file
+	}
+	return resp, err
+}
+
+func (c *Client) apply(ctx context.Context, file string, data []byte, files map[string][]byte, plan bool) (wire.ApplyResponse, error) {
 	q := url.Values{"file": {file}}
 	if plan {
 		q.Set("plan", "true")
