@@ -87,10 +87,11 @@
 
   // ---- a lab's topology ----
 
-  const CELL_W = 130, CELL_H = 90, PAD = 28, HEAD = 30, GAP = 90, NODE_R = 20;
+  const CELL_W = 150, CELL_H = 100, PAD = 30, HEAD = 30, GAP = 140, NODE_R = 20;
 
-  // layout places hosts side by side, each a box with its nodes in a grid,
-  // in name order, so a view that changes only states keeps its picture.
+  // layout places hosts side by side, each a box with its nodes in columns
+  // (so that links to other hosts fan out), in name order: a view that
+  // changes only states keeps its picture.
   function layout(v) {
     const byHost = new Map();
     for (const n of v.nodes) {
@@ -103,11 +104,12 @@
     let x = 10, height = 0;
     for (const h of hosts) {
       const nodes = byHost.get(h).sort((a, b) => a.name.localeCompare(b.name));
-      const cols = Math.ceil(Math.sqrt(nodes.length)), rows = Math.ceil(nodes.length / cols);
-      const w = cols * CELL_W + 2 * PAD - (CELL_W - 2 * NODE_R - 40), hgt = HEAD + rows * CELL_H + PAD;
+      const rows = Math.ceil(Math.sqrt(nodes.length)), cols = Math.ceil(nodes.length / rows);
+      const w = Math.max(150, 2 * PAD + 2 * NODE_R + (cols - 1) * CELL_W + 20), hgt = HEAD + 2 * NODE_R + (rows - 1) * CELL_H + 2 * PAD;
       boxes.push({ host: h, x: x, y: 10, w: w, h: hgt });
+      const left = x + (w - (cols - 1) * CELL_W) / 2;
       nodes.forEach((n, i) => {
-        at.set(n.name, { x: x + PAD + 20 + NODE_R + (i % cols) * CELL_W, y: 10 + HEAD + PAD + Math.floor(i / cols) * CELL_H, node: n, host: h });
+        at.set(n.name, { x: left + Math.floor(i / rows) * CELL_W, y: 10 + HEAD + PAD + NODE_R + (i % rows) * CELL_H, node: n, host: h });
       });
       x += w + GAP;
       height = Math.max(height, hgt);
@@ -145,9 +147,11 @@
       const key = [l.source_node, l.target_node].sort().join(" ");
       const i = seen.get(key) || 0, n = pairs.get(key);
       seen.set(key, i + 1);
-      const bend = (i - (n - 1) / 2) * 36;
-      const mx = (a.x + b.x) / 2, my = (a.y + b.y) / 2;
       const len = Math.hypot(b.x - a.x, b.y - a.y) || 1;
+      // A same-host link arcs, so that it passes beside the nodes between
+      // its ends; links between the same two nodes bend apart.
+      const bend = (i - (n - 1) / 2) * 36 + (l.is_cross_host ? 0 : Math.min(0.3 * len, 60));
+      const mx = (a.x + b.x) / 2, my = (a.y + b.y) / 2;
       const cx = mx - ((b.y - a.y) / len) * bend, cy = my + ((b.x - a.x) / len) * bend;
       const state = linkState(l);
       const g = svg("g", {
@@ -241,8 +245,11 @@
         view = v;
         document.getElementById("lab-error").hidden = true;
         const st = document.getElementById("lab-state");
-        st.textContent = v.state + (v.state_error ? ": " + v.state_error : "");
+        st.textContent = v.state;
         st.className = "state " + v.state;
+        const why = document.getElementById("lab-state-error");
+        why.textContent = v.state_error || "";
+        why.hidden = !v.state_error;
         document.getElementById("progress").textContent =
           "nodes up " + v.progress.nodes_up + "/" + v.progress.nodes + ", links up " + v.progress.links_up + "/" + v.progress.links;
         drawLab(v, select);
@@ -253,6 +260,7 @@
         const p = document.getElementById("lab-error");
         p.textContent = "No lab named " + name + ".";
         p.hidden = false;
+        document.getElementById("lab-state-error").hidden = true;
         document.getElementById("topology").replaceChildren();
       },
       failure: (e) => console.warn("netloom:", e.error),
