@@ -117,6 +117,17 @@
     return { boxes: boxes, at: at, width: Math.max(x - GAP + 10, 300), height: height + 20 };
   }
 
+  // onPick runs fn on a click, or Enter or Space on the focused element.
+  function onPick(e, fn) {
+    e.addEventListener("click", fn);
+    e.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" || ev.key === " ") {
+        ev.preventDefault();
+        fn();
+      }
+    });
+  }
+
   function linkState(l) {
     return l.actual_state || "unknown";
   }
@@ -168,7 +179,7 @@
         g.append(svg("text", { x: lx, y: ly - 6, class: "vni" }, "VNI " + (l.vni != null ? l.vni : "?")));
       }
       g.append(svg("text", { x: lx, y: ly + 12, class: "ifaces" }, l.source_interface + " – " + l.target_interface));
-      g.addEventListener("click", () => select({ link: l.link_name }));
+      onPick(g, () => select({ link: l.link_name }));
       top.append(g);
     }
     for (const [name, p] of at) {
@@ -177,7 +188,7 @@
       g.append(svg("circle", { cx: p.x, cy: p.y, r: NODE_R }),
         svg("text", { x: p.x, y: p.y + NODE_R + 16, class: "node-name" }, name),
         svg("title", {}, name + " on " + p.host + ": " + state + (p.node.error ? " — " + p.node.error : "")));
-      g.addEventListener("click", () => select({ node: name }));
+      onPick(g, () => select({ node: name }));
       top.append(g);
     }
   }
