@@ -19,6 +19,7 @@ declare -A need=(
 	[gcc]=gcc # go test -race needs cgo
 	[dockerd]=docker.io # the container runtime's tests run a private daemon
 	[mmdebstrap]=mmdebstrap # builds the frr node image (scripts/images.sh)
+	[chromium]=chromium # the web view's test drives a headless browser
 )
 missing=()
 for cmd in "${!need[@]}"; do

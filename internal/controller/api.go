@@ -31,7 +31,7 @@ var (
 
 type handler func(r *http.Request) (int, any, error)
 
-// routes builds the REST API under /api/v1.
+// routes builds the REST API under /api/v1, and the web view under /ui/.
 func (c *Controller) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -197,6 +197,7 @@ func (c *Controller) routes() http.Handler {
 		}
 		return http.StatusOK, map[string]bool{"success": true}, c.store.DeleteLab(r.Context(), l.ID)
 	})
+	c.webRoutes(mux) // web.go
 	return mux
 }
 

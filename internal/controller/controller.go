@@ -67,6 +67,8 @@ type Controller struct {
 
 	bg sync.WaitGroup // deploys running after their request
 
+	webDone chan struct{} // closed on shutdown: ends the web view's event streams
+
 	mu sync.Mutex
 	// mu guards the following.
 	summaries map[string]wire.AgentConvergence // each agent's last convergence
@@ -77,7 +79,8 @@ func New(cfg Config, st *store.Store, log *slog.Logger) (*Controller, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Controller{cfg: cfg, store: st, log: log, http: &http.Client{}, summaries: map[string]wire.AgentConvergence{}}, nil
+	return &Controller{cfg: cfg, store: st, log: log, http: &http.Client{}, summaries: map[string]wire.AgentConvergence{},
+		webDone: make(chan struct{})}, nil
 }
 
 // Handler returns the REST API, for tests that serve it themselves.
@@ -90,6 +93,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", c.cfg.Listen, err)
 	}
 	srv := &http.Server{Handler: c.routes(), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(func() { close(c.webDone) }) // Shutdown waits for them
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	c.log.Info("controller serving", "listen", ln.Addr().String())

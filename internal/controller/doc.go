@@ -1,5 +1,6 @@
 // Package controller is netloom's controller: the source of truth for every
-// lab's network. It serves the REST API under /api/v1, keeps the registry of
+// lab's network. It serves the REST API under /api/v1 and a web view of it
+// under /ui/ (web.go, pages embedded from web/), keeps the registry of
 // agents, places nodes, allocates tags and VNIs, and declares to each host
 // the whole state netloom wants there (DESIGN §11).
 //
