@@ -139,7 +139,7 @@ func newLabApplyCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 				if err := printJSON(cmd.OutOrStdout(), resp); err != nil {
 					return err
 				}
-				return deployErr(d)
+				return deployErr(cmd.ErrOrStderr(), d)
 			}
 			return printDeploy(cmd, d)
 		},
@@ -232,7 +232,11 @@ func printPlan(cmd *cobra.Command, resp wire.ApplyResponse, where bool) {
 func printDeploy(cmd *cobra.Command, d wire.DeployResponse) error {
 	t := newTable(cmd.OutOrStdout(), "NODE", "HOST", "STATUS", "ERROR")
 	for _, n := range d.Nodes {
-		t.row(n.Name, n.Host, n.Status, orDash(strings.Join(append([]string{n.Error}, n.ExecErrors...), " ")))
+		why := n.Error
+		if len(n.ExecFailures) > 0 && why == "" {
+			why = fmt.Sprintf("%d exec commands failed", len(n.ExecFailures))
+		}
+		t.row(n.Name, n.Host, n.Status, orDash(why))
 	}
 	if err := t.flush(); err != nil {
 		return err
@@ -245,12 +249,27 @@ func printDeploy(cmd *cobra.Command, d wire.DeployResponse) error {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "lab %s is %s\n", d.Lab, d.State)
-	return deployErr(d)
+	return deployErr(cmd.ErrOrStderr(), d)
 }
 
-func deployErr(d wire.DeployResponse) error {
+// deployErr fails a deploy that did not end running (or stopped), or whose
+// exec commands failed: those it names on stderr, one line each.
+func deployErr(stderr io.Writer, d wire.DeployResponse) error {
+	var failed []string
+	for _, n := range d.Nodes {
+		for _, f := range n.ExecFailures {
+			fmt.Fprintf(stderr, "exec failed: %s\n", f.Summary(n.Name))
+		}
+		if len(n.ExecFailures) > 0 {
+			failed = append(failed, n.Name)
+		}
+	}
 	if d.State != "running" && d.State != "stopped" {
 		return fmt.Errorf("lab %s is %s: %s", d.Lab, d.State, d.Error)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("lab %s is %s, but exec commands failed in %s (lab show %s NODE shows their output)",
+			d.Lab, d.State, strings.Join(failed, ", "), d.Lab)
 	}
 	return nil
 }
@@ -317,9 +336,9 @@ func newLabLsCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 
 func newLabShowCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show a lab's nodes and links",
-		Args:  usageArgs(cobra.ExactArgs(1)),
+		Use:   "show NAME [NODE]",
+		Short: "Show a lab's nodes and links, or one node with the output of its failed exec commands",
+		Args:  usageArgs(cobra.RangeArgs(1, 2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -328,6 +347,17 @@ func newLabShowCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 			v, err := c.Lab(cmd.Context(), args[0])
 			if err != nil {
 				return err
+			}
+			if len(args) == 2 {
+				i := slices.IndexFunc(v.Nodes, func(n wire.Node) bool { return n.Name == args[1] })
+				if i < 0 {
+					return fmt.Errorf("lab %s has no node %s", v.Name, args[1])
+				}
+				if root.output == "json" {
+					return printJSON(cmd.OutOrStdout(), v.Nodes[i])
+				}
+				printNode(cmd.OutOrStdout(), v.Nodes[i])
+				return nil
 			}
 			if root.output == "json" {
 				return printJSON(cmd.OutOrStdout(), v)
@@ -343,5 +373,38 @@ func newLabShowCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 			}
 			return printLinks(cmd, v.Links)
 		},
+	}
+}
+
+// printNode shows one node, with each failed exec command and its whole
+// output.
+func printNode(out io.Writer, n wire.Node) {
+	fmt.Fprintf(out, "node %s: kind %s, host %s, runtime id %s, %s, verified %s\n",
+		n.Name, orDash(n.Kind), orDash(n.PlacedOn), orDash(n.RuntimeID), orDash(n.Status), ago(n.VerifiedAt))
+	if n.Image != "" {
+		fmt.Fprintf(out, "image: %s\n", n.Image)
+	}
+	if n.Error != "" {
+		fmt.Fprintf(out, "error: %s\n", n.Error)
+	}
+	for _, cmd := range n.Exec {
+		fmt.Fprintf(out, "exec: %s\n", cmd)
+	}
+	for _, f := range n.ExecFailures {
+		fmt.Fprintf(out, "\nexec failed: %q: ", f.Command)
+		if f.Error != "" {
+			fmt.Fprintln(out, f.Error)
+		} else {
+			fmt.Fprintf(out, "exit %d\n", f.ExitCode)
+		}
+		for _, s := range []struct{ name, text string }{{"stdout", f.Stdout}, {"stderr", f.Stderr}} {
+			if s.text == "" {
+				continue
+			}
+			fmt.Fprintf(out, "--- %s\n%s", s.name, s.text)
+			if !strings.HasSuffix(s.text, "\n") {
+				fmt.Fprintln(out)
+			}
+		}
 	}
 }

@@ -374,6 +374,13 @@ func TestMigrationUpgrade(t *testing.T) {
 			if err := s.db.QueryRowContext(ctx, `SELECT ls.mtu, ls.link_mtu, h.underlay_mtu FROM link_states ls, hosts h WHERE ls.id = 'ls1' AND h.name = 'hostA'`).Scan(&mtu, &linkMTU, &ulMTU); err != nil || mtu != 0 || linkMTU.Valid || ulMTU != 0 {
 				t.Errorf("after migration 7: link mtu %d/%v, underlay %d, %v; want the defaults, not yet allocated", mtu, linkMTU, ulMTU, err)
 			}
+			if err := s.migrateTo(ctx, 8); err != nil {
+				t.Fatal(err)
+			}
+			var failures string
+			if err := s.db.QueryRowContext(ctx, `SELECT exec_failures FROM node_placements WHERE id = 'p1'`).Scan(&failures); err != nil || failures != "[]" {
+				t.Errorf("after migration 8: exec failures %q, %v; want [] for an existing placement", failures, err)
+			}
 			if v, _ := s.Version(ctx); v != latestVersion {
 				t.Errorf("version %d, want %d", v, latestVersion)
 			}

@@ -1,0 +1,81 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+
+	"github.com/netloom/netloom/internal/runtime"
+	"github.com/netloom/netloom/internal/wire"
+)
+
+// serveExec runs a command in a node and streams its output as it comes,
+// one wire.ExecFrame per line, ending with its exit code. It needs no
+// converger lock: it changes nothing the agent holds. The command lives as
+// long as its client's request: when the client goes, it is ended.
+func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
+	var req wire.ExecRequest
+	if err := decode(r, &req, func() error { return req.Validate(true) }); err != nil {
+		a.respond(w, r, nil, err)
+		return
+	}
+	fw := &frameWriter{w: w, enc: json.NewEncoder(w), rc: http.NewResponseController(w)}
+	log := a.log.With("lab", req.LabID, "node", req.Node)
+	code, err := a.conv.runtime.Exec(r.Context(), req.LabID, req.Node, req.Argv,
+		fw.stream(wire.StreamStdout), fw.stream(wire.StreamStderr))
+	if errors.Is(err, runtime.ErrNoNode) && !fw.started {
+		a.respond(w, r, nil, errors.Join(ErrNotFound, err))
+		return
+	}
+	last := wire.ExecFrame{ExitCode: &code}
+	if err != nil {
+		last = wire.ExecFrame{Error: err.Error()}
+		log.Warn("exec failed", "command", req.Argv[0], "err", err)
+	} else {
+		log.Info("exec ran", "command", req.Argv[0], "exit_code", code)
+	}
+	if werr := fw.write(last); werr != nil {
+		log.Warn("exec answer not written", "err", werr)
+	}
+}
+
+// frameWriter writes output as frames, one per write, flushed at once; the
+// status and headers go out with the first.
+type frameWriter struct {
+	w   http.ResponseWriter
+	enc *json.Encoder
+	rc  *http.ResponseController
+
+	mu sync.Mutex
+	// mu guards the following, and the writes.
+	started bool
+}
+
+func (f *frameWriter) write(fr wire.ExecFrame) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.started {
+		f.w.Header().Set("Content-Type", wire.ExecContentType)
+		f.w.WriteHeader(http.StatusOK)
+		f.started = true
+	}
+	if err := f.enc.Encode(fr); err != nil {
+		return err
+	}
+	return f.rc.Flush()
+}
+
+// stream is a writer of one stream's frames.
+func (f *frameWriter) stream(name string) writerFunc {
+	return func(p []byte) (int, error) {
+		if err := f.write(wire.ExecFrame{Stream: name, Data: p}); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (fn writerFunc) Write(p []byte) (int, error) { return fn(p) }
