@@ -232,11 +232,7 @@ func printPlan(cmd *cobra.Command, resp wire.ApplyResponse, where bool) {
 func printDeploy(cmd *cobra.Command, d wire.DeployResponse) error {
 	t := newTable(cmd.OutOrStdout(), "NODE", "HOST", "STATUS", "ERROR")
 	for _, n := range d.Nodes {
-		why := n.Error
-		if len(n.ExecFailures) > 0 && why == "" {
-			why = fmt.Sprintf("%d exec commands failed", len(n.ExecFailures))
-		}
-		t.row(n.Name, n.Host, n.Status, orDash(why))
+		t.row(n.Name, n.Host, n.Status, nodeWhy(n.Error, len(n.ExecFailures)))
 	}
 	if err := t.flush(); err != nil {
 		return err
@@ -268,10 +264,28 @@ func deployErr(stderr io.Writer, d wire.DeployResponse) error {
 		return fmt.Errorf("lab %s is %s: %s", d.Lab, d.State, d.Error)
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("lab %s is %s, but exec commands failed in %s (lab show %s NODE shows their output)",
-			d.Lab, d.State, strings.Join(failed, ", "), d.Lab)
+		node := "NODE"
+		if len(failed) == 1 {
+			node = failed[0]
+		}
+		return fmt.Errorf("lab %s is %s, but exec commands failed in %s (lab show %s %s shows their output)",
+			d.Lab, d.State, strings.Join(failed, ", "), d.Lab, node)
 	}
 	return nil
+}
+
+// nodeWhy is a node's error in a table: its own, else how many of its exec
+// commands failed, whose output is too long for a table.
+func nodeWhy(err string, execFailures int) string {
+	switch {
+	case err != "":
+		return err
+	case execFailures == 1:
+		return "1 exec command failed"
+	case execFailures > 1:
+		return fmt.Sprintf("%d exec commands failed", execFailures)
+	}
+	return "-"
 }
 
 func newLabDestroyCmd(root *rootOptions, o *clientOptions) *cobra.Command {
@@ -366,7 +380,7 @@ func newLabShowCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "lab %s: %s, nodes %d/%d, links %d/%d up %s\n", v.Name, v.State, p.NodesUp, p.Nodes, p.LinksUp, p.Links, v.StateError)
 			t := newTable(cmd.OutOrStdout(), "NODE", "KIND", "HOST", "RUNTIME ID", "STATUS", "VERIFIED", "ERROR")
 			for _, n := range v.Nodes {
-				t.row(n.Name, n.Kind, orDash(n.PlacedOn), orDash(n.RuntimeID), orDash(n.Status), ago(n.VerifiedAt), orDash(n.Error))
+				t.row(n.Name, n.Kind, orDash(n.PlacedOn), orDash(n.RuntimeID), orDash(n.Status), ago(n.VerifiedAt), nodeWhy(n.Error, len(n.ExecFailures)))
 			}
 			if err := t.flush(); err != nil {
 				return err

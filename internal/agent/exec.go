@@ -2,32 +2,35 @@ package agent
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"sync"
 
-	"github.com/netloom/netloom/internal/runtime"
 	"github.com/netloom/netloom/internal/wire"
 )
 
 // serveExec runs a command in a node and streams its output as it comes,
-// one wire.ExecFrame per line, ending with its exit code. It needs no
-// converger lock: it changes nothing the agent holds. The command lives as
-// long as its client's request: when the client goes, it is ended.
+// one wire.ExecFrame per line, ending with its exit code or the error that
+// kept it from running (a node this host does not run among them). The
+// status goes out at once, so the client knows the agent answered however
+// long the command stays silent. It needs no converger lock: it changes
+// nothing the agent holds. The command lives as long as its client's
+// request: when the client goes, it is ended.
 func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
 	var req wire.ExecRequest
 	if err := decode(r, &req, func() error { return req.Validate(true) }); err != nil {
 		a.respond(w, r, nil, err)
 		return
 	}
-	fw := &frameWriter{w: w, enc: json.NewEncoder(w), rc: http.NewResponseController(w)}
 	log := a.log.With("lab", req.LabID, "node", req.Node)
-	code, err := a.conv.runtime.Exec(r.Context(), req.LabID, req.Node, req.Argv,
-		fw.stream(wire.StreamStdout), fw.stream(wire.StreamStderr))
-	if errors.Is(err, runtime.ErrNoNode) && !fw.started {
-		a.respond(w, r, nil, errors.Join(ErrNotFound, err))
+	w.Header().Set("Content-Type", wire.ExecContentType)
+	w.WriteHeader(http.StatusOK)
+	fw := &frameWriter{enc: json.NewEncoder(w), rc: http.NewResponseController(w)}
+	if err := fw.rc.Flush(); err != nil {
+		log.Warn("exec answer not written", "err", err)
 		return
 	}
+	code, err := a.conv.runtime.Exec(r.Context(), req.LabID, req.Node, req.Argv,
+		fw.stream(wire.StreamStdout), fw.stream(wire.StreamStderr))
 	last := wire.ExecFrame{ExitCode: &code}
 	if err != nil {
 		last = wire.ExecFrame{Error: err.Error()}
@@ -40,26 +43,16 @@ func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// frameWriter writes output as frames, one per write, flushed at once; the
-// status and headers go out with the first.
+// frameWriter writes output as frames, one per write, flushed at once.
 type frameWriter struct {
-	w   http.ResponseWriter
+	mu  sync.Mutex // one frame at a time: stdout and stderr come from two goroutines
 	enc *json.Encoder
 	rc  *http.ResponseController
-
-	mu sync.Mutex
-	// mu guards the following, and the writes.
-	started bool
 }
 
 func (f *frameWriter) write(fr wire.ExecFrame) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.started {
-		f.w.Header().Set("Content-Type", wire.ExecContentType)
-		f.w.WriteHeader(http.StatusOK)
-		f.started = true
-	}
 	if err := f.enc.Encode(fr); err != nil {
 		return err
 	}

@@ -327,7 +327,7 @@ func (c *Controller) respond(w http.ResponseWriter, r *http.Request, status int,
 		status = http.StatusBadRequest
 	case errors.Is(err, errUnauthorized):
 		status = http.StatusUnauthorized
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, errNotPlaced), errors.Is(err, errNotRunning):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, errNotPlaced):
 		status = http.StatusNotFound
 	case errors.Is(err, store.ErrConflict), errors.Is(err, errLabBusy):
 		status = http.StatusConflict

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -64,7 +63,7 @@ func (c *Controller) serveExec(w http.ResponseWriter, r *http.Request) {
 	})
 	last := wire.ExecFrame{ExitCode: &code}
 	if err != nil {
-		last = wire.ExecFrame{Error: fmt.Sprintf("exec in node %s on %s: %v", node, h.Name, err)}
+		last = wire.ExecFrame{Error: fmt.Sprintf("host %s: %v", h.Name, err)}
 		c.log.Warn("exec failed", "lab", lab, "node", node, "host", h.Name, "err", err)
 	}
 	_ = enc.Encode(last) // a client that went does not read it
@@ -91,20 +90,17 @@ func (c *Controller) execTarget(ctx context.Context, lab, node string) (store.Ho
 }
 
 // startExec asks the host's agent to run the command and returns its
-// answer. The agent has --agent-timeout to take the connection, after which
-// startExec calls cancel, the cancel of ctx; the command itself may run as
-// long as ctx lasts.
+// answer. The agent has --agent-timeout to answer (it does at once, before
+// the command's output), after which startExec calls cancel, the cancel of
+// ctx; the command itself may run as long as ctx lasts.
 func (c *Controller) startExec(ctx context.Context, cancel context.CancelFunc, h store.Host, req wire.ExecRequest) (io.ReadCloser, error) {
 	var late atomic.Bool
 	timer := time.AfterFunc(c.cfg.AgentTimeout, func() { late.Store(true); cancel() })
-	defer timer.Stop()
-	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { timer.Stop() }}
-	body, err := c.agent(h).Exec(httptrace.WithClientTrace(ctx, trace), req)
+	body, err := c.agent(h).Exec(ctx, req)
+	timer.Stop()
 	switch {
 	case err == nil:
 		return body, nil
-	case errors.Is(err, client.ErrNotFound):
-		return nil, fmt.Errorf("host %s: node %s: %w (%v)", h.Name, req.Node, errNotRunning, err)
 	case late.Load():
 		return nil, fmt.Errorf("exec in node %s: the %w on host %s (%s) within %v", req.Node, errAgentDown, h.Name, h.Address, c.cfg.AgentTimeout)
 	case errors.Is(err, client.ErrUnreachable):
