@@ -314,7 +314,11 @@ func (r *Runtime) Exec(ctx context.Context, lab, node string, argv []string, std
 	}
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, argv...)...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	// Once ctx ends, a child that keeps the output open holds Wait no longer.
+	// Once ctx ends, the command's whole process group ends (a shell's
+	// children too), and a child that keeps the output open holds Wait no
+	// longer.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	if ee, ok := errors.AsType[*exec.ExitError](err); ok && ctx.Err() == nil {
