@@ -43,7 +43,10 @@ type Runtime interface {
 	// writing its stdout and stderr to the writers as they come, and returns
 	// its exit code (128+n for a command ended by signal n). An error means
 	// the command did not run to its end: no such node (ErrNoNode), a
-	// runtime failure, or ctx ended.
+	// runtime failure, or ctx ended. When ctx ends, the command ends where
+	// the runtime can end it: netns kills its process group; the Docker
+	// Engine API has no call to end an exec, and its daemon ends one whose
+	// client went only once it notices.
 	Exec(ctx context.Context, lab, node string, argv []string, stdout, stderr io.Writer) (int, error)
 }
 
