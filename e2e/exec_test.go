@@ -1,10 +1,16 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/testbed"
 )
 
@@ -87,6 +93,43 @@ topology:
 			}
 		})
 	}
+
+	t.Run("ctrl-c ends the command in the node", func(t *testing.T) {
+		tok := filepath.Join(t.TempDir(), "token")
+		if err := os.WriteFile(tok, []byte(c.APIToken), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cli := exec.CommandContext(t.Context(), "ip", "netns", "exec", c.Ctl.Netns, netloomBin, "exec",
+			"--controller", testbed.ControllerURL, "--token-file", tok, lab, "n1", "--", "sh", "-c", "echo first; sleep 60; echo never")
+		stdout, err := cli.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cli.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "first\n" {
+			t.Fatalf("first line %q, %v", line, err)
+		}
+		if err := cli.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		if err := cli.Wait(); err == nil {
+			t.Error("an interrupted exec exited 0")
+		}
+		ns := ident.NamespaceName(lab, "n1")
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, err := testbed.ExecIn(t.Context(), c.Hosts["hostA"].Netns, "ip", "netns", "pids", ns)
+			if err == nil && strings.TrimSpace(out) == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("processes %q (%v) still run in %s after exec was interrupted", out, err, ns)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 
 	if err := c.Agents["hostA"].Kill(); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"sync"
 
@@ -21,6 +22,9 @@ func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
 		a.respond(w, r, nil, err)
 		return
 	}
+	// A body read to its end lets the server notice a client that goes, so
+	// r.Context() ends the command then, however silent it is.
+	_, _ = io.Copy(io.Discard, r.Body)
 	log := a.log.With("lab", req.LabID, "node", req.Node)
 	w.Header().Set("Content-Type", wire.ExecContentType)
 	w.WriteHeader(http.StatusOK)

@@ -38,6 +38,9 @@ func (c *Controller) serveExec(w http.ResponseWriter, r *http.Request) {
 		c.respond(w, r, 0, nil, err)
 		return
 	}
+	// A body read to its end lets the server notice a client that goes, so
+	// r.Context() ends the agent's request then, however silent the command.
+	_, _ = io.Copy(io.Discard, r.Body)
 	h, labID, err := c.execTarget(r.Context(), lab, node)
 	if err != nil {
 		c.respond(w, r, 0, nil, err)
