@@ -50,6 +50,8 @@ func TestCLI(t *testing.T) {
 	_ = os.WriteFile(badLab, []byte("name: cli\ntopology:\n  nodes: {r1: {}}\n  links:\n    - endpoints: [r1:eth1, r9:eth1]\n"), 0o644)
 
 	conn := []string{"--controller", srv.URL, "--token-file", tok}
+	// exec's flags go before its command's --
+	ex := func(args ...string) []string { return append(append([]string{"exec"}, conn...), args...) }
 	tests := []struct {
 		name    string
 		args    []string
@@ -69,7 +71,17 @@ func TestCLI(t *testing.T) {
 		{"converge plan", append([]string{"converge", "--plan"}, conn...), 0, "HOST  LAB  LINK", ""},
 		{"wrong token", []string{"lab", "ls", "--controller", srv.URL, "--token-file", bad}, 1, "", "missing or wrong bearer token"},
 		{"missing file argument", append([]string{"lab", "apply"}, conn...), 2, "", "-f: a lab file is required"},
-		{"show needs a name", append([]string{"lab", "show"}, conn...), 2, "", "accepts 1 arg"},
+		{"show needs a name", append([]string{"lab", "show"}, conn...), 2, "", "accepts between 1 and 2 arg"},
+		{"show a node", append([]string{"lab", "show", "cli", "r2"}, conn...), 0, "node r2: kind linux", ""},
+		{"show a node that is not", append([]string{"lab", "show", "cli", "r9"}, conn...), 1, "", "lab cli has no node r9"},
+		{"exec needs --", ex("cli", "r1", "true"), 2, "", "the command goes after --"},
+		{"exec needs a node", ex("cli", "--", "true"), 2, "", "want LAB and NODE before --"},
+		{"exec --all takes no node", ex("cli", "r1", "--all", "--", "true"), 2, "", "or LAB with --all"},
+		{"exec in a node that is not", ex("cli", "r9", "--", "true"), 1, "", "lab cli: node r9: not found"},
+		{"exec in a node not placed", ex("cli", "r1", "--", "true"), 1, "", "lab cli (stopped): node r1: not placed on a host"},
+		{"exec in a lab that is not", ex("nope", "r1", "--", "true"), 1, "", "not found"},
+		{"exec --all in a lab with no node placed", ex("cli", "--all", "--", "true"), 1, "",
+			"exec failed in 2 of 2 nodes: r1 (lab cli (stopped): node r1: not placed on a host), r2 ("},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -139,7 +139,7 @@ func newLabApplyCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 				if err := printJSON(cmd.OutOrStdout(), resp); err != nil {
 					return err
 				}
-				return deployErr(d)
+				return deployErr(cmd.ErrOrStderr(), d)
 			}
 			return printDeploy(cmd, d)
 		},
@@ -232,7 +232,7 @@ func printPlan(cmd *cobra.Command, resp wire.ApplyResponse, where bool) {
 func printDeploy(cmd *cobra.Command, d wire.DeployResponse) error {
 	t := newTable(cmd.OutOrStdout(), "NODE", "HOST", "STATUS", "ERROR")
 	for _, n := range d.Nodes {
-		t.row(n.Name, n.Host, n.Status, orDash(strings.Join(append([]string{n.Error}, n.ExecErrors...), " ")))
+		t.row(n.Name, n.Host, n.Status, nodeWhy(n.Error, len(n.ExecFailures)))
 	}
 	if err := t.flush(); err != nil {
 		return err
@@ -245,14 +245,47 @@ func printDeploy(cmd *cobra.Command, d wire.DeployResponse) error {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "lab %s is %s\n", d.Lab, d.State)
-	return deployErr(d)
+	return deployErr(cmd.ErrOrStderr(), d)
 }
 
-func deployErr(d wire.DeployResponse) error {
+// deployErr fails a deploy that did not end running (or stopped), or whose
+// exec commands failed: those it names on stderr, one line each.
+func deployErr(stderr io.Writer, d wire.DeployResponse) error {
+	var failed []string
+	for _, n := range d.Nodes {
+		for _, f := range n.ExecFailures {
+			fmt.Fprintf(stderr, "exec failed: %s\n", f.Summary(n.Name))
+		}
+		if len(n.ExecFailures) > 0 {
+			failed = append(failed, n.Name)
+		}
+	}
 	if d.State != "running" && d.State != "stopped" {
 		return fmt.Errorf("lab %s is %s: %s", d.Lab, d.State, d.Error)
 	}
+	if len(failed) > 0 {
+		node := "NODE"
+		if len(failed) == 1 {
+			node = failed[0]
+		}
+		return fmt.Errorf("lab %s is %s, but exec commands failed in %s (lab show %s %s shows their output)",
+			d.Lab, d.State, strings.Join(failed, ", "), d.Lab, node)
+	}
 	return nil
+}
+
+// nodeWhy is a node's error in a table: its own, else how many of its exec
+// commands failed, whose output is too long for a table.
+func nodeWhy(err string, execFailures int) string {
+	switch {
+	case err != "":
+		return err
+	case execFailures == 1:
+		return "1 exec command failed"
+	case execFailures > 1:
+		return fmt.Sprintf("%d exec commands failed", execFailures)
+	}
+	return "-"
 }
 
 func newLabDestroyCmd(root *rootOptions, o *clientOptions) *cobra.Command {
@@ -318,10 +351,10 @@ func newLabLsCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 
 func newLabShowCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:               "show NAME",
-		Short:             "Show a lab's nodes and links",
-		Args:              usageArgs(cobra.ExactArgs(1)),
-		ValidArgsFunction: completeLabs(o),
+		Use:               "show NAME [NODE]",
+		Short:             "Show a lab's nodes and links, or one node with the output of its failed exec commands",
+		Args:              usageArgs(cobra.RangeArgs(1, 2)),
+		ValidArgsFunction: completeNodes(o),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -331,6 +364,17 @@ func newLabShowCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(args) == 2 {
+				i := slices.IndexFunc(v.Nodes, func(n wire.Node) bool { return n.Name == args[1] })
+				if i < 0 {
+					return fmt.Errorf("lab %s has no node %s", v.Name, args[1])
+				}
+				if root.output == "json" {
+					return printJSON(cmd.OutOrStdout(), v.Nodes[i])
+				}
+				printNode(cmd.OutOrStdout(), v.Nodes[i])
+				return nil
+			}
 			if root.output == "json" {
 				return printJSON(cmd.OutOrStdout(), v)
 			}
@@ -338,12 +382,45 @@ func newLabShowCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "lab %s: %s, nodes %d/%d, links %d/%d up %s\n", v.Name, v.State, p.NodesUp, p.Nodes, p.LinksUp, p.Links, v.StateError)
 			t := newTable(cmd.OutOrStdout(), "NODE", "KIND", "HOST", "RUNTIME ID", "STATUS", "VERIFIED", "ERROR")
 			for _, n := range v.Nodes {
-				t.row(n.Name, n.Kind, orDash(n.PlacedOn), orDash(n.RuntimeID), orDash(n.Status), ago(n.VerifiedAt), orDash(n.Error))
+				t.row(n.Name, n.Kind, orDash(n.PlacedOn), orDash(n.RuntimeID), orDash(n.Status), ago(n.VerifiedAt), nodeWhy(n.Error, len(n.ExecFailures)))
 			}
 			if err := t.flush(); err != nil {
 				return err
 			}
 			return printLinks(cmd, v.Links)
 		},
+	}
+}
+
+// printNode shows one node, with each failed exec command and its whole
+// output.
+func printNode(out io.Writer, n wire.Node) {
+	fmt.Fprintf(out, "node %s: kind %s, host %s, runtime id %s, %s, verified %s\n",
+		n.Name, orDash(n.Kind), orDash(n.PlacedOn), orDash(n.RuntimeID), orDash(n.Status), ago(n.VerifiedAt))
+	if n.Image != "" {
+		fmt.Fprintf(out, "image: %s\n", n.Image)
+	}
+	if n.Error != "" {
+		fmt.Fprintf(out, "error: %s\n", n.Error)
+	}
+	for _, cmd := range n.Exec {
+		fmt.Fprintf(out, "exec: %s\n", cmd)
+	}
+	for _, f := range n.ExecFailures {
+		fmt.Fprintf(out, "\nexec failed: %q: ", f.Command)
+		if f.Error != "" {
+			fmt.Fprintln(out, f.Error)
+		} else {
+			fmt.Fprintf(out, "exit %d\n", f.ExitCode)
+		}
+		for _, s := range []struct{ name, text string }{{"stdout", f.Stdout}, {"stderr", f.Stderr}} {
+			if s.text == "" {
+				continue
+			}
+			fmt.Fprintf(out, "--- %s\n%s", s.name, s.text)
+			if !strings.HasSuffix(s.text, "\n") {
+				fmt.Fprintln(out)
+			}
+		}
 	}
 }

@@ -20,10 +20,14 @@ func main() {
 }
 
 // exitCode prints err as one sentence and maps it to the exit codes of
-// DESIGN §2: 0 success, 1 failure, 2 bad usage.
+// DESIGN §2: 0 success, 1 failure, 2 bad usage; exec passes its command's
+// through.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
+	}
+	if ee, ok := errors.AsType[*exitError](err); ok {
+		return ee.code
 	}
 	fmt.Fprintf(stderr, "netloom: %v\n", err)
 	var ue *usageError

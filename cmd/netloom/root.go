@@ -67,7 +67,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVarP(&opts.output, "output", "o", "table", "output format: table or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(newVersionCmd(opts), newAgentCmd(opts), newControllerCmd(opts), newDemoCmd(opts),
-		newLabCmd(opts), newHostCmd(opts), newLinkCmd(opts), newConvergeCmd(opts), newGraphCmd(opts))
+		newLabCmd(opts), newHostCmd(opts), newLinkCmd(opts), newConvergeCmd(opts), newGraphCmd(opts), newExecCmd(opts))
 	return root
 }
 

@@ -44,6 +44,9 @@ func (a *Agent) routes() http.Handler {
 		}
 		return c.declareHost(r.Context(), req)
 	})
+	// An exec runs as long as its client waits, not under the request
+	// timeout of the other endpoints.
+	mux.Handle("POST /host/exec", a.auth(http.HandlerFunc(a.serveExec)))
 	a.handle(mux, "GET /labs/{lab_id}/port-state", func(r *http.Request) (any, error) {
 		lab := r.PathValue("lab_id")
 		if err := wire.ValidateLab(lab); err != nil {

@@ -248,25 +248,63 @@ func (c *converger) execFresh(ctx context.Context, hp *hostPlan, in planInput, f
 			cmds[keyOf(n)] = n.Exec
 		}
 	}
-	execErrs := make([][]string, len(fresh))
+	failures := make([][]wire.ExecFailure, len(fresh))
 	parallel(len(fresh), func(i int) {
 		k := fresh[i]
 		for _, cmd := range cmds[k] {
-			if _, err := c.runtime.Exec(ctx, k.Lab, k.Node, cmd); err != nil {
-				execErrs[i] = append(execErrs[i], err.Error())
-				c.log.Warn("exec failed", "lab", k.Lab, "node", k.Node, "err", err)
+			if f, failed := c.execLine(ctx, k, cmd); failed {
+				failures[i] = append(failures[i], f)
+				c.log.Warn("exec failed", "lab", k.Lab, "node", k.Node, "command", cmd, "exit_code", f.ExitCode, "err", f.Error)
 			}
 		}
 	})
-	byKey := map[nodeKey][]string{}
+	byKey := map[nodeKey][]wire.ExecFailure{}
 	for i, k := range fresh {
-		byKey[k] = execErrs[i]
+		byKey[k] = failures[i]
 	}
 	for i, r := range hp.nodes {
-		if errs := byKey[nodeKey{r.LabID, r.Name}]; len(errs) > 0 && r.Status == wire.StatusCreated {
-			hp.nodes[i].ExecErrors = errs
+		if fs := byKey[nodeKey{r.LabID, r.Name}]; len(fs) > 0 && r.Status == wire.StatusCreated {
+			hp.nodes[i].ExecFailures = fs
 		}
 	}
+}
+
+// execLine runs one exec command of a lab file with sh, as containerlab
+// does, and reports whether it failed, with its output.
+func (c *converger) execLine(ctx context.Context, k nodeKey, cmd string) (wire.ExecFailure, bool) {
+	stdout, stderr := &capped{max: wire.MaxExecOutput}, &capped{max: wire.MaxExecOutput}
+	code, err := c.runtime.Exec(ctx, k.Lab, k.Node, []string{"sh", "-c", cmd}, stdout, stderr)
+	f := wire.ExecFailure{Command: cmd, ExitCode: code, Stdout: stdout.String(), Stderr: stderr.String()}
+	if err != nil {
+		f.Error = err.Error()
+	}
+	return f, err != nil || code != 0
+}
+
+// capped keeps the first max bytes written to it and says when it dropped
+// the rest.
+type capped struct {
+	max  int
+	buf  []byte
+	more bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	room := c.max - len(c.buf)
+	if len(p) > room {
+		c.more = true
+		c.buf = append(c.buf, p[:max(room, 0)]...)
+		return len(p), nil
+	}
+	c.buf = append(c.buf, p...)
+	return len(p), nil
+}
+
+func (c *capped) String() string {
+	if c.more {
+		return string(c.buf) + "\n[output cut]\n"
+	}
+	return string(c.buf)
 }
 
 // parallel runs fn for 0 … n-1 on at most nodeWorkers goroutines.

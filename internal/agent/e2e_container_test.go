@@ -37,8 +37,8 @@ func TestContainerNodes(t *testing.T) {
 		t.Fatalf("%s, want %s", got, want)
 	}
 	for _, n := range r.Nodes {
-		if len(n.ExecErrors) > 0 {
-			t.Fatalf("exec in %s: %v", n.Name, n.ExecErrors)
+		if len(n.ExecFailures) > 0 {
+			t.Fatalf("exec in %s: %v", n.Name, n.ExecFailures)
 		}
 	}
 	if got := a.ping(t, "n1", "192.168.83.1"); got != 2 {

@@ -90,8 +90,8 @@ func TestHostDeclaration(t *testing.T) {
 			t.Errorf("hostB: %s, want %s", got, want)
 		}
 		for _, r := range append(ra.Nodes, rb.Nodes...) {
-			if len(r.ExecErrors) > 0 {
-				t.Errorf("exec on %s: %v", r.Name, r.ExecErrors)
+			if len(r.ExecFailures) > 0 {
+				t.Errorf("exec on %s: %v", r.Name, r.ExecFailures)
 			}
 		}
 		tags, _ := a.bridgePorts(t)

@@ -132,7 +132,7 @@ func TestDeclareHost(t *testing.T) {
 			t.Errorf("%s: observed generation %d", s.name, *resp.ObservedGeneration)
 		}
 	}
-	if got := rt.Execs(); len(got) != 1 || !strings.Contains(got[0], "lab-1/r1: ip addr add") {
+	if got := rt.Execs(); len(got) != 1 || !strings.Contains(got[0], "lab-1/r1: sh -c ip addr add") {
 		t.Errorf("exec commands run %q: want r1's once, when it was made", got)
 	}
 	if f.Dump() != "" || rt.Dump() != "" {

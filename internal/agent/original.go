@@ -129,7 +129,10 @@ func (c *converger) createNode(ctx context.Context, lab string, req wire.CreateN
 		return wire.NodeResponse{}, fmt.Errorf("create node %s: %w", req.Name, failed)
 	}
 	c.log.Info("node created", "lab", lab, "node", req.Name, "ports", len(n.Interfaces))
-	resp := wire.NodeResponse{LabID: lab, Name: req.Name, Runtime: "netns", RuntimeID: res.RuntimeID, Ports: []wire.NodePort{}, ExecErrors: res.ExecErrors}
+	resp := wire.NodeResponse{LabID: lab, Name: req.Name, Runtime: "netns", RuntimeID: res.RuntimeID, Ports: []wire.NodePort{}}
+	for _, f := range res.ExecFailures {
+		resp.ExecErrors = append(resp.ExecErrors, f.Summary(req.Name))
+	}
 	for i, ifc := range n.Interfaces {
 		resp.Ports = append(resp.Ports, wire.NodePort{Interface: ifc.Name, PortName: ports[i], VLANTag: ifc.VLANTag})
 	}

@@ -145,6 +145,7 @@ func (c *Controller) routes() http.Handler {
 		v, err := c.store.LabView(r.Context(), r.PathValue("lab"))
 		return http.StatusOK, v, err
 	})
+	mux.Handle("POST /api/v1/labs/{lab}/nodes/{node}/exec", c.auth(api, http.HandlerFunc(c.serveExec)))
 	c.handle(mux, "GET /api/v1/labs/{lab}/links", api, func(r *http.Request) (int, any, error) {
 		v, err := c.store.LabView(r.Context(), r.PathValue("lab"))
 		return http.StatusOK, v.Links, err
@@ -285,14 +286,21 @@ func (c *Controller) hostView(h store.Host) wire.HostView {
 
 // handle registers an endpoint that needs token.
 func (c *Controller) handle(mux *http.ServeMux, pattern, token string, h handler) {
+	mux.Handle(pattern, c.auth(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status, body, err := h(r)
+		c.respond(w, r, status, body, err)
+	})))
+}
+
+// auth lets through requests that carry token.
+func (c *Controller) auth(token string, next http.Handler) http.Handler {
 	want := []byte("Bearer " + token)
-	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			c.respond(w, r, 0, nil, errUnauthorized)
 			return
 		}
-		status, body, err := h(r)
-		c.respond(w, r, status, body, err)
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -320,12 +328,14 @@ func (c *Controller) respond(w http.ResponseWriter, r *http.Request, status int,
 		status = http.StatusBadRequest
 	case errors.Is(err, errUnauthorized):
 		status = http.StatusUnauthorized
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, errNotPlaced):
 		status = http.StatusNotFound
 	case errors.Is(err, store.ErrConflict), errors.Is(err, errLabBusy):
 		status = http.StatusConflict
 	case errors.Is(err, errPlacement):
 		status = http.StatusConflict // nothing to place the lab on
+	case errors.Is(err, errAgentDown):
+		status = http.StatusBadGateway
 	}
 	level := slog.LevelWarn
 	if status == http.StatusInternalServerError {

@@ -420,10 +420,18 @@ func (a *hostAnswer) nodeStatus(n store.LabNode) (status, why, runtimeID string)
 		return store.LinkUnknown, fmt.Sprintf("%s: no answer for node %s", a.host, n.Name), ""
 	case st.Status == wire.StatusError:
 		return store.LinkError, fmt.Sprintf("%s: %s", a.host, text(st.Error)), st.RuntimeID
-	case len(st.ExecErrors) > 0:
-		return store.LinkUp, "exec: " + strings.Join(st.ExecErrors, "; "), st.RuntimeID
 	}
 	return store.LinkUp, "", st.RuntimeID
+}
+
+// made reports whether the host made the node in this round, and the exec
+// commands that failed then: they replace those the node had.
+func (a *hostAnswer) made(n store.LabNode) (bool, []wire.ExecFailure) {
+	st, ok := a.nodes[nodeKey{n.Lab, n.Name}]
+	if a.unknown != "" || !ok || st.Status != wire.StatusCreated {
+		return false, nil
+	}
+	return true, st.ExecFailures
 }
 
 // linkState derives a link's state from its two sides: up when both are,
@@ -484,17 +492,23 @@ func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]
 			continue
 		}
 		status, why, rid := a.nodeStatus(*n)
+		made, failures := a.made(*n)
 		if omit[nodeKey{n.Lab, n.Name}] {
-			status, why, rid = store.LinkPending, "", ""
+			status, why, rid, made = store.LinkPending, "", "", false
 		}
-		if status == n.Status && why == n.Error && (rid == "" || rid == n.RuntimeID) {
+		newFailures := made && !slices.Equal(failures, n.ExecFailures)
+		if status == n.Status && why == n.Error && (rid == "" || rid == n.RuntimeID) && !newFailures {
 			continue
 		}
 		n.Status, n.Error = status, why
 		if rid != "" {
 			n.RuntimeID = rid
 		}
-		o.Nodes = append(o.Nodes, store.NodeObservation{Lab: n.Lab, Node: n.Name, Status: status, Error: why, RuntimeID: rid, Answered: a.unknown == ""})
+		if made {
+			n.ExecFailures = failures
+		}
+		o.Nodes = append(o.Nodes, store.NodeObservation{Lab: n.Lab, Node: n.Name, Status: status, Error: why, RuntimeID: rid,
+			Answered: a.unknown == "", Made: made, ExecFailures: failures})
 	}
 	for i := range d.Links {
 		ls := &d.Links[i]

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -227,7 +228,8 @@ func TestObserve(t *testing.T) {
 	}
 	a := newHostAnswer("hostA")
 	a.nodes[nodeKey{"lab1", "r1"}] = wire.NodeStatus{LabID: "lab1", Name: "r1", Status: wire.StatusCreated, RuntimeID: "nl-lab1-r1"}
-	a.nodes[nodeKey{"lab1", "r2"}] = wire.NodeStatus{LabID: "lab1", Name: "r2", Status: wire.StatusConverged, ExecErrors: []string{"false: exit 1"}}
+	a.nodes[nodeKey{"lab1", "r2"}] = wire.NodeStatus{LabID: "lab1", Name: "r2", Status: wire.StatusCreated,
+		ExecFailures: []wire.ExecFailure{{Command: "false", ExitCode: 1}}}
 	a.ifaces[ifaceKey{"lab1", "r1", "eth1"}] = converged("lab1", "r1", "eth1", 2050)
 	a.ifaces[ifaceKey{"lab1", "r2", "eth1"}] = converged("lab1", "r2", "eth1", 2050)
 	a.ifaces[ifaceKey{"lab1", "r2", "eth2"}] = converged("lab1", "r2", "eth2", 2051)
@@ -264,8 +266,12 @@ func TestObserve(t *testing.T) {
 			if n := d.Nodes[0]; n.Status != store.LinkUp || n.RuntimeID != "nl-lab1-r1" {
 				t.Errorf("r1 %+v", n)
 			}
-			if n := d.Nodes[1]; n.Status != store.LinkUp || n.Error != "exec: false: exit 1" {
+			// A failed exec command leaves its node up, and is kept apart.
+			if n := d.Nodes[1]; n.Status != store.LinkUp || n.Error != "" || len(n.ExecFailures) != 1 || n.ExecFailures[0].Command != "false" {
 				t.Errorf("r2 %+v", n)
+			}
+			if i := slices.IndexFunc(o.Nodes, func(n store.NodeObservation) bool { return n.Node == "r2" }); i < 0 || !o.Nodes[i].Made || len(o.Nodes[i].ExecFailures) != 1 {
+				t.Errorf("r2 observed %+v, want made with its exec failure", o.Nodes)
 			}
 			if n := d.Nodes[2]; n.Status != tt.wantR3 {
 				t.Errorf("r3 %+v, want %q", n, tt.wantR3)

@@ -19,6 +19,7 @@ package runtime
 
 import (
 	"context"
+	"io"
 
 	"github.com/netloom/netloom/internal/wire"
 )
@@ -38,8 +39,15 @@ type Runtime interface {
 	// nothing started inside a node outlives it. A missing node is not an
 	// error.
 	DeleteNode(ctx context.Context, lab, node string) error
-	// Exec runs a shell command inside a node and returns its output.
-	Exec(ctx context.Context, lab, node, cmd string) (string, error)
+	// Exec runs argv inside a node, with no shell unless argv names one,
+	// writing its stdout and stderr to the writers as they come, and returns
+	// its exit code (128+n for a command ended by signal n). An error means
+	// the command did not run to its end: no such node (ErrNoNode), a
+	// runtime failure, or ctx ended. When ctx ends, the command ends where
+	// the runtime can end it: netns kills its process group; the Docker
+	// Engine API has no call to end an exec, and its daemon ends one whose
+	// client went only once it notices.
+	Exec(ctx context.Context, lab, node string, argv []string, stdout, stderr io.Writer) (int, error)
 }
 
 // NodeSpec is a node as the agent wants it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // ErrNoNode is a node the runtime does not run.
@@ -70,14 +71,14 @@ func (s Set) DeleteNode(ctx context.Context, lab, node string) error {
 	return errors.Join(errs...)
 }
 
-// Exec runs cmd in the node, on whichever runtime runs it.
-func (s Set) Exec(ctx context.Context, lab, node, cmd string) (string, error) {
+// Exec runs argv in the node, on whichever runtime runs it.
+func (s Set) Exec(ctx context.Context, lab, node string, argv []string, stdout, stderr io.Writer) (int, error) {
 	err := fmt.Errorf("exec in node %s: %w", node, ErrNoNode)
 	for _, r := range s.all() {
-		var out string
-		if out, err = r.Exec(ctx, lab, node, cmd); !errors.Is(err, ErrNoNode) {
-			return out, err
+		var code int
+		if code, err = r.Exec(ctx, lab, node, argv, stdout, stderr); !errors.Is(err, ErrNoNode) {
+			return code, err
 		}
 	}
-	return "", err
+	return -1, err
 }

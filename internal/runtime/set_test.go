@@ -28,11 +28,11 @@ func TestSet(t *testing.T) {
 		t.Errorf("List %+v, %v: want both nodes", nodes, err)
 	}
 	for _, node := range []string{"pc", "rt"} {
-		if _, err := s.Exec(ctx, "l", node, "true"); err != nil {
+		if _, err := runtimetest.Shell(ctx, s, "l", node, "true"); err != nil {
 			t.Errorf("exec in %s: %v", node, err)
 		}
 	}
-	if _, err := s.Exec(ctx, "l", "nope", "true"); !errors.Is(err, runtime.ErrNoNode) {
+	if _, err := runtimetest.Shell(ctx, s, "l", "nope", "true"); !errors.Is(err, runtime.ErrNoNode) {
 		t.Errorf("exec in a node nobody runs: %v, want ErrNoNode", err)
 	}
 	if err := s.DeleteNode(ctx, "l", "rt"); err != nil || images.Dump() != "" || plain.Dump() == "" {
@@ -60,7 +60,7 @@ func TestSetContainersOnly(t *testing.T) {
 	if nodes, err := s.List(ctx); err != nil || len(nodes) != 1 {
 		t.Errorf("List %+v, %v: want rt", nodes, err)
 	}
-	if _, err := s.Exec(ctx, "l", "pc", "true"); !errors.Is(err, runtime.ErrNoNode) {
+	if _, err := runtimetest.Shell(ctx, s, "l", "pc", "true"); !errors.Is(err, runtime.ErrNoNode) {
 		t.Errorf("exec in a node nobody runs: %v, want ErrNoNode", err)
 	}
 	if err := s.DeleteNode(ctx, "l", "rt"); err != nil || images.Dump() != "" {

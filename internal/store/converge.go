@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/netloom/netloom/internal/wire"
 )
 
 // NextGeneration hands out the next declaration generation; generations only
@@ -231,6 +233,10 @@ type NodeObservation struct {
 	Error     string `json:"err"`
 	RuntimeID string `json:"rid"` // "" keeps the one recorded
 	Answered  bool   `json:"ans"`
+	// Made says the host made the node in this round: ExecFailures replace
+	// those recorded (none clears them). Otherwise they stay.
+	Made         bool               `json:"made"`
+	ExecFailures []wire.ExecFailure `json:"-"`
 }
 
 // MappingObservation is a node interface's port and tag as its host
@@ -290,14 +296,22 @@ func (s *Store) RecordObservations(ctx context.Context, at time.Time, o Observat
 			}
 		}
 		if len(o.Nodes) > 0 {
-			arg, err := jsonArg(o.Nodes)
+			rows := make([]struct {
+				NodeObservation
+				Failures string `json:"ef"`
+			}, len(o.Nodes))
+			for i, n := range o.Nodes {
+				rows[i].NodeObservation, rows[i].Failures = n, jsonFailures(n.ExecFailures)
+			}
+			arg, err := jsonArg(rows)
 			if err != nil {
 				return err
 			}
 			if _, err := s.txExec(ctx, tx, `UPDATE node_placements SET status = j.st, error = j.err,
 				runtime_id = CASE WHEN j.rid = '' THEN runtime_id ELSE j.rid END,
-				verified_at = CASE WHEN j.ans THEN `+s.ts()+` ELSE verified_at END
-				FROM `+s.jsonRows("lab text", "node text", "st text", "err text", "rid text", "ans boolean")+`
+				verified_at = CASE WHEN j.ans THEN `+s.ts()+` ELSE verified_at END,
+				exec_failures = CASE WHEN j.made THEN j.ef ELSE exec_failures END
+				FROM `+s.jsonRows("lab text", "node text", "st text", "err text", "rid text", "ans boolean", "made boolean", "ef text")+`
 				WHERE node_placements.lab_id = j.lab AND node_placements.node_name = j.node`, at, arg); err != nil {
 				return fmt.Errorf("nodes: %w", err)
 			}

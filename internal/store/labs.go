@@ -166,6 +166,14 @@ func jsonList(l []string) string {
 	return string(b)
 }
 
+func jsonFailures(l []wire.ExecFailure) string {
+	if l == nil {
+		l = []wire.ExecFailure{}
+	}
+	b, _ := json.Marshal(l)
+	return string(b)
+}
+
 // The shapes of labs, links and mappings are the REST API's (package wire).
 type (
 	Lab       = wire.Lab
@@ -258,7 +266,8 @@ type LabNode struct {
 // with args, by lab and name.
 func (s *Store) nodes(ctx context.Context, where string, args ...any) ([]LabNode, error) {
 	rows, err := s.query(ctx, `SELECT n.lab_id, n.id, n.name, n.kind, n.image, n.exec, n.settings, COALESCE(n.host_id, ''),
-		COALESCE(p.host_id, ''), COALESCE(p.runtime_id, ''), COALESCE(p.status, ''), COALESCE(p.error, ''), p.verified_at, h.verified_at
+		COALESCE(p.host_id, ''), COALESCE(p.runtime_id, ''), COALESCE(p.status, ''), COALESCE(p.error, ''), p.verified_at, h.verified_at,
+		COALESCE(p.exec_failures, '[]')
 		FROM nodes n LEFT JOIN node_placements p ON p.lab_id = n.lab_id AND p.node_name = n.name LEFT JOIN hosts h ON h.name = p.host_id
 		WHERE `+where+` ORDER BY n.lab_id, n.name`, args...)
 	if err != nil {
@@ -268,14 +277,19 @@ func (s *Store) nodes(ctx context.Context, where string, args ...any) ([]LabNode
 	var out []LabNode
 	for rows.Next() {
 		var n LabNode
-		var exec, settings string
+		var exec, settings, failures string
 		var verified, host sql.NullTime
-		if err := rows.Scan(&n.Lab, &n.ID, &n.Name, &n.Kind, &n.Image, &exec, &settings, &n.Host, &n.PlacedOn, &n.RuntimeID, &n.Status, &n.Error, &verified, &host); err != nil {
+		if err := rows.Scan(&n.Lab, &n.ID, &n.Name, &n.Kind, &n.Image, &exec, &settings, &n.Host, &n.PlacedOn, &n.RuntimeID, &n.Status, &n.Error, &verified, &host, &failures); err != nil {
 			return nil, fmt.Errorf("read nodes: %w", err)
 		}
 		if exec != "[]" { // most nodes: spare the decoder
 			if err := json.Unmarshal([]byte(exec), &n.Exec); err != nil {
 				return nil, fmt.Errorf("node %s exec: %w", n.Name, err)
+			}
+		}
+		if failures != "[]" {
+			if err := json.Unmarshal([]byte(failures), &n.ExecFailures); err != nil {
+				return nil, fmt.Errorf("node %s exec failures: %w", n.Name, err)
 			}
 		}
 		if settings != "{}" {
@@ -336,7 +350,7 @@ func (s *Store) SetPlacements(ctx context.Context, labID string, hosts map[strin
 		for node, host := range hosts {
 			_, err := s.txExec(ctx, tx, `INSERT INTO node_placements (id, lab_id, node_name, host_id, status) VALUES (?, ?, ?, ?, ?)
 				ON CONFLICT (lab_id, node_name) DO UPDATE SET host_id = excluded.host_id, status = excluded.status,
-				runtime_id = '', error = '', verified_at = NULL`, newID(), labID, node, host, LinkPending)
+				runtime_id = '', error = '', verified_at = NULL, exec_failures = '[]'`, newID(), labID, node, host, LinkPending)
 			if err != nil {
 				return fmt.Errorf("place %s: %w", node, err)
 			}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -182,6 +183,7 @@ func TestStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+			failure := wire.ExecFailure{Command: "ip addr add 10.0.0.1/33 dev eth1", ExitCode: 1, Stderr: "Error: any valid prefix is expected.\n"}
 			if err := s.RecordObservations(ctx, at, Observations{
 				Links: []LinkObservation{
 					{LinkStateID: same.ID, Actual: LinkUp, SourceStatus: LinkUp, SourceObserved: true, TargetStatus: LinkUp, TargetObserved: true},
@@ -189,7 +191,8 @@ func TestStore(t *testing.T) {
 						SourceStatus: LinkUp, SourceObserved: true, SourceAttached: true, TargetStatus: LinkError, TargetError: "hostB: no port"},
 				},
 				Answered: []string{"hostA"},
-				Nodes:    []NodeObservation{{Lab: lab.ID, Node: "r1", Status: LinkUp, RuntimeID: "nl-demo-r1", Answered: true}},
+				Nodes: []NodeObservation{{Lab: lab.ID, Node: "r1", Status: LinkUp, RuntimeID: "nl-demo-r1", Answered: true,
+					Made: true, ExecFailures: []wire.ExecFailure{failure}}},
 				Mappings: []MappingObservation{{Lab: lab.ID, Node: "r1", Iface: "eth1", OVSPort: "nlp1", Tag: 2050}},
 			}); err != nil {
 				t.Fatal(err)
@@ -204,8 +207,19 @@ func TestStore(t *testing.T) {
 				cross.Tunnel.IPA != "10.77.0.9" {
 				t.Errorf("observed cross-host link %+v", cross)
 			}
-			if n := v.Nodes[0]; n.Status != LinkUp || n.RuntimeID != "nl-demo-r1" || n.VerifiedAt == nil || v.Nodes[1].Status != LinkPending {
+			if n := v.Nodes[0]; n.Status != LinkUp || n.RuntimeID != "nl-demo-r1" || n.VerifiedAt == nil || v.Nodes[1].Status != LinkPending ||
+				!slices.Equal(n.ExecFailures, []wire.ExecFailure{failure}) {
 				t.Errorf("observed nodes %+v", v.Nodes)
+			}
+			// A node observed but not made keeps its exec failures.
+			if err := s.RecordObservations(ctx, at, Observations{Nodes: []NodeObservation{{Lab: lab.ID, Node: "r1", Status: LinkError, Error: "x", Answered: true}}}); err != nil {
+				t.Fatal(err)
+			}
+			if v, _ = s.LabView(ctx, lab.ID); len(v.Nodes[0].ExecFailures) != 1 || v.Nodes[0].Status != LinkError {
+				t.Errorf("node observed, not made: %+v", v.Nodes[0])
+			}
+			if err := s.RecordObservations(ctx, at, Observations{Nodes: []NodeObservation{{Lab: lab.ID, Node: "r1", Status: LinkUp, RuntimeID: "nl-demo-r1", Answered: true}}}); err != nil {
+				t.Fatal(err)
 			}
 			if len(v.Maps) != 1 || v.Maps[0].OVSPort != "nlp1" || v.Maps[0].LastVerifiedAt == nil {
 				t.Errorf("mappings %+v", v.Maps)
@@ -373,6 +387,13 @@ func TestMigrationUpgrade(t *testing.T) {
 			var linkMTU sql.NullInt64
 			if err := s.db.QueryRowContext(ctx, `SELECT ls.mtu, ls.link_mtu, h.underlay_mtu FROM link_states ls, hosts h WHERE ls.id = 'ls1' AND h.name = 'hostA'`).Scan(&mtu, &linkMTU, &ulMTU); err != nil || mtu != 0 || linkMTU.Valid || ulMTU != 0 {
 				t.Errorf("after migration 7: link mtu %d/%v, underlay %d, %v; want the defaults, not yet allocated", mtu, linkMTU, ulMTU, err)
+			}
+			if err := s.migrateTo(ctx, 8); err != nil {
+				t.Fatal(err)
+			}
+			var failures string
+			if err := s.db.QueryRowContext(ctx, `SELECT exec_failures FROM node_placements WHERE id = 'p1'`).Scan(&failures); err != nil || failures != "[]" {
+				t.Errorf("after migration 8: exec failures %q, %v; want [] for an existing placement", failures, err)
 			}
 			if v, _ := s.Version(ctx); v != latestVersion {
 				t.Errorf("version %d, want %d", v, latestVersion)

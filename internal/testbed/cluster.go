@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -247,6 +251,33 @@ func (c *Cluster) Call(t TB, method, path, contentType string, body []byte, out 
 // CLI runs the netloom CLI on the controller's machine, as a user there.
 func (c *Cluster) CLI(t TB, args ...string) (string, error) {
 	t.Helper()
-	full := append(append([]string{}, args...), "--controller", ControllerURL, "--token-file", c.apiTokenFile)
-	return ExecIn(t.Context(), c.Ctl.Netns, c.cfg.Bin, full...)
+	return ExecIn(t.Context(), c.Ctl.Netns, c.cfg.Bin, c.cliArgs(args)...)
+}
+
+// RunCLI is CLI with stdout and stderr apart, and the exit code.
+func (c *Cluster) RunCLI(t TB, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	full := append([]string{"netns", "exec", c.Ctl.Netns, c.cfg.Bin}, c.cliArgs(args)...)
+	cmd := exec.CommandContext(t.Context(), "ip", full...)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+		return out.String(), errOut.String(), ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatalf("netloom %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String(), errOut.String(), 0
+}
+
+// cliArgs adds the controller's address and token to args, before a "--"
+// that ends netloom's own flags (as exec's does).
+func (c *Cluster) cliArgs(args []string) []string {
+	conn := []string{"--controller", ControllerURL, "--token-file", c.apiTokenFile}
+	i := slices.Index(args, "--")
+	if i < 0 {
+		i = len(args)
+	}
+	return slices.Concat(args[:i], conn, args[i:])
 }

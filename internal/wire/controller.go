@@ -19,11 +19,11 @@ type HostView struct {
 
 // NodeResult is how a node's creation went in a deploy.
 type NodeResult struct {
-	Name       string   `json:"name"`
-	Host       string   `json:"host"`
-	Status     string   `json:"status"` // up, error, unknown or pending
-	Error      string   `json:"error,omitempty"`
-	ExecErrors []string `json:"exec_errors,omitempty"`
+	Name         string        `json:"name"`
+	Host         string        `json:"host"`
+	Status       string        `json:"status"` // up, error, unknown or pending
+	Error        string        `json:"error,omitempty"`
+	ExecFailures []ExecFailure `json:"exec_failures,omitempty"`
 }
 
 // LinkResult is how a link went in a deploy.

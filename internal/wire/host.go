@@ -52,12 +52,14 @@ type DeclaredInterface struct {
 
 // NodeStatus is how one declared (or removed) node converged.
 type NodeStatus struct {
-	LabID      string   `json:"lab_id"`
-	Name       string   `json:"name"`
-	Status     string   `json:"status"` // converged, created, updated, removed or error
-	RuntimeID  string   `json:"runtime_id,omitempty"`
-	Error      *string  `json:"error"`
-	ExecErrors []string `json:"exec_errors,omitempty"`
+	LabID     string  `json:"lab_id"`
+	Name      string  `json:"name"`
+	Status    string  `json:"status"` // converged, created, updated, removed or error
+	RuntimeID string  `json:"runtime_id,omitempty"`
+	Error     *string `json:"error"`
+	// ExecFailures are the exec commands that failed when this declaration
+	// made the node (status created); none for a node it found.
+	ExecFailures []ExecFailure `json:"exec_failures,omitempty"`
 }
 
 // InterfaceStatus is how one node interface's port converged.

@@ -30,6 +30,9 @@ type Node struct {
 	Status     string     `json:"status,omitempty"`
 	Error      string     `json:"error,omitempty"`
 	VerifiedAt *time.Time `json:"verified_at,omitempty"` // when its host last answered for it
+	// ExecFailures are the exec commands that failed when the node was last
+	// made, with their output.
+	ExecFailures []ExecFailure `json:"exec_failures,omitempty"`
 }
 
 // LabView is a lab with its nodes and link states.
@@ -46,7 +49,7 @@ type LabView struct {
 func (v LabView) Result() DeployResponse {
 	r := DeployResponse{Lab: v.Name, State: v.State, Error: v.StateError, Nodes: []NodeResult{}, Links: []LinkResult{}}
 	for _, n := range v.Nodes {
-		r.Nodes = append(r.Nodes, NodeResult{Name: n.Name, Host: n.PlacedOn, Status: n.Status, Error: n.Error})
+		r.Nodes = append(r.Nodes, NodeResult{Name: n.Name, Host: n.PlacedOn, Status: n.Status, Error: n.Error, ExecFailures: n.ExecFailures})
 	}
 	for _, ls := range v.Links {
 		r.Links = append(r.Links, LinkResult{LinkName: ls.Name, Status: ls.ActualState, Error: ls.Error})

@@ -75,12 +75,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("%w: %s %s: %v", ErrUnreachable, method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var e wire.ErrorResponse
-		msg := strings.TrimSpace(string(data))
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
-		return fmt.Errorf("%w: %s %s: %d: %s", statusErr(resp.StatusCode), method, path, resp.StatusCode, msg)
+		return answerErr(method, path, resp.StatusCode, data)
 	}
 	if out == nil {
 		return nil
@@ -89,6 +84,17 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// answerErr is the error of a non-2xx answer: its sentinel, with the
+// agent's message.
+func answerErr(method, path string, code int, body []byte) error {
+	var e wire.ErrorResponse
+	msg := strings.TrimSpace(string(body))
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		msg = e.Error
+	}
+	return fmt.Errorf("%w: %s %s: %d: %s", statusErr(code), method, path, code, msg)
 }
 
 func statusErr(code int) error {
@@ -123,4 +129,31 @@ func (c *Client) DeclareHost(ctx context.Context, req wire.HostDeclaration) (wir
 func (c *Client) ReconcilePorts(ctx context.Context, req wire.ReconcilePortsRequest) (wire.ReconcilePortsResponse, error) {
 	var resp wire.ReconcilePortsResponse
 	return resp, c.do(ctx, http.MethodPost, "/overlay/reconcile-ports", req, &resp)
+}
+
+// Exec runs a command in a node of the agent's host and returns its answer
+// once the agent starts it: one wire.ExecFrame per line, for
+// wire.ReadExecFrames; the caller closes it. Ending ctx ends the command.
+func (c *Client) Exec(ctx context.Context, req wire.ExecRequest) (io.ReadCloser, error) {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	const path = "/host/exec"
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Authorization", "Bearer "+c.token)
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return nil, fmt.Errorf("%w: POST %s: %v", ErrUnreachable, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return nil, answerErr(http.MethodPost, path, resp.StatusCode, body)
+	}
+	return resp.Body, nil
 }

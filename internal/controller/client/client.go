@@ -78,12 +78,7 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte
 		return c.noAnswer(ctx, rctx, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var e wire.ErrorResponse
-		msg := strings.TrimSpace(string(data))
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
-		return &apiError{kind: statusErr(resp.StatusCode), msg: msg, problems: e.Problems}
+		return answerErr(resp.StatusCode, data)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -101,6 +96,17 @@ func (c *Client) noAnswer(ctx, rctx context.Context, err error) error {
 		return &apiError{kind: ErrUnreachable, msg: fmt.Sprintf("the controller at %s did not answer within %v", c.base, c.timeout)}
 	}
 	return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.base, err)
+}
+
+// answerErr is the error of a non-2xx answer: the controller's message,
+// classified by the status code's sentinel.
+func answerErr(code int, body []byte) error {
+	var e wire.ErrorResponse
+	msg := strings.TrimSpace(string(body))
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		msg = e.Error
+	}
+	return &apiError{kind: statusErr(code), msg: msg, problems: e.Problems}
 }
 
 // apiError is a message classified by a sentinel for errors.Is: mostly the
@@ -265,4 +271,41 @@ func (c *Client) Converge(ctx context.Context, lab string) (wire.ConvergeRespons
 func (c *Client) ConvergePlan(ctx context.Context, lab string) (wire.ConvergePlan, error) {
 	var plan wire.ConvergePlan
 	return plan, c.do(ctx, http.MethodPost, "/converge?"+url.Values{"lab": {lab}, "plan": {"true"}}.Encode(), "", nil, &plan)
+}
+
+// Exec runs argv in a node of a lab, calling out with each frame of output
+// as it arrives, and returns the command's exit code. The client's timeout,
+// if any, bounds the whole command; ctx ending ends it.
+func (c *Client) Exec(ctx context.Context, lab, node string, argv []string, out func(wire.ExecFrame) error) (int, error) {
+	body, err := json.Marshal(wire.ExecRequest{Argv: argv})
+	if err != nil {
+		return -1, err
+	}
+	rctx := ctx
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	path := "/labs/" + url.PathEscape(lab) + "/nodes/" + url.PathEscape(node) + "/exec"
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.base+"/api/v1"+path, bytes.NewReader(body))
+	if err != nil {
+		return -1, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return -1, c.noAnswer(ctx, rctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return -1, answerErr(resp.StatusCode, data)
+	}
+	code, err := wire.ReadExecFrames(resp.Body, out)
+	if err != nil && rctx.Err() != nil {
+		return -1, c.noAnswer(ctx, rctx, err)
+	}
+	return code, err
 }

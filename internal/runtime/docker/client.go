@@ -210,46 +210,58 @@ func (c *Client) Remove(ctx context.Context, id string) error {
 // Exec runs cmd in a running container and returns its output (stdout and
 // stderr, in order) and exit code.
 func (c *Client) Exec(ctx context.Context, id string, cmd []string) (string, int, error) {
+	var out strings.Builder
+	code, err := c.ExecStream(ctx, id, cmd, &out, &out)
+	return out.String(), code, err
+}
+
+// ExecStream runs cmd in a running container, writing its stdout and stderr
+// to the writers as the daemon sends them, and returns its exit code.
+func (c *Client) ExecStream(ctx context.Context, id string, cmd []string, stdout, stderr io.Writer) (int, error) {
 	var created struct {
 		ID string `json:"Id"`
 	}
 	err := c.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/exec",
 		map[string]any{"AttachStdout": true, "AttachStderr": true, "Cmd": cmd}, &created)
 	if err != nil {
-		return "", 0, err
+		return -1, err
 	}
 	resp, err := c.send(ctx, http.MethodPost, "/exec/"+created.ID+"/start", map[string]bool{"Detach": false, "Tty": false})
 	if err != nil {
-		return "", 0, err
+		return -1, err
 	}
-	out, err := demux(resp.Body)
+	err = demux(resp.Body, stdout, stderr)
 	resp.Body.Close()
 	if err != nil {
-		return out, 0, fmt.Errorf("docker exec: %w", err)
+		return -1, fmt.Errorf("docker exec: %w", err)
 	}
 	var st struct{ ExitCode int }
 	if err := c.do(ctx, http.MethodGet, "/exec/"+created.ID+"/json", nil, &st); err != nil {
-		return out, 0, err
+		return -1, err
 	}
-	return out, st.ExitCode, nil
+	return st.ExitCode, nil
 }
 
-// demux reads the daemon's multiplexed stream of a command without a
-// terminal: frames of an 8-byte header (stream, 3 zero bytes, big-endian
-// length) and the payload.
-func demux(r io.Reader) (string, error) {
-	var out strings.Builder
+// demux copies the daemon's multiplexed stream of a command without a
+// terminal to stdout and stderr, frame by frame: frames of an 8-byte header
+// (stream: 1 stdout, 2 stderr; 3 zero bytes; big-endian length) and the
+// payload.
+func demux(r io.Reader, stdout, stderr io.Writer) error {
 	var hdr [8]byte
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			if errors.Is(err, io.EOF) {
-				return out.String(), nil
+				return nil
 			}
-			return out.String(), err
+			return err
+		}
+		w := stdout
+		if hdr[0] == 2 {
+			w = stderr
 		}
 		n := binary.BigEndian.Uint32(hdr[4:])
-		if _, err := io.CopyN(&out, r, int64(n)); err != nil {
-			return out.String(), err
+		if _, err := io.CopyN(w, r, int64(n)); err != nil {
+			return err
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -303,17 +304,17 @@ func (r *Runtime) DeleteNode(ctx context.Context, lab, node string) error {
 	return nil
 }
 
-// Exec runs a shell command inside the node's container.
-func (r *Runtime) Exec(ctx context.Context, lab, node, cmd string) (string, error) {
-	out, code, err := r.client.Exec(ctx, name(lab, node), []string{"sh", "-c", cmd})
+// Exec runs argv inside the node's container.
+func (r *Runtime) Exec(ctx context.Context, lab, node string, argv []string, stdout, stderr io.Writer) (int, error) {
+	if len(argv) == 0 {
+		return -1, fmt.Errorf("exec in node %s: no command", node)
+	}
+	code, err := r.client.ExecStream(ctx, name(lab, node), argv, stdout, stderr)
 	if errors.Is(err, ErrNoContainer) {
-		return "", fmt.Errorf("exec in node %s: %w: %w", node, runtime.ErrNoNode, err)
+		return -1, fmt.Errorf("exec in node %s: %w: %w", node, runtime.ErrNoNode, err)
 	}
 	if err != nil {
-		return out, fmt.Errorf("exec %q in node %s: %w", cmd, node, err)
+		return -1, fmt.Errorf("exec %q in node %s: %w", argv[0], node, err)
 	}
-	if code != 0 {
-		return out, fmt.Errorf("exec %q in node %s: exit status %d: %s", cmd, node, code, strings.TrimSpace(out))
-	}
-	return out, nil
+	return code, nil
 }

@@ -52,7 +52,7 @@ func TestConformance(t *testing.T) {
 				// A PID inside the container's own PID namespace: ask there.
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				out, err := rt.Exec(ctx, lab, node, "kill -0 "+pid+" && echo alive")
+				out, err := runtimetest.Shell(ctx, rt, lab, node, "kill -0 "+pid+" && echo alive")
 				return err == nil && strings.Contains(out, "alive")
 			}}
 	})
@@ -93,7 +93,7 @@ func testSettings(t *testing.T, rt *docker.Runtime, h *testbed.Host, lab string)
 		"cat /etc/motd":                     "from the host",
 		"cat /proc/sys/net/ipv4/ip_forward": "1",
 	} {
-		if out, err := rt.Exec(ctx, lab, "web", cmd); err != nil || strings.TrimSpace(out) != want {
+		if out, err := runtimetest.Shell(ctx, rt, lab, "web", cmd); err != nil || strings.TrimSpace(out) != want {
 			t.Errorf("%s: %q, %v; want %q", cmd, out, err, want)
 		}
 	}

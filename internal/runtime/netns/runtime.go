@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -299,18 +301,36 @@ func (r *Runtime) DeleteNode(ctx context.Context, lab, name string) error {
 	return ctx.Err()
 }
 
-// Exec runs a shell command inside the node's namespace, as containerlab's
-// exec does inside a container.
-func (r *Runtime) Exec(ctx context.Context, lab, node, cmd string) (string, error) {
+// Exec runs argv inside the node's namespace, as containerlab's exec does
+// inside a container: `ip netns exec` enters the namespace (and its
+// /etc/netns files) and execs argv itself, so no shell comes between.
+func (r *Runtime) Exec(ctx context.Context, lab, node string, argv []string, stdout, stderr io.Writer) (int, error) {
+	if len(argv) == 0 {
+		return -1, fmt.Errorf("exec in node %s: no command", node)
+	}
 	ns := ident.NamespaceName(lab, node)
 	if !Exists(ns) {
-		return "", fmt.Errorf("exec in node %s: %w: no namespace %s", node, runtime.ErrNoNode, ns)
+		return -1, fmt.Errorf("exec in node %s: %w: no namespace %s", node, runtime.ErrNoNode, ns)
 	}
-	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "sh", "-c", cmd).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, argv...)...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// Once ctx ends, the command's whole process group ends (a shell's
+	// children too), and a child that keeps the output open holds Wait no
+	// longer.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	err := cmd.Run()
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok && ctx.Err() == nil {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ee.ExitCode(), nil
+	}
 	if err != nil {
-		return string(out), fmt.Errorf("exec %q in node %s: %w: %s", cmd, node, err, strings.TrimSpace(string(out)))
+		return -1, fmt.Errorf("exec %q in node %s: %w", argv[0], node, err)
 	}
-	return string(out), nil
+	return 0, nil
 }
 
 // List reports every node whose namespace exists, with its interfaces, from

@@ -112,11 +112,11 @@ func TestCreateDeleteNode(t *testing.T) {
 		t.Fatalf("Ports of another lab = %v; want none", other)
 	}
 
-	out, err := rt.Exec(ctx, lab, "r1", "ip -o link show eth3 && echo inside")
+	out, err := runtimetest.Shell(ctx, rt, lab, "r1", "ip -o link show eth3 && echo inside")
 	if err != nil || !strings.Contains(out, "eth3") || !strings.Contains(out, "inside") {
 		t.Errorf("exec in r1: %q, %v", out, err)
 	}
-	if _, err := rt.Exec(ctx, lab, "r1", "exit 3"); err == nil {
+	if _, err := runtimetest.Shell(ctx, rt, lab, "r1", "exit 3"); err == nil {
 		t.Error("a failing command reported no error")
 	}
 	if err := rt.DeleteNode(ctx, lab, "r1"); err != nil {
@@ -171,7 +171,7 @@ func TestCreateNodeConverges(t *testing.T) {
 	if !again.New || len(again.Ports) != 1 || again.Ports[0].Ifindex == n.Ports[0].Ifindex {
 		t.Fatalf("made again: %+v, want a new node with a fresh eth1 (old ifindex %d)", again, n.Ports[0].Ifindex)
 	}
-	out, err := rt.Exec(ctx, lab, "r1", "ip -o link show eth1")
+	out, err := runtimetest.Shell(ctx, rt, lab, "r1", "ip -o link show eth1")
 	if err != nil || !strings.Contains(out, "eth1") {
 		t.Errorf("eth1 is not in the new namespace: %q, %v", out, err)
 	}

@@ -1,6 +1,8 @@
 package runtimetest
 
 import (
+	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -58,7 +60,7 @@ func RunConformance(t *testing.T, newHarness func(t *testing.T) Harness) {
 	}
 	exec := func(t *testing.T, h Harness, node, cmd string) string {
 		t.Helper()
-		out, err := h.Runtime.Exec(t.Context(), h.Lab, node, cmd)
+		out, err := Shell(t.Context(), h.Runtime, h.Lab, node, cmd)
 		if err != nil {
 			t.Fatalf("exec %q in %s: %v", cmd, node, err)
 		}
@@ -101,8 +103,38 @@ func RunConformance(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if got := listed(t, h, "r1"); !slices.Equal(got, []string{"eth1", "eth3"}) {
 			t.Errorf("after eth2 left the spec and eth3 came: %v", got)
 		}
-		if _, err := h.Runtime.Exec(ctx, h.Lab, "r1", "ip link show eth2"); err == nil {
+		if _, err := Shell(ctx, h.Runtime, h.Lab, "r1", "ip link show eth2"); err == nil {
 			t.Error("eth2 is still in the node")
+		}
+	})
+
+	t.Run("exec streams and passes the exit code through", func(t *testing.T) {
+		h := newHarness(t)
+		image = h.Image
+		ctx := t.Context()
+		if _, err := h.Runtime.CreateNode(ctx, spec(h.Lab, "r1", "eth1")); err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name                   string
+			argv                   []string
+			code                   int
+			wantStdout, wantStderr string
+		}{
+			{"separate streams", []string{"sh", "-c", "echo out; echo err >&2; exit 3"}, 3, "out\n", "err\n"},
+			{"no shell between", []string{"echo", "$HOME", "a b"}, 0, "$HOME a b\n", ""},
+			{"success", []string{"true"}, 0, "", ""},
+		}
+		for _, tt := range tests {
+			var stdout, stderr strings.Builder
+			code, err := h.Runtime.Exec(ctx, h.Lab, "r1", tt.argv, &stdout, &stderr)
+			if err != nil || code != tt.code || stdout.String() != tt.wantStdout || stderr.String() != tt.wantStderr {
+				t.Errorf("%s: exit %d, %v, stdout %q, stderr %q; want exit %d, stdout %q, stderr %q",
+					tt.name, code, err, stdout.String(), stderr.String(), tt.code, tt.wantStdout, tt.wantStderr)
+			}
+		}
+		if _, err := h.Runtime.Exec(ctx, h.Lab, "nope", []string{"true"}, io.Discard, io.Discard); !errors.Is(err, runtime.ErrNoNode) {
+			t.Errorf("exec in a missing node: %v, want ErrNoNode", err)
 		}
 	})
 
@@ -128,7 +160,7 @@ func RunConformance(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if err := h.Runtime.DeleteNode(ctx, h.Lab, "r1"); err != nil {
 			t.Errorf("deleting a deleted node: %v", err)
 		}
-		if _, err := h.Runtime.Exec(ctx, h.Lab, "r1", "true"); err == nil {
+		if _, err := Shell(ctx, h.Runtime, h.Lab, "r1", "true"); err == nil {
 			t.Error("exec in a deleted node succeeded")
 		}
 	})
@@ -194,7 +226,7 @@ func RunConformance(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if got := listed(t, h, "r1"); got != nil {
 			t.Errorf("bad specs left %v", got)
 		}
-		if _, err := h.Runtime.Exec(ctx, h.Lab, "r1", "true"); err == nil {
+		if _, err := Shell(ctx, h.Runtime, h.Lab, "r1", "true"); err == nil {
 			t.Error("bad specs left a node")
 		}
 	})

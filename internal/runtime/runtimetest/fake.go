@@ -8,6 +8,7 @@ package runtimetest
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -90,15 +91,15 @@ func (f *Fake) DeleteNode(_ context.Context, lab, name string) error {
 	return nil
 }
 
-// Exec records the command.
-func (f *Fake) Exec(_ context.Context, lab, name, cmd string) (string, error) {
+// Exec records the command, its words joined by spaces; it succeeds.
+func (f *Fake) Exec(_ context.Context, lab, name string, argv []string, _, _ io.Writer) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.nodes[key{lab, name}]; !ok {
-		return "", fmt.Errorf("exec in node %s: %w", name, runtime.ErrNoNode)
+		return -1, fmt.Errorf("exec in node %s: %w", name, runtime.ErrNoNode)
 	}
-	f.execs = append(f.execs, lab+"/"+name+": "+cmd)
-	return "", nil
+	f.execs = append(f.execs, lab+"/"+name+": "+strings.Join(argv, " "))
+	return 0, nil
 }
 
 // Kill removes a node as `ip netns del` would, behind the agent's back.
