@@ -20,6 +20,7 @@ declare -A need=(
 	[dockerd]=docker.io # the container runtime's tests run a private daemon
 	[mmdebstrap]=mmdebstrap # builds the frr node image (scripts/images.sh)
 	[chromium]=chromium # the web view's test drives a headless browser
+	[iptables]=iptables # the underlay test drops VXLAN inside a simulated host
 )
 missing=()
 for cmd in "${!need[@]}"; do
