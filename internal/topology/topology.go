@@ -466,6 +466,9 @@ func merge(name string, topo rawTopology, rn rawNode) Node {
 			unused[k+" (no image)"] = true
 		}
 	}
+	if IsBridge(kind) && len(n.Exec) > 0 {
+		unused["exec of kind "+kind] = true // a bridge has no namespace to run it in
+	}
 	if n.StartupConfig != "" && kind != "frr" {
 		unused["startup-config of kind "+kind] = true
 	}

@@ -107,6 +107,10 @@ topology:
 	if w := lab.Warnings(); len(w) != 0 {
 		t.Errorf("warnings %q, want none", w)
 	}
+	withExec, err := Decode("br.yaml", []byte("name: x\ntopology:\n  nodes:\n    br1: {kind: bridge, exec: [\"true\"]}\n"))
+	if err != nil || !slices.Equal(withExec.Warnings(), []string{"exec of kind bridge (nodes br1): not applied"}) {
+		t.Errorf("a bridge's exec: %v %q, want it named as not applied", err, withExec.Warnings())
+	}
 	for _, n := range lab.Nodes {
 		if got, want := IsBridge(n.Kind), n.Name != "srl1"; got != want {
 			t.Errorf("IsBridge(%s's kind %q) = %v, want %v", n.Name, n.Kind, got, want)
