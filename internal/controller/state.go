@@ -136,15 +136,57 @@ func allocate(d *store.Desired) (allocs []store.Allocation, tunnels []store.Tunn
 		}
 		used[host][tag] += n
 	}
+	bridges := bridgeNodes(d.Nodes)
+	// A bridge holds its one tag once, however many of its link sides
+	// carry it: bheld gathers, per bridge, the host/tag pairs its sides
+	// carry (one, but for a bridge that moved or a hand-edited database).
+	type hostTag struct {
+		host string
+		tag  int
+	}
+	bheld := map[nodeKey]map[hostTag]bool{}
 	vnis := map[int]bool{}
 	for _, ls := range d.Links {
 		for _, s := range sides(ls) {
-			if s.host != "" && s.tag != nil {
-				hold(s.host, *s.tag, 1)
+			if s.host == "" || s.tag == nil {
+				continue
 			}
+			if k := (nodeKey{ls.LabID, s.node}); bridges[k] {
+				if bheld[k] == nil {
+					bheld[k] = map[hostTag]bool{}
+				}
+				bheld[k][hostTag{s.host, *s.tag}] = true
+				continue
+			}
+			hold(s.host, *s.tag, 1)
 		}
 		if ls.VNI != nil {
 			vnis[*ls.VNI] = true
+		}
+	}
+	// A running bridge keeps the lowest tag it has on the host it is
+	// placed on and lets go of the others (those of a host it left), so
+	// that all its sides get one tag.
+	btag := map[nodeKey]int{}
+	for _, k := range slices.SortedFunc(maps.Keys(bheld), func(a, b nodeKey) int {
+		return cmp.Or(cmp.Compare(a.lab, b.lab), cmp.Compare(a.node, b.node))
+	}) {
+		on, keep := placed[k], -1
+		if running[k.lab] && on != "" {
+			for ht := range bheld[k] {
+				if ht.host == on && (keep < 0 || ht.tag < keep) {
+					keep = ht.tag
+				}
+			}
+		}
+		for ht := range bheld[k] {
+			hold(ht.host, ht.tag, 1)
+			if running[k.lab] && on != "" && ht.tag != keep {
+				hold(ht.host, ht.tag, -1)
+			}
+		}
+		if keep >= 0 {
+			btag[k] = keep
 		}
 	}
 	fresh := func(host string) (int, error) {
@@ -155,6 +197,20 @@ func allocate(d *store.Desired) (allocs []store.Allocation, tunnels []store.Tunn
 		}
 		return 0, fmt.Errorf("no free tag in %d-%d on %s", ident.LinkedTagMin, ident.LinkedTagMax, host)
 	}
+	// bridgeTag is a bridge's tag on its host, fresh the first time a link
+	// asks for one that has none there.
+	bridgeTag := func(k nodeKey) (int, error) {
+		if t, ok := btag[k]; ok {
+			return t, nil
+		}
+		t, err := fresh(placed[k])
+		if err != nil {
+			return 0, fmt.Errorf("bridge %s: %w", k.node, err)
+		}
+		hold(placed[k], t, 1)
+		btag[k] = t
+		return t, nil
+	}
 
 	// First what each link keeps, releasing the tags of sides that moved, so
 	// that the second pass sees every tag that is free.
@@ -162,6 +218,7 @@ func allocate(d *store.Desired) (allocs []store.Allocation, tunnels []store.Tunn
 		i            int
 		sh, th       string
 		keepS, keepT bool
+		sb, tb       bool // the side is a bridge's
 	}
 	var work []todo
 	for i := range d.Links {
@@ -173,21 +230,30 @@ func allocate(d *store.Desired) (allocs []store.Allocation, tunnels []store.Tunn
 		if sh == "" || th == "" {
 			continue
 		}
+		sb, tb := bridges[nodeKey{ls.LabID, ls.SourceNode}], bridges[nodeKey{ls.LabID, ls.TargetNode}]
+		if sb && tb {
+			problems = append(problems, fmt.Errorf("link %s of %s: a link between two bridges", ls.Name, ls.LabID))
+			continue
+		}
 		keepS := ls.SourceHost == sh && ls.SourceTag != nil
 		keepT := ls.TargetHost == th && ls.TargetTag != nil
+		if sb || tb {
+			keepS, keepT = keepBridgeSides(*ls, sb, sh, th, btag)
+		}
 		if sh == th && keepS && keepT && *ls.SourceTag != *ls.TargetTag {
 			keepT = false // one tag for both ends of a same-host link
 		}
 		if keepS && keepT && ls.CrossHost == (sh != th) && (sh == th || ls.VNI != nil) && ls.MTU != nil {
 			continue
 		}
-		if !keepS && ls.SourceHost != "" && ls.SourceTag != nil {
+		// A bridge's side holds no tag of its own: the bridge does.
+		if !keepS && !sb && ls.SourceHost != "" && ls.SourceTag != nil {
 			hold(ls.SourceHost, *ls.SourceTag, -1)
 		}
-		if !keepT && ls.TargetHost != "" && ls.TargetTag != nil {
+		if !keepT && !tb && ls.TargetHost != "" && ls.TargetTag != nil {
 			hold(ls.TargetHost, *ls.TargetTag, -1)
 		}
-		work = append(work, todo{i, sh, th, keepS, keepT})
+		work = append(work, todo{i, sh, th, keepS, keepT, sb, tb})
 	}
 	for _, w := range work {
 		ls := &d.Links[w.i]
@@ -207,8 +273,12 @@ func allocate(d *store.Desired) (allocs []store.Allocation, tunnels []store.Tunn
 		var st, tt int
 		var err error
 		switch {
+		case w.sb:
+			st, err = bridgeTag(nodeKey{ls.LabID, ls.SourceNode})
 		case w.keepS:
 			st = *ls.SourceTag
+		case w.sh == w.th && w.tb:
+			st, err = bridgeTag(nodeKey{ls.LabID, ls.TargetNode})
 		case w.sh == w.th && w.keepT:
 			st = *ls.TargetTag
 		default:
@@ -218,25 +288,27 @@ func allocate(d *store.Desired) (allocs []store.Allocation, tunnels []store.Tunn
 			problems = append(problems, fmt.Errorf("link %s of %s: %w", ls.Name, ls.LabID, err))
 			continue
 		}
-		if !w.keepS {
+		if !w.keepS && !w.sb {
 			hold(w.sh, st, 1)
 		}
 		switch {
 		case w.sh == w.th:
 			tt = st
+		case w.tb:
+			tt, err = bridgeTag(nodeKey{ls.LabID, ls.TargetNode})
 		case w.keepT:
 			tt = *ls.TargetTag
 		default:
 			tt, err = fresh(w.th)
 		}
 		if err != nil {
-			if !w.keepS {
+			if !w.keepS && !w.sb {
 				hold(w.sh, st, -1)
 			}
 			problems = append(problems, fmt.Errorf("link %s of %s: %w", ls.Name, ls.LabID, err))
 			continue
 		}
-		if !w.keepT {
+		if !w.keepT && !w.tb {
 			hold(w.th, tt, 1)
 		}
 		mtu, _ := linkMTU(ls.RequestedMTU, ls.AllowFragmentation, w.sh, w.th, underlay)
@@ -283,6 +355,43 @@ func allocate(d *store.Desired) (allocs []store.Allocation, tunnels []store.Tunn
 	return allocs, tunnels, drop, problems
 }
 
+// bridgeNodes are the nodes that are bridges (topology.IsBridge): shared
+// segments with one tag on their host and no runtime node.
+func bridgeNodes(nodes []store.LabNode) map[nodeKey]bool {
+	out := map[nodeKey]bool{}
+	for _, n := range nodes {
+		if topology.IsBridge(n.Kind) {
+			out[nodeKey{n.Lab, n.Name}] = true
+		}
+	}
+	return out
+}
+
+// keepBridgeSides says which sides of a link to a bridge keep their tags,
+// the bridge being its source when sb, placed on sh and th. The bridge's
+// side keeps its tag when it is the bridge's current one on its host
+// (btag: none when the bridge moved or is new). A member on the bridge's
+// host keeps its tag only when it is that one too; a member on another
+// host keeps its own only when the link already crossed hosts, since a
+// member that shared the bridge's tag shares it with the other members.
+func keepBridgeSides(ls store.LinkState, sb bool, sh, th string, btag map[nodeKey]int) (keepS, keepT bool) {
+	ss := sides(ls)
+	b, m, bh, mh := 0, 1, sh, th
+	if !sb {
+		b, m, bh, mh = 1, 0, th, sh
+	}
+	t, ok := btag[nodeKey{ls.LabID, ss[b].node}]
+	keep := [2]bool{}
+	keep[b] = ok && ss[b].host == bh && ss[b].tag != nil && *ss[b].tag == t
+	keep[m] = ss[m].host == mh && ss[m].tag != nil
+	if mh == bh {
+		keep[m] = keep[m] && ok && *ss[m].tag == t
+	} else {
+		keep[m] = keep[m] && ls.CrossHost
+	}
+	return keep[0], keep[1]
+}
+
 // hostDeclarations builds every host's full declaration from the desired
 // state: the nodes placed on it of labs that run (but those in omit), each
 // with an interface per link end and that side's tag, and a tunnel per
@@ -308,10 +417,16 @@ func hostDeclarations(d store.Desired, omit map[nodeKey]bool) map[string]*wire.H
 		i    int
 	}
 	declared := map[nodeKey]at{}
+	bridges := bridgeNodes(d.Nodes)
+	bridgeOn := map[nodeKey]string{} // a running bridge's host: its tunnel ends, no node
 	for _, n := range d.Nodes {
 		k := nodeKey{n.Lab, n.Name}
 		decl := decls[n.PlacedOn]
 		if !running[n.Lab] || decl == nil || omit[k] {
+			continue
+		}
+		if bridges[k] {
+			bridgeOn[k] = n.PlacedOn
 			continue
 		}
 		dn := wire.DeclaredNode{LabID: n.Lab, Name: n.Name, Kind: n.Kind, Image: n.Image, Exec: n.Exec, Interfaces: []wire.DeclaredInterface{}}
@@ -330,22 +445,29 @@ func hostDeclarations(d store.Desired, omit map[nodeKey]bool) map[string]*wire.H
 		}
 		ss := sides(ls)
 		for i, s := range ss {
-			p, ok := declared[nodeKey{ls.LabID, s.node}]
-			if !ok || p.host != s.host || s.tag == nil {
+			if s.tag == nil {
 				continue
 			}
 			mtu := 0 // a link allocated before links had MTUs: the agent's defaults
 			if ls.MTU != nil {
 				mtu = *ls.MTU
 			}
-			n := &decls[p.host].Nodes[p.i]
-			n.Interfaces = append(n.Interfaces, wire.DeclaredInterface{Name: s.iface, VLANTag: *s.tag, MTU: mtu, MAC: s.mac})
-			if !ls.CrossHost || ls.VNI == nil || ss[1-i].tag == nil {
+			host := bridgeOn[nodeKey{ls.LabID, s.node}]
+			if p, ok := declared[nodeKey{ls.LabID, s.node}]; ok {
+				host = p.host
+				if p.host == s.host {
+					n := &decls[p.host].Nodes[p.i]
+					n.Interfaces = append(n.Interfaces, wire.DeclaredInterface{Name: s.iface, VLANTag: *s.tag, MTU: mtu, MAC: s.mac})
+				}
+			}
+			// A bridge's side has no interface: its tag is the segment's,
+			// and a member on another host reaches it by this tunnel end.
+			if host == "" || host != s.host || !ls.CrossHost || ls.VNI == nil || ss[1-i].tag == nil {
 				continue
 			}
 			peer := ss[1-i].host
-			decls[p.host].Tunnels = append(decls[p.host].Tunnels, wire.DeclaredTunnel{LinkID: ls.Name, LabID: ls.LabID, VNI: *ls.VNI,
-				LocalIP: ips[p.host], RemoteIP: ips[peer], ExpectedVLAN: *s.tag, PortName: ident.PortName(ls.LabID, ls.Name), MTU: mtu})
+			decls[host].Tunnels = append(decls[host].Tunnels, wire.DeclaredTunnel{LinkID: ls.Name, LabID: ls.LabID, VNI: *ls.VNI,
+				LocalIP: ips[host], RemoteIP: ips[peer], ExpectedVLAN: *s.tag, PortName: ident.PortName(ls.LabID, ls.Name), MTU: mtu})
 		}
 	}
 	return decls
@@ -379,9 +501,15 @@ func text(p *string) string {
 
 // sideStatus is a link side's state on its host: up when its node, its
 // interface and, for a cross-host link, its tunnel end converged.
-func (a *hostAnswer) sideStatus(ls store.LinkState, s side) (status, why string) {
+func (a *hostAnswer) sideStatus(ls store.LinkState, s side, bridge bool) (status, why string) {
 	if a.unknown != "" {
 		return store.LinkUnknown, a.unknown
+	}
+	if bridge {
+		// No node and no interface: the segment is the tag, up on its
+		// host at once for a member on the same host, else once the
+		// tunnel end to the member converged.
+		return a.tunnelStatus(ls)
 	}
 	if n, ok := a.nodes[nodeKey{ls.LabID, s.node}]; ok && n.Status == wire.StatusError {
 		return store.LinkError, fmt.Sprintf("%s: node %s: %s", a.host, s.node, text(n.Error))
@@ -393,6 +521,12 @@ func (a *hostAnswer) sideStatus(ls store.LinkState, s side) (status, why string)
 	case ifc.Status == wire.StatusError:
 		return store.LinkError, fmt.Sprintf("%s: %s:%s: %s", a.host, s.node, s.iface, text(ifc.Error))
 	}
+	return a.tunnelStatus(ls)
+}
+
+// tunnelStatus is the state of a link's tunnel end on the host: up for a
+// same-host link, which has none.
+func (a *hostAnswer) tunnelStatus(ls store.LinkState) (status, why string) {
 	if !ls.CrossHost {
 		return store.LinkUp, ""
 	}
@@ -407,6 +541,31 @@ func (a *hostAnswer) sideStatus(ls store.LinkState, s side) (status, why string)
 		return store.LinkUnknown, fmt.Sprintf("%s: tunnel %s left alone", a.host, port)
 	}
 	return store.LinkUp, ""
+}
+
+// bridgeStatus is a bridge's state on its host: up once the host
+// answered and the tunnel ends of all its links to other hosts converged
+// (links, those of the bridge's lab), the first failure else.
+func (a *hostAnswer) bridgeStatus(n store.LabNode, links []store.LinkState) (status, why string) {
+	if a.unknown != "" {
+		return store.LinkUnknown, a.unknown
+	}
+	status = store.LinkUp
+	for _, ls := range links {
+		if ls.LabID != n.Lab || ls.SourceNode != n.Name && ls.TargetNode != n.Name {
+			continue
+		}
+		if ls.SourceTag == nil || ls.TargetTag == nil {
+			return store.LinkPending, ""
+		}
+		switch st, w := a.tunnelStatus(ls); {
+		case st == store.LinkError:
+			return st, w
+		case st != store.LinkUp && status == store.LinkUp:
+			status, why = st, w
+		}
+	}
+	return status, why
 }
 
 // nodeStatus is a node's state on its host.
@@ -485,6 +644,7 @@ func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]
 	for _, h := range d.Hosts {
 		hosts[h.Name] = h
 	}
+	bridges := bridgeNodes(d.Nodes)
 	for i := range d.Nodes {
 		n := &d.Nodes[i]
 		a := answers[n.PlacedOn]
@@ -492,6 +652,10 @@ func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]
 			continue
 		}
 		status, why, rid := a.nodeStatus(*n)
+		if bridges[nodeKey{n.Lab, n.Name}] {
+			status, why = a.bridgeStatus(*n, d.Links)
+			rid = ""
+		}
 		made, failures := a.made(*n)
 		if omit[nodeKey{n.Lab, n.Name}] {
 			status, why, rid, made = store.LinkPending, "", "", false
@@ -522,14 +686,14 @@ func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]
 		}
 		was := *ls
 		if sa != nil {
-			ls.SourceStatus, ls.SourceError = sa.sideStatus(*ls, ss[0])
+			ls.SourceStatus, ls.SourceError = sa.sideStatus(*ls, ss[0], bridges[nodeKey{ls.LabID, ss[0].node}])
 			if omit[nodeKey{ls.LabID, ss[0].node}] {
 				ls.SourceStatus, ls.SourceError = store.LinkPending, ""
 			}
 			ls.SourceAttached = ls.CrossHost && ls.SourceStatus == store.LinkUp
 		}
 		if ta != nil {
-			ls.TargetStatus, ls.TargetError = ta.sideStatus(*ls, ss[1])
+			ls.TargetStatus, ls.TargetError = ta.sideStatus(*ls, ss[1], bridges[nodeKey{ls.LabID, ss[1].node}])
 			if omit[nodeKey{ls.LabID, ss[1].node}] {
 				ls.TargetStatus, ls.TargetError = store.LinkPending, ""
 			}

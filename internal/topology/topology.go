@@ -276,8 +276,10 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int, inFile []int) *Error 
 		ps = append(ps, at(pos, "topology.nodes", Problem{Field: "topology.nodes", Reason: "no nodes"}))
 	}
 	nodes := map[string]bool{}
+	bridge := map[string]bool{}
 	for _, n := range l.Nodes {
 		f := "topology.nodes." + n.Name
+		bridge[n.Name] = IsBridge(n.Kind)
 		if !nameRE.MatchString(n.Name) {
 			ps = append(ps, at(pos, f, Problem{Field: f, Reason: "the node name: want 1 to 64 characters of [A-Za-z0-9_.-]"}))
 		}
@@ -315,6 +317,9 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int, inFile []int) *Error 
 		}
 		if link.A.String() == link.B.String() {
 			ps = append(ps, at(pos, f, Problem{Field: f, Reason: "a link from an interface to itself"}))
+		}
+		if bridge[link.A.Node] && bridge[link.B.Node] {
+			ps = append(ps, at(pos, f, Problem{Field: f, Reason: fmt.Sprintf("a link between bridges %s and %s: a bridge links to nodes, and two bridges would be one segment", link.A.Node, link.B.Node)}))
 		}
 		for j, e := range []Endpoint{link.A, link.B} {
 			if e.MAC == "" {
@@ -461,6 +466,9 @@ func merge(name string, topo rawTopology, rn rawNode) Node {
 			unused[k+" (no image)"] = true
 		}
 	}
+	if IsBridge(kind) && len(n.Exec) > 0 {
+		unused["exec of kind "+kind] = true // a bridge has no namespace to run it in
+	}
 	if n.StartupConfig != "" && kind != "frr" {
 		unused["startup-config of kind "+kind] = true
 	}
@@ -469,7 +477,14 @@ func merge(name string, topo rawTopology, rn rawNode) Node {
 }
 
 // knownKinds are the kinds netloom applies; others run as linux nodes.
-var knownKinds = map[string]bool{"linux": true, "frr": true}
+var knownKinds = map[string]bool{"linux": true, "frr": true, "bridge": true, "ovs-bridge": true}
+
+// IsBridge reports whether a node of kind is a shared segment rather than
+// a device: every link to it joins one segment, and no runtime node is
+// made for it. containerlab's bridge is a Linux bridge on the host and its
+// ovs-bridge an OVS bridge; netloom makes both one tag on the OVS bridge of
+// the node's host.
+func IsBridge(kind string) bool { return kind == "bridge" || kind == "ovs-bridge" }
 
 func mergeMap(into, from map[string]string) map[string]string {
 	if len(from) == 0 {

@@ -61,6 +61,14 @@ topology:
 `, []string{`demo.yaml:7:30: topology.links[0].endpoints[1]: "r9": no such node`,
 			`demo.yaml:8:19: topology.links[1].endpoints[0]: r1:eth1 is also used by topology.links[0]`,
 			`demo.yaml:8:30: topology.links[1].endpoints[1]: "eth0"`}},
+		{"bridge to bridge", `name: x
+topology:
+  nodes:
+    br1: {kind: bridge}
+    br2: {kind: ovs-bridge}
+  links:
+    - endpoints: ["br1:eth1", "br2:eth1"]
+`, []string{`demo.yaml:7:18: topology.links[0].endpoints: a link between bridges br1 and br2`}},
 		{"endpoint without interface", "name: x\ntopology:\n  nodes: {r1: {}}\n  links:\n    - endpoints: [r1, r1:eth2]\n", []string{`"r1": want node:interface`}},
 	}
 	for _, tt := range tests {
@@ -76,6 +84,37 @@ topology:
 				}
 			}
 		})
+	}
+}
+
+// TestBridgeKinds loads containerlab's bridge kinds as bridges: no
+// "not applied" warning, and IsBridge says so.
+func TestBridgeKinds(t *testing.T) {
+	t.Parallel()
+	lab, err := Decode("br.yaml", []byte(`name: br01
+topology:
+  nodes:
+    br1: {kind: bridge, host: hostA}
+    br2: {kind: ovs-bridge}
+    srl1: {}
+  links:
+    - endpoints: ["srl1:eth1", "br1:eth1"]
+    - endpoints: ["srl1:eth2", "br2:eth1"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := lab.Warnings(); len(w) != 0 {
+		t.Errorf("warnings %q, want none", w)
+	}
+	withExec, err := Decode("br.yaml", []byte("name: x\ntopology:\n  nodes:\n    br1: {kind: bridge, exec: [\"true\"]}\n"))
+	if err != nil || !slices.Equal(withExec.Warnings(), []string{"exec of kind bridge (nodes br1): not applied"}) {
+		t.Errorf("a bridge's exec: %v %q, want it named as not applied", err, withExec.Warnings())
+	}
+	for _, n := range lab.Nodes {
+		if got, want := IsBridge(n.Kind), n.Name != "srl1"; got != want {
+			t.Errorf("IsBridge(%s's kind %q) = %v, want %v", n.Name, n.Kind, got, want)
+		}
 	}
 }
 
