@@ -1,8 +1,6 @@
 package agent_test
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -12,7 +10,6 @@ import (
 	"time"
 
 	"github.com/netloom/netloom/internal/ident"
-	"github.com/netloom/netloom/internal/testbed"
 	"github.com/netloom/netloom/internal/wire"
 )
 
@@ -26,15 +23,7 @@ import (
 // to a container that runs, with its host end still there (its peer in the
 // old namespace) and none in its new namespace.
 func TestContainerDrift(t *testing.T) {
-	bed := testbed.Start(t)
-	dk, err := bed.StartDocker(t.Context(), "hostA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dk.LoadImages(t.Context(), "busybox"); err != nil {
-		t.Fatal(err)
-	}
-	a := newAgentHostOn(t, bed, "hostA", "10.77.0.1", dk.Socket)
+	dk, a := newDockerAgentHost(t)
 	lab := a.lab
 	r := a.declareHost(t, wire.HostDeclaration{Generation: gen(1), Nodes: []wire.DeclaredNode{
 		{LabID: lab, Name: "c1", Image: "netloom/busybox:latest", Exec: []string{"ip addr add 192.168.84.1/24 dev eth1"},
@@ -126,19 +115,9 @@ var repairLine = regexp.MustCompile(`(?m)^netloom_agent_repairs_total\{cause="([
 // repairs reads the agent's repair counts by cause.
 func (a *agentHost) repairs(t *testing.T) map[string]int {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+apiAddr+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := a.http.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("metrics: %d, %v", resp.StatusCode, err)
-	}
+	body := a.metrics(t)
 	out := map[string]int{}
-	for _, m := range repairLine.FindAllStringSubmatch(string(body), -1) {
+	for _, m := range repairLine.FindAllStringSubmatch(body, -1) {
 		out[m[1]], _ = strconv.Atoi(m[2])
 	}
 	return out

@@ -16,15 +16,7 @@ import (
 // packets, then kills the container by hand and times the agent bringing it
 // back, without a controller.
 func TestContainerNodes(t *testing.T) {
-	bed := testbed.Start(t)
-	dk, err := bed.StartDocker(t.Context(), "hostA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dk.LoadImages(t.Context(), "busybox"); err != nil {
-		t.Fatal(err)
-	}
-	a := newAgentHostOn(t, bed, "hostA", "10.77.0.1", dk.Socket)
+	dk, a := newDockerAgentHost(t)
 	lab := a.lab
 	decl := wire.HostDeclaration{Generation: gen(1), Nodes: []wire.DeclaredNode{
 		{LabID: lab, Name: "c1", Image: "netloom/busybox:latest", Exec: []string{"ip addr add 192.168.83.1/24 dev eth1"},
@@ -72,4 +64,19 @@ func TestContainerNodes(t *testing.T) {
 	if left := docker("ps", "-aq"); left != "" {
 		t.Errorf("containers left: %s", left)
 	}
+}
+
+// newDockerAgentHost starts a bed with hostA, its private Docker daemon
+// holding the BusyBox image, and an agent that runs containers there.
+func newDockerAgentHost(t *testing.T) (*testbed.Docker, *agentHost) {
+	t.Helper()
+	bed := testbed.Start(t)
+	dk, err := bed.StartDocker(t.Context(), "hostA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dk.LoadImages(t.Context(), "busybox"); err != nil {
+		t.Fatal(err)
+	}
+	return dk, newAgentHostOn(t, bed, "hostA", "10.77.0.1", dk.Socket)
 }

@@ -33,13 +33,7 @@ func TestAllocateBridge(t *testing.T) {
 	plain := link("r1:eth2", "r2:eth2")
 	v1, v2, v3 := int(ident.VNI("lab1", m1.Name)), int(ident.VNI("lab1", m2.Name)), int(ident.VNI("lab1", m3.Name))
 	aab := map[string]string{"r1": "hostA", "r2": "hostA", "r3": "hostB"}
-	tests := []struct {
-		name        string
-		d           store.Desired
-		want        []store.Allocation
-		wantTunnels []store.TunnelRow
-		wantDrop    []string
-	}{
+	tests := []allocCase{
 		{"new: members on the bridge's host share its tag, one on another host tunnels to it; the tag is not another link's",
 			withBridge(desired(store.LabStarting, aab, m1, m2, m3, plain), "hostA"),
 			[]store.Allocation{
@@ -80,29 +74,7 @@ func TestAllocateBridge(t *testing.T) {
 			[]store.Allocation{{LinkStateID: m1.Name, SourceHost: "hostB", TargetHost: "hostA", SourceTag: 2051, TargetTag: 2060, VNI: &v1, MTU: 1450}},
 			[]store.TunnelRow{tunnelRow(m1, v1, "hostB", "hostA")}, nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			d := tt.d
-			allocs, tunnels, drop, problems := allocate(&d)
-			if len(problems) > 0 {
-				t.Fatal(problems)
-			}
-			if diff := cmp.Diff(tt.want, allocs); diff != "" {
-				t.Errorf("allocations (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantTunnels, tunnels); diff != "" {
-				t.Errorf("tunnel rows (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantDrop, drop); diff != "" {
-				t.Errorf("dropped tunnels (-want +got):\n%s", diff)
-			}
-			again, tunnels, drop, _ := allocate(&d)
-			if len(again)+len(tunnels)+len(drop) > 0 {
-				t.Errorf("a second pass changes more: %+v %+v %v", again, tunnels, drop)
-			}
-		})
-	}
+	runAllocCases(t, tests)
 }
 
 // TestAllocateBridgeToBridge refuses a link between two bridges, should

@@ -53,19 +53,51 @@ func placedLink(ls store.LinkState, sh string, st int, th string, tt int, vni *i
 	return ls
 }
 
+// allocCase is an allocation from a desired state: what is stored, the
+// tunnel rows made and dropped.
+type allocCase struct {
+	name        string
+	d           store.Desired
+	want        []store.Allocation
+	wantTunnels []store.TunnelRow
+	wantDrop    []string
+}
+
+// runAllocCases allocates each case's desired state, compares, and checks
+// that allocating again changes nothing.
+func runAllocCases(t *testing.T, tests []allocCase) {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := tt.d
+			allocs, tunnels, drop, problems := allocate(&d)
+			if len(problems) > 0 {
+				t.Fatal(problems)
+			}
+			if diff := cmp.Diff(tt.want, allocs); diff != "" {
+				t.Errorf("allocations (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantTunnels, tunnels); diff != "" {
+				t.Errorf("tunnel rows (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantDrop, drop); diff != "" {
+				t.Errorf("dropped tunnels (-want +got):\n%s", diff)
+			}
+			again, tunnels, drop, _ := allocate(&d)
+			if len(again)+len(tunnels)+len(drop) > 0 {
+				t.Errorf("a second pass changes more: %+v %+v %v", again, tunnels, drop)
+			}
+		})
+	}
+}
+
 // TestAllocate covers tags per host and side, VNIs and tunnel rows.
 func TestAllocate(t *testing.T) {
 	t.Parallel()
 	same, cross := link("r1:eth1", "r2:eth1"), link("r2:eth2", "r3:eth1")
 	first := int(ident.VNI("lab1", cross.Name))
 	abc := map[string]string{"r1": "hostA", "r2": "hostA", "r3": "hostB"}
-	tests := []struct {
-		name        string
-		d           store.Desired
-		want        []store.Allocation
-		wantTunnels []store.TunnelRow
-		wantDrop    []string
-	}{
+	tests := []allocCase{
 		{"new links: one tag for a same-host link, one per side and a VNI for a cross-host one",
 			desired(store.LabStarting, abc, same, cross),
 			[]store.Allocation{
@@ -113,29 +145,7 @@ func TestAllocate(t *testing.T) {
 			[]store.TunnelRow{{LinkStateID: cross.Name, LabID: "lab1", VNI: first, AgentA: "hostA", IPA: "10.0.0.1", AgentB: "hostB", IPB: "10.0.9.2", PortName: ident.PortName("lab1", cross.Name)}},
 			nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			d := tt.d
-			allocs, tunnels, drop, problems := allocate(&d)
-			if len(problems) > 0 {
-				t.Fatal(problems)
-			}
-			if diff := cmp.Diff(tt.want, allocs); diff != "" {
-				t.Errorf("allocations (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantTunnels, tunnels); diff != "" {
-				t.Errorf("tunnel rows (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantDrop, drop); diff != "" {
-				t.Errorf("dropped tunnels (-want +got):\n%s", diff)
-			}
-			again, tunnels, drop, _ := allocate(&d)
-			if len(again)+len(tunnels)+len(drop) > 0 {
-				t.Errorf("a second pass changes more: %+v %+v %v", again, tunnels, drop)
-			}
-		})
-	}
+	runAllocCases(t, tests)
 }
 
 // TestAllocateExhausted fills a host's linked range: the link that finds no
