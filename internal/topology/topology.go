@@ -28,6 +28,9 @@ type Lab struct {
 	// Ignored are the keys outside nodes that netloom does not know and
 	// that are not close to one it knows, by their path in the file.
 	Ignored []string `json:"ignored,omitempty"`
+	// Unapplied says, for each lab-wide containerlab setting netloom knows
+	// and does not apply yet, what the user gets instead.
+	Unapplied []string `json:"unapplied,omitempty"`
 }
 
 // Node is one lab device, with containerlab's defaults, kinds and groups
@@ -129,8 +132,9 @@ func ifaceProblem(name string) string {
 
 // raw structs keep the YAML nodes so that problems carry positions.
 type rawFile struct {
-	Name     yaml.Node   `yaml:"name"`
-	Topology rawTopology `yaml:"topology"`
+	Name     yaml.Node      `yaml:"name"`
+	Mgmt     map[string]any `yaml:"mgmt"`
+	Topology rawTopology    `yaml:"topology"`
 }
 
 type rawTopology struct {
@@ -207,6 +211,9 @@ func Decode(file string, data []byte) (Lab, error) {
 	}
 	pos := positions(&doc)
 	lab := Lab{Name: raw.Name.Value, Ignored: ignored}
+	if raw.Mgmt != nil {
+		lab.Unapplied = append(lab.Unapplied, "mgmt: not applied: nodes get no management interface (eth0) or address yet; reach them with netloom exec")
+	}
 	var inFile []int // of each link kept, its index in the file
 	topo := raw.Topology
 	for _, name := range slices.Sorted(maps.Keys(topo.Nodes)) {
@@ -303,6 +310,8 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int, inFile []int) *Error 
 		for j, e := range []Endpoint{link.A, link.B} {
 			ef := fmt.Sprintf("%s[%d]", f, j)
 			switch {
+			case !nodes[e.Node] && specialEndpoints[e.Node] != "":
+				ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: fmt.Sprintf("%q: %s", e.String(), specialEndpoints[e.Node])}))
 			case !nodes[e.Node]:
 				ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: fmt.Sprintf("%q: no such node", e.Node)}))
 			default:
@@ -343,6 +352,15 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int, inFile []int) *Error 
 		return nil
 	}
 	return &Error{Problems: ps}
+}
+
+// specialEndpoints are containerlab's endpoints that are not a node's,
+// with what netloom offers instead until it supports them.
+var specialEndpoints = map[string]string{
+	"host":     "containerlab's host endpoints (a veth into the host's own namespace) are not supported yet: link the node to another node, or to a bridge node",
+	"macvlan":  "containerlab's macvlan endpoints (on an interface of the node's host) are not supported yet",
+	"macvtap":  "containerlab's macvtap endpoints (on an interface of the node's host) are not supported yet",
+	"mgmt-net": "containerlab's mgmt-net endpoints are not supported yet: netloom has no management network",
 }
 
 // MaxMTU is the largest link MTU: jumbo frames with room for VXLAN.
@@ -561,7 +579,7 @@ func (l Lab) Warnings() []string {
 	for _, k := range l.Ignored {
 		out = append(out, fmt.Sprintf("unknown key %s: ignored", k))
 	}
-	return out
+	return append(out, l.Unapplied...)
 }
 
 func first(vals ...string) string {

@@ -163,7 +163,8 @@ func TestContainerlabFile(t *testing.T) {
 	if len(lab.Links) != 3 || lab.Links[2].Name() != "pc2:eth1-rt2:eth2" {
 		t.Errorf("links %+v", lab.Links)
 	}
-	if w := strings.Join(lab.Warnings(), "\n"); w != "mgmt-ipv4 (nodes rt1): not applied" {
+	if w := strings.Join(lab.Warnings(), "\n"); w != "mgmt-ipv4 (nodes rt1): not applied\n"+
+		"mgmt: not applied: nodes get no management interface (eth0) or address yet; reach them with netloom exec" {
 		t.Errorf("warnings:\n%s", w)
 	}
 	if refs := lab.Refs(); !slices.Equal(refs, []string{"daemons", "rt1/frr.conf", "rt2/frr.conf"}) {
@@ -235,7 +236,8 @@ func TestUnknownKeys(t *testing.T) {
 			"invalid lab: 2 problems\nk.yml:5:19: topology.links[0].endpoints[0]: want {node: …, interface: …, mac: …}\nk.yml:5:30: topology.links[0].endpoints[0].interfce: unknown key: did you mean interface?", nil},
 		{"top level", "name: x\ntopolgy:\n  nodes: {r1: {}}\n", "invalid lab: 2 problems\nk.yml:2:1: topolgy: unknown key: did you mean topology?\ntopology.nodes: no nodes", nil},
 		{"containerlab keys are warnings", "name: x\nprefix: \"\"\nmgmt: {network: m}\ntopology:\n  nodes: {r1: {mgmt-ipv4: 172.20.0.2, type: ixrd2}, r2: {}}\n" + links, "",
-			[]string{"mgmt-ipv4 (nodes r1): not applied", "type (nodes r1): not applied"}},
+			[]string{"mgmt-ipv4 (nodes r1): not applied", "type (nodes r1): not applied",
+				"mgmt: not applied: nodes get no management interface (eth0) or address yet; reach them with netloom exec"}},
 		{"anchors and merge keys", "name: x\ntopology:\n  nodes:\n    r1: &n {image: alpine, mgmt-ipv4: 172.20.0.2}\n    r2: *n\n  links:\n    - &l {endpoints: [r1:eth1, r2:eth1], mtu: 1400}\n    - {<<: *l, endpoints: [r1:eth2, r2:eth2]}\n", "",
 			[]string{"mgmt-ipv4 (nodes r1, r2): not applied"}},
 		{"two edits from a short key", "name: x\ntopology:\n  nodes: {r1: {hxxt: a}, r2: {}}\n" + links, "", []string{"unknown key hxxt (nodes r1): not applied"}},
@@ -337,5 +339,31 @@ o.yml:6:28: topology.links[1].endpoints[1]: "r3": no such node`},
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestUnsupportedContainerlab: what netloom does not support yet of
+// containerlab's is an error or a warning that says what the user gets.
+func TestUnsupportedContainerlab(t *testing.T) {
+	t.Parallel()
+	_, err := Decode("u.yml", []byte(`name: u
+topology:
+  nodes: {r1: {}, r2: {}}
+  links:
+    - endpoints: ["r1:eth1", "host:veth1"]
+    - endpoints: ["r2:eth1", "macvlan:enp0s3"]
+`))
+	for _, want := range []string{`u.yml:5:30: topology.links[0].endpoints[1]: "host:veth1": containerlab's host endpoints`,
+		`u.yml:6:30: topology.links[1].endpoints[1]: "macvlan:enp0s3": containerlab's macvlan endpoints`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v, want %q", err, want)
+		}
+	}
+	lab, err := Decode("m.yml", []byte("name: m\nmgmt: {network: m, ipv4-subnet: 172.100.100.0/24}\ntopology:\n  nodes: {r1: {}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(lab.Warnings(), "\n"); !strings.Contains(w, "mgmt: not applied: nodes get no management interface (eth0)") {
+		t.Errorf("warnings %q", w)
 	}
 }
