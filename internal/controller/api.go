@@ -11,8 +11,8 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/netip"
 	"path"
+	"regexp"
 	"strings"
 
 	"github.com/netloom/netloom/internal/store"
@@ -348,12 +348,17 @@ func (c *Controller) respond(w http.ResponseWriter, r *http.Request, status int,
 
 func decodeJSON(r *http.Request, v any) error {
 	r.Body = http.MaxBytesReader(nil, r.Body, maxBody)
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return err
 		}
 		return fmt.Errorf("%w: %v", errBadBody, err)
+	}
+	// One JSON value is the whole body: what follows it is a mistake.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: more after the JSON value", errBadBody)
 	}
 	return nil
 }
@@ -454,16 +459,21 @@ func badPart(err error) error {
 	return fmt.Errorf("%w: %v", errBadBody, err)
 }
 
+// hostNameRE is what a lab file's host: accepts.
+var hostNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
 func validateRegister(r wire.RegisterRequest) error {
 	var ps []wire.Problem
-	if r.Name == "" || len(r.Name) > 64 || strings.ContainsAny(r.Name, "/ \t\n") {
-		ps = append(ps, wire.Problem{Field: "name", Reason: fmt.Sprintf("%q: want 1 to 64 characters without / or spaces", r.Name)})
+	if !hostNameRE.MatchString(r.Name) || r.Name == "." || r.Name == ".." {
+		// A lab file's host: must be able to name it, and it is a path
+		// element of the API.
+		ps = append(ps, wire.Problem{Field: "name", Reason: fmt.Sprintf("%q: want 1 to 64 characters of [A-Za-z0-9_.-], not . or ..", r.Name)})
 	}
 	if !strings.HasPrefix(r.Address, "http://") && !strings.HasPrefix(r.Address, "https://") {
 		ps = append(ps, wire.Problem{Field: "address", Reason: fmt.Sprintf("%q: want an http:// URL", r.Address)})
 	}
-	if a, err := netip.ParseAddr(r.DataIP); err != nil || !a.Is4() {
-		ps = append(ps, wire.Problem{Field: "data_ip", Reason: fmt.Sprintf("%q: want an IPv4 address", r.DataIP)})
+	if why := wire.CheckUnicast(r.DataIP); why != "" {
+		ps = append(ps, wire.Problem{Field: "data_ip", Reason: why})
 	}
 	if len(ps) > 0 {
 		return &wire.ValidationError{Problems: ps}

@@ -276,8 +276,10 @@ func (l Lab) Validate() error {
 // link is named by its index in the file, inFile[i] for l.Links[i] when
 // Decode left out links it could not read.
 func (l Lab) validate(ps []Problem, pos map[string][2]int, inFile []int) *Error {
-	if !nameRE.MatchString(l.Name) {
-		ps = append(ps, at(pos, "name", Problem{Field: "name", Reason: fmt.Sprintf("%q: want 1 to 64 characters of [A-Za-z0-9_.-]", l.Name)}))
+	if !nameRE.MatchString(l.Name) || l.Name == "." || l.Name == ".." {
+		// A lab's name is a path element of the API and of the agents'
+		// state directories.
+		ps = append(ps, at(pos, "name", Problem{Field: "name", Reason: fmt.Sprintf("%q: want 1 to 64 characters of [A-Za-z0-9_.-], not . or ..", l.Name)}))
 	}
 	if len(l.Nodes) == 0 {
 		ps = append(ps, at(pos, "topology.nodes", Problem{Field: "topology.nodes", Reason: "no nodes"}))
@@ -287,8 +289,8 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int, inFile []int) *Error 
 	for _, n := range l.Nodes {
 		f := "topology.nodes." + n.Name
 		bridge[n.Name] = IsBridge(n.Kind)
-		if !nameRE.MatchString(n.Name) {
-			ps = append(ps, at(pos, f, Problem{Field: f, Reason: "the node name: want 1 to 64 characters of [A-Za-z0-9_.-]"}))
+		if !nameRE.MatchString(n.Name) || n.Name == "." || n.Name == ".." {
+			ps = append(ps, at(pos, f, Problem{Field: f, Reason: "the node name: want 1 to 64 characters of [A-Za-z0-9_.-], not . or .."}))
 		}
 		if nodes[n.Name] {
 			ps = append(ps, at(pos, f, Problem{Field: f, Reason: "duplicate node"}))

@@ -50,6 +50,8 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"not yaml", "name: [", []string{"demo.yaml:"}},
 		{"bad name and no nodes", "name: a b\ntopology: {}\n", []string{"demo.yaml:1:7: name", "topology.nodes: no nodes"}},
+		{"path elements as names", "name: ..\ntopology:\n  nodes: {.: {}}\n", []string{`demo.yaml:1:7: name: "..": want 1 to 64 characters of [A-Za-z0-9_.-], not . or ..`,
+			"topology.nodes..: the node name: want 1 to 64 characters of [A-Za-z0-9_.-], not . or .."}},
 		{"unknown node, eth0, reused endpoint", `name: x
 topology:
   nodes:

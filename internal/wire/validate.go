@@ -25,14 +25,14 @@ var (
 )
 
 func checkLab(ps *problems, field, lab string) {
-	if !labRE.MatchString(lab) {
+	if !labRE.MatchString(lab) || lab == "." || lab == ".." {
 		ps.add(field, "%q: want 1 to 64 characters of [A-Za-z0-9_.-]", lab)
 	}
 }
 
 func checkNode(ps *problems, field, node string) {
-	if !nodeRE.MatchString(node) {
-		ps.add(field, "%q: want 1 to 64 characters of [A-Za-z0-9_.-]", node)
+	if !nodeRE.MatchString(node) || node == "." || node == ".." {
+		ps.add(field, "%q: want 1 to 64 characters of [A-Za-z0-9_.-], not . or ..", node)
 	}
 }
 
@@ -63,10 +63,29 @@ func checkPort(ps *problems, field, name string) {
 }
 
 func checkIPv4(ps *problems, field, ip string) {
-	a, err := netip.ParseAddr(ip)
-	if err != nil || !a.Is4() || a.IsUnspecified() {
-		ps.add(field, "%q: want an IPv4 unicast address", ip)
+	if r := CheckUnicast(ip); r != "" {
+		ps.add(field, "%s", r)
 	}
+}
+
+// CheckUnicast says why ip cannot be a tunnel end or a host's data
+// address, or "": it must be an IPv4 unicast address another host can
+// reach, not loopback, multicast, broadcast or unspecified.
+func CheckUnicast(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	switch {
+	case err != nil || !a.Is4():
+		return fmt.Sprintf("%q: want an IPv4 unicast address", ip)
+	case a.IsUnspecified():
+		return fmt.Sprintf("%q: the unspecified address is no host's", ip)
+	case a.IsLoopback():
+		return fmt.Sprintf("%q: a loopback address does not reach another host", ip)
+	case a.IsMulticast():
+		return fmt.Sprintf("%q: a multicast address is no host's", ip)
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return fmt.Sprintf("%q: the broadcast address is no host's", ip)
+	}
+	return ""
 }
 
 func checkTag(ps *problems, field string, tag int, zeroOK bool) {

@@ -37,6 +37,10 @@ func TestValidateDeclareState(t *testing.T) {
 		{"empty", DeclareStateRequest{}, nil},
 		{"vni too big", DeclareStateRequest{Tunnels: []DeclaredTunnel{mod(func(t *DeclaredTunnel) { t.VNI = 1 << 24 })}}, []string{"tunnels[0].vni"}},
 		{"bad ips", DeclareStateRequest{Tunnels: []DeclaredTunnel{mod(func(t *DeclaredTunnel) { t.LocalIP = "::1"; t.RemoteIP = "x" })}}, []string{"tunnels[0].local_ip", "tunnels[0].remote_ip"}},
+		{"loopback, broadcast and multicast are no host's", DeclareStateRequest{Tunnels: []DeclaredTunnel{
+			mod(func(t *DeclaredTunnel) { t.RemoteIP = "127.0.0.1" }), mod(func(t *DeclaredTunnel) { t.RemoteIP = "255.255.255.255"; t.PortName = "vxlan-2"; t.VNI = 6 }),
+			mod(func(t *DeclaredTunnel) { t.RemoteIP = "224.0.0.1"; t.PortName = "vxlan-3"; t.VNI = 7 })}},
+			[]string{"tunnels[0].remote_ip", "tunnels[1].remote_ip", "tunnels[2].remote_ip"}},
 		{"long port name", DeclareStateRequest{Tunnels: []DeclaredTunnel{mod(func(t *DeclaredTunnel) { t.PortName = "vxlan-0123456789" })}}, []string{"tunnels[0].port_name"}},
 		{"shell in port name", DeclareStateRequest{Tunnels: []DeclaredTunnel{mod(func(t *DeclaredTunnel) { t.PortName = "a;rm -rf" })}}, []string{"tunnels[0].port_name"}},
 		{"tag and mtu", DeclareStateRequest{Tunnels: []DeclaredTunnel{mod(func(t *DeclaredTunnel) { t.ExpectedVLAN = 4095; t.MTU = 67 })}}, []string{"tunnels[0].expected_vlan", "tunnels[0].mtu"}},
