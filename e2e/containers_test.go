@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -53,10 +52,7 @@ topology:
 	if _, ok := c.Dockers[hostOf["c1"]]; !ok {
 		t.Fatalf("the unpinned container went to %q, a host without Docker", hostOf["c1"])
 	}
-	docker := func(host string, args ...string) (string, error) {
-		out, err := exec.CommandContext(t.Context(), "/usr/bin/docker", append([]string{"-H", "unix://" + c.Dockers[host].Socket}, args...)...).CombinedOutput()
-		return strings.TrimSpace(string(out)), err
-	}
+	docker := func(host string, args ...string) (string, error) { return c.Dockers[host].CLI(t.Context(), args...) }
 	if out, err := docker(hostOf["c1"], "exec", ident.NamespaceName(lab, "c1"), "ping", "-c", "2", "-W", "1", "10.6.1.2"); err != nil {
 		t.Errorf("container c1 → container c2: %v\n%s", err, out)
 	}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,8 +27,7 @@ func TestFRRLabs(t *testing.T) {
 			"frr=quay.io/frrouting/frr:10.2.1", "frr=frrouting/frr:v7.5.1",
 			"busybox=wbitt/network-multitool:latest", "busybox=praqma/network-multitool:latest"}})
 	docker := func(ctx context.Context, host string, args ...string) (string, error) {
-		out, err := exec.CommandContext(ctx, "/usr/bin/docker", append([]string{"-H", "unix://" + c.Dockers[host].Socket}, args...)...).CombinedOutput()
-		return strings.TrimSpace(string(out)), err
+		return c.Dockers[host].CLI(ctx, args...)
 	}
 	for _, form := range []struct{ lab, file string }{{"frr01", "frr01/frr01.clab.yml"}, {"frrlab", "frrlab/frrlab.yml"}} {
 		t.Run(form.lab, func(t *testing.T) {

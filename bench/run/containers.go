@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"time"
@@ -38,7 +37,7 @@ func containerScenario(ctx context.Context, bin string, n int) ([]row, error) {
 			}
 			r.samples = append(r.samples, time.Since(start))
 			// r0 (hostA) to r1 (hostB): the first link, across the hosts.
-			if out, err := dockerCLI(t.Context(), c.Dockers[twoHosts(0)].Socket, "exec", ident.NamespaceName(chain.Name, "r0"),
+			if out, err := c.Dockers[twoHosts(0)].CLI(t.Context(), "exec", ident.NamespaceName(chain.Name, "r0"),
 				"ping", "-c", "2", "-W", "1", bench.Addr(0, 2)); err != nil {
 				t.Fatalf("ping over link 0: %v\n%s", err, out)
 			}
@@ -48,7 +47,7 @@ func containerScenario(ctx context.Context, bin string, n int) ([]row, error) {
 		}
 		err = runTB(ctx, "bench-containers-baseline", func(t *benchTB) {
 			bed := testbed.Start(t)
-			socks := map[string]string{}
+			dockers := map[string]*testbed.Docker{}
 			for _, h := range hosts {
 				dk, err := bed.StartDocker(t.Context(), h)
 				if err != nil {
@@ -57,7 +56,7 @@ func containerScenario(ctx context.Context, bin string, n int) ([]row, error) {
 				if err := dk.LoadImages(t.Context(), "busybox"); err != nil {
 					t.Fatalf("images: %v", err)
 				}
-				socks[h] = dk.Socket
+				dockers[h] = dk
 			}
 			start := time.Now()
 			var wg sync.WaitGroup
@@ -68,7 +67,7 @@ func containerScenario(ctx context.Context, bin string, n int) ([]row, error) {
 						if twoHosts(i) != h {
 							continue
 						}
-						if out, err := dockerCLI(t.Context(), socks[h], "run", "-d", "--network", "none", "--cap-add", "NET_ADMIN",
+						if out, err := dockers[h].CLI(t.Context(), "run", "-d", "--network", "none", "--cap-add", "NET_ADMIN",
 							"--name", fmt.Sprintf("r%d", i), image); err != nil {
 							errs <- fmt.Errorf("docker run: %v: %s", err, out)
 						}
@@ -88,10 +87,4 @@ func containerScenario(ctx context.Context, bin string, n int) ([]row, error) {
 	}
 	r.ok = float64(median(r.samples)) <= 1.5*float64(median(r.baseline))
 	return []row{r}, nil
-}
-
-// dockerCLI runs Debian's docker client against a daemon's socket.
-func dockerCLI(ctx context.Context, socket string, args ...string) (string, error) {
-	out, err := exec.CommandContext(ctx, "/usr/bin/docker", append([]string{"-H", "unix://" + socket}, args...)...).CombinedOutput()
-	return string(out), err
 }

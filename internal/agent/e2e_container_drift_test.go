@@ -2,7 +2,6 @@ package agent_test
 
 import (
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netloom/netloom/internal/ident"
+	"github.com/netloom/netloom/internal/testbed"
 	"github.com/netloom/netloom/internal/wire"
 )
 
@@ -38,11 +38,11 @@ func TestContainerDrift(t *testing.T) {
 		t.Fatalf("netns node → container node: %d/2", got)
 	}
 	docker := func(args ...string) string {
-		out, err := exec.CommandContext(t.Context(), "/usr/bin/docker", append([]string{"-H", "unix://" + dk.Socket}, args...)...).CombinedOutput()
+		out, err := dk.CLI(t.Context(), args...)
 		if err != nil {
 			t.Fatalf("docker %v: %v: %s", args, err, out)
 		}
-		return strings.TrimSpace(string(out))
+		return out
 	}
 	container := ident.NamespaceName(lab, "c1")
 	for _, tt := range []struct {
@@ -83,7 +83,7 @@ func TestContainerDrift(t *testing.T) {
 			// A dead container's namespace may linger and answer pings
 			// from the kernel: back means running, its exec run again in
 			// its new namespace, and traffic.
-			for !strings.Contains(dockerTry(t, dk.Socket, "exec", container, "ip", "-4", "addr", "show", "eth1"), "192.168.84.1/24") {
+			for !strings.Contains(dockerTry(t, dk, "exec", container, "ip", "-4", "addr", "show", "eth1"), "192.168.84.1/24") {
 				if time.Since(start) > 20*time.Second {
 					t.Fatalf("container %s not running with its address 20s after docker %s", container, tt.name)
 				}
@@ -102,12 +102,12 @@ func TestContainerDrift(t *testing.T) {
 
 // dockerTry runs a docker command and returns its output, or "" if it
 // failed.
-func dockerTry(t *testing.T, socket string, args ...string) string {
-	out, err := exec.CommandContext(t.Context(), "/usr/bin/docker", append([]string{"-H", "unix://" + socket}, args...)...).CombinedOutput()
+func dockerTry(t *testing.T, dk *testbed.Docker, args ...string) string {
+	out, err := dk.CLI(t.Context(), args...)
 	if err != nil {
 		return ""
 	}
-	return string(out)
+	return out
 }
 
 var repairLine = regexp.MustCompile(`(?m)^netloom_agent_repairs_total\{cause="([^"]*)"\} (\d+)$`)

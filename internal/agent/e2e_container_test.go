@@ -1,8 +1,6 @@
 package agent_test
 
 import (
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -37,11 +35,11 @@ func TestContainerNodes(t *testing.T) {
 		t.Fatalf("netns node → container node: %d/2", got)
 	}
 	docker := func(args ...string) string {
-		out, err := exec.CommandContext(t.Context(), "/usr/bin/docker", append([]string{"-H", "unix://" + dk.Socket}, args...)...).CombinedOutput()
+		out, err := dk.CLI(t.Context(), args...)
 		if err != nil {
 			t.Fatalf("docker %v: %v: %s", args, err, out)
 		}
-		return strings.TrimSpace(string(out))
+		return out
 	}
 	container := ident.NamespaceName(lab, "c1")
 	if labels := docker("inspect", "-f", "{{index .Config.Labels \"netloom-lab\"}} {{.HostConfig.NetworkMode}} {{.HostConfig.RestartPolicy.Name}}", container); labels != lab+" none no" {

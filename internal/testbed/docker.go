@@ -83,6 +83,13 @@ func removeContainers(c *docker.Client) error {
 	return errors.Join(errs...)
 }
 
+// CLI runs Debian's docker client (/usr/bin/docker: another may come first
+// on PATH) against the daemon and returns its output, trimmed.
+func (dk *Docker) CLI(ctx context.Context, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, "/usr/bin/docker", append([]string{"-H", "unix://" + dk.Socket}, args...)...).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
 // LoadImages builds the node images of scripts/images.sh into the daemon.
 // An image given as NAME=TAG is also tagged TAG, for a lab file that names
 // another image ("frr=quay.io/frrouting/frr:10.2.1").
