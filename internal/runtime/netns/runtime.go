@@ -290,6 +290,9 @@ func (r *Runtime) DeleteNode(ctx context.Context, lab, name string) error {
 	if !Exists(nsName) {
 		return nil
 	}
+	if other, err := r.anotherHosts(nsName, lab, name); err != nil || other {
+		return err // a namespace of that name whose interfaces end on another host is not ours
+	}
 	n, err := EndProcesses(nsName, stopGrace)
 	if err != nil {
 		return fmt.Errorf("delete node %s: %w", name, err)
@@ -299,6 +302,42 @@ func (r *Runtime) DeleteNode(ctx context.Context, lab, name string) error {
 	}
 	r.log.Info("node deleted", "lab", lab, "node", name, "processes_ended", n)
 	return ctx.Err()
+}
+
+// anotherHosts reports whether the node's namespace has interfaces and none
+// of them ends in this host's namespace: hosts that share /run/netns (the
+// test bed's simulated ones) see each other's namespaces under one name, and
+// a node that moved between two of them must not be deleted by the host it
+// left once the other has made it again.
+func (r *Runtime) anotherHosts(nsName, lab, name string) (bool, error) {
+	veths := 0
+	err := WithHandle(nsName, func(h *netlink.Handle) error {
+		links, err := h.LinkList()
+		for _, l := range links {
+			if l.Type() == "veth" {
+				veths++
+			}
+		}
+		return err
+	})
+	if err != nil || veths == 0 {
+		return false, err
+	}
+	host, err := NewHandle(r.cfg.HostNetns)
+	if err != nil {
+		return false, err
+	}
+	defer host.Close()
+	ports, err := HostPorts(host)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range ports {
+		if p.Lab == lab && p.Node == name {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // Exec runs argv inside the node's namespace, as containerlab's exec does
