@@ -330,3 +330,21 @@ func TestPauseResume(t *testing.T) {
 		t.Error("Pause of an ended process succeeded")
 	}
 }
+
+func TestBedOf(t *testing.T) {
+	t.Parallel()
+	for ns, want := range map[string]string{
+		"nlt0a1b2c-hostA":      "nlt0a1b2c",
+		"nl-nlt0a1b2c-r1":      "nlt0a1b2c",
+		"nl-mnlt0a1b2c-m2":     "nlt0a1b2c",
+		"nl-demo-r1":           "",
+		"nl-xnlt0a1b2z-r1":     "",
+		"nlt0a1b2c":            "",
+		"something-else-entir": "",
+	} {
+		id, ok := bedOf(ns)
+		if ok != (want != "") || ok && id != want {
+			t.Errorf("bedOf(%q) = %q, %v; want %q", ns, id, ok, want)
+		}
+	}
+}

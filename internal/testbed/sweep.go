@@ -69,11 +69,16 @@ func Sweep(log *slog.Logger) error {
 }
 
 // bedOf returns the bed a namespace belongs to: "<id>-…" for the bed's own,
-// "nl-<id>-…" for the nodes of a lab named after the bed.
+// "nl-<lab>-…" for the nodes of a lab named after the bed, or after it with
+// a prefix (tests name several labs "m<id>", "s<id>", …).
 func bedOf(ns string) (string, bool) {
 	ns = strings.TrimPrefix(ns, ident.NamespacePrefix)
-	id, _, ok := strings.Cut(ns, "-")
-	return id, ok && isBedID(id)
+	name, _, ok := strings.Cut(ns, "-")
+	if !ok || len(name) < len(idPrefix)+6 {
+		return "", false
+	}
+	id := name[len(name)-len(idPrefix)-6:]
+	return id, isBedID(id)
 }
 
 func isBedID(s string) bool {
