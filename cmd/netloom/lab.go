@@ -380,16 +380,38 @@ func newLabShowCmd(root *rootOptions, o *clientOptions) *cobra.Command {
 			}
 			p := v.Progress
 			fmt.Fprintf(cmd.OutOrStdout(), "lab %s: %s, nodes %d/%d, links %d/%d up %s\n", v.Name, v.State, p.NodesUp, p.Nodes, p.LinksUp, p.Links, v.StateError)
-			t := newTable(cmd.OutOrStdout(), "NODE", "KIND", "HOST", "RUNTIME ID", "STATUS", "VERIFIED", "ERROR")
+			t := newTable(cmd.OutOrStdout(), "NODE", "KIND", "HOST", "MGMT", "RUNTIME ID", "STATUS", "VERIFIED", "ERROR")
 			for _, n := range v.Nodes {
-				t.row(n.Name, n.Kind, orDash(n.PlacedOn), orDash(n.RuntimeID), orDash(n.Status), ago(n.VerifiedAt), nodeWhy(n.Error, len(n.ExecFailures)))
+				t.row(n.Name, n.Kind, orDash(n.PlacedOn), orDash(n.MgmtAddress), orDash(n.RuntimeID), orDash(n.Status), ago(n.VerifiedAt),
+					nodeWhy(n.Error, len(n.ExecFailures)))
 			}
 			if err := t.flush(); err != nil {
 				return err
 			}
-			return printLinks(cmd, v.Links)
+			if err := printLinks(cmd, v.Links); err != nil {
+				return err
+			}
+			return printMgmt(cmd.OutOrStdout(), v)
 		},
 	}
+}
+
+// printMgmt shows a lab's management network: the host's address on it on
+// each host, and how each host reaches the others.
+func printMgmt(out io.Writer, v wire.LabView) error {
+	if v.MgmtSubnet == "" {
+		return nil
+	}
+	fmt.Fprintf(out, "management network %s:\n", v.MgmtSubnet)
+	t := newTable(out, "HOST", "ADDRESS", "TAG", "TUNNEL", "VNI", "STATUS", "VERIFIED", "ERROR")
+	for _, m := range v.Mgmt {
+		tunnel := "hub"
+		if m.Hub != "" {
+			tunnel = "to " + m.Hub
+		}
+		t.row(m.Host, m.Address, fmt.Sprint(m.Tag), tunnel, intOrDash(m.VNI), orDash(m.Status), ago(m.VerifiedAt), orDash(m.Error))
+	}
+	return t.flush()
 }
 
 // printNode shows one node, with each failed exec command and its whole
@@ -399,6 +421,9 @@ func printNode(out io.Writer, n wire.Node) {
 		n.Name, orDash(n.Kind), orDash(n.PlacedOn), orDash(n.RuntimeID), orDash(n.Status), ago(n.VerifiedAt))
 	if n.Image != "" {
 		fmt.Fprintf(out, "image: %s\n", n.Image)
+	}
+	if n.MgmtAddress != "" {
+		fmt.Fprintf(out, "management address: %s (eth0)\n", n.MgmtAddress)
 	}
 	if n.Error != "" {
 		fmt.Fprintf(out, "error: %s\n", n.Error)

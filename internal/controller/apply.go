@@ -30,11 +30,15 @@ func diff(old, next topology.Lab) store.LabChange {
 		case !ok:
 			c.AddNodes = append(c.AddNodes, n)
 		case o.Kind != n.Kind || o.Image != n.Image || o.Host != n.Host || !slices.Equal(o.Exec, n.Exec) ||
-			!reflect.DeepEqual(o.NodeSettings, n.NodeSettings) || len(changedFiles(o, old.Files, n, next.Files)) > 0:
+			!reflect.DeepEqual(o.NodeSettings, n.NodeSettings) || len(changedFiles(o, old.Files, n, next.Files)) > 0 ||
+			o.MgmtIPv4 != n.MgmtIPv4 || o.NetworkMode != n.NetworkMode:
 			c.ChangeNodes = append(c.ChangeNodes, n)
 		}
 	}
 	c.Files = next.Files
+	if old.Mgmt.Subnet != next.Mgmt.Subnet {
+		c.MgmtSubnet = &next.Mgmt.Subnet
+	}
 	for _, n := range old.Nodes {
 		if !newNodes[n.Name] {
 			c.RemoveNodes = append(c.RemoveNodes, n.Name)
@@ -95,9 +99,10 @@ func changedFiles(o topology.Node, oldFiles map[string][]byte, n topology.Node, 
 // specOf rebuilds the lab file a stored lab came from, with the files
 // shipped with it.
 func specOf(v store.LabView, files map[string][]byte) topology.Lab {
-	spec := topology.Lab{Name: v.Name, Files: files}
+	spec := topology.Lab{Name: v.Name, Files: files, Mgmt: topology.Mgmt{Subnet: v.MgmtSubnet}}
 	for _, n := range v.Nodes {
-		spec.Nodes = append(spec.Nodes, topology.Node{Name: n.Name, Kind: n.Kind, Image: n.Image, Host: n.Host, Exec: n.Exec, NodeSettings: n.NodeSettings})
+		spec.Nodes = append(spec.Nodes, topology.Node{Name: n.Name, Kind: n.Kind, Image: n.Image, Host: n.Host, Exec: n.Exec, NodeSettings: n.NodeSettings,
+			MgmtIPv4: n.MgmtIPv4, NetworkMode: n.NetworkMode})
 	}
 	for _, ls := range v.Links {
 		spec.Links = append(spec.Links, topology.Link{A: topology.Endpoint{Node: ls.SourceNode, Iface: ls.SourceIface, MAC: ls.SourceMAC},
@@ -129,7 +134,7 @@ func planOf(c store.LabChange, lab topology.Lab, dep deployment, remake map[stri
 		p.Nodes = append(p.Nodes, wire.PlannedNode{Name: n.Name, Host: dep.placement[n.Name], From: dep.moves[n.Name]})
 	}
 	for _, l := range lab.Links {
-		a, b := dep.placement[l.A.Node], dep.placement[l.B.Node]
+		a, b := linkHosts(l, dep.placement)
 		pl := wire.PlannedLink{Name: l.Name(), Kind: wire.KindSameHost, Hosts: []string{a}}
 		if a != b {
 			pl.Kind, pl.Hosts = wire.KindTunnel, []string{a, b}
@@ -153,14 +158,22 @@ func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool)
 		resp.Warnings = []string{}
 	}
 	v, err := c.store.LabView(ctx, lab.Name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return resp, deployment{}, nil, err
+	}
+	others, lerr := c.store.Labs(ctx)
+	if lerr != nil {
+		return resp, deployment{}, nil, lerr
+	}
+	if lab.Mgmt.Subnet, lerr = mgmtSubnet(lab, v.MgmtSubnet, others); lerr != nil {
+		return resp, deployment{}, nil, lerr
+	}
 	var change store.LabChange
 	var was topology.Lab
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		resp.Created = true
 		change = diff(topology.Lab{}, lab)
-	case err != nil:
-		return resp, deployment{}, nil, err
 	default:
 		files, err := c.store.LabFiles(ctx)
 		if err != nil {

@@ -45,6 +45,15 @@ func (c *Controller) roundLocked(ctx context.Context, only map[string]bool, omit
 			return wire.ConvergeResponse{}, err
 		}
 	}
+	mgmt, problems := allocateMgmt(&d)
+	for _, p := range problems {
+		c.log.Error("management network not allocated", "err", p)
+	}
+	if !mgmt.Empty() {
+		if err := c.store.SaveMgmt(ctx, mgmt); err != nil {
+			return wire.ConvergeResponse{}, err
+		}
+	}
 	decls := hostDeclarations(d, omit)
 	gen, err := c.store.NextGeneration(ctx)
 	if err != nil {
@@ -106,6 +115,10 @@ func (c *Controller) recordLabs(ctx context.Context, d store.Desired, answers ma
 	for _, ls := range d.Links {
 		links[ls.LabID] = append(links[ls.LabID], ls)
 	}
+	mgmt := map[string][]store.MgmtSegment{}
+	for _, m := range d.Mgmt {
+		mgmt[m.LabID] = append(mgmt[m.LabID], m)
+	}
 	stopping := false
 	for _, l := range d.Labs {
 		if l.State == store.LabStopping {
@@ -114,7 +127,7 @@ func (c *Controller) recordLabs(ctx context.Context, d store.Desired, answers ma
 		if !runs(l.State) {
 			continue
 		}
-		state, why := labState(nodes[l.ID], links[l.ID])
+		state, why := labState(nodes[l.ID], links[l.ID], mgmt[l.ID])
 		if state == l.State && why == l.StateError {
 			continue
 		}
@@ -185,6 +198,7 @@ func (c *Controller) convergePlan(ctx context.Context, only map[string]bool) (wi
 		return wire.ConvergePlan{}, err
 	}
 	allocate(&d)
+	allocateMgmt(&d)
 	decls := hostDeclarations(d, nil)
 	plan := wire.ConvergePlan{Agents: map[string]wire.HostDeclaration{}}
 	for _, h := range d.Hosts {

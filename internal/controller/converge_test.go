@@ -87,14 +87,16 @@ func TestDeployDeclares(t *testing.T) {
 		cross.Tunnel == nil || cross.Tunnel.IPB != "10.77.0.2" || !cross.SourceAttached || !cross.TargetAttached {
 		t.Errorf("links %+v %+v", same, cross)
 	}
-	if len(v.Maps) != 4 || v.Nodes[0].VerifiedAt == nil || v.Nodes[0].RuntimeID != ident.NamespaceName("lab1", "r1") {
+	if len(v.Maps) != 7 || v.Nodes[0].VerifiedAt == nil || v.Nodes[0].RuntimeID != ident.NamespaceName("lab1", "r1") {
 		t.Errorf("mappings %+v nodes %+v", v.Maps, v.Nodes)
 	}
 	da, db := a.Declared(), b.Declared()
 	if len(da) != 1 || len(db) != 1 {
 		t.Fatalf("declarations: hostA %d, hostB %d; want one each", len(da), len(db))
 	}
-	if d := da[0]; len(d.Nodes) != 2 || len(d.Tunnels) != 1 || d.Tunnels[0].ExpectedVLAN != 2051 || d.Tunnels[0].RemoteIP != "10.77.0.2" ||
+	// r1, r2 and the host's own interface on the management network; the
+	// link's tunnel and the management network's to hostB.
+	if d := da[0]; len(d.Nodes) != 3 || len(d.Tunnels) != 2 || d.Tunnels[0].ExpectedVLAN != 2051 || d.Tunnels[0].RemoteIP != "10.77.0.2" ||
 		strings.Join(d.DeclaredLabs, ",") != "lab1" || d.Generation == nil {
 		t.Errorf("hostA's declaration %+v", d)
 	}
@@ -108,7 +110,8 @@ func TestDeployDeclares(t *testing.T) {
 	v, _ = c.store.LabView(ctx, "lab1")
 	cross = v.Links[1]
 	if cross.ActualState != store.LinkError || !strings.HasPrefix(cross.Error, store.PartialStatePrefix+"hostB: ") ||
-		strings.Join(cross.PartialHosts, ",") != "hostA" || v.State != store.LabError || !strings.Contains(v.StateError, "0 of 3 nodes and 1 of 2 links") {
+		strings.Join(cross.PartialHosts, ",") != "hostA" || v.State != store.LabError ||
+		!strings.Contains(v.StateError, "1 of 3 nodes and 1 of 2 links") || !strings.Contains(v.StateError, "management interface eth0") {
 		t.Errorf("after hostB failed: link %+v, lab %s %q", cross, v.State, v.StateError)
 	}
 
@@ -171,7 +174,7 @@ func TestApplyMoves(t *testing.T) {
 	if len(last.Nodes) != 0 || len(last.Tunnels) != 0 || strings.Join(last.DeclaredLabs, ",") != "lab1" {
 		t.Errorf("hostB's last declaration %+v: want lab1 in scope and nothing of it", last)
 	}
-	if len(cc.Declared()) == 0 || len(cc.Declared()[len(cc.Declared())-1].Nodes) != 1 {
+	if len(cc.Declared()) == 0 || len(cc.Declared()[len(cc.Declared())-1].Nodes) != 2 { // r3, and the host on the management network
 		t.Errorf("hostC's declarations %+v", cc.Declared())
 	}
 }
@@ -270,7 +273,9 @@ func TestConvergeOldAgents(t *testing.T) {
 	for _, s := range conv.Agents {
 		got[s.Host] = s
 	}
-	if s := got["hostA"]; !s.Fallback || s.Error != "" || s.Results["converged"] != 1 || s.Results["error"] != 2 || len(s.OrphansRemoved) != 1 {
+	// The link's and the management network's tunnels; r1, r2 and the
+	// host's own interface cannot be made there.
+	if s := got["hostA"]; !s.Fallback || s.Error != "" || s.Results["converged"] != 2 || s.Results["error"] != 3 || len(s.OrphansRemoved) != 1 {
 		t.Errorf("hostA (overlay only) %+v", s)
 	}
 	if s := got["hostB"]; !s.Fallback || s.Error != "" || len(s.OrphansRemoved) != 1 {
@@ -279,11 +284,11 @@ func TestConvergeOldAgents(t *testing.T) {
 	if s := got["hostC"]; s.Error == "" {
 		t.Errorf("hostC (broken) %+v: want an error", s)
 	}
-	cross := ident.PortName("lab1", "r2:eth2-r3:eth1")
-	if len(a.declared) != 1 || len(a.declared[0].Tunnels) != 1 || a.declared[0].Tunnels[0].PortName != cross || a.declared[0].Generation == nil {
+	cross, mgmt := ident.PortName("lab1", "r2:eth2-r3:eth1"), ident.PortName("lab1", ident.MgmtLink("hostB"))
+	if len(a.declared) != 1 || len(a.declared[0].Tunnels) != 2 || a.declared[0].Tunnels[0].PortName != cross || a.declared[0].Generation == nil {
 		t.Errorf("hostA's tunnel declaration %+v", a.declared)
 	}
-	if len(b.whitelist) != 1 || strings.Join(b.whitelist[0].ValidPortNames, ",") != cross {
+	if len(b.whitelist) != 1 || strings.Join(b.whitelist[0].ValidPortNames, ",") != cross+","+mgmt {
 		t.Errorf("hostB's whitelist %+v", b.whitelist)
 	}
 	v, _ := c.store.LabView(ctx, "lab1")
@@ -313,7 +318,7 @@ func TestRegister(t *testing.T) {
 	}
 	c.bg.Wait()
 	last := a.Declared()[len(a.Declared())-1]
-	if *last.Generation <= 1000 || len(last.Tunnels) != 1 || last.Tunnels[0].RemoteIP != "10.77.9.2" {
+	if *last.Generation <= 1000 || len(last.Tunnels) != 2 || last.Tunnels[0].RemoteIP != "10.77.9.2" || last.Tunnels[1].RemoteIP != "10.77.9.2" {
 		t.Errorf("hostA's declaration after hostB moved: generation %d, tunnels %+v", *last.Generation, last.Tunnels)
 	}
 	v, _ := c.store.LabView(t.Context(), "lab1")
@@ -354,7 +359,7 @@ func TestApplyRemakesChangedNodes(t *testing.T) {
 		t.Fatalf("plan %+v, lab %s %q", resp.Plan, v.State, v.StateError)
 	}
 	got := a.Declared()[before:]
-	if len(got) != 2 || len(got[0].Nodes) != 1 || got[0].Nodes[0].Name != "r2" || len(got[1].Nodes) != 2 ||
+	if len(got) != 2 || len(got[0].Nodes) != 2 || got[0].Nodes[0].Name != "r2" || got[0].Nodes[1].Name != wire.HostNode || len(got[1].Nodes) != 3 ||
 		strings.Join(got[1].Nodes[0].Exec, ";") != "ip link set eth1 up" {
 		t.Errorf("hostA's declarations after the change: %+v", got)
 	}

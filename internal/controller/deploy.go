@@ -56,7 +56,8 @@ func (c *Controller) placeLab(ctx context.Context, v store.LabView, spec topolog
 	}
 	var tooBig []string
 	for _, l := range spec.Links {
-		if _, err := linkMTU(l.MTU, l.AllowFragmentation, placement[l.A.Node], placement[l.B.Node], underlay); err != nil {
+		a, b := linkHosts(l, placement)
+		if _, err := linkMTU(l.MTU, l.AllowFragmentation, a, b, underlay); err != nil {
 			tooBig = append(tooBig, fmt.Sprintf("link %s: %v", l.Name(), err))
 		}
 	}
@@ -74,6 +75,19 @@ func (c *Controller) placeLab(ctx context.Context, v store.LabView, spec topolog
 		dep.hosts[host] = true
 	}
 	return dep, nil
+}
+
+// linkHosts is where a link's ends are: its nodes' hosts, a host endpoint
+// on the host of the link's node.
+func linkHosts(l topology.Link, placement map[string]string) (a, b string) {
+	a, b = placement[l.A.Node], placement[l.B.Node]
+	switch {
+	case l.A.Node == wire.HostNode:
+		a = b
+	case l.B.Node == wire.HostNode:
+		b = a
+	}
+	return a, b
 }
 
 // start records a lab's new and moved placements and marks it starting:

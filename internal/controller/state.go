@@ -164,6 +164,12 @@ func allocate(d *store.Desired) (allocs []store.Allocation, tunnels []store.Tunn
 			vnis[*ls.VNI] = true
 		}
 	}
+	for _, m := range d.Mgmt { // allocateMgmt lets go of those of hosts a lab left
+		hold(m.Host, m.Tag, 1)
+		if m.VNI != nil {
+			vnis[*m.VNI] = true
+		}
+	}
 	// A running bridge keeps the lowest tag it has on the host it is
 	// placed on and lets go of the others (those of a host it left), so
 	// that all its sides get one tag.
@@ -227,6 +233,12 @@ func allocate(d *store.Desired) (allocs []store.Allocation, tunnels []store.Tunn
 			continue
 		}
 		sh, th := placed[nodeKey{ls.LabID, ls.SourceNode}], placed[nodeKey{ls.LabID, ls.TargetNode}]
+		switch { // a host endpoint is on the host of the link's node
+		case ls.SourceNode == wire.HostNode:
+			sh = th
+		case ls.TargetNode == wire.HostNode:
+			th = sh
+		}
 		if sh == "" || th == "" {
 			continue
 		}
@@ -412,11 +424,19 @@ func hostDeclarations(d store.Desired, omit map[nodeKey]bool) map[string]*wire.H
 		decls[h.Name] = &wire.HostDeclaration{Nodes: []wire.DeclaredNode{}, Tunnels: []wire.DeclaredTunnel{}, DeclaredLabs: labs}
 		ips[h.Name] = h.DataIP
 	}
-	type at struct {
-		host string
-		i    int
-	}
 	declared := map[nodeKey]at{}
+	hostNodes := map[labHost]int{}
+	// hostNode is the lab's host pseudo-node in host's declaration, made
+	// the first time it is asked for.
+	hostNode := func(host, lab string) *wire.DeclaredNode {
+		i, ok := hostNodes[labHost{lab, host}]
+		if !ok {
+			decls[host].Nodes = append(decls[host].Nodes, wire.DeclaredNode{LabID: lab, Name: wire.HostNode, Interfaces: []wire.DeclaredInterface{}})
+			i = len(decls[host].Nodes) - 1
+			hostNodes[labHost{lab, host}] = i
+		}
+		return &decls[host].Nodes[i]
+	}
 	bridges := bridgeNodes(d.Nodes)
 	bridgeOn := map[nodeKey]string{} // a running bridge's host: its tunnel ends, no node
 	for _, n := range d.Nodes {
@@ -453,6 +473,10 @@ func hostDeclarations(d store.Desired, omit map[nodeKey]bool) map[string]*wire.H
 				mtu = *ls.MTU
 			}
 			host := bridgeOn[nodeKey{ls.LabID, s.node}]
+			if s.node == wire.HostNode && decls[s.host] != nil {
+				n := hostNode(s.host, ls.LabID)
+				n.Interfaces = append(n.Interfaces, wire.DeclaredInterface{Name: s.iface, VLANTag: *s.tag, MTU: mtu, MAC: s.mac})
+			}
 			if p, ok := declared[nodeKey{ls.LabID, s.node}]; ok {
 				host = p.host
 				if p.host == s.host {
@@ -470,7 +494,15 @@ func hostDeclarations(d store.Desired, omit map[nodeKey]bool) map[string]*wire.H
 				LocalIP: ips[host], RemoteIP: ips[peer], ExpectedVLAN: *s.tag, PortName: ident.PortName(ls.LabID, ls.Name), MTU: mtu})
 		}
 	}
+	declareMgmt(d, decls, declared, hostNode)
 	return decls
+}
+
+// at is a node's place in the host declarations: its host and its index in
+// that host's nodes.
+type at struct {
+	host string
+	i    int
 }
 
 // hostAnswer is what one host answered to its declaration, by object.
@@ -530,8 +562,14 @@ func (a *hostAnswer) tunnelStatus(ls store.LinkState) (status, why string) {
 	if !ls.CrossHost {
 		return store.LinkUp, ""
 	}
-	port := ident.PortName(ls.LabID, ls.Name)
-	t, ok := a.tunnels[linkKey{ls.LabID, ls.Name}]
+	return a.tunnelEnd(ls.LabID, ls.Name)
+}
+
+// tunnelEnd is the state of the end on the host of the tunnel of a lab's
+// link.
+func (a *hostAnswer) tunnelEnd(lab, link string) (status, why string) {
+	port := ident.PortName(lab, link)
+	t, ok := a.tunnels[linkKey{lab, link}]
 	switch {
 	case !ok:
 		return store.LinkUnknown, fmt.Sprintf("%s: no answer for tunnel %s", a.host, port)
@@ -652,6 +690,9 @@ func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]
 			continue
 		}
 		status, why, rid := a.nodeStatus(*n)
+		if ifc, ok := a.ifaces[ifaceKey{n.Lab, n.Name, topology.MgmtIface}]; ok && n.MgmtAddress != "" && status == store.LinkUp && ifc.Status == wire.StatusError {
+			status, why = store.LinkError, fmt.Sprintf("%s: management interface %s: %s", a.host, topology.MgmtIface, text(ifc.Error))
+		}
 		if bridges[nodeKey{n.Lab, n.Name}] {
 			status, why = a.bridgeStatus(*n, d.Links)
 			rid = ""
@@ -720,7 +761,7 @@ func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]
 	}
 	for _, host := range o.Answered {
 		for k, ifc := range answers[host].ifaces {
-			if !running[k.lab] || ifc.Status == wire.StatusError || ifc.ActualVLAN == nil {
+			if !running[k.lab] || k.node == wire.HostNode || ifc.Status == wire.StatusError || ifc.ActualVLAN == nil {
 				continue
 			}
 			m := store.MappingObservation{Lab: k.lab, Node: k.node, Iface: k.iface, OVSPort: ifc.PortName, Tag: *ifc.ActualVLAN}
@@ -736,16 +777,18 @@ func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]
 	if len(o.Mappings) > 0 {
 		d.Mappings = slices.Collect(maps.Values(held))
 	}
+	o.Mgmt = observeMgmt(d, answers)
 	return o
 }
 
 // maxReasons bounds the reasons a lab's summary quotes.
 const maxReasons = 3
 
-// labState derives a running lab's state from its nodes and links: running
-// when all are up, starting while some are not yet answered and none
-// failed, error otherwise, with a summary of what is not up and why.
-func labState(nodes []store.LabNode, links []store.LinkState) (state, why string) {
+// labState derives a running lab's state from its nodes, links and
+// management network: running when all are up, starting while some are not
+// yet answered and none failed, error otherwise, with a summary of what is
+// not up and why.
+func labState(nodes []store.LabNode, links []store.LinkState, mgmt []store.MgmtSegment) (state, why string) {
 	nodesUp, linksUp := 0, 0
 	var reasons []string // of what is neither up nor pending
 	reason := func(what, name, status, why string) {
@@ -771,8 +814,10 @@ func labState(nodes []store.LabNode, links []store.LinkState) (state, why string
 		}
 		reason("link", ls.Name, ls.ActualState, ls.Error)
 	}
+	mgmtUp, mgmtWhy := mgmtReasons(mgmt)
+	reasons = append(reasons, mgmtWhy...)
 	switch {
-	case nodesUp == len(nodes) && linksUp == len(links):
+	case nodesUp == len(nodes) && linksUp == len(links) && mgmtUp == len(mgmt):
 		return store.LabRunning, ""
 	case len(reasons) == 0:
 		return store.LabStarting, ""

@@ -300,7 +300,7 @@ func TestObserve(t *testing.T) {
 			if again := observe(&d, answers, nil); len(again.Links)+len(again.Nodes)+len(again.Mappings) != 0 {
 				t.Errorf("a second observation writes %+v", again)
 			}
-			state, why := labState(d.Nodes, d.Links)
+			state, why := labState(d.Nodes, d.Links, nil)
 			if state != store.LabError || why == "" {
 				t.Errorf("lab %q %q, want error with a summary", state, why)
 			}
@@ -332,7 +332,7 @@ func TestLabState(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			state, why := labState(tt.nodes, tt.links)
+			state, why := labState(tt.nodes, tt.links, nil)
 			if state != tt.want || why != tt.wantWhy {
 				t.Errorf("got %q %q; want %q %q", state, why, tt.want, tt.wantWhy)
 			}
@@ -355,7 +355,7 @@ func TestObserveOmitted(t *testing.T) {
 		o.Links[0].Actual != store.LinkPending {
 		t.Fatalf("observations %+v", o)
 	}
-	if state, why := labState(d.Nodes, d.Links); state != store.LabStarting {
+	if state, why := labState(d.Nodes, d.Links, nil); state != store.LabStarting {
 		t.Errorf("lab %s %q, want starting", state, why)
 	}
 }

@@ -120,3 +120,19 @@ func NodeMAC(lab, node, iface string) net.HardwareAddr {
 	mac[0] = mac[0]&0xfe | 0x02
 	return mac
 }
+
+// MgmtIfacePrefix starts the name of a host's interface on a lab's
+// management network.
+const MgmtIfacePrefix = "nlm"
+
+// MgmtIface returns the name of a host's interface on a lab's management
+// network: "nlm" and 10 hex digits of md5("mgmt:<lab>"), 13 characters.
+func MgmtIface(lab string) string {
+	sum := md5.Sum([]byte("mgmt:" + lab))
+	return MgmtIfacePrefix + hex.EncodeToString(sum[:5])
+}
+
+// MgmtLink returns the link id of the tunnel that joins a lab's management
+// network on host to the lab's first host: "mgmt:<host>", which no link of
+// a lab file ("<node>:<iface>-<node>:<iface>") can be.
+func MgmtLink(host string) string { return "mgmt:" + host }

@@ -44,9 +44,10 @@ type Desired struct {
 	Links    []LinkState
 	Mappings []MappingObservation
 	Files    map[string]map[string][]byte // shipped with each lab, by lab id
+	Mgmt     []MgmtSegment
 }
 
-// Desired reads the desired state of every host in six queries, whatever
+// Desired reads the desired state of every host in seven queries, whatever
 // the number of labs, nodes and links.
 func (s *Store) Desired(ctx context.Context) (Desired, error) {
 	var d Desired
@@ -64,6 +65,9 @@ func (s *Store) Desired(ctx context.Context) (Desired, error) {
 		return Desired{}, err
 	}
 	if d.Files, err = s.LabFiles(ctx); err != nil {
+		return Desired{}, err
+	}
+	if d.Mgmt, err = s.mgmtSegments(ctx, "1 = 1"); err != nil {
 		return Desired{}, err
 	}
 	rows, err := s.query(ctx, `SELECT m.lab_id, n.name, m.linux_interface, COALESCE(m.ovs_port, ''), COALESCE(m.vlan_tag, 0)
@@ -256,10 +260,11 @@ type Observations struct {
 	Links    []LinkObservation
 	Nodes    []NodeObservation
 	Mappings []MappingObservation
+	Mgmt     []MgmtObservation
 }
 
 // RecordObservations writes what a round learnt, observed at at, in one
-// transaction of at most four statements whatever its size. Objects whose
+// transaction of at most five statements whatever its size. Objects whose
 // state did not change are not written: their host's answer time says when
 // they were verified.
 func (s *Store) RecordObservations(ctx context.Context, at time.Time, o Observations) error {
@@ -315,6 +320,9 @@ func (s *Store) RecordObservations(ctx context.Context, at time.Time, o Observat
 				WHERE node_placements.lab_id = j.lab AND node_placements.node_name = j.node`, at, arg); err != nil {
 				return fmt.Errorf("nodes: %w", err)
 			}
+		}
+		if err := s.recordMgmt(ctx, tx, at, o.Mgmt); err != nil {
+			return err
 		}
 		if len(o.Mappings) > 0 {
 			rows := make([]struct {

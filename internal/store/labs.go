@@ -29,8 +29,8 @@ const (
 func (s *Store) CreateLab(ctx context.Context, l topology.Lab) (Lab, error) {
 	lab := Lab{ID: l.Name, Name: l.Name, State: LabStopped, CreatedAt: now()}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.txExec(ctx, tx, `INSERT INTO labs (id, name, state, created_at, files) VALUES (?, ?, ?, ?, ?)`,
-			lab.ID, lab.Name, lab.State, lab.CreatedAt, jsonFiles(l.Files)); err != nil {
+		if _, err := s.txExec(ctx, tx, `INSERT INTO labs (id, name, state, created_at, files, mgmt_subnet) VALUES (?, ?, ?, ?, ?, ?)`,
+			lab.ID, lab.Name, lab.State, lab.CreatedAt, jsonFiles(l.Files), l.Mgmt.Subnet); err != nil {
 			if isUnique(err) {
 				return fmt.Errorf("lab %s: %w", l.Name, ErrConflict)
 			}
@@ -55,8 +55,9 @@ func (s *Store) CreateLab(ctx context.Context, l topology.Lab) (Lab, error) {
 }
 
 func (s *Store) insertNode(ctx context.Context, tx *sql.Tx, labID string, n topology.Node) error {
-	_, err := s.txExec(ctx, tx, `INSERT INTO nodes (id, lab_id, name, kind, image, host_id, exec, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		newID(), labID, n.Name, n.Kind, n.Image, nullString(n.Host), jsonList(n.Exec), jsonSettings(n.NodeSettings))
+	_, err := s.txExec(ctx, tx, `INSERT INTO nodes (id, lab_id, name, kind, image, host_id, exec, settings, mgmt_ipv4, network_mode)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		newID(), labID, n.Name, n.Kind, n.Image, nullString(n.Host), jsonList(n.Exec), jsonSettings(n.NodeSettings), n.MgmtIPv4, n.NetworkMode)
 	return err
 }
 
@@ -108,11 +109,13 @@ type LabChange struct {
 	RemoveLinks []string // link names
 	// Files replace the lab's shipped files.
 	Files map[string][]byte
+	// MgmtSubnet, when not nil, is the lab's new management subnet.
+	MgmtSubnet *string
 }
 
 // Empty reports whether the change changes nothing.
 func (c LabChange) Empty() bool {
-	return len(c.AddNodes)+len(c.RemoveNodes)+len(c.ChangeNodes)+len(c.AddLinks)+len(c.RemoveLinks) == 0
+	return len(c.AddNodes)+len(c.RemoveNodes)+len(c.ChangeNodes)+len(c.AddLinks)+len(c.RemoveLinks) == 0 && c.MgmtSubnet == nil
 }
 
 // UpdateLab applies a change to a stored lab in one transaction. Removed
@@ -138,9 +141,16 @@ func (s *Store) UpdateLab(ctx context.Context, labID string, c LabChange) error 
 		if _, err := s.txExec(ctx, tx, `UPDATE labs SET files = ? WHERE id = ?`, jsonFiles(c.Files), labID); err != nil {
 			return fmt.Errorf("files: %w", err)
 		}
+		if c.MgmtSubnet != nil {
+			// The next round gives the nodes and hosts addresses in it.
+			if _, err := s.txExec(ctx, tx, `UPDATE labs SET mgmt_subnet = ? WHERE id = ?`, *c.MgmtSubnet, labID); err != nil {
+				return fmt.Errorf("mgmt subnet: %w", err)
+			}
+		}
 		for _, n := range c.ChangeNodes {
-			if _, err := s.txExec(ctx, tx, `UPDATE nodes SET kind = ?, image = ?, host_id = ?, exec = ?, settings = ? WHERE lab_id = ? AND name = ?`,
-				n.Kind, n.Image, nullString(n.Host), jsonList(n.Exec), jsonSettings(n.NodeSettings), labID, n.Name); err != nil {
+			if _, err := s.txExec(ctx, tx, `UPDATE nodes SET kind = ?, image = ?, host_id = ?, exec = ?, settings = ?, mgmt_ipv4 = ?, network_mode = ?
+				WHERE lab_id = ? AND name = ?`,
+				n.Kind, n.Image, nullString(n.Host), jsonList(n.Exec), jsonSettings(n.NodeSettings), n.MgmtIPv4, n.NetworkMode, labID, n.Name); err != nil {
 				return fmt.Errorf("change node %s: %w", n.Name, err)
 			}
 		}
@@ -187,8 +197,8 @@ type (
 // LabByName returns a lab's row, looked up by name or id.
 func (s *Store) LabByName(ctx context.Context, nameOrID string) (Lab, error) {
 	var l Lab
-	err := s.queryRow(ctx, `SELECT id, name, state, state_error, created_at FROM labs WHERE name = ? OR id = ?`, nameOrID, nameOrID).
-		Scan(&l.ID, &l.Name, &l.State, &l.StateError, &l.CreatedAt)
+	err := s.queryRow(ctx, `SELECT id, name, state, state_error, created_at, mgmt_subnet FROM labs WHERE name = ? OR id = ?`, nameOrID, nameOrID).
+		Scan(&l.ID, &l.Name, &l.State, &l.StateError, &l.CreatedAt, &l.MgmtSubnet)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Lab{}, fmt.Errorf("lab %s: %w", nameOrID, ErrNotFound)
 	}
@@ -198,7 +208,7 @@ func (s *Store) LabByName(ctx context.Context, nameOrID string) (Lab, error) {
 
 // Labs lists every lab by name.
 func (s *Store) Labs(ctx context.Context) ([]Lab, error) {
-	rows, err := s.query(ctx, `SELECT id, name, state, state_error, created_at FROM labs ORDER BY name`)
+	rows, err := s.query(ctx, `SELECT id, name, state, state_error, created_at, mgmt_subnet FROM labs ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list labs: %w", err)
 	}
@@ -206,7 +216,7 @@ func (s *Store) Labs(ctx context.Context) ([]Lab, error) {
 	var labs []Lab
 	for rows.Next() {
 		var l Lab
-		if err := rows.Scan(&l.ID, &l.Name, &l.State, &l.StateError, &l.CreatedAt); err != nil {
+		if err := rows.Scan(&l.ID, &l.Name, &l.State, &l.StateError, &l.CreatedAt, &l.MgmtSubnet); err != nil {
 			return nil, err
 		}
 		l.CreatedAt = l.CreatedAt.UTC()
@@ -234,6 +244,9 @@ func (s *Store) LabView(ctx context.Context, nameOrID string) (LabView, error) {
 		return LabView{}, err
 	}
 	if v.Maps, err = s.mappings(ctx, l.ID); err != nil {
+		return LabView{}, err
+	}
+	if v.Mgmt, err = s.mgmtSegments(ctx, "lab_id = ?", l.ID); err != nil {
 		return LabView{}, err
 	}
 	v.Progress = progress(v.Nodes, v.Links)
@@ -267,7 +280,7 @@ type LabNode struct {
 func (s *Store) nodes(ctx context.Context, where string, args ...any) ([]LabNode, error) {
 	rows, err := s.query(ctx, `SELECT n.lab_id, n.id, n.name, n.kind, n.image, n.exec, n.settings, COALESCE(n.host_id, ''),
 		COALESCE(p.host_id, ''), COALESCE(p.runtime_id, ''), COALESCE(p.status, ''), COALESCE(p.error, ''), p.verified_at, h.verified_at,
-		COALESCE(p.exec_failures, '[]')
+		COALESCE(p.exec_failures, '[]'), n.mgmt_ipv4, n.network_mode, n.mgmt_address
 		FROM nodes n LEFT JOIN node_placements p ON p.lab_id = n.lab_id AND p.node_name = n.name LEFT JOIN hosts h ON h.name = p.host_id
 		WHERE `+where+` ORDER BY n.lab_id, n.name`, args...)
 	if err != nil {
@@ -279,7 +292,8 @@ func (s *Store) nodes(ctx context.Context, where string, args ...any) ([]LabNode
 		var n LabNode
 		var exec, settings, failures string
 		var verified, host sql.NullTime
-		if err := rows.Scan(&n.Lab, &n.ID, &n.Name, &n.Kind, &n.Image, &exec, &settings, &n.Host, &n.PlacedOn, &n.RuntimeID, &n.Status, &n.Error, &verified, &host, &failures); err != nil {
+		if err := rows.Scan(&n.Lab, &n.ID, &n.Name, &n.Kind, &n.Image, &exec, &settings, &n.Host, &n.PlacedOn, &n.RuntimeID, &n.Status, &n.Error, &verified, &host, &failures,
+			&n.MgmtIPv4, &n.NetworkMode, &n.MgmtAddress); err != nil {
 			return nil, fmt.Errorf("read nodes: %w", err)
 		}
 		if exec != "[]" { // most nodes: spare the decoder

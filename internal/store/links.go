@@ -105,11 +105,13 @@ func (s *Store) linkStates(ctx context.Context, where string, args ...any) ([]Li
 }
 
 // resetLinks marks a destroyed lab's links down and drops their tags,
-// tunnels and mappings; each link keeps its VNI.
+// tunnels and mappings, and its management segments; each link keeps its
+// VNI.
 func (s *Store) resetLinks(ctx context.Context, tx *sql.Tx, labID string) error {
 	for _, q := range []string{
 		`DELETE FROM vxlan_tunnels WHERE lab_id = ?`,
 		`DELETE FROM interface_mappings WHERE lab_id = ?`,
+		`DELETE FROM mgmt_segments WHERE lab_id = ?`,
 	} {
 		if _, err := s.txExec(ctx, tx, q, labID); err != nil {
 			return err

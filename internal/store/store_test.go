@@ -395,6 +395,13 @@ func TestMigrationUpgrade(t *testing.T) {
 			if err := s.db.QueryRowContext(ctx, `SELECT exec_failures FROM node_placements WHERE id = 'p1'`).Scan(&failures); err != nil || failures != "[]" {
 				t.Errorf("after migration 8: exec failures %q, %v; want [] for an existing placement", failures, err)
 			}
+			if err := s.migrateTo(ctx, 9); err != nil {
+				t.Fatal(err)
+			}
+			var subnet, addr string
+			if err := s.db.QueryRowContext(ctx, `SELECT l.mgmt_subnet, n.mgmt_address FROM nodes n JOIN labs l ON l.id = n.lab_id WHERE n.id = 'n1'`).Scan(&subnet, &addr); err != nil || subnet != "" || addr != "" {
+				t.Errorf("after migration 9: mgmt subnet %q, address %q, %v; want none for an existing lab until it is applied again", subnet, addr, err)
+			}
 			if v, _ := s.Version(ctx); v != latestVersion {
 				t.Errorf("version %d, want %d", v, latestVersion)
 			}

@@ -16,14 +16,19 @@ import (
 var (
 	topKeys      = keySet("name", "prefix", "mgmt", "settings", "topology")
 	topologyKeys = keySet("nodes", "links", "kinds", "defaults", "groups")
+	// mgmtKeys are containerlab's management network settings; netloom
+	// applies ipv4-subnet (and reads network as a name only).
+	mgmtKeys = keySet("network", "ipv4-subnet", "ipv6-subnet", "ipv4-gw", "ipv6-gw", "ipv4-range", "ipv6-range",
+		"bridge", "mtu", "external-access", "driver-opts")
 	// nodeKeys are what netloom reads from a node, a kind, a group or the
 	// defaults; clabNodeKeys are containerlab's others, which netloom does
 	// not apply (Lab.Warnings says so).
 	nodeKeys = keySet("kind", "image", "group", "host", "exec", "cmd", "entrypoint", "env", "env-files", "labels", "user",
-		"binds", "ports", "cap-add", "sysctls", "memory", "cpu", "startup-config", "extras")
+		"binds", "ports", "cap-add", "sysctls", "memory", "cpu", "startup-config", "extras", "mgmt-ipv4", "mgmt_ipv4",
+		"network-mode")
 	clabNodeKeys = keySet("type", "startup-delay", "enforce-startup-config", "suppress-startup-config", "auto-remove",
-		"restart-policy", "config", "image-pull-policy", "license", "position", "devices", "shm-size", "mgmt-ipv4",
-		"mgmt-ipv6", "mgmt_ipv4", "mgmt_ipv6", "publish", "network-mode", "sandbox", "kernel", "runtime", "cpu-set",
+		"restart-policy", "config", "image-pull-policy", "license", "position", "devices", "shm-size",
+		"mgmt-ipv6", "mgmt_ipv6", "publish", "sandbox", "kernel", "runtime", "cpu-set",
 		"stages", "dns", "certificate", "healthcheck", "aliases", "components", "wait-for", "SANs")
 	// linkKeys include those of containerlab's other link types (endpoint,
 	// host-interface, mode), so that such a link is told it is not a veth
@@ -54,7 +59,7 @@ func checkKeys(doc *yaml.Node) (ps []Problem, ignored []string) {
 	// A node's unknown keys are left to merge, which names the nodes
 	// that have each, whether in the node or a kind, group or defaults.
 	check := func(m *yaml.Node, path string, node bool, sets ...map[string]bool) {
-		if m.Kind != yaml.MappingNode {
+		if m == nil || m.Kind != yaml.MappingNode {
 			return
 		}
 		for i := 0; i+1 < len(m.Content); i += 2 {
@@ -74,6 +79,7 @@ func checkKeys(doc *yaml.Node) (ps []Problem, ignored []string) {
 		}
 	}
 	check(doc, "", false, topKeys)
+	check(value(doc, "mgmt"), "mgmt", false, mgmtKeys)
 	topo := value(doc, "topology")
 	if topo == nil {
 		return ps, ignored

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -31,7 +32,25 @@ type Lab struct {
 	// Unapplied says, for each lab-wide containerlab setting netloom knows
 	// and does not apply yet, what the user gets instead.
 	Unapplied []string `json:"unapplied,omitempty"`
+	// Mgmt is the lab's management network.
+	Mgmt Mgmt `json:"mgmt"`
 }
+
+// Mgmt is a lab's management network, containerlab's mgmt block: every
+// node but bridges and those with network-mode none gets eth0 on one
+// segment that spans the lab's hosts, and each host an address on it.
+type Mgmt struct {
+	// Subnet is the IPv4 subnet the file asks for; "" lets the controller
+	// take containerlab's DefaultMgmtSubnet, or the next /24 no other lab
+	// has.
+	Subnet string `json:"ipv4_subnet,omitempty"`
+}
+
+// DefaultMgmtSubnet is containerlab's management subnet.
+const DefaultMgmtSubnet = "172.20.20.0/24"
+
+// MgmtIface is the management interface of every node.
+const MgmtIface = "eth0"
 
 // Node is one lab device, with containerlab's defaults, kinds and groups
 // merged in.
@@ -41,6 +60,11 @@ type Node struct {
 	Image string   `json:"image,omitempty"`
 	Host  string   `json:"host,omitempty"` // explicit placement; empty lets the controller place it
 	Exec  []string `json:"exec,omitempty"` // run inside the node once its interfaces exist
+	// MgmtIPv4 is the management address the file asks for ("" for one
+	// from the lab's subnet); NetworkMode none leaves the node without a
+	// management interface.
+	MgmtIPv4    string `json:"mgmt_ipv4,omitempty"`
+	NetworkMode string `json:"network_mode,omitempty"`
 	// Container settings (cmd, env, binds, …), applied to a node with an
 	// image.
 	wire.NodeSettings
@@ -50,7 +74,12 @@ type Node struct {
 	Unused []string `json:"unused,omitempty"`
 }
 
-// Endpoint is one end of a link, "node:iface".
+// HasMgmt reports whether a node of kind with networkMode gets a
+// management interface: all but bridges and network-mode none.
+func HasMgmt(kind, networkMode string) bool { return !IsBridge(kind) && networkMode != "none" }
+
+// Endpoint is one end of a link, "node:iface"; wire.HostNode as its node
+// names an interface of the host the other end's node runs on.
 type Endpoint struct {
 	Node  string `json:"node"`
 	Iface string `json:"interface"`
@@ -124,17 +153,90 @@ func ifaceProblem(name string) string {
 		return fmt.Sprintf("%d characters, at most 15 in an interface name (%s)", len(name), ifaceRule)
 	case name == "lo":
 		return "the loopback interface cannot be a link's"
-	case name == "eth0":
+	case name == MgmtIface:
 		return "the management interface; link interfaces start at eth1"
 	}
 	return ""
 }
 
+// hostIfaceProblem says which rule the name of a host endpoint's interface
+// breaks, or "".
+func hostIfaceProblem(name string) string {
+	if name == MgmtIface {
+		return "" // a host's eth0 is rarely free, and the agent says so, but the name is valid
+	}
+	return ifaceProblem(name)
+}
+
+// mgmtProblems checks the management subnet and the nodes' addresses in it.
+func (l Lab) mgmtProblems(pos map[string][2]int) []Problem {
+	var ps []Problem
+	subnet, err := MgmtSubnet(cmp.Or(l.Mgmt.Subnet, DefaultMgmtSubnet))
+	if err != nil {
+		ps = append(ps, at(pos, "mgmt.ipv4-subnet", Problem{Field: "mgmt.ipv4-subnet", Reason: fmt.Sprintf("%q: %v", l.Mgmt.Subnet, err)}))
+	}
+	addrs := map[netip.Addr]string{}
+	for _, n := range l.Nodes {
+		if n.MgmtIPv4 == "" {
+			continue
+		}
+		f := "topology.nodes." + n.Name + ".mgmt-ipv4"
+		problem := func(format string, args ...any) {
+			ps = append(ps, at(pos, f, Problem{Field: f, Reason: fmt.Sprintf("%q: ", n.MgmtIPv4) + fmt.Sprintf(format, args...)}))
+		}
+		a, perr := netip.ParseAddr(n.MgmtIPv4)
+		switch {
+		case perr != nil || !a.Is4():
+			problem("want an IPv4 address such as 172.20.20.2")
+		case n.NetworkMode == "none":
+			problem("the node has network-mode none: no management interface")
+		case err != nil:
+		case !subnet.Contains(a):
+			problem("not in the management subnet %s", subnet)
+		case a == subnet.Addr() || a == LastAddr(subnet):
+			problem("the subnet's network or broadcast address")
+		case addrs[a] != "":
+			problem("also the address of node %s", addrs[a])
+		default:
+			addrs[a] = n.Name
+		}
+	}
+	return ps
+}
+
+// MgmtSubnet parses a management subnet: an IPv4 network with room for
+// nodes and hosts.
+func MgmtSubnet(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	switch {
+	case err != nil || !p.Addr().Is4():
+		return p, errors.New("want an IPv4 subnet such as 172.20.20.0/24")
+	case p != p.Masked():
+		return p, fmt.Errorf("host bits set: the subnet is %s", p.Masked())
+	case p.Bits() < 8 || p.Bits() > 28:
+		return p, errors.New("want a prefix length of 8 to 28")
+	}
+	return p, nil
+}
+
+// LastAddr is a subnet's broadcast address.
+func LastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
 // raw structs keep the YAML nodes so that problems carry positions.
 type rawFile struct {
 	Name     yaml.Node      `yaml:"name"`
-	Mgmt     map[string]any `yaml:"mgmt"`
-	Topology rawTopology    `yaml:"topology"`
+	Mgmt     *rawMgmt    `yaml:"mgmt"`
+	Topology rawTopology `yaml:"topology"`
+}
+
+type rawMgmt struct {
+	IPv4Subnet string         `yaml:"ipv4-subnet"`
+	Rest       map[string]any `yaml:",inline"`
 }
 
 type rawTopology struct {
@@ -168,6 +270,9 @@ type rawNode struct {
 	CPU           float64           `yaml:"cpu"`
 	StartupConfig string            `yaml:"startup-config"`
 	Extras        rawExtras         `yaml:"extras"`
+	MgmtIPv4      string            `yaml:"mgmt-ipv4"`
+	MgmtIPv4Old   string            `yaml:"mgmt_ipv4"` // containerlab's older spelling
+	NetworkMode   string            `yaml:"network-mode"`
 	Rest          map[string]any    `yaml:",inline"`
 }
 
@@ -212,7 +317,12 @@ func Decode(file string, data []byte) (Lab, error) {
 	pos := positions(&doc)
 	lab := Lab{Name: raw.Name.Value, Ignored: ignored}
 	if raw.Mgmt != nil {
-		lab.Unapplied = append(lab.Unapplied, "mgmt: not applied: nodes get no management interface (eth0) or address yet; reach them with netloom exec")
+		lab.Mgmt.Subnet = raw.Mgmt.IPv4Subnet
+		for _, k := range slices.Sorted(maps.Keys(raw.Mgmt.Rest)) {
+			if mgmtKeys[k] {
+				lab.Unapplied = append(lab.Unapplied, fmt.Sprintf("mgmt.%s: not applied: each lab has its own management segment", k))
+			}
+		}
 	}
 	var inFile []int // of each link kept, its index in the file
 	topo := raw.Topology
@@ -286,11 +396,15 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int, inFile []int) *Error 
 	}
 	nodes := map[string]bool{}
 	bridge := map[string]bool{}
+	ps = append(ps, l.mgmtProblems(pos)...)
 	for _, n := range l.Nodes {
 		f := "topology.nodes." + n.Name
 		bridge[n.Name] = IsBridge(n.Kind)
-		if !nameRE.MatchString(n.Name) || n.Name == "." || n.Name == ".." {
+		switch {
+		case !nameRE.MatchString(n.Name) || n.Name == "." || n.Name == "..":
 			ps = append(ps, at(pos, f, Problem{Field: f, Reason: "the node name: want 1 to 64 characters of [A-Za-z0-9_.-], not . or .."}))
+		case n.Name == wire.HostNode:
+			ps = append(ps, at(pos, f, Problem{Field: f, Reason: "the node name host is reserved: host:IFACE endpoints name the host itself"}))
 		}
 		if nodes[n.Name] {
 			ps = append(ps, at(pos, f, Problem{Field: f, Reason: "duplicate node"}))
@@ -312,6 +426,10 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int, inFile []int) *Error 
 		for j, e := range []Endpoint{link.A, link.B} {
 			ef := fmt.Sprintf("%s[%d]", f, j)
 			switch {
+			case e.Node == wire.HostNode:
+				if r := hostIfaceProblem(e.Iface); r != "" {
+					ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: fmt.Sprintf("%q: %s", e.Iface, r)}))
+				}
 			case !nodes[e.Node] && specialEndpoints[e.Node] != "":
 				ps = append(ps, at(pos, ef, Problem{Field: ef, Reason: fmt.Sprintf("%q: %s", e.String(), specialEndpoints[e.Node])}))
 			case !nodes[e.Node]:
@@ -326,8 +444,11 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int, inFile []int) *Error 
 			}
 			used[e.String()] = i
 		}
-		if link.A.String() == link.B.String() {
+		switch {
+		case link.A.String() == link.B.String():
 			ps = append(ps, at(pos, f, Problem{Field: f, Reason: "a link from an interface to itself"}))
+		case link.A.Node == wire.HostNode && link.B.Node == wire.HostNode:
+			ps = append(ps, at(pos, f, Problem{Field: f, Reason: "a link between two host endpoints: one end must be a node's"}))
 		}
 		if bridge[link.A.Node] && bridge[link.B.Node] {
 			ps = append(ps, at(pos, f, Problem{Field: f, Reason: fmt.Sprintf("a link between bridges %s and %s: a bridge links to nodes, and two bridges would be one segment", link.A.Node, link.B.Node)}))
@@ -359,10 +480,9 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int, inFile []int) *Error 
 // specialEndpoints are containerlab's endpoints that are not a node's,
 // with what netloom offers instead until it supports them.
 var specialEndpoints = map[string]string{
-	"host":     "containerlab's host endpoints (a veth into the host's own namespace) are not supported yet: link the node to another node, or to a bridge node",
 	"macvlan":  "containerlab's macvlan endpoints (on an interface of the node's host) are not supported yet",
 	"macvtap":  "containerlab's macvtap endpoints (on an interface of the node's host) are not supported yet",
-	"mgmt-net": "containerlab's mgmt-net endpoints are not supported yet: netloom has no management network",
+	"mgmt-net": "containerlab's mgmt-net endpoints are not supported: every node has eth0 on the lab's management network already",
 }
 
 // MaxMTU is the largest link MTU: jumbo frames with room for VXLAN.
@@ -444,6 +564,8 @@ func merge(name string, topo rawTopology, rn rawNode) Node {
 			c.CPU = l.CPU
 		}
 		n.StartupConfig = first(n.StartupConfig, l.StartupConfig)
+		n.MgmtIPv4 = first(n.MgmtIPv4, l.MgmtIPv4, l.MgmtIPv4Old)
+		n.NetworkMode = first(n.NetworkMode, l.NetworkMode)
 		if n.EnvFiles == nil {
 			n.EnvFiles = l.EnvFiles
 		}
@@ -488,6 +610,14 @@ func merge(name string, topo rawTopology, rn rawNode) Node {
 	}
 	if IsBridge(kind) && len(n.Exec) > 0 {
 		unused["exec of kind "+kind] = true // a bridge has no namespace to run it in
+	}
+	switch {
+	case n.NetworkMode != "" && n.NetworkMode != "none":
+		unused["network-mode "+n.NetworkMode] = true // the node gets its own namespace, with eth0 on the management network
+		n.NetworkMode = ""
+	case IsBridge(kind) && n.MgmtIPv4 != "":
+		unused["mgmt-ipv4 of kind "+kind] = true // a bridge has no management interface
+		n.MgmtIPv4 = ""
 	}
 	if n.StartupConfig != "" && kind != "frr" {
 		unused["startup-config of kind "+kind] = true

@@ -154,7 +154,7 @@ func TestContainerlabFile(t *testing.T) {
 			NodeSettings: wire.NodeSettings{Container: &wire.Container{Env: env}}},
 		{Name: "pc2", Kind: "linux", Image: "alpine:3.20", Host: "hostA", Exec: []string{"ip addr add 10.1.2.2/24 dev eth1"},
 			NodeSettings: wire.NodeSettings{Container: &wire.Container{Env: env}}},
-		{Name: "rt1", Kind: "frr", Image: "quay.io/frrouting/frr:9.1.0", Host: "hostA", Unused: []string{"mgmt-ipv4"},
+		{Name: "rt1", Kind: "frr", Image: "quay.io/frrouting/frr:9.1.0", Host: "hostA", MgmtIPv4: "172.100.100.11",
 			NodeSettings: wire.NodeSettings{Container: rt, StartupConfig: "rt1/frr.conf"}},
 		{Name: "rt2", Kind: "frr", Image: "quay.io/frrouting/frr:9.1.0", Host: "hostA",
 			NodeSettings: wire.NodeSettings{Container: rt, StartupConfig: "rt2/frr.conf"}},
@@ -165,8 +165,10 @@ func TestContainerlabFile(t *testing.T) {
 	if len(lab.Links) != 3 || lab.Links[2].Name() != "pc2:eth1-rt2:eth2" {
 		t.Errorf("links %+v", lab.Links)
 	}
-	if w := strings.Join(lab.Warnings(), "\n"); w != "mgmt-ipv4 (nodes rt1): not applied\n"+
-		"mgmt: not applied: nodes get no management interface (eth0) or address yet; reach them with netloom exec" {
+	if lab.Mgmt.Subnet != "172.100.100.0/24" {
+		t.Errorf("mgmt subnet %q", lab.Mgmt.Subnet)
+	}
+	if w := strings.Join(lab.Warnings(), "\n"); w != "mgmt.network: not applied: each lab has its own management segment" {
 		t.Errorf("warnings:\n%s", w)
 	}
 	if refs := lab.Refs(); !slices.Equal(refs, []string{"daemons", "rt1/frr.conf", "rt2/frr.conf"}) {
@@ -237,11 +239,11 @@ func TestUnknownKeys(t *testing.T) {
 		{"endpoint interface", "name: x\ntopology:\n  nodes: {r1: {}, r2: {}}\n  links:\n    - endpoints: [{node: r1, interfce: eth1}, r2:eth1]\n",
 			"invalid lab: 2 problems\nk.yml:5:19: topology.links[0].endpoints[0]: want {node: …, interface: …, mac: …}\nk.yml:5:30: topology.links[0].endpoints[0].interfce: unknown key: did you mean interface?", nil},
 		{"top level", "name: x\ntopolgy:\n  nodes: {r1: {}}\n", "invalid lab: 2 problems\nk.yml:2:1: topolgy: unknown key: did you mean topology?\ntopology.nodes: no nodes", nil},
-		{"containerlab keys are warnings", "name: x\nprefix: \"\"\nmgmt: {network: m}\ntopology:\n  nodes: {r1: {mgmt-ipv4: 172.20.0.2, type: ixrd2}, r2: {}}\n" + links, "",
-			[]string{"mgmt-ipv4 (nodes r1): not applied", "type (nodes r1): not applied",
-				"mgmt: not applied: nodes get no management interface (eth0) or address yet; reach them with netloom exec"}},
-		{"anchors and merge keys", "name: x\ntopology:\n  nodes:\n    r1: &n {image: alpine, mgmt-ipv4: 172.20.0.2}\n    r2: *n\n  links:\n    - &l {endpoints: [r1:eth1, r2:eth1], mtu: 1400}\n    - {<<: *l, endpoints: [r1:eth2, r2:eth2]}\n", "",
-			[]string{"mgmt-ipv4 (nodes r1, r2): not applied"}},
+		{"containerlab keys are warnings", "name: x\nprefix: \"\"\nmgmt: {network: m, ipv6-subnet: \"3fff::/64\"}\ntopology:\n  nodes: {r1: {mgmt-ipv4: 172.20.20.5, type: ixrd2}, r2: {}}\n" + links, "",
+			[]string{"type (nodes r1): not applied", "mgmt.ipv6-subnet: not applied: each lab has its own management segment", "mgmt.network: not applied: each lab has its own management segment"}},
+		{"mgmt key typo", "name: x\nmgmt: {ipv4-subnt: 10.0.0.0/24}\ntopology:\n  nodes: {r1: {}}\n", "k.yml:2:8: mgmt.ipv4-subnt: unknown key: did you mean ipv4-subnet?", nil},
+		{"anchors and merge keys", "name: x\ntopology:\n  nodes:\n    r1: &n {image: alpine, type: t1}\n    r2: *n\n  links:\n    - &l {endpoints: [r1:eth1, r2:eth1], mtu: 1400}\n    - {<<: *l, endpoints: [r1:eth2, r2:eth2]}\n", "",
+			[]string{"type (nodes r1, r2): not applied"}},
 		{"two edits from a short key", "name: x\ntopology:\n  nodes: {r1: {hxxt: a}, r2: {}}\n" + links, "", []string{"unknown key hxxt (nodes r1): not applied"}},
 		{"two edits from a long key", "name: x\ntopology:\n  nodes: {r1: {startup-cnofg: a}, r2: {}}\n" + links, "k.yml:3:16: topology.nodes.r1.startup-cnofg: unknown key: did you mean startup-config?", nil},
 		{"far from any key", "name: x\nfrobnicate: 1\ntopology:\n  nodes: {r1: {colour: red}, r2: {colour: blue}}\n  links:\n    - endpoints: [r1:eth1, r2:eth1]\n      weight: 3\n", "",
@@ -344,28 +346,91 @@ o.yml:6:28: topology.links[1].endpoints[1]: "r3": no such node`},
 	}
 }
 
-// TestUnsupportedContainerlab: what netloom does not support yet of
-// containerlab's is an error or a warning that says what the user gets.
+// TestUnsupportedContainerlab: what netloom does not support of
+// containerlab's is an error that says what the user gets.
 func TestUnsupportedContainerlab(t *testing.T) {
 	t.Parallel()
 	_, err := Decode("u.yml", []byte(`name: u
 topology:
   nodes: {r1: {}, r2: {}}
   links:
-    - endpoints: ["r1:eth1", "host:veth1"]
+    - endpoints: ["r1:eth1", "mgmt-net:r1-mgmt"]
     - endpoints: ["r2:eth1", "macvlan:enp0s3"]
 `))
-	for _, want := range []string{`u.yml:5:30: topology.links[0].endpoints[1]: "host:veth1": containerlab's host endpoints`,
+	for _, want := range []string{`u.yml:5:30: topology.links[0].endpoints[1]: "mgmt-net:r1-mgmt": containerlab's mgmt-net endpoints are not supported: every node has eth0`,
 		`u.yml:6:30: topology.links[1].endpoints[1]: "macvlan:enp0s3": containerlab's macvlan endpoints`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v, want %q", err, want)
 		}
 	}
-	lab, err := Decode("m.yml", []byte("name: m\nmgmt: {network: m, ipv4-subnet: 172.100.100.0/24}\ntopology:\n  nodes: {r1: {}}\n"))
-	if err != nil {
-		t.Fatal(err)
+}
+
+// TestMgmtAndHostEndpoints: the management subnet, the nodes' addresses in
+// it, and host:IFACE endpoints, each problem at its place.
+func TestMgmtAndHostEndpoints(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, file, wantErr string
+		check               func(t *testing.T, lab Lab)
+	}{
+		{"defaults", "name: m\ntopology:\n  nodes: {r1: {}, br: {kind: bridge}, r2: {network-mode: none}}\n", "", func(t *testing.T, lab Lab) {
+			if lab.Mgmt.Subnet != "" || !HasMgmt(lab.Nodes[1].Kind, lab.Nodes[1].NetworkMode) || HasMgmt(lab.Nodes[0].Kind, "") || HasMgmt("linux", lab.Nodes[2].NetworkMode) {
+				t.Errorf("lab %+v", lab)
+			}
+		}},
+		{"asked address", "name: m\nmgmt: {ipv4-subnet: 10.9.0.0/16}\ntopology:\n  nodes: {r1: {mgmt-ipv4: 10.9.3.4}}\n", "", func(t *testing.T, lab Lab) {
+			if lab.Mgmt.Subnet != "10.9.0.0/16" || lab.Nodes[0].MgmtIPv4 != "10.9.3.4" {
+				t.Errorf("lab %+v", lab)
+			}
+		}},
+		{"host endpoint", "name: m\ntopology:\n  nodes: {r1: {}}\n  links:\n    - endpoints: [r1:eth1, host:veth-r1]\n", "", func(t *testing.T, lab Lab) {
+			if lab.Links[0].B != (Endpoint{Node: "host", Iface: "veth-r1"}) {
+				t.Errorf("links %+v", lab.Links)
+			}
+		}},
+		{"bridge address", "name: m\ntopology:\n  nodes: {br: {kind: bridge, mgmt-ipv4: 172.20.20.9}}\n", "", func(t *testing.T, lab Lab) {
+			if w := strings.Join(lab.Warnings(), "\n"); w != "mgmt-ipv4 of kind bridge (nodes br): not applied" || lab.Nodes[0].MgmtIPv4 != "" {
+				t.Errorf("warnings %q, node %+v", w, lab.Nodes[0])
+			}
+		}},
+		{"network-mode host", "name: m\ntopology:\n  nodes: {r1: {network-mode: host}}\n", "", func(t *testing.T, lab Lab) {
+			if w := strings.Join(lab.Warnings(), "\n"); w != "network-mode host (nodes r1): not applied" {
+				t.Errorf("warnings %q", w)
+			}
+		}},
+		{"bad subnet", "name: m\nmgmt: {ipv4-subnet: 10.9.0.1/16}\ntopology:\n  nodes: {r1: {}}\n",
+			`m.yml:2:21: mgmt.ipv4-subnet: "10.9.0.1/16": host bits set: the subnet is 10.9.0.0/16`, nil},
+		{"not a subnet", "name: m\nmgmt: {ipv4-subnet: \"3fff::/64\"}\ntopology:\n  nodes: {r1: {}}\n",
+			`m.yml:2:21: mgmt.ipv4-subnet: "3fff::/64": want an IPv4 subnet such as 172.20.20.0/24`, nil},
+		{"address outside the default subnet", "name: m\ntopology:\n  nodes: {r1: {mgmt-ipv4: 10.0.0.1}}\n",
+			`m.yml:3:27: topology.nodes.r1.mgmt-ipv4: "10.0.0.1": not in the management subnet 172.20.20.0/24`, nil},
+		{"addresses", "name: m\ntopology:\n  nodes:\n    r1: {mgmt-ipv4: 172.20.20.255}\n    r2: {mgmt-ipv4: 172.20.20.7}\n    r3: {mgmt-ipv4: 172.20.20.7}\n    r4: {mgmt-ipv4: 172.20.20.8, network-mode: none}\n    r5: {mgmt-ipv4: x}\n",
+			"invalid lab: 4 problems\n" +
+				`m.yml:4:21: topology.nodes.r1.mgmt-ipv4: "172.20.20.255": the subnet's network or broadcast address` + "\n" +
+				`m.yml:6:21: topology.nodes.r3.mgmt-ipv4: "172.20.20.7": also the address of node r2` + "\n" +
+				`m.yml:7:21: topology.nodes.r4.mgmt-ipv4: "172.20.20.8": the node has network-mode none: no management interface` + "\n" +
+				`m.yml:8:21: topology.nodes.r5.mgmt-ipv4: "x": want an IPv4 address such as 172.20.20.2`, nil},
+		{"node named host", "name: m\ntopology:\n  nodes: {host: {}}\n",
+			`m.yml:3:17: topology.nodes.host: the node name host is reserved: host:IFACE endpoints name the host itself`, nil},
+		{"host to host", "name: m\ntopology:\n  nodes: {r1: {}}\n  links:\n    - endpoints: [host:a, host:b]\n",
+			`m.yml:5:18: topology.links[0].endpoints: a link between two host endpoints: one end must be a node's`, nil},
+		{"host interface name", "name: m\ntopology:\n  nodes: {r1: {}}\n  links:\n    - endpoints: [r1:eth1, host:lo]\n",
+			`m.yml:5:28: topology.links[0].endpoints[1]: "lo": the loopback interface cannot be a link's`, nil},
 	}
-	if w := strings.Join(lab.Warnings(), "\n"); !strings.Contains(w, "mgmt: not applied: nodes get no management interface (eth0)") {
-		t.Errorf("warnings %q", w)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			lab, err := Decode("m.yml", []byte(tt.file))
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasSuffix(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v\nwant …%s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, lab)
+		})
 	}
 }

@@ -48,6 +48,9 @@ type DeclaredInterface struct {
 	VLANTag int    `json:"vlan_tag"`
 	MTU     int    `json:"mtu,omitempty"` // 0: the runtime's default
 	MAC     string `json:"mac,omitempty"` // of the node end; "" derives one from lab, node and name
+	// Addresses are CIDR prefixes the node end holds (exactly those);
+	// none leaves its addresses alone.
+	Addresses []string `json:"addresses,omitempty"`
 }
 
 // NodeStatus is how one declared (or removed) node converged.

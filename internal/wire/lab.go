@@ -12,6 +12,9 @@ type Lab struct {
 	State      string    `json:"state"`
 	StateError string    `json:"state_error,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
+	// MgmtSubnet is the lab's management subnet ("": none, a lab stored
+	// before netloom had management networks, until it is applied again).
+	MgmtSubnet string `json:"mgmt_subnet,omitempty"`
 }
 
 // Node is a lab node with its placement.
@@ -22,7 +25,13 @@ type Node struct {
 	Image string   `json:"image,omitempty"`
 	Exec  []string `json:"exec,omitempty"`
 	NodeSettings
-	Host      string `json:"host,omitempty"`       // explicit, from the lab file
+	// MgmtIPv4 is the management address the lab file asks for and
+	// NetworkMode "none" leaves the node without one; MgmtAddress is the
+	// address it has on the lab's management network ("" for none).
+	MgmtIPv4    string `json:"mgmt_ipv4,omitempty"`
+	NetworkMode string `json:"network_mode,omitempty"`
+	MgmtAddress string `json:"mgmt_address,omitempty"`
+	Host        string `json:"host,omitempty"` // explicit, from the lab file
 	PlacedOn  string `json:"placed_on,omitempty"`  // where it runs
 	RuntimeID string `json:"runtime_id,omitempty"` // e.g. its namespace
 	// Status is what its host's agent last answered for it: up, error,
@@ -42,6 +51,25 @@ type LabView struct {
 	Nodes    []Node      `json:"nodes"`
 	Links    []LinkState `json:"links"`
 	Maps     []Mapping   `json:"interface_mappings,omitempty"`
+	// Mgmt is the lab's management network on each of its hosts.
+	Mgmt []MgmtSegment `json:"mgmt,omitempty"`
+}
+
+// MgmtSegment is a lab's management network on one host: the host's
+// address on it, the tag its node's eth0 share there and, on every host
+// but the first of the lab's (the hub), the VNI of its tunnel to the hub.
+// Status is what the host's agent last answered for the host's address
+// and tunnel, as a node's.
+type MgmtSegment struct {
+	LabID      string     `json:"lab_id"`
+	Host       string     `json:"host"`
+	Address    string     `json:"address"` // with the subnet's prefix length
+	Tag        int        `json:"vlan_tag"`
+	VNI        *int       `json:"vni,omitempty"`
+	Hub        string     `json:"hub,omitempty"` // the host this one's tunnel goes to
+	Status     string     `json:"status,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	VerifiedAt *time.Time `json:"verified_at,omitempty"`
 }
 
 // Result is the lab as a deploy or destroy answers it: its state and each
@@ -128,3 +156,9 @@ type Mapping struct {
 	Tag            int        `json:"vlan_tag"`
 	LastVerifiedAt *time.Time `json:"last_verified_at,omitempty"`
 }
+
+// HostNode is the node that stands for a host's own namespace: a lab
+// file's host:IFACE endpoints, and the host's address on the lab's
+// management network, are its interfaces. One per lab on each host that
+// needs it; no runtime node is made for it.
+const HostNode = "host"

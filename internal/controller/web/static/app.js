@@ -204,7 +204,7 @@
         title = "Node " + n.name;
         aside.dataset.node = n.name;
         rows.push(["State", n.status || "pending"], ["Host", n.placed_on || n.host || "not placed"],
-          ["Kind", n.kind], ["Image", n.image], ["Runtime id", n.runtime_id],
+          ["Kind", n.kind], ["Image", n.image], ["Management address", n.mgmt_address], ["Runtime id", n.runtime_id],
           ["Last verified", when(n.verified_at)], ["Last error", n.error || "none"]);
       }
     } else if (sel && sel.link) {
@@ -238,6 +238,22 @@
     aside.append(dl);
   }
 
+  // mgmt lists the lab's management network on each of its hosts.
+  function mgmt(v) {
+    const sec = document.getElementById("mgmt");
+    sec.replaceChildren();
+    if (!v.mgmt_subnet) return;
+    sec.append(el("h3", {}, "Management network " + v.mgmt_subnet));
+    const ul = el("ul");
+    for (const m of v.mgmt || []) {
+      const li = el("li", { "data-host": m.host, class: "state " + (m.status || "pending") },
+        m.host + " " + m.address + (m.hub ? ", tunnel to " + m.hub + " (VNI " + m.vni + ")" : ", hub") + ": " +
+        (m.status || "pending") + (m.error ? " — " + m.error : "") + ", verified " + when(m.verified_at));
+      ul.append(li);
+    }
+    sec.append(ul);
+  }
+
   function lab() {
     const name = decodeURIComponent(location.pathname.replace(/^\/ui\/lab\//, ""));
     document.getElementById("lab-name").textContent = name;
@@ -264,6 +280,7 @@
         document.getElementById("progress").textContent =
           "nodes up " + v.progress.nodes_up + "/" + v.progress.nodes + ", links up " + v.progress.links_up + "/" + v.progress.links;
         drawLab(v, select);
+        mgmt(v);
         if (sel) select(sel);
       },
       missing: () => {

@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,22 +13,35 @@ import (
 
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/testbed"
+	"github.com/netloom/netloom/internal/wire"
 )
 
-// TestFRRLabs deploys containerlab's frr01 lab in both forms users have —
-// routers of the frr kind configured by startup-config (the current one)
-// and routers of kind linux with their daemons and frr.conf bound in (the
-// older one) — split over two hosts with only `host:` added, and asks FRR
-// what it sees: OSPF Full on the same-host and the cross-host links, the
-// remote loopbacks learned by OSPF, and PCs on both hosts that reach each
-// other through the routers. The files beside each lab file reach the
-// routers on whichever host runs them; the images the files name are ours,
-// built from Debian packages and tagged with those names.
-func TestFRRLabs(t *testing.T) {
+// TestContainerlabLabs deploys containerlab's own example labs, split over
+// two hosts with only `host:` added, on one cluster: frr01 in both forms
+// users have — routers of the frr kind configured by startup-config (the
+// current one) and routers of kind linux with their daemons and frr.conf
+// bound in (the older one) — and br01, three members of a bridge. The
+// files beside each lab file reach the nodes on whichever host runs them;
+// the images the files name are ours, built from Debian packages and
+// tagged with those names.
+func TestContainerlabLabs(t *testing.T) {
 	c := testbed.StartCluster(t, testbed.ClusterConfig{Bin: netloomBin, Hosts: []string{"hostA", "hostB"},
 		DockerHosts: []string{"hostA", "hostB"}, Images: []string{
 			"frr=quay.io/frrouting/frr:10.2.1", "frr=frrouting/frr:v7.5.1",
-			"busybox=wbitt/network-multitool:latest", "busybox=praqma/network-multitool:latest"}})
+			"busybox=wbitt/network-multitool:latest", "busybox=praqma/network-multitool:latest", "busybox=ghcr.io/nokia/srlinux:latest"}})
+	t.Run("br01", func(t *testing.T) {
+		t.Parallel()
+		testBr01(t, c)
+	})
+	testFRR(t, c)
+}
+
+// testFRR asks FRR what it sees of frr01 in both forms: OSPF Full on the
+// same-host and the cross-host links, the remote loopbacks learned by
+// OSPF, and PCs on both hosts that reach each other through the routers;
+// and every node answers on its management address from its host (the two
+// labs on one cluster: the second gets the next management subnet).
+func testFRR(t *testing.T, c *testbed.Cluster) {
 	docker := func(ctx context.Context, host string, args ...string) (string, error) {
 		return c.Dockers[host].CLI(ctx, args...)
 	}
@@ -79,6 +95,7 @@ func TestFRRLabs(t *testing.T) {
 					t.Errorf("%s → %s: %v\n%s", p.from, p.to, err, out)
 				}
 			}
+			mgmtReachable(t, c, form.lab)
 			if out, err := c.CLI(t, "lab", "destroy", form.lab, "--delete"); err != nil {
 				t.Fatalf("destroy: %v\n%s", err, out)
 			}
@@ -94,6 +111,69 @@ func TestFRRLabs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mgmtReachable checks that every node of a lab answers on its management
+// address from its host.
+func mgmtReachable(t *testing.T, c *testbed.Cluster, lab string) {
+	t.Helper()
+	out, err := c.CLI(t, "lab", "show", lab, "-o", "json")
+	var v wire.LabView
+	if err != nil || json.Unmarshal([]byte(out), &v) != nil || v.MgmtSubnet == "" {
+		t.Fatalf("lab show %s: %v\n%s", lab, err, out)
+	}
+	for _, n := range v.Nodes {
+		a, err := netip.ParseAddr(n.MgmtAddress)
+		if err != nil {
+			t.Errorf("node %s has no management address (%q)", n.Name, n.MgmtAddress)
+			continue
+		}
+		if !wait(t, 10*time.Second, func(ctx context.Context) bool { got, err := c.Hosts[n.PlacedOn].Ping(ctx, a, 1); return err == nil && got == 1 }) {
+			t.Errorf("%s does not reach %s on its management address %s (subnet %s)", n.PlacedOn, n.Name, a, v.MgmtSubnet)
+		}
+	}
+}
+
+// testBr01 deploys containerlab's br01: the bridge with two members on
+// hostA, the third on hostB. Its members have no address but their IPv6
+// link-local ones, which is all a bridge needs to show it passes frames:
+// every member reaches every other across it, and the lab runs with no
+// warning about the bridge.
+func testBr01(t *testing.T, c *testbed.Cluster) {
+	file, err := filepath.Abs("testdata/br01/br01.clab.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.CLI(t, "lab", "apply", "-f", file)
+	if err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "bridge") {
+		t.Errorf("apply warns about the bridge:\n%s", out)
+	}
+	members := []string{"srl1", "srl2", "srl3"}
+	for _, from := range members {
+		for _, to := range members {
+			if from == to {
+				continue
+			}
+			dst := linkLocal(ident.NodeMAC("br01", to, "e1-1"), "e1-1")
+			if !wait(t, 20*time.Second, func(ctx context.Context) bool { return ping(ctx, "br01", from, dst) }) {
+				t.Errorf("%s does not reach %s (%s) across br-clab", from, to, dst)
+			}
+		}
+	}
+	mgmtReachable(t, c, "br01")
+	if out, err := c.CLI(t, "lab", "destroy", "br01", "--delete"); err != nil {
+		t.Fatalf("destroy: %v\n%s", err, out)
+	}
+}
+
+// linkLocal is the IPv6 link-local address the kernel gives an interface
+// of MAC address mac (EUI-64), scoped to the interface.
+func linkLocal(mac net.HardwareAddr, iface string) string {
+	b := [16]byte{0: 0xfe, 1: 0x80, 8: mac[0] ^ 2, 9: mac[1], 10: mac[2], 11: 0xff, 12: 0xfe, 13: mac[3], 14: mac[4], 15: mac[5]}
+	return netip.AddrFrom16(b).WithZone(iface).String()
 }
 
 // wait polls ok every half second until it holds or d has passed.
