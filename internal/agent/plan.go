@@ -56,6 +56,9 @@ type nodeWork struct {
 	ifaces []int
 	// extra says the node has interfaces the declaration does not name.
 	extra bool
+	// readdress says interfaces declare addresses the agent did not hold:
+	// the node is updated even where the runtime finds it whole.
+	readdress bool
 }
 
 // hostPlan is what planHost decides: the runtime's work, the bridge's
@@ -165,14 +168,15 @@ func (hp *hostPlan) planNode(n wire.DeclaredNode, was wire.DeclaredNode, running
 	// Addresses are not read back from the node: a change is what differs
 	// from what the agent last held. An interface that declares none
 	// leaves its addresses alone, so dropping them needs no work.
-	fix := false
 	heldAddrs := map[string][]string{}
 	for _, ifc := range was.Interfaces {
 		heldAddrs[ifc.Name] = ifc.Addresses
 	}
+	readdress := false
 	for _, ifc := range n.Interfaces {
-		fix = fix || len(ifc.Addresses) > 0 && !slices.Equal(ifc.Addresses, heldAddrs[ifc.Name])
+		readdress = readdress || len(ifc.Addresses) > 0 && !slices.Equal(ifc.Addresses, heldAddrs[ifc.Name])
 	}
+	fix := readdress
 	for _, p := range rn.Ports {
 		made[p.Interface] = true
 		if !declared[p.Interface] {
@@ -226,7 +230,7 @@ func (hp *hostPlan) planNode(n wire.DeclaredNode, was wire.DeclaredNode, running
 		hp.ifaces = append(hp.ifaces, ir)
 	}
 	if needWork {
-		w.extra = extra
+		w.extra, w.readdress = extra, readdress
 		res.Status = wire.StatusUpdated
 		if !isRunning {
 			res.Status = wire.StatusCreated
