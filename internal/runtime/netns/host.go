@@ -31,8 +31,8 @@ var _ runtime.Runtime = (*Host)(nil)
 
 // NewHost returns the host pseudo-node runtime working in cfg.HostNetns.
 func NewHost(cfg Config, log *slog.Logger) (*Host, error) {
-	if cfg.HostNetns != "" && !Exists(cfg.HostNetns) {
-		return nil, fmt.Errorf("host netns %s does not exist", cfg.HostNetns)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	return &Host{cfg: cfg, log: log}, nil
 }
@@ -164,30 +164,44 @@ func (h *Host) DeleteNode(ctx context.Context, lab, name string) error {
 	if name != runtime.HostNode {
 		return nil // not a node this runtime runs
 	}
-	handle, err := NewHandle(h.cfg.HostNetns)
-	if err != nil {
-		return err
-	}
-	defer handle.Close()
-	links, err := LinkList(handle)
-	if err != nil {
-		return fmt.Errorf("delete node %s: host: %w", name, err)
-	}
 	var errs []error
 	n := 0
-	for _, l := range links {
-		if pl, _, iface, ok := sameNsPort(l); ok && pl == lab {
+	err := h.withPorts(func(handle *netlink.Handle, ports []netlink.Link) error {
+		for _, l := range ports {
+			pl, _, iface, _ := sameNsPort(l)
+			if pl != lab {
+				continue
+			}
 			if err := handle.LinkDel(l); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("delete interface %s of node %s: %w", iface, name, err))
 				continue
 			}
 			n++
 		}
-	}
+		return nil
+	})
 	if n > 0 {
 		h.log.Info("host interfaces deleted", "lab", lab, "node", name, "ports", n)
 	}
-	return errors.Join(append(errs, ctx.Err())...)
+	return errors.Join(append(errs, err, ctx.Err())...)
+}
+
+// withPorts runs fn with a handle in the host's namespace and the host
+// ports of every lab's pseudo-node, from one dump of its links.
+func (h *Host) withPorts(fn func(handle *netlink.Handle, ports []netlink.Link) error) error {
+	return WithHandle(h.cfg.HostNetns, func(handle *netlink.Handle) error {
+		links, err := LinkList(handle)
+		if err != nil {
+			return fmt.Errorf("host: %w", err)
+		}
+		var ports []netlink.Link
+		for _, l := range links {
+			if _, _, _, ok := sameNsPort(l); ok {
+				ports = append(ports, l)
+			}
+		}
+		return fn(handle, ports)
+	})
 }
 
 // Exec refuses: the pseudo-node is the host, where a command runs without
@@ -203,29 +217,23 @@ func (h *Host) Exec(_ context.Context, _, node string, _ []string, _, _ io.Write
 // interfaces, from one dump of the host's links, with its ports' state as
 // HostPortsWithPeers reports it.
 func (h *Host) List(ctx context.Context) ([]runtime.Node, error) {
-	handle, err := NewHandle(h.cfg.HostNetns)
+	var nodes []runtime.Node
+	err := h.withPorts(func(_ *netlink.Handle, ports []netlink.Link) error {
+		byLab := map[string]int{}
+		for _, l := range ports {
+			p := portOf(l)
+			i, seen := byLab[p.Lab]
+			if !seen {
+				i = len(nodes)
+				byLab[p.Lab] = i
+				nodes = append(nodes, runtime.Node{Lab: p.Lab, Name: p.Node, ID: h.id()})
+			}
+			nodes[i].Ports = append(nodes[i].Ports, p)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer handle.Close()
-	links, err := LinkList(handle)
-	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
-	}
-	byLab := map[string]int{}
-	var nodes []runtime.Node
-	for _, l := range links {
-		lab, node, _, ok := sameNsPort(l)
-		if !ok {
-			continue
-		}
-		i, seen := byLab[lab]
-		if !seen {
-			i = len(nodes)
-			byLab[lab] = i
-			nodes = append(nodes, runtime.Node{Lab: lab, Name: node, ID: h.id()})
-		}
-		nodes[i].Ports = append(nodes[i].Ports, portOf(l))
 	}
 	return nodes, ctx.Err()
 }

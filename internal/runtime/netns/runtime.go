@@ -53,10 +53,18 @@ type Runtime struct {
 
 var _ runtime.Runtime = (*Runtime)(nil)
 
+// check reports a host namespace that does not exist.
+func (c Config) check() error {
+	if c.HostNetns != "" && !Exists(c.HostNetns) {
+		return fmt.Errorf("host netns %s does not exist", c.HostNetns)
+	}
+	return nil
+}
+
 // New returns a runtime working in cfg.HostNetns.
 func New(cfg Config, log *slog.Logger) (*Runtime, error) {
-	if cfg.HostNetns != "" && !Exists(cfg.HostNetns) {
-		return nil, fmt.Errorf("host netns %s does not exist", cfg.HostNetns)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	return &Runtime{cfg: cfg, log: log}, nil
 }

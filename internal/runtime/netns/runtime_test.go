@@ -462,7 +462,7 @@ func hostSpec(lab string, ifaces ...string) runtime.NodeSpec {
 // netloom's.
 func TestHostNode(t *testing.T) {
 	ctx := t.Context()
-	h, _, lab := setup(t)
+	h, plain, lab := setup(t)
 	rt, err := netns.NewHost(netns.Config{HostNetns: h.Netns}, quiet())
 	if err != nil {
 		t.Fatal(err)
@@ -499,6 +499,9 @@ func TestHostNode(t *testing.T) {
 	}
 	if got := addrsOf(t, h.Netns, "veth1"); !slices.Equal(got, []string{"10.97.0.1/24"}) {
 		t.Errorf("veth1 holds %v, want 10.97.0.1/24", got)
+	}
+	if ports := labPorts(t, plain, lab); len(ports) != 0 {
+		t.Errorf("the netns runtime lists %+v: the host's interfaces are no namespace's", ports)
 	}
 	out, err := h.Exec(ctx, "ip", "-d", "link", "show", ident.HostPortName(lab, runtime.HostNode, "veth1"))
 	if err != nil || !strings.Contains(out, "alias netloom/"+lab+"/host/veth1") {
