@@ -83,7 +83,7 @@ type InterfaceSpec struct {
 type Node struct {
 	Lab   string
 	Name  string
-	ID    string // runtime id: the namespace name for netns
+	ID    string // runtime id: the namespace name for netns; for HostNode the host's ("host" for the agent's own)
 	Ports []Port
 	// New says this call made the node, rather than found it: its exec
 	// commands are due.

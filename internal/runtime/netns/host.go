@@ -87,9 +87,10 @@ func (h *Host) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtime.N
 		return runtime.Node{}, fmt.Errorf("netlink handle in the host netns: %w", err)
 	}
 	defer handle.Close()
+	// New means the lab had no host interface before this call.
 	existed := false
-	ends := func(hh *netlink.Handle, spec runtime.NodeSpec) (map[string]bool, error) {
-		present, had, err := hostEnds(hh, spec)
+	ends := func(nh *netlink.Handle, s runtime.NodeSpec) (map[string]bool, error) {
+		present, had, err := hostEnds(nh, s)
 		existed = had
 		return present, err
 	}
