@@ -128,7 +128,10 @@ func mgmtReachable(t *testing.T, c *testbed.Cluster, lab string) {
 			t.Errorf("node %s has no management address (%q)", n.Name, n.MgmtAddress)
 			continue
 		}
-		if !wait(t, 10*time.Second, func(ctx context.Context) bool { got, err := c.Hosts[n.PlacedOn].Ping(ctx, a, 1); return err == nil && got == 1 }) {
+		if !wait(t, 10*time.Second, func(ctx context.Context) bool {
+			got, err := c.Hosts[n.PlacedOn].Ping(ctx, a, 1)
+			return err == nil && got == 1
+		}) {
 			t.Errorf("%s does not reach %s on its management address %s (subnet %s)", n.PlacedOn, n.Name, a, v.MgmtSubnet)
 		}
 	}

@@ -65,7 +65,10 @@ topology:
 	// From its host, every node; and across the segment, the other host's.
 	for _, p := range []struct{ host, node string }{{"hostA", "r1"}, {"hostA", "r2"}, {"hostB", "r3"}, {"hostA", "r3"}, {"hostB", "r1"}} {
 		dst := netip.MustParseAddr(addr[p.node])
-		if !wait(t, 10*time.Second, func(ctx context.Context) bool { n, err := c.Hosts[p.host].Ping(ctx, dst, 1); return err == nil && n == 1 }) {
+		if !wait(t, 10*time.Second, func(ctx context.Context) bool {
+			n, err := c.Hosts[p.host].Ping(ctx, dst, 1)
+			return err == nil && n == 1
+		}) {
 			t.Errorf("%s does not reach %s on its management address %s", p.host, p.node, dst)
 		}
 	}

@@ -48,10 +48,16 @@ func parseRuntimes(s string) (runtimeChoice, error) {
 
 // build makes the runtimes chosen, as one set, and the names the agent
 // reports at registration. Docker named explicitly must answer at socket;
-// by default it is offered only if it does.
+// by default it is offered only if it does. Every set runs the host
+// pseudo-node, whatever was chosen: it is no runtime a lab picks.
 func (c runtimeChoice) build(ctx context.Context, socket string, log *slog.Logger) (runtime.Set, []string, error) {
 	var set runtime.Set
 	var offered []string
+	host, err := netns.NewHost(netns.Config{}, log.With("component", "host"))
+	if err != nil {
+		return set, nil, err
+	}
+	set.Host = host
 	wantNetns, wantDocker := c.names == nil || slices.Contains(c.names, "netns"), slices.Contains(c.names, "docker")
 	if wantNetns {
 		plain, err := netns.New(netns.Config{}, log.With("component", "netns"))

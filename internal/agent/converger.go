@@ -138,7 +138,7 @@ func (c *converger) carryOut(ctx context.Context, hp *hostPlan, in planInput) {
 		case made[i].New:
 			res.Status = wire.StatusCreated
 			fresh = append(fresh, w.key)
-		case len(w.ports) == 0 && !w.extra:
+		case len(w.ports) == 0 && !w.extra && !w.readdress:
 			res.Status = wire.StatusConverged // a node without interfaces, found as it was
 		default:
 			res.Status = wire.StatusUpdated

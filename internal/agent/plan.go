@@ -56,6 +56,9 @@ type nodeWork struct {
 	ifaces []int
 	// extra says the node has interfaces the declaration does not name.
 	extra bool
+	// readdress says interfaces declare addresses the agent did not hold:
+	// the node is updated even where the runtime finds it whole.
+	readdress bool
 }
 
 // hostPlan is what planHost decides: the runtime's work, the bridge's
@@ -98,7 +101,7 @@ func planHost(in planInput, held hostState, obs fabric.Observed, running []runti
 	declaredPorts := map[string]bool{}
 	for _, n := range in.nodes {
 		declaredNodes[keyOf(n)] = true
-		hp.planNode(n, runningBy, obs)
+		hp.planNode(n, held.nodes[keyOf(n)], runningBy, obs)
 		for _, ifc := range n.Interfaces {
 			declaredPorts[ident.HostPortName(n.LabID, n.Name, ifc.Name)] = true
 		}
@@ -145,9 +148,11 @@ func compareKeys(a, b nodeKey) int {
 	return strings.Compare(a.Node, b.Node)
 }
 
-// planNode plans one declared node: runtime work when it is not running or
-// its interfaces differ from the declared ones, then each interface's port.
-func (hp *hostPlan) planNode(n wire.DeclaredNode, runningBy map[nodeKey]runtime.Node, obs fabric.Observed) {
+// planNode plans one declared node: runtime work when it is not running,
+// its interfaces differ from the declared ones, or they declare addresses
+// other than the agent held for them (was; the zero node when it held
+// none), then each interface's port.
+func (hp *hostPlan) planNode(n wire.DeclaredNode, was wire.DeclaredNode, runningBy map[nodeKey]runtime.Node, obs fabric.Observed) {
 	k := keyOf(n)
 	rn, isRunning := runningBy[k]
 	made := map[string]bool{}
@@ -160,7 +165,18 @@ func (hp *hostPlan) planNode(n wire.DeclaredNode, runningBy map[nodeKey]runtime.
 	for _, ifc := range n.Interfaces {
 		mtus[ifc.Name] = ifc.MTU
 	}
-	fix := false
+	// Addresses are not read back from the node: a change is what differs
+	// from what the agent last held. An interface that declares none
+	// leaves its addresses alone, so dropping them needs no work.
+	heldAddrs := map[string][]string{}
+	for _, ifc := range was.Interfaces {
+		heldAddrs[ifc.Name] = ifc.Addresses
+	}
+	readdress := false
+	for _, ifc := range n.Interfaces {
+		readdress = readdress || len(ifc.Addresses) > 0 && !slices.Equal(ifc.Addresses, heldAddrs[ifc.Name])
+	}
+	fix := readdress
 	for _, p := range rn.Ports {
 		made[p.Interface] = true
 		if !declared[p.Interface] {
@@ -175,7 +191,7 @@ func (hp *hostPlan) planNode(n wire.DeclaredNode, runningBy map[nodeKey]runtime.
 	w := nodeWork{key: k, spec: runtime.NodeSpec{Lab: n.LabID, Name: n.Name, Image: n.Image, Container: n.Container}, files: n.Files, result: len(hp.nodes)}
 	needWork := !isRunning || extra || fix
 	for _, ifc := range n.Interfaces {
-		w.spec.Interfaces = append(w.spec.Interfaces, runtime.InterfaceSpec{Name: ifc.Name, MTU: ifc.MTU, MAC: ifc.MAC})
+		w.spec.Interfaces = append(w.spec.Interfaces, runtime.InterfaceSpec{Name: ifc.Name, MTU: ifc.MTU, MAC: ifc.MAC, Addresses: prefixes(ifc.Addresses)})
 		name := ident.HostPortName(n.LabID, n.Name, ifc.Name)
 		tag := ifc.VLANTag
 		ir := wire.InterfaceStatus{LabID: n.LabID, Node: n.Name, Interface: ifc.Name, PortName: name, ActualVLAN: &tag}
@@ -214,7 +230,7 @@ func (hp *hostPlan) planNode(n wire.DeclaredNode, runningBy map[nodeKey]runtime.
 		hp.ifaces = append(hp.ifaces, ir)
 	}
 	if needWork {
-		w.extra = extra
+		w.extra, w.readdress = extra, readdress
 		res.Status = wire.StatusUpdated
 		if !isRunning {
 			res.Status = wire.StatusCreated
@@ -222,6 +238,18 @@ func (hp *hostPlan) planNode(n wire.DeclaredNode, runningBy map[nodeKey]runtime.
 		hp.work = append(hp.work, w)
 	}
 	hp.nodes = append(hp.nodes, res)
+}
+
+// prefixes parses an interface's addresses, which the declaration's
+// validation admitted only as prefixes.
+func prefixes(addrs []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // planTunnels plans the declared tunnels and removes owned tunnel ports that

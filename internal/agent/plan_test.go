@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/netloom/netloom/internal/fabric"
@@ -28,5 +29,47 @@ func TestPlanHostEndDown(t *testing.T) {
 		if len(hp.stale) != 0 || len(hp.plan.DeletePorts) != 0 {
 			t.Errorf("host end down %v: the port leaves the bridge: stale %v, delete %v", down, hp.stale, hp.plan.DeletePorts)
 		}
+	}
+}
+
+// TestPlanAddresses: a running node goes to the runtime again when an
+// interface declares addresses other than the agent held, and only then.
+func TestPlanAddresses(t *testing.T) {
+	t.Parallel()
+	port := ident.HostPortName("lab", "r1", "eth1")
+	obs := fabric.Observed{BridgeExists: true, Ports: map[string]fabric.Port{
+		port: {Name: port, Tag: 2050, Owner: fabric.Owner{Lab: "lab", Node: "r1", Iface: "eth1"}}}, Devices: map[string]fabric.Device{}, Links: map[string]int{}}
+	running := []runtime.Node{{Lab: "lab", Name: "r1", Ports: []runtime.Port{{Lab: "lab", Node: "r1", Interface: "eth1", HostPort: port}}}}
+	r1 := func(addrs ...string) wire.DeclaredNode {
+		return wire.DeclaredNode{LabID: "lab", Name: "r1", Interfaces: []wire.DeclaredInterface{{Name: "eth1", VLANTag: 2050, Addresses: addrs}}}
+	}
+	tests := []struct {
+		name     string
+		held     []wire.DeclaredNode
+		declared wire.DeclaredNode
+		work     bool
+	}{
+		{"the same", []wire.DeclaredNode{r1("172.20.20.2/24")}, r1("172.20.20.2/24"), false},
+		{"changed", []wire.DeclaredNode{r1("172.20.20.2/24")}, r1("172.20.20.3/24"), true},
+		{"one more", []wire.DeclaredNode{r1("172.20.20.2/24")}, r1("172.20.20.2/24", "2001:db8::2/64"), true},
+		{"first declared", []wire.DeclaredNode{r1()}, r1("172.20.20.2/24"), true},
+		{"running, not held", nil, r1("172.20.20.2/24"), true},
+		{"dropped: left alone", []wire.DeclaredNode{r1("172.20.20.2/24")}, r1(), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			in := planInput{nodes: []wire.DeclaredNode{tt.declared}}
+			hp := planHost(in, stateOf(tt.held, nil), obs, running, pruneLabs(map[string]bool{"lab": true}), 1450)
+			if got := len(hp.work) == 1; got != tt.work {
+				t.Fatalf("runtime work %+v, want %v", hp.work, tt.work)
+			}
+			if tt.work && !slices.Equal(hp.work[0].spec.Interfaces[0].Addresses, prefixes(tt.declared.Interfaces[0].Addresses)) {
+				t.Errorf("spec addresses %v, want %v", hp.work[0].spec.Interfaces[0].Addresses, tt.declared.Interfaces[0].Addresses)
+			}
+			if len(hp.stale) != 0 || !hp.plan.Empty() {
+				t.Errorf("the bridge changes: stale %v, plan %+v", hp.stale, hp.plan)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 // Package runtime is the seam between the agent and whatever runs lab nodes
-// on a host: network namespaces today (runtime/netns), containers and VMs
-// later.
+// on a host: network namespaces (runtime/netns), containers (runtime/docker),
+// VMs later. One pseudo-node, HostNode, stands for the host itself: its
+// interfaces live in the host's own namespace (netns.Host runs it).
 //
 // A runtime creates and deletes nodes and their interfaces, and lists every
 // node it runs on the host in one pass. It never touches the OVS bridge: the
@@ -20,6 +21,7 @@ package runtime
 import (
 	"context"
 	"io"
+	"net/netip"
 
 	"github.com/netloom/netloom/internal/wire"
 )
@@ -61,18 +63,26 @@ type NodeSpec struct {
 	Container *wire.Container
 }
 
+// HostNode (wire.HostNode) is the node that stands for the host's own
+// namespace, the one holding the bridge. Its interfaces are veths whose
+// node end stays in that namespace.
+const HostNode = wire.HostNode
+
 // InterfaceSpec is one node interface; MTU 0 keeps the runtime's default.
 type InterfaceSpec struct {
 	Name string // inside the node, e.g. "eth1"
 	MTU  int
 	MAC  string // of the node end; "" derives one from lab, node and name
+	// Addresses are what the node end holds, exactly; none leaves its
+	// addresses as they are (a lab file's exec commands set them).
+	Addresses []netip.Prefix
 }
 
 // Node is a node as it exists.
 type Node struct {
 	Lab   string
 	Name  string
-	ID    string // runtime id: the namespace name for netns
+	ID    string // runtime id: the namespace name for netns; for HostNode the host's ("host" for the agent's own)
 	Ports []Port
 	// New says this call made the node, rather than found it: its exec
 	// commands are due.

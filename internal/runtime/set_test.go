@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,5 +66,74 @@ func TestSetContainersOnly(t *testing.T) {
 	}
 	if err := s.DeleteNode(ctx, "l", "rt"); err != nil || images.Dump() != "" {
 		t.Errorf("delete rt: %v; images %q", err, images.Dump())
+	}
+}
+
+// TestSetHostNode: the node named runtime.HostNode runs on the host runtime
+// alone, image or not, and what the other runtimes report under that name
+// is not it.
+func TestSetHostNode(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	hostSpec := runtime.NodeSpec{Lab: "l", Name: runtime.HostNode, Interfaces: []runtime.InterfaceSpec{{Name: "veth1"}}}
+	tests := []struct {
+		name string
+		spec runtime.NodeSpec
+	}{
+		{"plain", hostSpec},
+		{"with an image", runtime.NodeSpec{Lab: "l", Name: runtime.HostNode, Image: "frr:9"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			plain, images, host := runtimetest.New(), runtimetest.New(), runtimetest.New()
+			s := runtime.Set{Plain: plain, Images: images, Host: host}
+			if _, err := s.CreateNode(ctx, tt.spec); err != nil {
+				t.Fatal(err)
+			}
+			if plain.Dump() != "" || images.Dump() != "" || host.Dump() == "" {
+				t.Errorf("plain %q, images %q, host %q: want the node on host only", plain.Dump(), images.Dump(), host.Dump())
+			}
+		})
+	}
+
+	plain, host := runtimetest.New(), runtimetest.New()
+	s := runtime.Set{Plain: plain, Host: host}
+	// A namespace made for a node named host before it was the host's.
+	if _, err := plain.CreateNode(ctx, runtime.NodeSpec{Lab: "old", Name: runtime.HostNode}); err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range []runtime.NodeSpec{hostSpec, {Lab: "l", Name: "pc"}, {Lab: "l", Name: "hostx"}} {
+		if _, err := s.CreateNode(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes, err := s.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range nodes {
+		got = append(got, n.Lab+"/"+n.Name)
+	}
+	if want := []string{"l/hostx", "l/pc", "l/host"}; !slices.Equal(got, want) {
+		t.Errorf("List %v, want %v", got, want)
+	}
+	if _, err := runtimetest.Shell(ctx, s, "l", runtime.HostNode, "true"); err != nil || len(host.Execs()) != 1 || len(plain.Execs()) != 0 {
+		t.Errorf("exec in host: %v; host ran %v, plain %v", err, host.Execs(), plain.Execs())
+	}
+	if err := s.DeleteNode(ctx, "old", runtime.HostNode); err != nil || !strings.Contains(plain.Dump(), "old/host") {
+		t.Errorf("delete old/host: %v; plain %q: want it left to the plain runtime", err, plain.Dump())
+	}
+	if err := s.DeleteNode(ctx, "l", runtime.HostNode); err != nil || host.Dump() != "" {
+		t.Errorf("delete l/host: %v; host %q", err, host.Dump())
+	}
+
+	none := runtime.Set{Plain: plain}
+	if _, err := none.CreateNode(ctx, hostSpec); err == nil || plain.Dump() != "node l/hostx \nnode l/pc \nnode old/host " {
+		t.Errorf("host node without a host runtime: %v; plain %q", err, plain.Dump())
+	}
+	if _, err := runtimetest.Shell(ctx, none, "old", runtime.HostNode, "true"); !errors.Is(err, runtime.ErrNoNode) {
+		t.Errorf("exec in host without a host runtime: %v, want ErrNoNode", err)
 	}
 }

@@ -229,7 +229,7 @@ func LastAddr(p netip.Prefix) netip.Addr {
 
 // raw structs keep the YAML nodes so that problems carry positions.
 type rawFile struct {
-	Name     yaml.Node      `yaml:"name"`
+	Name     yaml.Node   `yaml:"name"`
 	Mgmt     *rawMgmt    `yaml:"mgmt"`
 	Topology rawTopology `yaml:"topology"`
 }

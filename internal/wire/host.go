@@ -41,17 +41,22 @@ type DeclaredNode struct {
 	Files     []File     `json:"files,omitempty"`
 }
 
-// DeclaredInterface is one node interface: its name inside the node and the
-// access tag and MTU of its port on the host bridge.
+// DeclaredInterface is one node interface: its name inside the node, the
+// access tag and MTU of its port on the host bridge, and the addresses of
+// its node end.
 type DeclaredInterface struct {
 	Name    string `json:"name"`
 	VLANTag int    `json:"vlan_tag"`
 	MTU     int    `json:"mtu,omitempty"` // 0: the runtime's default
 	MAC     string `json:"mac,omitempty"` // of the node end; "" derives one from lab, node and name
-	// Addresses are CIDR prefixes the node end holds (exactly those);
-	// none leaves its addresses alone.
+	// Addresses are the prefixes (e.g. "172.20.20.2/24", IPv4 or IPv6) the
+	// node end holds, exactly; none leaves its addresses to the node (a lab
+	// file's exec commands set them).
 	Addresses []string `json:"addresses,omitempty"`
 }
+
+// MaxAddresses bounds the addresses one interface declares.
+const MaxAddresses = 16
 
 // NodeStatus is how one declared (or removed) node converged.
 type NodeStatus struct {
@@ -129,6 +134,7 @@ func (r *HostDeclaration) Validate() error {
 					ps.add(fi+".mac", "%q: want a unicast MAC address", ifc.MAC)
 				}
 			}
+			checkAddresses(&ps, fi+".addresses", ifc.Addresses)
 		}
 	}
 	checkTunnels(&ps, r.Tunnels)

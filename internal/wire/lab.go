@@ -31,9 +31,9 @@ type Node struct {
 	MgmtIPv4    string `json:"mgmt_ipv4,omitempty"`
 	NetworkMode string `json:"network_mode,omitempty"`
 	MgmtAddress string `json:"mgmt_address,omitempty"`
-	Host        string `json:"host,omitempty"` // explicit, from the lab file
-	PlacedOn  string `json:"placed_on,omitempty"`  // where it runs
-	RuntimeID string `json:"runtime_id,omitempty"` // e.g. its namespace
+	Host        string `json:"host,omitempty"`       // explicit, from the lab file
+	PlacedOn    string `json:"placed_on,omitempty"`  // where it runs
+	RuntimeID   string `json:"runtime_id,omitempty"` // e.g. its namespace
 	// Status is what its host's agent last answered for it: up, error,
 	// unknown (its host could not be asked) or pending (not yet answered).
 	Status     string     `json:"status,omitempty"`

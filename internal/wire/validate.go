@@ -88,6 +88,36 @@ func CheckUnicast(ip string) string {
 	return ""
 }
 
+// checkAddresses checks an interface's addresses: at most MaxAddresses
+// distinct prefixes, each an address a node can hold.
+func checkAddresses(ps *problems, field string, addrs []string) {
+	if len(addrs) > MaxAddresses {
+		ps.add(field, "%d addresses: want at most %d", len(addrs), MaxAddresses)
+		return
+	}
+	seen := map[netip.Prefix]int{}
+	for i, s := range addrs {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		p, err := netip.ParsePrefix(s)
+		switch {
+		case err != nil:
+			ps.add(f, "%q: want an address with its prefix length, e.g. 172.20.20.2/24", s)
+		case p.Addr().IsUnspecified():
+			ps.add(f, "%q: the unspecified address is no interface's", s)
+		case p.Addr().IsLoopback():
+			ps.add(f, "%q: a loopback address belongs on lo", s)
+		case p.Addr().IsMulticast():
+			ps.add(f, "%q: a multicast address is a group, not an interface's", s)
+		default:
+			if j, dup := seen[p]; dup {
+				ps.add(f, "%q: also %s[%d]", s, field, j)
+			} else {
+				seen[p] = i
+			}
+		}
+	}
+}
+
 func checkTag(ps *problems, field string, tag int, zeroOK bool) {
 	if (tag == 0 && !zeroOK) || tag < 0 || tag > MaxTag {
 		ps.add(field, "%d: want 1 to %d", tag, MaxTag)

@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"slices"
 	"testing"
 )
@@ -108,6 +109,42 @@ func FuzzDeclareState(f *testing.F) {
 	})
 }
 
+// TestValidateAddresses: an interface's addresses are prefixes a node's
+// interface can hold, each named by its place when it is not.
+func TestValidateAddresses(t *testing.T) {
+	t.Parallel()
+	many := make([]string, MaxAddresses+1)
+	for i := range many {
+		many[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 24).String()
+	}
+	tests := []struct {
+		name  string
+		addrs []string
+		want  []string
+	}{
+		{"none", nil, nil},
+		{"ipv4 and ipv6", []string{"172.20.20.2/24", "2001:db8::2/64", "fe80::1/64"}, nil},
+		{"the most", many[:MaxAddresses], nil},
+		{"an address without its length", []string{"172.20.20.2"}, []string{"nodes[0].interfaces[1].addresses[0]"}},
+		{"not an address", []string{"172.20.20.2/24", "eth0/24", "10.0.0.1/33"}, []string{"nodes[0].interfaces[1].addresses[1]", "nodes[0].interfaces[1].addresses[2]"}},
+		{"unspecified, loopback, multicast", []string{"0.0.0.0/0", "::/0", "127.0.0.2/8", "::1/128", "224.0.0.5/24", "ff02::1/64"},
+			[]string{"nodes[0].interfaces[1].addresses[0]", "nodes[0].interfaces[1].addresses[1]", "nodes[0].interfaces[1].addresses[2]",
+				"nodes[0].interfaces[1].addresses[3]", "nodes[0].interfaces[1].addresses[4]", "nodes[0].interfaces[1].addresses[5]"}},
+		{"duplicate", []string{"172.20.20.2/24", "172.20.20.2/24"}, []string{"nodes[0].interfaces[1].addresses[1]"}},
+		{"too many", many, []string{"nodes[0].interfaces[1].addresses"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req := HostDeclaration{Nodes: []DeclaredNode{{LabID: "l", Name: "r1", Interfaces: []DeclaredInterface{
+				{Name: "eth0", VLANTag: 100}, {Name: "eth1", VLANTag: 100, Addresses: tt.addrs}}}}}
+			if got := fields(req.Validate()); !slices.Equal(got, tt.want) {
+				t.Errorf("problems in %v, want %v (%v)", got, tt.want, req.Validate())
+			}
+		})
+	}
+}
+
 func TestProblemsCapped(t *testing.T) {
 	t.Parallel()
 	req := DeclareStateRequest{}
@@ -155,7 +192,8 @@ func FuzzDetach(f *testing.F) {
 // no panic, and one that passes names only well-formed, tagged interfaces.
 func FuzzHostDeclaration(f *testing.F) {
 	b, _ := json.Marshal(HostDeclaration{Nodes: []DeclaredNode{{LabID: "l", Name: "r1", Exec: []string{"true"},
-		Interfaces: []DeclaredInterface{{Name: "eth1", VLANTag: 2100, MTU: 1450}}}}, Tunnels: []DeclaredTunnel{good()}})
+		Interfaces: []DeclaredInterface{{Name: "eth1", VLANTag: 2100, MTU: 1450, Addresses: []string{"172.20.20.2/24", "2001:db8::2/64"}}}}},
+		Tunnels: []DeclaredTunnel{good()}})
 	f.Add(b)
 	f.Add([]byte(`{"nodes":[{"lab_id":"../x","name":"","interfaces":[{"name":"lo","vlan_tag":0}]}],"generation":-1}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -167,6 +205,11 @@ func FuzzHostDeclaration(f *testing.F) {
 			for _, ifc := range n.Interfaces {
 				if ifc.VLANTag < 1 || ifc.VLANTag > MaxTag || ifc.Name == "" || ifc.Name == "lo" || len(ifc.Name) > 15 {
 					t.Fatalf("accepted %+v of %s", ifc, n.Name)
+				}
+				for _, a := range ifc.Addresses {
+					if p, err := netip.ParsePrefix(a); err != nil || p.Addr().IsUnspecified() || p.Addr().IsLoopback() || p.Addr().IsMulticast() {
+						t.Fatalf("accepted address %q of %s:%s", a, n.Name, ifc.Name)
+					}
 				}
 			}
 		}

@@ -1,8 +1,11 @@
 // Package netns is the node runtime that makes each lab node a named network
 // namespace, "nl-<lab>-<node>", and each node interface ethN a veth whose host
 // end, named by ident.HostPortName, stays in the host's namespace for the
-// agent to attach to the bridge. It also holds the namespace primitives
-// (Create, Delete, NewHandle) that the rest of netloom and the test bed share.
+// agent to attach to the bridge. Host runs the pseudo-node runtime.HostNode
+// the same way, with both ends of each veth in the host's namespace. Wire
+// (shared with the docker runtime) also sets the addresses an interface
+// declares. The package holds the namespace primitives (Create, Delete,
+// NewHandle) that the rest of netloom and the test bed share.
 //
 // It never touches OVS and never decides tags. It keeps no state of its own:
 // the host end of every veth carries the alias "netloom/<lab>/<node>/<iface>",

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/runtime"
@@ -51,10 +53,18 @@ type Runtime struct {
 
 var _ runtime.Runtime = (*Runtime)(nil)
 
+// check reports a host namespace that does not exist.
+func (c Config) check() error {
+	if c.HostNetns != "" && !Exists(c.HostNetns) {
+		return fmt.Errorf("host netns %s does not exist", c.HostNetns)
+	}
+	return nil
+}
+
 // New returns a runtime working in cfg.HostNetns.
 func New(cfg Config, log *slog.Logger) (*Runtime, error) {
-	if cfg.HostNetns != "" && !Exists(cfg.HostNetns) {
-		return nil, fmt.Errorf("host netns %s does not exist", cfg.HostNetns)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	return &Runtime{cfg: cfg, log: log}, nil
 }
@@ -145,13 +155,23 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 // Wire makes a node's interfaces match spec inside the node's network
 // namespace nodeNs, whichever runtime made it: each interface a veth whose
 // host end, named by ident.HostPortName and marked with netloom's alias,
-// stays in host's namespace, with the node's MAC (ident.NodeMAC) and MTU;
-// interfaces the spec does not name are removed. With fresh (the namespace
-// was just made), host ends left from a lost namespace are removed first.
-// It reads only the node's namespace and looks host ends up by name: a dump
-// of the host's links would race with the other nodes being made. On error
-// it removes what it made.
+// stays in host's namespace, with the node's MAC (ident.NodeMAC), MTU and
+// addresses; interfaces the spec does not name are removed. With fresh (the
+// namespace was just made), host ends left from a lost namespace are
+// removed first. It reads only the node's namespace and looks host ends up
+// by name: a dump of the host's links would race with the other nodes
+// being made. On error it removes what it made.
 func Wire(ctx context.Context, host *netlink.Handle, nodeNs vnetns.NsHandle, spec runtime.NodeSpec, fresh bool) ([]runtime.Port, error) {
+	return wire(ctx, host, nodeNs, spec, fresh, nodeEnds)
+}
+
+// endsFunc finds which of spec's interfaces exist in the node's namespace
+// (reached by h), and removes the node's interfaces spec does not name.
+type endsFunc func(h *netlink.Handle, spec runtime.NodeSpec) (present map[string]bool, err error)
+
+// wire is Wire, with the node's ends found by ends: a namespace of the
+// node's own (nodeEnds) or the host's (hostEnds).
+func wire(ctx context.Context, host *netlink.Handle, nodeNs vnetns.NsHandle, spec runtime.NodeSpec, fresh bool, ends endsFunc) ([]runtime.Port, error) {
 	node, err := netlink.NewHandleAt(nodeNs)
 	if err != nil {
 		return nil, fmt.Errorf("netlink handle in node %s: %w", spec.Name, err)
@@ -166,28 +186,9 @@ func Wire(ctx context.Context, host *netlink.Handle, nodeNs vnetns.NsHandle, spe
 		}
 		return nil, err
 	}
-	inside, err := LinkList(node)
+	present, err := ends(node, spec)
 	if err != nil {
-		return nil, fmt.Errorf("node %s: %w", spec.Name, err)
-	}
-	wanted := map[string]bool{}
-	for _, ifc := range spec.Interfaces {
-		wanted[ifc.Name] = true
-	}
-	present := map[string]bool{}
-	for _, l := range inside {
-		name := l.Attrs().Name
-		if _, isVeth := l.(*netlink.Veth); !isVeth {
-			continue
-		}
-		if wanted[name] {
-			present[name] = true
-			continue
-		}
-		// Not declared: the pair goes with this end.
-		if err := node.LinkDel(l); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("delete interface %s of node %s: %w", name, spec.Name, err)
-		}
+		return nil, err
 	}
 
 	var ports []runtime.Port
@@ -211,6 +212,15 @@ func Wire(ctx context.Context, host *netlink.Handle, nodeNs vnetns.NsHandle, spe
 				}
 				if ifc.MTU > 0 && l.Attrs().MTU != ifc.MTU { // the link's MTU changed: both ends follow
 					if err := setMTU(host, node, l, ifc); err != nil {
+						return rollback(fmt.Errorf("interface %s of node %s: %w", ifc.Name, spec.Name, err))
+					}
+				}
+				if len(ifc.Addresses) > 0 {
+					end, err := node.LinkByName(ifc.Name)
+					if err == nil {
+						err = setAddrs(node, end, ifc.Addresses)
+					}
+					if err != nil {
 						return rollback(fmt.Errorf("interface %s of node %s: %w", ifc.Name, spec.Name, err))
 					}
 				}
@@ -254,6 +264,9 @@ func Wire(ctx context.Context, host *netlink.Handle, nodeNs vnetns.NsHandle, spe
 				return rollback(fmt.Errorf("set mtu of %s in node %s: %w", ifc.Name, spec.Name, err))
 			}
 		}
+		if err := setAddrs(node, peer, ifc.Addresses); err != nil {
+			return rollback(fmt.Errorf("interface %s of node %s: %w", ifc.Name, spec.Name, err))
+		}
 		if err := node.LinkSetUp(peer); err != nil {
 			return rollback(fmt.Errorf("set %s up in node %s: %w", ifc.Name, spec.Name, err))
 		}
@@ -261,6 +274,83 @@ func Wire(ctx context.Context, host *netlink.Handle, nodeNs vnetns.NsHandle, spe
 			Ifindex: veth.Attrs().Index, OperState: "up"})
 	}
 	return ports, nil
+}
+
+// nodeEnds finds the veths in a node's own namespace: each is an interface
+// of the node, and one spec does not name is removed (its pair with it).
+func nodeEnds(node *netlink.Handle, spec runtime.NodeSpec) (map[string]bool, error) {
+	inside, err := LinkList(node)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", spec.Name, err)
+	}
+	wanted := map[string]bool{}
+	for _, ifc := range spec.Interfaces {
+		wanted[ifc.Name] = true
+	}
+	present := map[string]bool{}
+	for _, l := range inside {
+		name := l.Attrs().Name
+		if _, isVeth := l.(*netlink.Veth); !isVeth {
+			continue
+		}
+		if wanted[name] {
+			present[name] = true
+			continue
+		}
+		// Not declared: the pair goes with this end.
+		if err := node.LinkDel(l); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("delete interface %s of node %s: %w", name, spec.Name, err)
+		}
+	}
+	return present, nil
+}
+
+// setAddrs makes a node end hold exactly want, in one read of its
+// addresses: missing ones are added, any other removed, but for IPv6
+// link-local ones (the kernel's). No want leaves the addresses alone.
+func setAddrs(h *netlink.Handle, end netlink.Link, want []netip.Prefix) error {
+	if len(want) == 0 {
+		return nil
+	}
+	name := end.Attrs().Name
+	have, err := h.AddrList(end, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("list addresses of %s: %w", name, err)
+	}
+	missing := map[netip.Prefix]bool{}
+	for _, p := range want {
+		missing[p] = true
+	}
+	for _, a := range have {
+		ip, _ := netip.AddrFromSlice(a.IP)
+		bits, _ := a.Mask.Size()
+		p := netip.PrefixFrom(ip.Unmap(), bits)
+		if missing[p] {
+			delete(missing, p)
+			continue
+		}
+		if p.Addr().Is6() && p.Addr().IsLinkLocalUnicast() {
+			continue
+		}
+		if err := h.AddrDel(end, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			return fmt.Errorf("remove address %s of %s: %w", p, name, err)
+		}
+	}
+	for _, p := range want {
+		if !missing[p] {
+			continue
+		}
+		a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+		if p.Addr().Is6() {
+			// A lab's address answers at once, not after duplicate
+			// address detection has run its second.
+			a.Flags = unix.IFA_F_NODAD
+		}
+		if err := h.AddrReplace(end, a); err != nil {
+			return fmt.Errorf("add address %s to %s: %w", p, name, err)
+		}
+	}
+	return nil
 }
 
 // setMTU sets an existing interface's MTU at both ends.
@@ -432,14 +522,10 @@ func HostPortsWithPeers(host *netlink.Handle) ([]runtime.Port, map[int]int, erro
 	peers := map[int]int{}
 	for _, l := range links {
 		a := l.Attrs()
-		pl, pn, pi, ok := parseAlias(a.Alias)
-		if !ok {
+		if _, _, _, ok := parseAlias(a.Alias); !ok {
 			continue
 		}
-		ports = append(ports, runtime.Port{
-			Lab: pl, Node: pn, Interface: pi, HostPort: a.Name, Ifindex: a.Index, OperState: a.OperState.String(),
-			Down: a.Flags&net.FlagUp == 0, MTU: a.MTU,
-		})
+		ports = append(ports, portOf(l))
 		peers[a.Index] = a.NetNsID
 	}
 	return ports, peers, nil

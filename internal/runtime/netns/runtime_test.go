@@ -368,3 +368,205 @@ func TestConformance(t *testing.T) {
 		}}
 	})
 }
+
+// addrsOf lists the addresses of dev in namespace ns, but IPv6 link-local
+// ones, sorted.
+func addrsOf(t *testing.T, ns, dev string) []string {
+	t.Helper()
+	out, err := testbed.ExecIn(t.Context(), ns, "ip", "-o", "addr", "show", "dev", dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			if (f[i] == "inet" || f[i] == "inet6") && !strings.HasPrefix(f[i+1], "fe80:") {
+				got = append(got, f[i+1])
+			}
+		}
+	}
+	slices.Sort(got)
+	return got
+}
+
+func prefixes(ss ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range ss {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}
+
+// TestWireAddresses: a node interface holds exactly the addresses it
+// declares, through every change; one that declares none keeps what was
+// added by hand.
+func TestWireAddresses(t *testing.T) {
+	ctx := t.Context()
+	_, rt, lab := setup(t)
+	ns := ident.NamespaceName(lab, "r1")
+	steps := []struct {
+		name   string
+		eth1   []string // declared
+		byHand string   // added to eth1 before the step, "" for none
+		want   []string
+	}{
+		{"made with two", []string{"10.98.0.1/24", "2001:db8::1/64"}, "", []string{"10.98.0.1/24", "2001:db8::1/64"}},
+		{"changed", []string{"10.98.0.2/24"}, "", []string{"10.98.0.2/24"}},
+		{"one added by hand goes", []string{"10.98.0.2/24"}, "10.98.9.9/16", []string{"10.98.0.2/24"}},
+		{"another length", []string{"10.98.0.2/16"}, "", []string{"10.98.0.2/16"}},
+		{"none declared keeps what is there", nil, "10.98.7.7/24", []string{"10.98.0.2/16", "10.98.7.7/24"}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if st.byHand != "" {
+				if _, err := testbed.ExecIn(ctx, ns, "ip", "addr", "add", st.byHand, "dev", "eth1"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := spec(lab, "r1", "eth1")
+			s.Interfaces[0].Addresses = prefixes(st.eth1...)
+			if _, err := rt.CreateNode(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			if got := addrsOf(t, ns, "eth1"); !slices.Equal(got, st.want) {
+				t.Errorf("eth1 holds %v, want %v", got, st.want)
+			}
+		})
+	}
+	if got, err := testbed.PingFrom(ctx, ns, netip.MustParseAddr("10.98.0.2"), 1); err != nil || got != 1 {
+		t.Errorf("r1 does not answer its own address: %d, %v", got, err)
+	}
+	if err := rt.DeleteNode(ctx, lab, "r1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hostSpec is the pseudo-node host of lab with interfaces named iface or
+// iface=address.
+func hostSpec(lab string, ifaces ...string) runtime.NodeSpec {
+	s := runtime.NodeSpec{Lab: lab, Name: runtime.HostNode}
+	for _, i := range ifaces {
+		name, addr, _ := strings.Cut(i, "=")
+		ifc := runtime.InterfaceSpec{Name: name, MTU: 1450}
+		if addr != "" {
+			ifc.Addresses = prefixes(addr)
+		}
+		s.Interfaces = append(s.Interfaces, ifc)
+	}
+	return s
+}
+
+// TestHostNode makes, completes, shrinks and deletes host pseudo-nodes of
+// two labs in a host's namespace, next to interfaces that are not
+// netloom's.
+func TestHostNode(t *testing.T) {
+	ctx := t.Context()
+	h, plain, lab := setup(t)
+	rt, err := netns.NewHost(netns.Config{HostNetns: h.Netns}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func(t *testing.T) map[string][]string {
+		t.Helper()
+		nodes, err := rt.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][]string{}
+		for _, n := range nodes {
+			for _, p := range n.Ports {
+				if p.Down || p.MTU != 1450 || p.HostPort != ident.HostPortName(n.Lab, n.Name, p.Interface) {
+					t.Errorf("port %+v: want up, MTU 1450, named by ident", p)
+				}
+				out[n.Lab] = append(out[n.Lab], n.Name+":"+p.Interface)
+			}
+			slices.Sort(out[n.Lab])
+		}
+		return out
+	}
+	exists := func(name string) bool {
+		_, err := h.Exec(ctx, "ip", "link", "show", name)
+		return err == nil
+	}
+
+	n, err := rt.CreateNode(ctx, hostSpec(lab, "veth1=10.97.0.1/24", "veth2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !n.New || len(n.Ports) != 2 {
+		t.Fatalf("made %+v: want a new node with 2 ports", n)
+	}
+	if got := addrsOf(t, h.Netns, "veth1"); !slices.Equal(got, []string{"10.97.0.1/24"}) {
+		t.Errorf("veth1 holds %v, want 10.97.0.1/24", got)
+	}
+	if ports := labPorts(t, plain, lab); len(ports) != 0 {
+		t.Errorf("the netns runtime lists %+v: the host's interfaces are no namespace's", ports)
+	}
+	out, err := h.Exec(ctx, "ip", "-d", "link", "show", ident.HostPortName(lab, runtime.HostNode, "veth1"))
+	if err != nil || !strings.Contains(out, "alias netloom/"+lab+"/host/veth1") {
+		t.Errorf("host port of veth1: %q, %v: want netloom's alias", out, err)
+	}
+	again, err := rt.CreateNode(ctx, hostSpec(lab, "veth1=10.97.0.1/24", "veth2"))
+	if err != nil || again.New || again.Ports[0].Ifindex != n.Ports[0].Ifindex {
+		t.Fatalf("the same spec again: %+v, %v: want the node found as it was", again, err)
+	}
+	if _, err := rt.CreateNode(ctx, hostSpec(lab, "veth1=10.97.0.1/24")); err != nil {
+		t.Fatal(err)
+	}
+	if exists("veth2") || exists(ident.HostPortName(lab, runtime.HostNode, "veth2")) {
+		t.Error("veth2, dropped from the spec, is still there")
+	}
+	if got := list(t); !slices.Equal(got[lab], []string{"host:veth1"}) || len(got) != 1 {
+		t.Errorf("List %v, want %s's host:veth1 alone", got, lab)
+	}
+
+	clashes := []struct {
+		name, iface string
+		make        []string // ip link add …; none for what the bed made
+	}{
+		{"a bridge", "fx1", []string{"type", "bridge"}},
+		{"a foreign veth", "fx2", []string{"type", "veth", "peer", "name", "fx2p"}},
+		{"the underlay, a veth into another namespace", testbed.UnderlayIface, nil},
+	}
+	for _, c := range clashes {
+		t.Run(c.name, func(t *testing.T) {
+			if c.make != nil {
+				if _, err := h.Exec(ctx, "ip", append([]string{"link", "add", c.iface}, c.make...)...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := rt.CreateNode(ctx, hostSpec(lab, "veth1=10.97.0.1/24", c.iface))
+			if err == nil || !strings.Contains(err.Error(), c.iface+" exists in the host's namespace and is not netloom's") {
+				t.Errorf("a clash with %s: %v, want an error naming it", c.iface, err)
+			}
+			if !exists(c.iface) || !exists("veth1") {
+				t.Errorf("after the clash: %s there %v, veth1 there %v; want both", c.iface, exists(c.iface), exists("veth1"))
+			}
+		})
+	}
+
+	other := lab + "x"
+	if _, err := rt.CreateNode(ctx, hostSpec(other, "veth9=10.97.9.1/24")); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.DeleteNode(ctx, lab, runtime.HostNode); err != nil {
+		t.Fatal(err)
+	}
+	if exists("veth1") || exists(ident.HostPortName(lab, runtime.HostNode, "veth1")) || !exists("veth9") || !exists("fx1") || !exists("fx2") {
+		t.Errorf("after deleting %s's host: veth1 %v, veth9 %v, fx1 %v, fx2 %v; want veth9, fx1 and fx2 alone",
+			lab, exists("veth1"), exists("veth9"), exists("fx1"), exists("fx2"))
+	}
+	if got := list(t); len(got) != 1 || !slices.Equal(got[other], []string{"host:veth9"}) {
+		t.Errorf("List %v, want %s's host:veth9 alone", got, other)
+	}
+	if err := rt.DeleteNode(ctx, lab, runtime.HostNode); err != nil {
+		t.Errorf("deleting a deleted host node: %v", err)
+	}
+	if _, err := runtimetest.Shell(ctx, rt, other, runtime.HostNode, "true"); err == nil || !strings.Contains(err.Error(), "run the command on the host") {
+		t.Errorf("exec in host: %v", err)
+	}
+	if err := rt.DeleteNode(ctx, other, runtime.HostNode); err != nil || exists("veth9") {
+		t.Errorf("delete %s's host: %v, veth9 there %v", other, err, exists("veth9"))
+	}
+}
