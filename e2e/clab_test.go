@@ -13,6 +13,7 @@ import (
 
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/testbed"
+	"github.com/netloom/netloom/internal/topology"
 	"github.com/netloom/netloom/internal/wire"
 )
 
@@ -123,6 +124,9 @@ func mgmtReachable(t *testing.T, c *testbed.Cluster, lab string) {
 		t.Fatalf("lab show %s: %v\n%s", lab, err, out)
 	}
 	for _, n := range v.Nodes {
+		if !topology.HasMgmt(n.Kind, n.NetworkMode) {
+			continue
+		}
 		a, err := netip.ParseAddr(n.MgmtAddress)
 		if err != nil {
 			t.Errorf("node %s has no management address (%q)", n.Name, n.MgmtAddress)
@@ -155,14 +159,22 @@ func testBr01(t *testing.T, c *testbed.Cluster) {
 		t.Errorf("apply warns about the bridge:\n%s", out)
 	}
 	members := []string{"srl1", "srl2", "srl3"}
+	hostOf := map[string]string{"srl1": "hostA", "srl2": "hostA", "srl3": "hostB"}
 	for _, from := range members {
 		for _, to := range members {
 			if from == to {
 				continue
 			}
 			dst := linkLocal(ident.NodeMAC("br01", to, "e1-1"), "e1-1")
-			if !wait(t, 20*time.Second, func(ctx context.Context) bool { return ping(ctx, "br01", from, dst) }) {
-				t.Errorf("%s does not reach %s (%s) across br-clab", from, to, dst)
+			// The containers' namespaces are Docker's: ping runs in them.
+			var out string
+			if !wait(t, 20*time.Second, func(ctx context.Context) bool {
+				var err error
+				out, err = c.Dockers[hostOf[from]].CLI(ctx, "exec", ident.NamespaceName("br01", from), "ping", "-c", "1", "-W", "1", dst)
+				return err == nil
+			}) {
+				t.Errorf("%s does not reach %s (%s) across br-clab: %s", from, to, dst, out)
+
 			}
 		}
 	}

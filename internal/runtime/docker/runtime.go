@@ -179,7 +179,10 @@ func createRequest(spec runtime.NodeSpec) (CreateRequest, error) {
 	// A node forwards IPv4 unless its settings say otherwise: on a usual
 	// Docker host a container inherits forwarding from the host, where
 	// Docker turned it on, and lab files (routers of kind linux) count on it.
-	hc.Sysctls = map[string]string{"net.ipv4.ip_forward": "1"}
+	// And it has IPv6, which Docker turns off in a container of no IPv6
+	// network: its interfaces get link-local addresses, as containerlab's
+	// nodes do (OSPFv3, IPv6 neighbours across a bridge).
+	hc.Sysctls = map[string]string{"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.default.disable_ipv6": "0"}
 	maps.Copy(hc.Sysctls, c.Sysctls)
 	if c.Memory != "" {
 		if hc.Memory, err = wire.ParseMemory(c.Memory); err != nil {

@@ -92,6 +92,7 @@ func testSettings(t *testing.T, rt *docker.Runtime, h *testbed.Host, lab string)
 		"echo $GREETING":                    "hi there",
 		"cat /etc/motd":                     "from the host",
 		"cat /proc/sys/net/ipv4/ip_forward": "1",
+		"cat /proc/sys/net/ipv6/conf/default/disable_ipv6": "0",
 	} {
 		if out, err := runtimetest.Shell(ctx, rt, lab, "web", cmd); err != nil || strings.TrimSpace(out) != want {
 			t.Errorf("%s: %q, %v; want %q", cmd, out, err, want)
