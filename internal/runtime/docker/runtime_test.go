@@ -89,9 +89,9 @@ func testSettings(t *testing.T, rt *docker.Runtime, h *testbed.Host, lab string)
 		}
 	})
 	for cmd, want := range map[string]string{
-		"echo $GREETING":                    "hi there",
-		"cat /etc/motd":                     "from the host",
-		"cat /proc/sys/net/ipv4/ip_forward": "1",
+		"echo $GREETING":                                   "hi there",
+		"cat /etc/motd":                                    "from the host",
+		"cat /proc/sys/net/ipv4/ip_forward":                "1",
 		"cat /proc/sys/net/ipv6/conf/default/disable_ipv6": "0",
 	} {
 		if out, err := runtimetest.Shell(ctx, rt, lab, "web", cmd); err != nil || strings.TrimSpace(out) != want {
