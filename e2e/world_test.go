@@ -18,6 +18,8 @@ import (
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/store"
 	"github.com/netloom/netloom/internal/testbed"
+	"github.com/netloom/netloom/internal/topology"
+	"github.com/netloom/netloom/internal/wire"
 )
 
 var netloomBin string
@@ -156,6 +158,7 @@ func (w *world) check(ctx context.Context, t *testing.T, views map[string]store.
 				wantDevs[tn.AgentB][tn.PortName] = device{vni: tn.VNI, remote: tn.IPA}
 			}
 		}
+		problems = append(problems, w.wantMgmt(v, wantPorts, wantDevs)...)
 	}
 	for host := range w.Hosts {
 		for port, tag := range wantPorts[host] {
@@ -186,6 +189,38 @@ func (w *world) check(ctx context.Context, t *testing.T, views map[string]store.
 		return fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// wantMgmt adds to the wanted ports and devices those of a lab's
+// management network: each node's eth0, each host's own interface, and the
+// tunnels between each host and the hub; segments not up are problems.
+func (w *world) wantMgmt(v store.LabView, wantPorts map[string]map[string]int, wantDevs map[string]map[string]device) []string {
+	var problems []string
+	tags := map[string]int{}
+	for _, s := range v.Mgmt {
+		if s.Status != "up" {
+			problems = append(problems, fmt.Sprintf("%s: management network on %s is %s %s", v.Name, s.Host, s.Status, s.Error))
+			continue
+		}
+		tags[s.Host] = s.Tag
+		wantPorts[s.Host][ident.HostPortName(v.ID, wire.HostNode, ident.MgmtIface(v.ID))] = s.Tag
+	}
+	for _, s := range v.Mgmt {
+		_, up := tags[s.Host]
+		if _, hubUp := tags[s.Hub]; s.VNI == nil || !up || !hubUp {
+			continue
+		}
+		port := ident.PortName(v.ID, ident.MgmtLink(s.Host))
+		wantPorts[s.Host][port], wantPorts[s.Hub][port] = s.Tag, tags[s.Hub]
+		wantDevs[s.Host][port] = device{vni: *s.VNI, remote: w.Hosts[s.Hub].Underlay.Addr().String()}
+		wantDevs[s.Hub][port] = device{vni: *s.VNI, remote: w.Hosts[s.Host].Underlay.Addr().String()}
+	}
+	for _, n := range v.Nodes {
+		if tag, ok := tags[n.PlacedOn]; ok && n.MgmtAddress != "" {
+			wantPorts[n.PlacedOn][ident.HostPortName(v.ID, n.Name, topology.MgmtIface)] = tag
+		}
+	}
+	return problems
 }
 
 // extraNamespaces lists node namespaces of the suite's labs that no node of
