@@ -162,6 +162,11 @@ topology:
 	if err != nil {
 		t.Fatalf("mark the page: %v", err)
 	}
+	mgmtHosts := `[...document.querySelectorAll("#mgmt li[data-host]")].map(e => e.dataset.host + " " + e.classList[1]).join(", ")`
+	until("the management network on both hosts", mgmtHosts, "hostA up, hostB up", 30*time.Second)
+	node := v.Nodes[0]
+	run("click a node", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#topology [data-node=%q]`, node.Name))))
+	until("the node's management address", `document.querySelector('#details [data-field=management-address]')?.textContent`, node.MgmtAddress, 5*time.Second)
 	run("click the tunnel", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#topology [data-link=%q] path.hit`, tunnel))))
 	until("the tunnel's details", `document.querySelector('#details [data-field=vni]')?.textContent + " " + document.querySelector('#details [data-field=state]')?.textContent`,
 		fmt.Sprintf("%d up", vni), 5*time.Second)
@@ -178,6 +183,7 @@ topology:
 	t.Logf("tunnel broken: shown after %v", time.Since(broke).Round(10*time.Millisecond))
 	until("the cause in the details", `String(document.querySelector('#details [data-field=last-error]')?.textContent.includes("VXLAN port blocked"))`, "true", 5*time.Second)
 	until("the same-host link", linkState("a1:eth1-a2:eth1"), "up", time.Second)
+	until("the management network across the broken underlay", mgmtHosts, "hostA error, hostB error", 30*time.Second)
 	shot("3-tunnel-broken.png")
 
 	if out, err := hostB.Exec(t.Context(), "iptables", append([]string{"-D"}, rule...)...); err != nil {

@@ -392,8 +392,14 @@ func (a *hostAnswer) mgmtStatus(s store.MgmtSegment, segs []store.MgmtSegment) (
 }
 
 // observeMgmt turns the answers of a round into the management segments
-// whose state changed, and updates d to match.
+// whose state changed, and updates d to match. A segment whose host
+// converged is an error still while the underlay does not carry its
+// tunnels.
 func observeMgmt(d *store.Desired, answers map[string]*hostAnswer) []store.MgmtObservation {
+	hosts := map[string]store.Host{}
+	for _, h := range d.Hosts {
+		hosts[h.Name] = h
+	}
 	var out []store.MgmtObservation
 	for i := range d.Mgmt {
 		s := &d.Mgmt[i]
@@ -402,6 +408,14 @@ func observeMgmt(d *store.Desired, answers map[string]*hostAnswer) []store.MgmtO
 			continue
 		}
 		st, why := a.mgmtStatus(*s, d.Mgmt)
+		for _, o := range d.Mgmt {
+			if o.LabID != s.LabID || st != store.LinkUp || o.Hub == "" || o.Host != s.Host && o.Hub != s.Host {
+				continue
+			}
+			if w := underlayBetween(o.Host, o.Hub, hosts); w != "" {
+				st, why = store.LinkError, w
+			}
+		}
 		if st == s.Status && why == s.Error {
 			continue
 		}

@@ -153,4 +153,13 @@ func TestAllocateMgmt(t *testing.T) {
 	if _, reasons := mgmtReasons(d.Mgmt); len(reasons) != 1 || !strings.HasPrefix(reasons[0], "management network on hostB: ") {
 		t.Errorf("reasons %q", reasons)
 	}
+
+	// Both ends converged, but hostA's agent finds the VXLAN port to hostB
+	// blocked: neither end is up.
+	answers["hostB"].tunnels[linkKey{"lab1", ident.MgmtLink("hostB")}] = wire.TunnelResult{Status: wire.StatusConverged}
+	d.Hosts[0].Underlay = []wire.UnderlayCheck{{PeerIP: "10.0.0.2", Status: wire.UnderlayPortBlocked}}
+	obs = observeMgmt(&d, answers)
+	if len(obs) != 2 || obs[0].Status != store.LinkError || obs[1].Status != store.LinkError || !strings.Contains(obs[0].Error, "VXLAN port blocked") {
+		t.Errorf("observations across a blocked underlay %+v", obs)
+	}
 }

@@ -79,8 +79,14 @@ func underlayProblem(ls store.LinkState, hosts map[string]store.Host) string {
 	if !ls.CrossHost {
 		return ""
 	}
+	return underlayBetween(ls.SourceHost, ls.TargetHost, hosts)
+}
+
+// underlayBetween says what the agents of two hosts last found wrong on
+// the underlay between them, either way, or "".
+func underlayBetween(a, b string, hosts map[string]store.Host) string {
 	var whys []string
-	for _, p := range [][2]string{{ls.SourceHost, ls.TargetHost}, {ls.TargetHost, ls.SourceHost}} {
+	for _, p := range [][2]string{{a, b}, {b, a}} {
 		from, to := hosts[p[0]], hosts[p[1]]
 		for _, c := range from.Underlay {
 			if c.PeerIP == to.DataIP && c.Status != wire.UnderlayOK {
