@@ -320,7 +320,7 @@ func controllerScenario(ctx context.Context) ([]row, error) {
 		}
 		defer st.Close()
 		c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "b", AgentTimeout: 10 * time.Second,
-			OfflineAfter: time.Hour, ReconcileInterval: time.Hour, ConvergeEvery: 1}, st, log)
+			OfflineAfter: time.Hour, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000}, st, log)
 		if err != nil {
 			return nil, err
 		}

@@ -13,7 +13,7 @@ import (
 type controllerOptions struct {
 	listen, db, agentTokenFile, apiTokenFile, logLevel string
 	agentTimeout, offlineAfter, reconcileInterval      time.Duration
-	convergeEvery                                      int
+	convergeEvery, maxLabNodes, maxLabLinks            int
 }
 
 func newControllerCmd(_ *rootOptions) *cobra.Command {
@@ -37,7 +37,7 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 			}
 			cfg := controller.Config{Listen: o.listen, AgentToken: agentToken, APIToken: apiToken,
 				AgentTimeout: o.agentTimeout, OfflineAfter: o.offlineAfter,
-				ReconcileInterval: o.reconcileInterval, ConvergeEvery: o.convergeEvery}
+				ReconcileInterval: o.reconcileInterval, ConvergeEvery: o.convergeEvery, MaxLabNodes: o.maxLabNodes, MaxLabLinks: o.maxLabLinks}
 			if err := cfg.Validate(); err != nil {
 				return &usageError{fmt.Errorf("controller: %w", err)}
 			}
@@ -63,6 +63,8 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 	f.DurationVar(&o.offlineAfter, "offline-after", 90*time.Second, "a host without a heartbeat for this long is offline")
 	f.DurationVar(&o.reconcileInterval, "reconcile-interval", time.Minute, "period of the reconcile loop")
 	f.IntVar(&o.convergeEvery, "converge-every", 5, "run overlay convergence every N-th reconcile cycle (1: every cycle)")
+	f.IntVar(&o.maxLabNodes, "max-lab-nodes", 5000, "most nodes a lab may have")
+	f.IntVar(&o.maxLabLinks, "max-lab-links", 20000, "most links a lab may have")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -26,6 +26,7 @@ const maxBody = 4 << 20
 var (
 	errUnauthorized = errors.New("missing or wrong bearer token")
 	errBadBody      = errors.New("malformed body")
+	errTooLarge     = errors.New("too large")
 	errLabBusy      = errors.New("lab is not stopped: destroy it first")
 )
 
@@ -111,7 +112,7 @@ func (c *Controller) routes() http.Handler {
 		return http.StatusOK, c.hostView(h), err
 	})
 	c.handle(mux, "POST /api/v1/labs", api, func(r *http.Request) (int, any, error) {
-		lab, err := decodeLab(r)
+		lab, err := c.decodeLab(r)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -122,7 +123,7 @@ func (c *Controller) routes() http.Handler {
 		return http.StatusCreated, v, err
 	})
 	c.handle(mux, "POST /api/v1/labs/apply", api, func(r *http.Request) (int, any, error) {
-		lab, err := decodeLab(r)
+		lab, err := c.decodeLab(r)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -318,7 +319,7 @@ func (c *Controller) respond(w http.ResponseWriter, r *http.Request, status int,
 	var ve *wire.ValidationError
 	var mbe *http.MaxBytesError
 	switch {
-	case errors.As(err, &mbe):
+	case errors.As(err, &mbe), errors.Is(err, errTooLarge):
 		status = http.StatusRequestEntityTooLarge
 	case errors.As(err, &te):
 		status, out["problems"] = http.StatusBadRequest, te.Problems
@@ -363,11 +364,27 @@ func decodeJSON(r *http.Request, v any) error {
 	return nil
 }
 
-// decodeLab reads a lab file (YAML), a lab file with the files it names
+// decodeLab reads a lab (readLab) and holds it to the controller's caps on
+// nodes and links.
+func (c *Controller) decodeLab(r *http.Request) (topology.Lab, error) {
+	lab, err := readLab(r)
+	if err != nil {
+		return topology.Lab{}, err
+	}
+	if n := len(lab.Nodes); n > c.cfg.MaxLabNodes {
+		return topology.Lab{}, fmt.Errorf("%w: lab %s has %d nodes: at most %d (the controller's --max-lab-nodes)", errTooLarge, lab.Name, n, c.cfg.MaxLabNodes)
+	}
+	if n := len(lab.Links); n > c.cfg.MaxLabLinks {
+		return topology.Lab{}, fmt.Errorf("%w: lab %s has %d links: at most %d (the controller's --max-lab-links)", errTooLarge, lab.Name, n, c.cfg.MaxLabLinks)
+	}
+	return lab, nil
+}
+
+// readLab reads a lab file (YAML), a lab file with the files it names
 // (multipart/form-data: a part "lab", and a part "file" per file whose
 // filename is its path as the lab names it), or a JSON lab, by
 // Content-Type.
-func decodeLab(r *http.Request) (topology.Lab, error) {
+func readLab(r *http.Request) (topology.Lab, error) {
 	ct := r.Header.Get("Content-Type")
 	if strings.HasPrefix(ct, "application/json") {
 		var lab topology.Lab

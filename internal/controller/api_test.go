@@ -3,6 +3,7 @@ package controller
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -24,7 +25,7 @@ func newTestController(t *testing.T, offlineAfter time.Duration) (*Controller, *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c, err := New(Config{Listen: ":0", AgentToken: "agent", APIToken: "api", AgentTimeout: time.Second, OfflineAfter: offlineAfter, ReconcileInterval: time.Hour, ConvergeEvery: 1}, st, log)
+	c, err := New(Config{Listen: ":0", AgentToken: "agent", APIToken: "api", AgentTimeout: time.Second, OfflineAfter: offlineAfter, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000}, st, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,5 +188,30 @@ func TestHostileAPIInput(t *testing.T) {
 		if got != tt.want || !strings.Contains(string(body), tt.wantIn) {
 			t.Errorf("%s: %d %.200s; want %d containing %q", tt.name, got, body, tt.want, tt.wantIn)
 		}
+	}
+}
+
+// TestLabCaps: a lab over the controller's caps on nodes or links is
+// refused with 413, naming the cap, and nothing is stored.
+func TestLabCaps(t *testing.T) {
+	t.Parallel()
+	c, srv := newTestController(t, time.Minute)
+	c.cfg.MaxLabNodes, c.cfg.MaxLabLinks = 2, 1
+	tests := []struct{ name, lab, want string }{
+		{"nodes", "name: big\ntopology:\n  nodes: {a: {}, b: {}, c: {}}\n", "lab big has 3 nodes: at most 2 (the controller's --max-lab-nodes)"},
+		{"links", "name: big\ntopology:\n  nodes: {a: {}, b: {}}\n  links:\n    - endpoints: [a:eth1, b:eth1]\n    - endpoints: [a:eth2, b:eth2]\n",
+			"lab big has 2 links: at most 1 (the controller's --max-lab-links)"},
+	}
+	for _, tt := range tests {
+		for _, path := range []string{"/api/v1/labs", "/api/v1/labs/apply"} {
+			var out map[string]any
+			if code := do(t, srv, "POST", path, "api", "application/yaml", tt.lab, &out); code != http.StatusRequestEntityTooLarge || !strings.Contains(fmt.Sprint(out["error"]), tt.want) {
+				t.Errorf("%s, %s: %d %v; want 413 saying %q", tt.name, path, code, out, tt.want)
+			}
+		}
+	}
+	var labs []wire.Lab
+	if code := do(t, srv, "GET", "/api/v1/labs", "api", "", "", &labs); code != 200 || len(labs) != 0 {
+		t.Errorf("labs after the refusals: %d %+v", code, labs)
 	}
 }

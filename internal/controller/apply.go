@@ -206,6 +206,8 @@ func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool)
 		return resp, deployment{}, nil, placeErr
 	}
 	if err := c.start(ctx, v, dep); err != nil {
+		// The change is stored, its placements not: not running over it.
+		c.markError(ctx, v.ID, "apply: "+err.Error())
 		return resp, deployment{}, nil, err
 	}
 	recreate := map[nodeKey]bool{}
@@ -269,6 +271,15 @@ func (c *Controller) deployLater(ctx context.Context, lab string, dep deployment
 		}
 		if _, err := c.converge(ctx, dep.hosts, nil); err != nil {
 			c.log.Error("deploy failed", "lab", lab, "err", err)
+			c.markError(ctx, lab, "deploy: "+err.Error())
 		}
 	})
+}
+
+// markError marks a lab error with why, after a change failed midway: the
+// reconcile loop repairs a lab in error, and its state says so meanwhile.
+func (c *Controller) markError(ctx context.Context, lab, why string) {
+	if err := c.store.SetLabState(ctx, lab, store.LabError, why); err != nil {
+		c.log.Error("lab state not recorded", "lab", lab, "state", store.LabError, "why", why, "err", err)
+	}
 }

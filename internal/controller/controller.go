@@ -26,6 +26,9 @@ type Config struct {
 	// host's state runs every ConvergeEvery-th cycle (1: every cycle).
 	ReconcileInterval time.Duration
 	ConvergeEvery     int
+	// MaxLabNodes and MaxLabLinks cap a lab's size: a bigger one is refused
+	// (413) before anything is stored.
+	MaxLabNodes, MaxLabLinks int
 }
 
 // Validate checks the configuration, naming every bad field.
@@ -45,6 +48,9 @@ func (c Config) Validate() error {
 	}
 	if c.AgentTimeout <= 0 || c.OfflineAfter <= 0 || c.ReconcileInterval <= 0 {
 		errs = append(errs, errors.New("agent timeout, offline-after and reconcile-interval: want more than 0"))
+	}
+	if c.MaxLabNodes < 1 || c.MaxLabLinks < 1 {
+		errs = append(errs, errors.New("max-lab-nodes and max-lab-links: want 1 or more"))
 	}
 	if c.ConvergeEvery < 1 {
 		errs = append(errs, fmt.Errorf("converge-every %d: want 1 or more", c.ConvergeEvery))

@@ -416,6 +416,11 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int, inFile []int) *Error 
 		ps = append(ps, n.settingsProblems(pos)...)
 	}
 	used := map[string]int{}
+	type named struct {
+		i    int
+		ends [2]string
+	}
+	names := map[string]named{}
 	macs := map[string]string{}
 	for li, link := range l.Links {
 		i := li
@@ -444,6 +449,15 @@ func (l Lab) validate(ps []Problem, pos map[string][2]int, inFile []int) *Error 
 			}
 			used[e.String()] = i
 		}
+		// A link's name joins its ends with "-", which names may hold too:
+		// a:p ↔ x-b:q and a:p-x ↔ b:q are both a:p-x-b:q.
+		ends := [2]string{link.A.String(), link.B.String()}
+		slices.Sort(ends[:])
+		if k, dup := names[link.Name()]; dup && k.ends != ends {
+			ps = append(ps, at(pos, f, Problem{Field: f, Reason: fmt.Sprintf("its name %s is also that of topology.links[%d] (%s ↔ %s): rename a node or an interface",
+				link.Name(), k.i, k.ends[0], k.ends[1])}))
+		}
+		names[link.Name()] = named{i, ends}
 		switch {
 		case link.A.String() == link.B.String():
 			ps = append(ps, at(pos, f, Problem{Field: f, Reason: "a link from an interface to itself"}))

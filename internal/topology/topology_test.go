@@ -414,6 +414,8 @@ func TestMgmtAndHostEndpoints(t *testing.T) {
 			`m.yml:3:17: topology.nodes.host: the node name host is reserved: host:IFACE endpoints name the host itself`, nil},
 		{"host to host", "name: m\ntopology:\n  nodes: {r1: {}}\n  links:\n    - endpoints: [host:a, host:b]\n",
 			`m.yml:5:18: topology.links[0].endpoints: a link between two host endpoints: one end must be a node's`, nil},
+		{"link names that collide", "name: m\ntopology:\n  nodes: {a: {}, x-b: {}, b: {}}\n  links:\n    - endpoints: [a:p, x-b:q]\n    - endpoints: [a:p-x, b:q]\n",
+			`m.yml:6:18: topology.links[1].endpoints: its name a:p-x-b:q is also that of topology.links[0] (a:p ↔ x-b:q): rename a node or an interface`, nil},
 		{"host interface name", "name: m\ntopology:\n  nodes: {r1: {}}\n  links:\n    - endpoints: [r1:eth1, host:lo]\n",
 			`m.yml:5:28: topology.links[0].endpoints[1]: "lo": the loopback interface cannot be a link's`, nil},
 	}
