@@ -1,7 +1,9 @@
 package controller
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -12,6 +14,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"path"
+	"reflect"
 	"regexp"
 	"strings"
 
@@ -342,6 +345,14 @@ func (c *Controller) respond(w http.ResponseWriter, r *http.Request, status int,
 	if status == http.StatusInternalServerError {
 		level = slog.LevelError
 	}
+	if status == http.StatusInternalServerError {
+		// Its text may quote SQL or Go types: the log has it, the client
+		// an id to find it by.
+		id := make([]byte, 6)
+		_, _ = rand.Read(id)
+		out["error"] = fmt.Sprintf("internal error %x: the controller's log has the detail", id)
+		err = fmt.Errorf("internal error %x: %w", id, err)
+	}
 	c.log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(out)
@@ -352,8 +363,13 @@ func decodeJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &mbe):
 			return err
+		case errors.As(err, &te):
+			// Said in JSON's terms: Go's type names mean nothing to a client.
+			return fmt.Errorf("%w: %s: a %s where %s is wanted", errBadBody, cmp.Or(te.Field, "the body"), te.Value, jsonKind(te.Type))
 		}
 		return fmt.Errorf("%w: %v", errBadBody, err)
 	}
@@ -362,6 +378,23 @@ func decodeJSON(r *http.Request, v any) error {
 		return fmt.Errorf("%w: more after the JSON value", errBadBody)
 	}
 	return nil
+}
+
+// jsonKind is what JSON value a Go type is read from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "a number"
 }
 
 // decodeLab reads a lab (readLab) and holds it to the controller's caps on

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -213,5 +214,22 @@ func TestLabCaps(t *testing.T) {
 	var labs []wire.Lab
 	if code := do(t, srv, "GET", "/api/v1/labs", "api", "", "", &labs); code != 200 || len(labs) != 0 {
 		t.Errorf("labs after the refusals: %d %+v", code, labs)
+	}
+}
+
+// TestErrorTexts: a JSON body of the wrong type is told in JSON's terms,
+// and an internal error answers an id, not its text.
+func TestErrorTexts(t *testing.T) {
+	t.Parallel()
+	c, srv := newTestController(t, time.Minute)
+	var out map[string]any
+	if code := do(t, srv, "POST", "/api/v1/hosts/register", "agent", "application/json", `{"name": "h1", "address": 7}`, &out); code != 400 ||
+		fmt.Sprint(out["error"]) != "malformed body: address: a number where a string is wanted" {
+		t.Errorf("a number for a string: %d %v", code, out)
+	}
+	c.store.Close() // every query fails now
+	if code := do(t, srv, "GET", "/api/v1/labs", "api", "", "", &out); code != 500 ||
+		!regexp.MustCompile(`^internal error [0-9a-f]{12}: the controller's log has the detail$`).MatchString(fmt.Sprint(out["error"])) {
+		t.Errorf("an internal error: %d %v", code, out)
 	}
 }

@@ -306,7 +306,7 @@ func Decode(file string, data []byte) (Lab, error) {
 	if err := dec.Decode(&raw); err != nil {
 		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
 			for _, e := range te.Errors {
-				ps = append(ps, Problem{Line: yamlLine(e), Field: "file", Reason: lineRE.ReplaceAllString(e, "")})
+				ps = append(ps, Problem{Line: yamlLine(e), Field: "file", Reason: typeProblem(lineRE.ReplaceAllString(e, ""))})
 			}
 		} else {
 			ps = append(ps, Problem{Field: "file", Reason: err.Error()})
@@ -740,6 +740,37 @@ func first(vals ...string) string {
 // lineRE finds the line in yaml's messages, "line 5: cannot unmarshal …",
 // which a Problem gives as its position instead.
 var lineRE = regexp.MustCompile(`^line (\d+): `)
+
+// typeErrRE reads yaml's type errors, "cannot unmarshal !!str `lots` into
+// float64", whose Go type names mean nothing to the lab file's author.
+var typeErrRE = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
+
+// typeProblem words a yaml type error in the lab file's terms: what was
+// found and what is wanted.
+func typeProblem(msg string) string {
+	m := typeErrRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	want := "another type"
+	switch t := m[3]; {
+	case strings.HasPrefix(t, "[]"):
+		want = "a list"
+	case strings.HasPrefix(t, "map[") || strings.Contains(t, "."):
+		want = "a mapping" // a map, or one of the structs a file decodes into
+	case t == "string":
+		want = "a string"
+	case t == "bool":
+		want = "true or false"
+	case strings.HasPrefix(t, "int") || strings.HasPrefix(t, "uint") || strings.HasPrefix(t, "float"):
+		want = "a number"
+	}
+	if m[2] != "" {
+		return fmt.Sprintf("%q: want %s", m[2], want)
+	}
+	found := map[string]string{"seq": "a list", "map": "a mapping"}[m[1]]
+	return fmt.Sprintf("%s: want %s", cmp.Or(found, "a value"), want)
+}
 
 func yamlLine(msg string) int {
 	m := lineRE.FindStringSubmatch(msg)

@@ -317,8 +317,8 @@ o.yml:7:36: topology.links[0].endpoints[1]: "r9": no such node
 o.yml:8:12: topology.links[0].mtu: 10: want 68 to 9216`},
 		{"type errors one by one", "name: x\ntopology:\n  nodes:\n    r1: {exec: run}\n    r2: {imagee: a, env: [a]}\n",
 			`invalid lab: 3 problems
-o.yml:4: file: cannot unmarshal !!str ` + "`run`" + ` into []string
-o.yml:5: file: cannot unmarshal !!seq into map[string]string
+o.yml:4: file: "run": want a list
+o.yml:5: file: a list: want a mapping
 o.yml:5:10: topology.nodes.r2.imagee: unknown key: did you mean image?`},
 		{"a link left out keeps the others' places", `name: x
 topology:
@@ -434,5 +434,23 @@ func TestMgmtAndHostEndpoints(t *testing.T) {
 			}
 			tt.check(t, lab)
 		})
+	}
+}
+
+// TestTypeProblems: a value of the wrong type is told in the file's terms,
+// never with the Go type it was read into.
+func TestTypeProblems(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ file, want string }{
+		{"name: x\ntopology:\n  nodes: [a, b]\n", "t.yml:3: file: a list: want a mapping"},
+		{"name: x\ntopology:\n  nodes: {a: {cpu: lots}}\n", `t.yml:3: file: "lots": want a number`},
+		{"name: x\ntopology:\n  nodes: {a: {exec: 3}}\n", `t.yml:3: file: "3": want a list`},
+		{"name: x\ntopology:\n  nodes: {a: {env: [A]}}\n", "t.yml:3: file: a list: want a mapping"},
+	}
+	for _, tt := range tests {
+		_, err := Decode("t.yml", []byte(tt.file))
+		if err == nil || !strings.HasSuffix(err.Error(), tt.want) || strings.Contains(err.Error(), "topology.raw") || strings.Contains(err.Error(), "[]string") {
+			t.Errorf("%q: %v, want …%s", tt.file, err, tt.want)
+		}
 	}
 }
