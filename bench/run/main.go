@@ -105,12 +105,15 @@ type agentHost struct {
 	bin  string
 }
 
+// agentToken is the token the benchmark's agents take.
+const agentToken = "bench-agent-token"
+
 func newAgentHost(ctx context.Context, bin string) (*agentHost, error) {
 	bed, h, err := bench.NewHost(ctx, "bench")
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(h.Dir, "token"), []byte("t"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(h.Dir, "token"), []byte(agentToken), 0o600); err != nil {
 		bed.Close()
 		return nil, err
 	}
@@ -153,7 +156,7 @@ func (a *agentHost) call(ctx context.Context, method, path string, in, out any) 
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer t")
+	req.Header.Set("Authorization", "Bearer "+agentToken)
 	resp, err := a.http.Do(req)
 	if err != nil {
 		return err

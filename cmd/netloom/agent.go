@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -37,7 +38,7 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			token, err := readToken(o.tokenFile)
+			token, err := readToken("token-file", o.tokenFile, log)
 			if err != nil {
 				return err
 			}
@@ -96,18 +97,35 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 	return cmd
 }
 
-// readToken reads a token file; the token is never logged.
-func readToken(path string) (string, error) {
+// minToken is the shortest token a token file may hold.
+const minToken = 16
+
+// readToken reads the token file a flag names; the token is never logged.
+// A token shorter than minToken is refused; a file others may read is
+// warned about on log, when given.
+func readToken(flag, path string, log *slog.Logger) (string, error) {
 	if path == "" {
-		return "", usagef("--token-file: required")
+		return "", usagef("--%s: required", flag)
 	}
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("read token: %w", err)
+		return "", fmt.Errorf("--%s: %w", flag, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("--%s: %w", flag, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return "", fmt.Errorf("--%s: %w", flag, err)
 	}
 	token := strings.TrimSpace(string(data))
-	if token == "" {
-		return "", fmt.Errorf("read token: %s is empty", path)
+	if len(token) < minToken {
+		return "", fmt.Errorf("--%s: %s holds a token of %d bytes: want at least %d (e.g. openssl rand -hex 32 > %s)", flag, path, len(token), minToken, path)
+	}
+	if log != nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("token file readable by others: chmod 600 it", "flag", "--"+flag, "path", path, "mode", fi.Mode().Perm().String())
 	}
 	return token, nil
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // serveController serves a controller on a fresh SQLite store, with API
-// token "api-secret", until the test ends.
+// token "api-secret-token-for-tests", until the test ends.
 func serveController(t *testing.T) (*store.Store, *httptest.Server) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -26,8 +26,8 @@ func serveController(t *testing.T) (*store.Store, *httptest.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "api-secret", AgentTimeout: time.Second,
-		OfflineAfter: time.Minute, ReconcileInterval: time.Hour, ConvergeEvery: 1}, st, log)
+	c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "api-secret-token-for-tests", AgentTimeout: time.Second,
+		OfflineAfter: time.Minute, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000}, st, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,8 +42,8 @@ func TestCLI(t *testing.T) {
 	_, srv := serveController(t)
 	dir := t.TempDir()
 	tok, bad := filepath.Join(dir, "tok"), filepath.Join(dir, "bad")
-	_ = os.WriteFile(tok, []byte("api-secret\n"), 0o600)
-	_ = os.WriteFile(bad, []byte("nope\n"), 0o600)
+	_ = os.WriteFile(tok, []byte("api-secret-token-for-tests\n"), 0o600)
+	_ = os.WriteFile(bad, []byte("nope-not-the-api-token\n"), 0o600)
 	lab := filepath.Join(dir, "lab.yaml")
 	_ = os.WriteFile(lab, []byte("name: cli\ntopology:\n  nodes: {r1: {}, r2: {image: alpine, startup-config: r2.cfg}}\n  links:\n    - endpoints: [r1:eth1, r2:eth1]\n"), 0o644)
 	badLab := filepath.Join(dir, "bad.yaml")
@@ -108,7 +108,7 @@ func TestCLIApply(t *testing.T) {
 	}
 	dir := t.TempDir()
 	tok := filepath.Join(dir, "tok")
-	_ = os.WriteFile(tok, []byte("api-secret\n"), 0o600)
+	_ = os.WriteFile(tok, []byte("api-secret-token-for-tests\n"), 0o600)
 	lab, moved := filepath.Join(dir, "lab.yaml"), filepath.Join(dir, "moved.yaml")
 	_ = os.WriteFile(lab, []byte("name: cli\ntopology:\n  nodes: {r1: {host: hostA}, r2: {host: hostA}, r3: {host: hostB}}\n  links:\n"+
 		"    - endpoints: [r1:eth1, r2:eth1]\n    - endpoints: [r2:eth2, r3:eth1]\n"), 0o644)
@@ -153,7 +153,7 @@ func TestTimeout(t *testing.T) {
 	defer srv.Close()
 	defer close(release) // before Close, which waits for the handlers
 	tok := filepath.Join(t.TempDir(), "tok")
-	if err := os.WriteFile(tok, []byte("api-secret\n"), 0o600); err != nil {
+	if err := os.WriteFile(tok, []byte("api-secret-token-for-tests\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	conn := []string{"--controller", srv.URL, "--token-file", tok}

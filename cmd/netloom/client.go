@@ -29,9 +29,9 @@ func (o *clientOptions) client() (*client.Client, error) {
 	if o.timeout < 0 {
 		return nil, usagef("--timeout: %v is negative", o.timeout)
 	}
-	token, err := readToken(o.tokenFile)
+	token, err := readToken("token-file", o.tokenFile, nil)
 	if err != nil {
-		return nil, fmt.Errorf("--token-file: %w", err)
+		return nil, err
 	}
 	return client.New(o.controller, token, nil, o.timeout), nil
 }

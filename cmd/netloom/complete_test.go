@@ -19,7 +19,7 @@ func TestCompletion(t *testing.T) {
 	_, srv := serveController(t)
 	dir := t.TempDir()
 	tok := filepath.Join(dir, "tok")
-	_ = os.WriteFile(tok, []byte("api-secret\n"), 0o600)
+	_ = os.WriteFile(tok, []byte("api-secret-token-for-tests\n"), 0o600)
 	lab := filepath.Join(dir, "lab.yaml")
 	_ = os.WriteFile(lab, []byte("name: cli\ntopology:\n  nodes: {r1: {}, r2: {}}\n  links:\n    - endpoints: [r1:eth1, r2:eth1]\n"), 0o644)
 	conn := []string{"--controller", srv.URL, "--token-file", tok}

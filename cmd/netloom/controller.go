@@ -27,13 +27,13 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			agentToken, err := readToken(o.agentTokenFile)
+			agentToken, err := readToken("agent-token-file", o.agentTokenFile, log)
 			if err != nil {
-				return fmt.Errorf("--agent-token-file: %w", err)
+				return err
 			}
-			apiToken, err := readToken(o.apiTokenFile)
+			apiToken, err := readToken("api-token-file", o.apiTokenFile, log)
 			if err != nil {
-				return fmt.Errorf("--api-token-file: %w", err)
+				return err
 			}
 			cfg := controller.Config{Listen: o.listen, AgentToken: agentToken, APIToken: apiToken,
 				AgentTimeout: o.agentTimeout, OfflineAfter: o.offlineAfter,

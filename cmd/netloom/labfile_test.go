@@ -29,7 +29,7 @@ func TestCLILabFileProblems(t *testing.T) {
 	}
 	dir := t.TempDir()
 	tok := filepath.Join(dir, "tok")
-	_ = os.WriteFile(tok, []byte("api-secret\n"), 0o600)
+	_ = os.WriteFile(tok, []byte("api-secret-token-for-tests\n"), 0o600)
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
@@ -86,7 +86,7 @@ typos.clab.yml:9:36: topology.links[1].endpoints[1]: "r3": no such node
 		})
 	}
 
-	_, err := client.New(srv.URL, "api-secret", nil, 0).Apply(t.Context(), "typos.clab.yml", []byte(bad), nil, true)
+	_, err := client.New(srv.URL, "api-secret-token-for-tests", nil, 0).Apply(t.Context(), "typos.clab.yml", []byte(bad), nil, true)
 	got := client.Problems(err)
 	if len(got) != 6 {
 		t.Fatalf("problems %+v of %v", got, err)

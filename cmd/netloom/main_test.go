@@ -135,10 +135,19 @@ func TestBinary(t *testing.T) {
 }
 
 func TestAgentFlags(t *testing.T) {
-	tok := filepath.Join(t.TempDir(), "token")
+	dir := t.TempDir()
+	tok, short, open := filepath.Join(dir, "token"), filepath.Join(dir, "short"), filepath.Join(dir, "open")
 	sock := filepath.Join(t.TempDir(), "docker.sock") // nothing listens there
-	if err := os.WriteFile(tok, []byte("secret\n"), 0o600); err != nil {
-		t.Fatal(err)
+	for file, f := range map[string]struct {
+		data string
+		mode os.FileMode
+	}{tok: {"secret-agent-token\n", 0o600}, short: {"secret\n", 0o600}, open: {"secret-agent-token\n", 0o644}} {
+		if err := os.WriteFile(file, []byte(f.data), f.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(file, f.mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
 	}
 	tests := []struct {
 		name    string
@@ -148,7 +157,11 @@ func TestAgentFlags(t *testing.T) {
 	}{
 		{"no token file", []string{"agent", "--name", "h", "--data-ip", "10.0.0.1"}, 2, "--token-file: required"},
 		{"bad data ip and controller", []string{"agent", "--name", "h", "--data-ip", "hostA", "--controller", "10.0.0.9:7400", "--token-file", tok}, 2, "data-ip \"hostA\""},
-		{"missing token file", []string{"agent", "--name", "h", "--data-ip", "10.0.0.1", "--token-file", tok + "x"}, 1, "read token"},
+		{"missing token file", []string{"agent", "--name", "h", "--data-ip", "10.0.0.1", "--token-file", tok + "x"}, 1, "--token-file: open " + tok + "x: no such file"},
+		{"short token", []string{"agent", "--name", "h", "--data-ip", "10.0.0.1", "--token-file", short}, 1, "--token-file: " + short + " holds a token of 6 bytes: want at least 16"},
+		{"token file others read", []string{"agent", "--name", "h", "--data-ip", "10.0.0.1", "--token-file", open, "--runtimes", "docker", "--docker-socket", sock}, 1,
+			"token file readable by others: chmod 600 it"},
+		{"controller without its api token", []string{"controller", "--agent-token-file", tok}, 2, "--api-token-file: required"},
 		{"bad log level", []string{"agent", "--log-level", "loud"}, 2, "--log-level"},
 		{"unknown runtime", []string{"agent", "--name", "h", "--data-ip", "10.0.0.1", "--token-file", tok, "--runtimes", "netns,lxc"}, 2, `unknown runtime "lxc"`},
 		{"docker without a socket", []string{"agent", "--name", "h", "--data-ip", "10.0.0.1", "--token-file", tok, "--runtimes", "docker", "--docker-socket", ""}, 2, "--docker-socket is empty"},

@@ -43,6 +43,10 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.check(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
 	if err := s.migrateTo(ctx, latestVersion); err != nil {
 		s.db.Close()
 		return nil, err
@@ -61,6 +65,9 @@ func open(dsn string, log *slog.Logger) (*Store, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("db: %w", err)
 		}
+		if err := ownFile(path, log); err != nil {
+			return nil, err
+		}
 		// Foreign keys on; writers wait rather than fail; a transaction
 		// takes the write lock when it begins, so two never deadlock.
 		q := "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
@@ -75,6 +82,56 @@ func open(dsn string, log *slog.Logger) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("db %q: want sqlite:///path or postgres://…", redact(dsn))
 	}
+}
+
+// ownFile makes a new database file readable by its owner only, and
+// refuses an empty one: SQLite would take it for a new database, and a file
+// emptied by accident would lose every lab without a word.
+func ownFile(path string, log *slog.Logger) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("db: %w", err)
+		}
+		return f.Close()
+	case err != nil:
+		return fmt.Errorf("db: %w", err)
+	case fi.Size() == 0:
+		return fmt.Errorf("db %s: an empty file, not a database: restore it from a backup, or remove it to start an empty database", path)
+	case fi.Mode().Perm()&0o077 != 0:
+		log.Warn("the database is readable by others: it holds the lab files and tokens of hosts", "path", path, "mode", fi.Mode().Perm().String())
+	}
+	return nil
+}
+
+// check runs SQLite's quick integrity check: a corrupt database is refused
+// at start, not found by a query that fails every cycle.
+func (s *Store) check(ctx context.Context) error {
+	if s.postgres {
+		return nil
+	}
+	rows, err := s.db.QueryContext(ctx, "PRAGMA quick_check(5)")
+	if err != nil {
+		return fmt.Errorf("db: integrity check: %w", err)
+	}
+	defer rows.Close()
+	var found []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return fmt.Errorf("db: integrity check: %w", err)
+		}
+		found = append(found, line)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("db: integrity check: %w", err)
+	}
+	if len(found) != 1 || found[0] != "ok" {
+		return fmt.Errorf("db: integrity check failed, restore the database from a backup: %s", strings.Join(found, "; "))
+	}
+	return nil
 }
 
 // redact hides a password in a DSN for messages.

@@ -449,3 +449,49 @@ func TestNodeSettingsAndFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestStartupIntegrity: a new database file is its owner's alone; an empty
+// file is refused rather than taken for a new database; a corrupt one is
+// refused at start, with what SQLite found.
+func TestStartupIntegrity(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "n.db")
+	s := openStore(t, "sqlite://"+path)
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("new database file: %v, %v; want mode 0600", fi.Mode(), err)
+	}
+	lab := demo
+	for i := range 200 { // pages enough that one in the middle holds rows
+		lab.Name = fmt.Sprintf("lab%03d", i)
+		if _, err := s.CreateLab(t.Context(), lab); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(t.Context(), "sqlite://"+empty, quiet()); err == nil || !strings.Contains(err.Error(), "an empty file, not a database") {
+		t.Errorf("an empty file: %v", err)
+	}
+
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) < 8*4096 {
+		t.Fatalf("database of %d bytes: %v", len(data), err)
+	}
+	for i := 4 * 4096; i < 6*4096; i++ { // two pages of garbage past the schema
+		data[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := Open(t.Context(), "sqlite://"+path, quiet()); err == nil || !strings.Contains(err.Error(), "integrity check failed") {
+		if st != nil {
+			st.Close()
+		}
+		t.Errorf("a corrupt database: %v", err)
+	}
+}

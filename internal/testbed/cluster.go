@@ -71,7 +71,7 @@ func StartCluster(t TB, cfg ClusterConfig) *Cluster {
 	ctx := t.Context()
 	bed := Start(t)
 	c := &Cluster{Bed: bed, Hosts: map[string]*Host{}, Agents: map[string]*Process{}, Dockers: map[string]*Docker{}, cfg: cfg,
-		AgentToken: "agent-" + bed.ID(), APIToken: "api-" + bed.ID()}
+		AgentToken: "agent-token-" + bed.ID(), APIToken: "api-token-" + bed.ID()}
 	var err error
 	if c.Ctl, err = bed.AddMachine(ctx, "ctl", netip.MustParsePrefix(ControllerAddr+"/24")); err != nil {
 		t.Fatalf("controller machine: %v", err)
