@@ -330,7 +330,7 @@ func controllerScenario(ctx context.Context) ([]row, error) {
 		srv := httptest.NewServer(&agenttest.Converged{})
 		defer srv.Close()
 		for h := range 100 {
-			if err := st.RegisterHost(ctx, store.Host{Name: fmt.Sprintf("h%d", h), Address: srv.URL, DataIP: fmt.Sprintf("10.1.%d.%d", h/250, h%250+1)}); err != nil {
+			if _, err := st.RegisterHost(ctx, store.Host{Name: fmt.Sprintf("h%d", h), Address: srv.URL, DataIP: fmt.Sprintf("10.1.%d.%d", h/250, h%250+1)}); err != nil {
 				return nil, err
 			}
 		}

@@ -102,7 +102,7 @@ func TestCLIApply(t *testing.T) {
 	for i, name := range []string{"hostA", "hostB"} {
 		agent := httptest.NewServer(&agenttest.Converged{})
 		defer agent.Close()
-		if err := st.RegisterHost(t.Context(), store.Host{Name: name, Address: agent.URL, DataIP: "10.77.0." + string(rune('1'+i))}); err != nil {
+		if _, err := st.RegisterHost(t.Context(), store.Host{Name: name, Address: agent.URL, DataIP: "10.77.0." + string(rune('1'+i))}); err != nil {
 			t.Fatal(err)
 		}
 	}

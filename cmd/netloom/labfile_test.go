@@ -24,7 +24,7 @@ func TestCLILabFileProblems(t *testing.T) {
 	st, srv := serveController(t)
 	agent := httptest.NewServer(&agenttest.Converged{})
 	defer agent.Close()
-	if err := st.RegisterHost(t.Context(), store.Host{Name: "hostA", Address: agent.URL, DataIP: "10.77.0.1"}); err != nil {
+	if _, err := st.RegisterHost(t.Context(), store.Host{Name: "hostA", Address: agent.URL, DataIP: "10.77.0.1"}); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()

@@ -15,8 +15,8 @@ import (
 
 func newHostCmd(root *rootOptions) *cobra.Command {
 	o := &clientOptions{}
-	cmd := &cobra.Command{Use: "host", Short: "Inspect hosts", Args: usageArgs(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error { return usagef("host: a subcommand is required (ls)") }}
+	cmd := &cobra.Command{Use: "host", Short: "Inspect and remove hosts", Args: usageArgs(cobra.NoArgs),
+		RunE: func(*cobra.Command, []string) error { return usagef("host: a subcommand is required (ls, rm)") }}
 	o.register(cmd)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "ls",
@@ -45,6 +45,32 @@ func newHostCmd(root *rootOptions) *cobra.Command {
 			return t.flush()
 		},
 	})
+	var force bool
+	rm := &cobra.Command{
+		Use:   "rm NAME",
+		Short: "Forget a host: its name is free for another agent (stop its agent first, or it registers again)",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			out, err := c.RemoveHost(cmd.Context(), args[0], force)
+			if err != nil {
+				return err
+			}
+			if root.output == "json" {
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "host %s removed\n", out.Host)
+			for _, lab := range out.Unplaced {
+				fmt.Fprintf(cmd.OutOrStdout(), "lab %s: its nodes on %s are unplaced: netloom lab deploy %s places them again\n", lab, out.Host, lab)
+			}
+			return nil
+		},
+	}
+	rm.Flags().BoolVar(&force, "force", false, "remove it even while labs have nodes on it (they are unplaced)")
+	cmd.AddCommand(rm)
 	return cmd
 }
 

@@ -91,6 +91,8 @@ type Agent struct {
 	// probe checks the underlay; report holds what it last found.
 	probe  *underlay.Prober
 	report *underlayReport
+	// cred binds the agent to its host's name at the controller.
+	cred *credential
 }
 
 // New builds an agent on a driver and a runtime.
@@ -109,9 +111,13 @@ func New(cfg Config, d fabric.Driver, rt runtime.Runtime, log *slog.Logger) (*Ag
 	if err != nil {
 		return nil, err
 	}
+	cred, err := loadCredential(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
 	m := newMetrics()
 	return &Agent{cfg: cfg, log: log, m: m, drv: d, watchers: watchers(rt), conv: newConverger(d, rt, cfg.StateDir, cfg.MTU, log, m),
-		probe: probe, report: newUnderlayReport()}, nil
+		probe: probe, report: newUnderlayReport(), cred: cred}, nil
 }
 
 // Handler returns the agent API, for tests that serve it themselves.

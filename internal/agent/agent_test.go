@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -155,5 +157,41 @@ func declareT(t *testing.T, c *converger, tunnels ...wire.DeclaredTunnel) {
 	t.Helper()
 	if _, err := c.declare(t.Context(), wire.DeclareStateRequest{Tunnels: tunnels}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCredentialRequired: once the agent holds its host's credential, a
+// call with the agent token alone is refused: another holder of the shared
+// token cannot act on this host.
+func TestCredentialRequired(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	held := strings.Repeat("5a", 32)
+	if err := os.WriteFile(filepath.Join(cfg.StateDir, credentialFile), []byte(held+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, fabrictest.New(), runtimetest.New(), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	for _, tt := range []struct {
+		name, credential string
+		want             int
+	}{{"none", "", 401}, {"another", strings.Repeat("5b", 32), 401}, {"its own", held, 200}} {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/overlay/status", nil)
+		req.Header.Set("Authorization", "Bearer "+cfg.Token)
+		if tt.credential != "" {
+			req.Header.Set(wire.CredentialHeader, tt.credential)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s credential: %d, want %d", tt.name, resp.StatusCode, tt.want)
+		}
 	}
 }

@@ -143,12 +143,13 @@ func (a *Agent) handle(mux *http.ServeMux, pattern string, h handler) {
 	})))
 }
 
-// auth checks the bearer token in constant time.
+// auth checks the bearer token, and the host credential once the agent
+// holds one, in constant time.
 func (a *Agent) auth(next http.Handler) http.Handler {
 	want := []byte("Bearer " + a.cfg.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		if subtle.ConstantTimeCompare(got, want) != 1 || !a.cred.allows(r.Header.Get(wire.CredentialHeader)) {
 			a.respond(w, r, nil, ErrUnauthorized)
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -24,11 +25,15 @@ func (a *Agent) registerLoop(ctx context.Context) {
 		wait := a.cfg.Heartbeat
 		mtu, checks := a.report.get()
 		if !registered {
+			var resp wire.RegisterResponse
 			err = a.post(ctx, client, "/api/v1/hosts/register", wire.RegisterRequest{
 				Name: a.cfg.Name, Address: a.cfg.Advertise, DataIP: a.cfg.DataIP,
-				Capabilities: append([]string{"ovs", "vxlan", "declare-state", "host-declaration"}, a.runtimes()...), Version: a.cfg.Version,
-				ObservedGeneration: a.conv.appliedGeneration(), UnderlayMTU: mtu,
-			})
+				Capabilities: append([]string{"ovs", "vxlan", "declare-state", "host-declaration", wire.CapHostCredential}, a.runtimes()...),
+				Version:      a.cfg.Version, ObservedGeneration: a.conv.appliedGeneration(), UnderlayMTU: mtu, Credential: a.cred.get(),
+			}, &resp)
+			if err == nil {
+				err = a.cred.set(resp.Credential)
+			}
 			if err == nil {
 				registered, backoff = true, time.Second
 				a.log.Info("registered with controller", "controller", a.cfg.Controller)
@@ -38,7 +43,7 @@ func (a *Agent) registerLoop(ctx context.Context) {
 			}
 		} else {
 			err = a.post(ctx, client, "/api/v1/hosts/"+url.PathEscape(a.cfg.Name)+"/heartbeat",
-				wire.HeartbeatRequest{ObservedGeneration: a.conv.appliedGeneration(), UnderlayMTU: mtu, Underlay: checks})
+				wire.HeartbeatRequest{ObservedGeneration: a.conv.appliedGeneration(), UnderlayMTU: mtu, Underlay: checks}, nil)
 			if err != nil {
 				registered = false
 			}
@@ -66,8 +71,10 @@ func (a *Agent) runtimes() []string {
 	return a.cfg.Runtimes
 }
 
-// post sends one JSON request to the controller with the agent token.
-func (a *Agent) post(ctx context.Context, client *http.Client, path string, body any) error {
+// post sends one JSON request to the controller with the agent token and
+// the host credential, and decodes the answer into out (when not nil). A
+// refusal says why, as the controller words it.
+func (a *Agent) post(ctx context.Context, client *http.Client, path string, body, out any) error {
 	data, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -78,13 +85,27 @@ func (a *Agent) post(ctx context.Context, client *http.Client, path string, body
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+a.cfg.Token)
+	if c := a.cred.get(); c != "" {
+		req.Header.Set(wire.CredentialHeader, c)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s: status %d", path, resp.StatusCode)
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
 	}
-	return nil
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(answer, &e)
+		return fmt.Errorf("%s: status %d: %s", path, resp.StatusCode, e.Error)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(answer, out)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"path"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/netloom/netloom/internal/store"
@@ -30,6 +32,7 @@ var (
 	errUnauthorized = errors.New("missing or wrong bearer token")
 	errBadBody      = errors.New("malformed body")
 	errTooLarge     = errors.New("too large")
+	errForbidden    = errors.New("forbidden")
 	errLabBusy      = errors.New("lab is not stopped: destroy it first")
 )
 
@@ -50,7 +53,7 @@ func (c *Controller) routes() http.Handler {
 		if err := validateRegister(req); err != nil {
 			return 0, nil, err
 		}
-		only, err := c.register(r.Context(), req)
+		only, credential, err := c.register(r.Context(), req)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -62,10 +65,13 @@ func (c *Controller) routes() http.Handler {
 				c.log.Warn("convergence after registration failed", "host", req.Name, "err", err)
 			}
 		})
-		return http.StatusOK, map[string]bool{"success": true}, nil
+		return http.StatusOK, wire.RegisterResponse{Success: true, Credential: credential}, nil
 	})
 	c.handle(mux, "POST /api/v1/hosts/{name}/heartbeat", agent, func(r *http.Request) (int, any, error) {
 		name := r.PathValue("name")
+		if err := c.checkCredential(r.Context(), name, r.Header.Get(wire.CredentialHeader)); err != nil {
+			return 0, nil, err
+		}
 		var req wire.HeartbeatRequest
 		if r.ContentLength != 0 { // the original's agents send no body
 			if err := decodeJSON(r, &req); err != nil {
@@ -109,6 +115,17 @@ func (c *Controller) routes() http.Handler {
 			out = append(out, c.hostView(h))
 		}
 		return http.StatusOK, out, nil
+	})
+	c.handle(mux, "DELETE /api/v1/hosts/{name}", api, func(r *http.Request) (int, any, error) {
+		name := r.PathValue("name")
+		c.convMu.Lock() // no round declares to it meanwhile
+		defer c.convMu.Unlock()
+		labs, err := c.store.DeleteHost(r.Context(), name, r.URL.Query().Get("force") == "true")
+		if err != nil {
+			return 0, nil, err
+		}
+		c.log.Warn("host removed", "host", name, "labs_unplaced", labs)
+		return http.StatusOK, wire.HostRemoved{Host: name, Unplaced: append([]string{}, labs...)}, nil
 	})
 	c.handle(mux, "GET /api/v1/hosts/{name}", api, func(r *http.Request) (int, any, error) {
 		h, err := c.store.Host(r.Context(), r.PathValue("name"))
@@ -211,24 +228,66 @@ func (c *Controller) routes() http.Handler {
 // changed, since its peers' tunnels point at it. An agent that applied a
 // generation above the controller's counter (a restored database) moves
 // the counter past it.
-func (c *Controller) register(ctx context.Context, req wire.RegisterRequest) (map[string]bool, error) {
+func (c *Controller) register(ctx context.Context, req wire.RegisterRequest) (map[string]bool, string, error) {
 	old, err := c.store.Host(ctx, req.Name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
+		return nil, "", err
+	}
+	if old.Credential != "" && !sameSecret(req.Credential, old.Credential) {
+		return nil, "", fmt.Errorf("%w: host %s is bound to the agent that registered it first, and this one does not hold its credential "+
+			"(netloom host rm %s lets another agent take the name)", errForbidden, req.Name, req.Name)
+	}
+	credential := old.Credential
+	if credential == "" && slices.Contains(req.Capabilities, wire.CapHostCredential) {
+		// The agent's own, well formed, is kept: it held it before this
+		// database (restored from a backup) knew it.
+		credential = req.Credential
+		if len(credential) != 2*credentialBytes || strings.Trim(credential, "0123456789abcdef") != "" {
+			credential = newCredential()
+		}
 	}
 	if _, err := c.catchUp(ctx, req.Name, req.ObservedGeneration); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if err := c.store.RegisterHost(ctx, store.Host{Name: req.Name, Address: req.Address, DataIP: req.DataIP,
-		Capabilities: req.Capabilities, Version: req.Version, UnderlayMTU: req.UnderlayMTU}); err != nil {
-		return nil, err
+	bound, err := c.store.RegisterHost(ctx, store.Host{Name: req.Name, Address: req.Address, DataIP: req.DataIP,
+		Capabilities: req.Capabilities, Version: req.Version, UnderlayMTU: req.UnderlayMTU, Credential: credential})
+	if err != nil {
+		return nil, "", err
 	}
-	c.log.Info("host registered", "host", req.Name, "address", req.Address, "data_ip", req.DataIP)
+	if bound != credential { // another agent bound the name meanwhile
+		return nil, "", fmt.Errorf("%w: host %s was just bound to another agent", errForbidden, req.Name)
+	}
+	c.log.Info("host registered", "host", req.Name, "address", req.Address, "data_ip", req.DataIP, "bound", credential != "")
 	if old.DataIP != "" && old.DataIP != req.DataIP {
 		c.log.Info("host data address changed", "host", req.Name, "from", old.DataIP, "to", req.DataIP)
-		return nil, nil
+		return nil, credential, nil
 	}
-	return map[string]bool{req.Name: true}, nil
+	return map[string]bool{req.Name: true}, credential, nil
+}
+
+// credentialBytes is the size of a host credential.
+const credentialBytes = 32
+
+// newCredential returns a fresh host credential, hex.
+func newCredential() string {
+	b := make([]byte, credentialBytes)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func sameSecret(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+// checkCredential refuses a heartbeat for a bound host without its
+// credential.
+func (c *Controller) checkCredential(ctx context.Context, name, credential string) error {
+	h, err := c.store.Host(ctx, name)
+	if err != nil {
+		return err // an unknown host registers again
+	}
+	if h.Credential != "" && !sameSecret(credential, h.Credential) {
+		return fmt.Errorf("%w: host %s is bound to another agent's credential", errForbidden, name)
+	}
+	return nil
 }
 
 // underlayChanged logs, once per change, what a host's agent found on the
@@ -332,6 +391,8 @@ func (c *Controller) respond(w http.ResponseWriter, r *http.Request, status int,
 		status = http.StatusBadRequest
 	case errors.Is(err, errUnauthorized):
 		status = http.StatusUnauthorized
+	case errors.Is(err, errForbidden):
+		status = http.StatusForbidden
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, errNotPlaced):
 		status = http.StatusNotFound
 	case errors.Is(err, store.ErrConflict), errors.Is(err, errLabBusy):

@@ -233,3 +233,60 @@ func TestErrorTexts(t *testing.T) {
 		t.Errorf("an internal error: %d %v", code, out)
 	}
 }
+
+// TestHostCredentialRules: an agent that keeps a credential is bound to its
+// host's name at its first registration; another agent cannot register the
+// name or heartbeat for it; an agent without credentials (the original's)
+// registers as before; a well-formed credential an agent already holds is
+// kept (a database restored from a backup).
+func TestHostCredentialRules(t *testing.T) {
+	t.Parallel()
+	_, srv := newTestController(t, time.Minute)
+	register := func(name, credential string, caps ...string) (int, wire.RegisterResponse) {
+		body, _ := json.Marshal(wire.RegisterRequest{Name: name, Address: "http://10.77.0.1:7401", DataIP: "10.77.0.1", Capabilities: caps, Credential: credential})
+		var out wire.RegisterResponse
+		code := do(t, srv, "POST", "/api/v1/hosts/register", "agent", "application/json", string(body), &out)
+		return code, out
+	}
+	heartbeat := func(name, credential string) int {
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", srv.URL+"/api/v1/hosts/"+name+"/heartbeat", nil)
+		req.Header.Set("Authorization", "Bearer agent")
+		if credential != "" {
+			req.Header.Set(wire.CredentialHeader, credential)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	code, first := register("h1", "", wire.CapHostCredential)
+	if code != 200 || len(first.Credential) != 64 {
+		t.Fatalf("first registration: %d %+v", code, first)
+	}
+	for _, tt := range []struct {
+		name, credential string
+		want             int
+	}{{"none", "", 403}, {"another", strings.Repeat("ab", 32), 403}, {"its own", first.Credential, 200}} {
+		if code, out := register("h1", tt.credential, wire.CapHostCredential); code != tt.want || tt.want == 200 && out.Credential != first.Credential {
+			t.Errorf("registering h1 with %s credential: %d %+v, want %d", tt.name, code, out, tt.want)
+		}
+		if code := heartbeat("h1", tt.credential); code != tt.want {
+			t.Errorf("heartbeat of h1 with %s credential: %d, want %d", tt.name, code, tt.want)
+		}
+	}
+	if code, _ := register("h1", ""); code != 403 {
+		t.Errorf("an agent without credentials taking h1: %d, want 403", code)
+	}
+	if code, out := register("old", ""); code != 200 || out.Credential != "" {
+		t.Errorf("an agent without credentials: %d %+v", code, out)
+	}
+	if code, out := register("old", ""); code != 200 || heartbeat("old", "") != 200 {
+		t.Errorf("it registers again as before: %d %+v", code, out)
+	}
+	held := strings.Repeat("0f", 32)
+	if code, out := register("restored", held, wire.CapHostCredential); code != 200 || out.Credential != held {
+		t.Errorf("a credential the agent holds: %d %+v, want it kept", code, out)
+	}
+}

@@ -124,7 +124,7 @@ func (c *Controller) Run(ctx context.Context) error {
 
 // agent returns a client of a host's agent.
 func (c *Controller) agent(h store.Host) *client.Client {
-	return client.New(h.Address, c.cfg.AgentToken, c.http)
+	return client.New(h.Address, c.cfg.AgentToken, c.http).WithCredential(h.Credential)
 }
 
 // online reports whether a host heartbeated recently enough.

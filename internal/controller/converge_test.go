@@ -30,7 +30,7 @@ func serveHosts(t *testing.T, c *Controller, agents map[string]http.Handler) map
 		srv := httptest.NewServer(h)
 		t.Cleanup(srv.Close)
 		srvs[name] = srv
-		if err := c.store.RegisterHost(t.Context(), store.Host{Name: name, Address: srv.URL, DataIP: "10.77.0." + string(rune('1'+i))}); err != nil {
+		if _, err := c.store.RegisterHost(t.Context(), store.Host{Name: name, Address: srv.URL, DataIP: "10.77.0." + string(rune('1'+i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -132,7 +132,7 @@ func TestDeployDeclares(t *testing.T) {
 	b2 := &agenttest.Converged{}
 	srv := httptest.NewServer(b2)
 	t.Cleanup(srv.Close)
-	if err := c.store.RegisterHost(ctx, store.Host{Name: "hostB", Address: srv.URL, DataIP: "10.77.0.2"}); err != nil {
+	if _, err := c.store.RegisterHost(ctx, store.Host{Name: "hostB", Address: srv.URL, DataIP: "10.77.0.2"}); err != nil {
 		t.Fatal(err)
 	}
 	edit := threeNodes

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/netloom/netloom/internal/wire"
@@ -24,26 +25,34 @@ type Host struct {
 	// reported); Underlay the agent's last checks of its peers.
 	UnderlayMTU int                  `json:"underlay_mtu,omitempty"`
 	Underlay    []wire.UnderlayCheck `json:"underlay,omitempty"`
+	// Credential binds the host's name to its agent ("" for none); it is
+	// never shown.
+	Credential string `json:"-"`
 }
 
 // RegisterHost records an agent, or updates it when it registers again, and
-// counts the registration as a heartbeat.
-func (s *Store) RegisterHost(ctx context.Context, h Host) error {
+// counts the registration as a heartbeat. A host's credential is set once:
+// it returns the credential the host is bound to after the call, which is
+// h.Credential unless another registration bound it first.
+func (s *Store) RegisterHost(ctx context.Context, h Host) (string, error) {
 	caps, err := json.Marshal(h.Capabilities)
 	if err != nil {
-		return err
+		return "", err
 	}
 	t := now()
-	_, err = s.exec(ctx, `INSERT INTO hosts (name, address, data_plane_address, capabilities, version, last_heartbeat, created_at, underlay_mtu)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	var bound string
+	err = s.queryRow(ctx, `INSERT INTO hosts (name, address, data_plane_address, capabilities, version, last_heartbeat, created_at, underlay_mtu, credential)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET address = excluded.address, data_plane_address = excluded.data_plane_address,
 			capabilities = excluded.capabilities, version = excluded.version, last_heartbeat = excluded.last_heartbeat,
-			underlay_mtu = excluded.underlay_mtu`,
-		h.Name, h.Address, h.DataIP, string(caps), h.Version, t, t, h.UnderlayMTU)
+			underlay_mtu = excluded.underlay_mtu,
+			credential = CASE WHEN hosts.credential = '' THEN excluded.credential ELSE hosts.credential END
+		RETURNING credential`,
+		h.Name, h.Address, h.DataIP, string(caps), h.Version, t, t, h.UnderlayMTU, h.Credential).Scan(&bound)
 	if err != nil {
-		return fmt.Errorf("register host %s: %w", h.Name, err)
+		return "", fmt.Errorf("register host %s: %w", h.Name, err)
 	}
-	return nil
+	return bound, nil
 }
 
 // Heartbeat records that an agent is alive, with the underlay it reports
@@ -71,12 +80,12 @@ func (s *Store) Heartbeat(ctx context.Context, name string, hb wire.HeartbeatReq
 	return nil
 }
 
-const hostColumns = `name, address, data_plane_address, capabilities, version, last_heartbeat, created_at, underlay_mtu, underlay`
+const hostColumns = `name, address, data_plane_address, capabilities, version, last_heartbeat, created_at, underlay_mtu, underlay, credential`
 
 func scanHost(row interface{ Scan(...any) error }) (Host, error) {
 	var h Host
 	var caps, underlay string
-	if err := row.Scan(&h.Name, &h.Address, &h.DataIP, &caps, &h.Version, &h.LastHeartbeat, &h.CreatedAt, &h.UnderlayMTU, &underlay); err != nil {
+	if err := row.Scan(&h.Name, &h.Address, &h.DataIP, &caps, &h.Version, &h.LastHeartbeat, &h.CreatedAt, &h.UnderlayMTU, &underlay, &h.Credential); err != nil {
 		return Host{}, err
 	}
 	if err := json.Unmarshal([]byte(caps), &h.Capabilities); err != nil {
@@ -116,4 +125,56 @@ func (s *Store) Host(ctx context.Context, name string) (Host, error) {
 		return Host{}, fmt.Errorf("host %s: %w", name, ErrNotFound)
 	}
 	return h, err
+}
+
+// DeleteHost forgets a host, its name free for another agent to register.
+// While labs have nodes placed on it, it is refused (ErrConflict, naming
+// them) unless force: then those nodes are unplaced, their labs marked
+// error until deployed again, and it returns the labs.
+func (s *Store) DeleteHost(ctx context.Context, name string, force bool) ([]string, error) {
+	var labs []string
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := s.txQuery(ctx, tx, `SELECT DISTINCT lab_id FROM node_placements WHERE host_id = ? ORDER BY lab_id`, name)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var lab string
+			if err := rows.Scan(&lab); err != nil {
+				rows.Close()
+				return err
+			}
+			labs = append(labs, lab)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(labs) > 0 && !force {
+			return fmt.Errorf("host %s: lab %s has nodes on %s (--force unplaces them): %w", name, strings.Join(labs, ", lab "), name, ErrConflict)
+		}
+		why := fmt.Sprintf("host %s was removed with nodes of this lab on it: deploy the lab to place them again", name)
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`UPDATE labs SET state = ?, state_error = ? WHERE id IN (SELECT lab_id FROM node_placements WHERE host_id = ?)`, []any{LabError, why, name}},
+			{`DELETE FROM node_placements WHERE host_id = ?`, []any{name}},
+			{`DELETE FROM mgmt_segments WHERE host_id = ?`, []any{name}},
+			{`DELETE FROM hosts WHERE name = ?`, []any{name}},
+		} {
+			res, err := s.txExec(ctx, tx, q.sql, q.args...)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 && strings.HasPrefix(q.sql, "DELETE FROM hosts") {
+				return fmt.Errorf("host %s: %w", name, ErrNotFound)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("remove host %s: %w", name, err)
+	}
+	return labs, nil
 }

@@ -112,10 +112,10 @@ func TestStore(t *testing.T) {
 			}
 
 			// Hosts.
-			if err := s.RegisterHost(ctx, Host{Name: "hostA", Address: "http://10.77.0.1:7401", DataIP: "10.77.0.1", Capabilities: []string{"ovs"}}); err != nil {
+			if _, err := s.RegisterHost(ctx, Host{Name: "hostA", Address: "http://10.77.0.1:7401", DataIP: "10.77.0.1", Capabilities: []string{"ovs"}}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.RegisterHost(ctx, Host{Name: "hostA", Address: "http://10.77.0.1:7402", DataIP: "10.77.0.1", Version: "v2"}); err != nil {
+			if _, err := s.RegisterHost(ctx, Host{Name: "hostA", Address: "http://10.77.0.1:7402", DataIP: "10.77.0.1", Version: "v2"}); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Heartbeat(ctx, "hostZ", wire.HeartbeatRequest{}); !errors.Is(err, ErrNotFound) {
@@ -401,6 +401,12 @@ func TestMigrationUpgrade(t *testing.T) {
 			var subnet, addr string
 			if err := s.db.QueryRowContext(ctx, `SELECT l.mgmt_subnet, n.mgmt_address FROM nodes n JOIN labs l ON l.id = n.lab_id WHERE n.id = 'n1'`).Scan(&subnet, &addr); err != nil || subnet != "" || addr != "" {
 				t.Errorf("after migration 9: mgmt subnet %q, address %q, %v; want none for an existing lab until it is applied again", subnet, addr, err)
+			}
+			if err := s.migrateTo(ctx, 10); err != nil {
+				t.Fatal(err)
+			}
+			if h, err := s.Host(ctx, "hostA"); err != nil || h.Credential != "" {
+				t.Errorf("after migration 10: host %+v, %v; want an existing host unbound", h, err)
 			}
 			if v, _ := s.Version(ctx); v != latestVersion {
 				t.Errorf("version %d, want %d", v, latestVersion)

@@ -265,6 +265,27 @@ type RegisterRequest struct {
 	ObservedGeneration int64 `json:"observed_generation,omitempty"`
 	// UnderlayMTU (new) is the MTU of the interface that holds DataIP.
 	UnderlayMTU int `json:"underlay_mtu,omitempty"`
+	// Credential (new) is the host credential the agent holds, from an
+	// earlier registration ("" for none). An agent that offers the
+	// CapHostCredential capability is bound to its name by it.
+	Credential string `json:"credential,omitempty"`
+}
+
+// CapHostCredential is the capability of an agent that keeps a host
+// credential: the controller binds the host's name to the first such agent
+// that registers it, and refuses any other agent that registers the name
+// or heartbeats for it.
+const CapHostCredential = "host-credential"
+
+// CredentialHeader carries a host's credential on its agent's heartbeats
+// and on the controller's calls to that agent, beside the agent token.
+const CredentialHeader = "Netloom-Host-Credential"
+
+// RegisterResponse answers a registration; Credential is the host's, for
+// an agent that offers CapHostCredential.
+type RegisterResponse struct {
+	Success    bool   `json:"success"`
+	Credential string `json:"credential,omitempty"`
 }
 
 // HeartbeatRequest is an agent's heartbeat (new body: the original sends
@@ -298,4 +319,11 @@ type UnderlayCheck struct {
 	PathMTU   int       `json:"path_mtu,omitempty"`
 	Reason    string    `json:"reason,omitempty"` // in words, with the numbers
 	CheckedAt time.Time `json:"checked_at"`
+}
+
+// HostRemoved answers DELETE /api/v1/hosts/{name}: the labs whose nodes
+// on it were unplaced (with force).
+type HostRemoved struct {
+	Host     string   `json:"host"`
+	Unplaced []string `json:"unplaced_labs"`
 }

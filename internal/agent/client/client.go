@@ -32,9 +32,10 @@ var (
 
 // Client talks to one agent.
 type Client struct {
-	base  string
-	token string
-	http  *http.Client
+	base       string
+	token      string
+	credential string
+	http       *http.Client
 }
 
 // New returns a client of the agent at base (e.g. "http://10.77.0.1:7401").
@@ -45,6 +46,21 @@ func New(base, token string, hc *http.Client) *Client {
 		hc = http.DefaultClient
 	}
 	return &Client{base: strings.TrimRight(base, "/"), token: token, http: hc}
+}
+
+// WithCredential returns the client, sending the host's credential with
+// each call ("" for a host without one).
+func (c *Client) WithCredential(credential string) *Client {
+	c.credential = credential
+	return c
+}
+
+// authorize sets the agent token and the host's credential on a request.
+func (c *Client) authorize(req *http.Request) {
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.credential != "" {
+		req.Header.Set(wire.CredentialHeader, c.credential)
+	}
 }
 
 // do sends one request and decodes a 2xx answer into out.
@@ -61,7 +77,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	c.authorize(req)
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -144,7 +160,7 @@ func (c *Client) Exec(ctx context.Context, req wire.ExecRequest) (io.ReadCloser,
 	if err != nil {
 		return nil, err
 	}
-	hreq.Header.Set("Authorization", "Bearer "+c.token)
+	c.authorize(hreq)
 	hreq.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(hreq)
 	if err != nil {

@@ -261,6 +261,12 @@ func (c *Client) Hosts(ctx context.Context) ([]wire.HostView, error) {
 	return hosts, c.do(ctx, http.MethodGet, "/hosts", "", nil, &hosts)
 }
 
+// RemoveHost forgets a host; force unplaces the nodes labs have on it.
+func (c *Client) RemoveHost(ctx context.Context, name string, force bool) (wire.HostRemoved, error) {
+	var out wire.HostRemoved
+	return out, c.do(ctx, http.MethodDelete, "/hosts/"+url.PathEscape(name)+"?"+url.Values{"force": {fmt.Sprint(force)}}.Encode(), "", nil, &out)
+}
+
 // Converge runs convergence now, for one lab's hosts when lab is set.
 func (c *Client) Converge(ctx context.Context, lab string) (wire.ConvergeResponse, error) {
 	var resp wire.ConvergeResponse
