@@ -104,7 +104,7 @@ func (a *Agent) post(ctx context.Context, client *http.Client, path string, body
 		_ = json.Unmarshal(answer, &e)
 		return fmt.Errorf("%s: status %d: %s", path, resp.StatusCode, e.Error)
 	}
-	if out == nil {
+	if out == nil || len(bytes.TrimSpace(answer)) == 0 { // a controller may answer nothing
 		return nil
 	}
 	return json.Unmarshal(answer, out)
