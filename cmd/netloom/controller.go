@@ -11,9 +11,9 @@ import (
 )
 
 type controllerOptions struct {
-	listen, db, agentTokenFile, apiTokenFile, logLevel string
-	agentTimeout, offlineAfter, reconcileInterval      time.Duration
-	convergeEvery, maxLabNodes, maxLabLinks            int
+	listen, db, agentTokenFile, apiTokenFile, readTokenFile, logLevel string
+	agentTimeout, offlineAfter, reconcileInterval                     time.Duration
+	convergeEvery, maxLabNodes, maxLabLinks                           int
 }
 
 func newControllerCmd(_ *rootOptions) *cobra.Command {
@@ -35,7 +35,13 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg := controller.Config{Listen: o.listen, AgentToken: agentToken, APIToken: apiToken,
+			var readOnly string
+			if o.readTokenFile != "" {
+				if readOnly, err = readToken("read-token-file", o.readTokenFile, log); err != nil {
+					return err
+				}
+			}
+			cfg := controller.Config{Listen: o.listen, AgentToken: agentToken, APIToken: apiToken, ReadToken: readOnly,
 				AgentTimeout: o.agentTimeout, OfflineAfter: o.offlineAfter,
 				ReconcileInterval: o.reconcileInterval, ConvergeEvery: o.convergeEvery, MaxLabNodes: o.maxLabNodes, MaxLabLinks: o.maxLabLinks}
 			if err := cfg.Validate(); err != nil {
@@ -58,7 +64,8 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 	f.StringVar(&o.listen, "listen", ":7400", "address the REST API listens on")
 	f.StringVar(&o.db, "db", "sqlite:///var/lib/netloom/netloom.db", "database: sqlite:///path or postgres://…")
 	f.StringVar(&o.agentTokenFile, "agent-token-file", "", "file holding the token shared with the agents")
-	f.StringVar(&o.apiTokenFile, "api-token-file", "", "file holding the token of API clients")
+	f.StringVar(&o.apiTokenFile, "api-token-file", "", "file holding the token of API clients: it changes labs and runs commands as root in nodes on every agent host (exec)")
+	f.StringVar(&o.readTokenFile, "read-token-file", "", "file holding a read-only token (GET requests and the web view), for monitoring")
 	f.DurationVar(&o.agentTimeout, "agent-timeout", time.Minute, "timeout of one call to an agent")
 	f.DurationVar(&o.offlineAfter, "offline-after", 90*time.Second, "a host without a heartbeat for this long is offline")
 	f.DurationVar(&o.reconcileInterval, "reconcile-interval", time.Minute, "period of the reconcile loop")

@@ -166,7 +166,7 @@ func (c *Controller) routes() http.Handler {
 		v, err := c.store.LabView(r.Context(), r.PathValue("lab"))
 		return http.StatusOK, v, err
 	})
-	mux.Handle("POST /api/v1/labs/{lab}/nodes/{node}/exec", c.auth(api, http.HandlerFunc(c.serveExec)))
+	mux.Handle("POST /api/v1/labs/{lab}/nodes/{node}/exec", c.auth(api, false, http.HandlerFunc(c.serveExec)))
 	c.handle(mux, "GET /api/v1/labs/{lab}/links", api, func(r *http.Request) (int, any, error) {
 		v, err := c.store.LabView(r.Context(), r.PathValue("lab"))
 		return http.StatusOK, v.Links, err
@@ -347,19 +347,27 @@ func (c *Controller) hostView(h store.Host) wire.HostView {
 		Capabilities: h.Capabilities, LastHeartbeat: h.LastHeartbeat, UnderlayMTU: h.UnderlayMTU, Underlay: h.Underlay}
 }
 
-// handle registers an endpoint that needs token.
+// handle registers an endpoint that needs token; a GET of the API takes
+// the read-only token too.
 func (c *Controller) handle(mux *http.ServeMux, pattern, token string, h handler) {
-	mux.Handle(pattern, c.auth(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	reads := strings.HasPrefix(pattern, http.MethodGet+" ") && token == c.cfg.APIToken
+	mux.Handle(pattern, c.auth(token, reads, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		status, body, err := h(r)
 		c.respond(w, r, status, body, err)
 	})))
 }
 
-// auth lets through requests that carry token.
-func (c *Controller) auth(token string, next http.Handler) http.Handler {
+// auth lets through requests that carry token, or, when reads, the API or
+// read-only token.
+func (c *Controller) auth(token string, reads bool, next http.Handler) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		ok := subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) == 1
+		if !ok && reads {
+			ok = c.readToken(bearer)
+		}
+		if !ok {
 			c.respond(w, r, 0, nil, errUnauthorized)
 			return
 		}

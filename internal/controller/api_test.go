@@ -290,3 +290,31 @@ func TestHostCredentialRules(t *testing.T) {
 		t.Errorf("a credential the agent holds: %d %+v, want it kept", code, out)
 	}
 }
+
+// TestReadToken: the read-only token reads the API and the web view and
+// changes nothing.
+func TestReadToken(t *testing.T) {
+	t.Parallel()
+	c, srv := newTestController(t, time.Minute)
+	c.cfg.ReadToken = "read"
+	tests := []struct {
+		method, path, token string
+		want                int
+	}{
+		{"GET", "/api/v1/labs", "read", 200},
+		{"GET", "/api/v1/hosts", "read", 200},
+		{"GET", "/ui/", "read", 200},
+		{"POST", "/api/v1/labs", "read", 401},
+		{"POST", "/api/v1/converge", "read", 401},
+		{"POST", "/api/v1/labs/x/nodes/n/exec", "read", 401},
+		{"DELETE", "/api/v1/hosts/h", "read", 401},
+		{"POST", "/api/v1/hosts/register", "read", 401},
+		{"GET", "/api/v1/labs", "api", 200},
+		{"GET", "/api/v1/labs", "nope", 401},
+	}
+	for _, tt := range tests {
+		if code := do(t, srv, tt.method, tt.path, tt.token, "application/json", "{}", nil); code != tt.want {
+			t.Errorf("%s %s with the %s token: %d, want %d", tt.method, tt.path, tt.token, code, tt.want)
+		}
+	}
+}

@@ -17,9 +17,12 @@ import (
 
 // Config is the controller's configuration, filled once from flags.
 type Config struct {
-	Listen       string        // e.g. ":7400"
-	AgentToken   string        // shared with the agents; never logged
-	APIToken     string        // for API clients; never logged
+	Listen     string // e.g. ":7400"
+	AgentToken string // shared with the agents; never logged
+	APIToken   string // for API clients; never logged
+	// ReadToken, when set, reads the API (GET) and the web view, and
+	// changes nothing; never logged.
+	ReadToken    string
 	AgentTimeout time.Duration // of one call to an agent
 	OfflineAfter time.Duration // without a heartbeat, a host is offline
 	// ReconcileInterval is the loop's period; a round declaring every
@@ -45,6 +48,9 @@ func (c Config) Validate() error {
 	}
 	if c.AgentToken != "" && c.AgentToken == c.APIToken {
 		errs = append(errs, errors.New("api token: must differ from the agent token"))
+	}
+	if c.ReadToken != "" && (c.ReadToken == c.APIToken || c.ReadToken == c.AgentToken) {
+		errs = append(errs, errors.New("read token: must differ from the api and agent tokens"))
 	}
 	if c.AgentTimeout <= 0 || c.OfflineAfter <= 0 || c.ReconcileInterval <= 0 {
 		errs = append(errs, errors.New("agent timeout, offline-after and reconcile-interval: want more than 0"))

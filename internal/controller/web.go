@@ -95,15 +95,25 @@ func (c *Controller) webHandle(mux *http.ServeMux, pattern string, h http.Handle
 	})
 }
 
-// webAuthorized reports whether r carries the API token, in the cookie or
-// as a bearer header, compared in constant time.
+// webAuthorized reports whether r carries the API token or the read-only
+// one (the web view only reads), in the cookie or as a bearer header.
 func (c *Controller) webAuthorized(r *http.Request) bool {
-	want := []byte(c.cfg.APIToken)
-	if ck, err := r.Cookie(webCookie); err == nil && subtle.ConstantTimeCompare([]byte(ck.Value), want) == 1 {
+	if ck, err := r.Cookie(webCookie); err == nil && c.readToken(ck.Value) {
 		return true
 	}
 	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(bearer), want) == 1
+	return ok && c.readToken(bearer)
+}
+
+// readToken reports, in constant time, whether token may read: the API
+// token or the read-only one.
+func (c *Controller) readToken(token string) bool {
+	api := subtle.ConstantTimeCompare([]byte(token), []byte(c.cfg.APIToken))
+	read := 0
+	if c.cfg.ReadToken != "" {
+		read = subtle.ConstantTimeCompare([]byte(token), []byte(c.cfg.ReadToken))
+	}
+	return api|read == 1
 }
 
 // webRefuse answers 401 with the login form, which comes back to the page
@@ -132,7 +142,7 @@ func (c *Controller) webRefuse(w http.ResponseWriter, r *http.Request, problem s
 func (c *Controller) webLogin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	token := r.PostFormValue("token")
-	if subtle.ConstantTimeCompare([]byte(token), []byte(c.cfg.APIToken)) != 1 {
+	if !c.readToken(token) {
 		c.webRefuse(w, r, "wrong token")
 		return
 	}
