@@ -92,6 +92,11 @@ func TestHostDeclarations(t *testing.T) {
 		if err := os.RemoveAll(filepath.Join(hostB.Dir, "agent")); err != nil {
 			t.Fatal(err)
 		}
+		// Its credential went with its state: the operator lets the
+		// reinstalled agent take the name again.
+		if out, err := w.CLI(t, "host", "unbind", "hostB"); err != nil {
+			t.Fatalf("host unbind: %v\n%s", err, out)
+		}
 		w.StartAgent(t, "hostB")
 		measure("host wiped (OVS database and agent state), rebuilt by the controller at registration", nil)
 	})

@@ -16,7 +16,7 @@ import (
 func newHostCmd(root *rootOptions) *cobra.Command {
 	o := &clientOptions{}
 	cmd := &cobra.Command{Use: "host", Short: "Inspect and remove hosts", Args: usageArgs(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error { return usagef("host: a subcommand is required (ls, rm)") }}
+		RunE: func(*cobra.Command, []string) error { return usagef("host: a subcommand is required (ls, rm, unbind)") }}
 	o.register(cmd)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "ls",
@@ -70,7 +70,22 @@ func newHostCmd(root *rootOptions) *cobra.Command {
 		},
 	}
 	rm.Flags().BoolVar(&force, "force", false, "remove it even while labs have nodes on it (they are unplaced)")
-	cmd.AddCommand(rm)
+	cmd.AddCommand(rm, &cobra.Command{
+		Use:   "unbind NAME",
+		Short: "Let the next agent that registers NAME take it (a reinstalled host): its labs and nodes stay",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			if err := c.Unbind(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "host %s unbound: the next agent that registers %s takes it\n", args[0], args[0])
+			return nil
+		},
+	})
 	return cmd
 }
 

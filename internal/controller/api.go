@@ -127,6 +127,14 @@ func (c *Controller) routes() http.Handler {
 		c.log.Warn("host removed", "host", name, "labs_unplaced", labs)
 		return http.StatusOK, wire.HostRemoved{Host: name, Unplaced: append([]string{}, labs...)}, nil
 	})
+	c.handle(mux, "POST /api/v1/hosts/{name}/unbind", api, func(r *http.Request) (int, any, error) {
+		name := r.PathValue("name")
+		if err := c.store.Unbind(r.Context(), name); err != nil {
+			return 0, nil, err
+		}
+		c.log.Warn("host unbound: the next agent to register it takes its name", "host", name)
+		return http.StatusOK, map[string]string{"host": name}, nil
+	})
 	c.handle(mux, "GET /api/v1/hosts/{name}", api, func(r *http.Request) (int, any, error) {
 		h, err := c.store.Host(r.Context(), r.PathValue("name"))
 		return http.StatusOK, c.hostView(h), err

@@ -285,6 +285,14 @@ func TestHostCredentialRules(t *testing.T) {
 	if code, out := register("old", ""); code != 200 || heartbeat("old", "") != 200 {
 		t.Errorf("it registers again as before: %d %+v", code, out)
 	}
+	// Unbound by the operator (a reinstalled host), the name goes to the
+	// next agent that registers it.
+	if code := do(t, srv, "POST", "/api/v1/hosts/h1/unbind", "api", "", "", nil); code != 200 {
+		t.Fatalf("unbind: %d", code)
+	}
+	if code, out := register("h1", "", wire.CapHostCredential); code != 200 || out.Credential == first.Credential || len(out.Credential) != 64 {
+		t.Errorf("registering h1 after unbind: %d %+v, want a new credential", code, out)
+	}
 	held := strings.Repeat("0f", 32)
 	if code, out := register("restored", held, wire.CapHostCredential); code != 200 || out.Credential != held {
 		t.Errorf("a credential the agent holds: %d %+v, want it kept", code, out)

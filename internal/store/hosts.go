@@ -178,3 +178,17 @@ func (s *Store) DeleteHost(ctx context.Context, name string, force bool) ([]stri
 	}
 	return labs, nil
 }
+
+// Unbind clears a host's credential: the next agent that registers its
+// name binds it (a host reinstalled, its agent's state gone). Its labs and
+// placements stay.
+func (s *Store) Unbind(ctx context.Context, name string) error {
+	res, err := s.exec(ctx, `UPDATE hosts SET credential = '' WHERE name = ?`, name)
+	if err != nil {
+		return fmt.Errorf("unbind host %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("host %s: %w", name, ErrNotFound)
+	}
+	return nil
+}

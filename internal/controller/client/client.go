@@ -267,6 +267,11 @@ func (c *Client) RemoveHost(ctx context.Context, name string, force bool) (wire.
 	return out, c.do(ctx, http.MethodDelete, "/hosts/"+url.PathEscape(name)+"?"+url.Values{"force": {fmt.Sprint(force)}}.Encode(), "", nil, &out)
 }
 
+// Unbind lets the next agent that registers a host's name take it.
+func (c *Client) Unbind(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPost, "/hosts/"+url.PathEscape(name)+"/unbind", "", nil, nil)
+}
+
 // Converge runs convergence now, for one lab's hosts when lab is set.
 func (c *Client) Converge(ctx context.Context, lab string) (wire.ConvergeResponse, error) {
 	var resp wire.ConvergeResponse
