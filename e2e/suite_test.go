@@ -174,6 +174,7 @@ func TestFaults(t *testing.T) {
 		body, _ := json.Marshal(wire.DeclareStateRequest{DeclaredLabs: []string{lab}, Generation: &old})
 		req, _ := http.NewRequestWithContext(t.Context(), "POST", "http://10.77.0.1:7401/overlay/declare-state", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+w.AgentToken)
+		req.Header.Set(wire.CredentialHeader, w.Credential(t, "hostA"))
 		resp, err := w.HTTP.Do(req)
 		if err != nil {
 			t.Fatal(err)

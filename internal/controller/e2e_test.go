@@ -383,6 +383,7 @@ func TestConvergeHeals(t *testing.T) {
 		body, _ := json.Marshal(wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{orphan}}) // an old controller: no generation
 		req, _ := http.NewRequestWithContext(t.Context(), "POST", "http://10.77.0.1:7401/overlay/declare-state", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+c.AgentToken)
+		req.Header.Set(wire.CredentialHeader, c.Credential(t, "hostA"))
 		resp, err := c.HTTP.Do(req)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("declare the orphan: %v %v", err, resp)

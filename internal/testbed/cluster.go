@@ -281,3 +281,14 @@ func (c *Cluster) cliArgs(args []string) []string {
 	}
 	return slices.Concat(args[:i], conn, args[i:])
 }
+
+// Credential returns the host credential a host's agent holds, for a test
+// that calls the agent as the controller does.
+func (c *Cluster) Credential(t TB, host string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(c.Hosts[host].Dir, "agent", "credential"))
+	if err != nil {
+		t.Fatalf("credential of %s: %v", host, err)
+	}
+	return strings.TrimSpace(string(data))
+}
