@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vishvananda/netlink"
 
 	"github.com/netloom/netloom/internal/wire"
 )
@@ -183,6 +184,10 @@ func (a *Agent) respond(w http.ResponseWriter, r *http.Request, body any, err er
 		status = http.StatusConflict
 	case errors.Is(err, ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, netlink.ErrDumpInterrupted):
+		// The host kept changing through every retry of a dump: busy, not
+		// broken, and the same request may pass a moment later.
+		status = http.StatusServiceUnavailable
 	}
 	level := slog.LevelWarn
 	if status == http.StatusInternalServerError {

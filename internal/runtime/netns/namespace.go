@@ -152,23 +152,35 @@ func List() ([]string, error) {
 	return names, nil
 }
 
-// dumpAttempts bounds how often LinkList dumps again after an interrupted
-// dump.
+// dumpAttempts bounds how often Dump takes a dump again after an
+// interrupted one.
 const dumpAttempts = 20
 
-// LinkList dumps a namespace's links. A dump that raced with link changes
-// (NLM_F_DUMP_INTR) is taken again, since its answer may miss links or hold
-// gone ones: while nodes are made and removed in parallel this is common.
-func LinkList(h *netlink.Handle) ([]netlink.Link, error) {
+// Dump runs one netlink dump (links, addresses, routes, neighbours) and
+// takes it again while it comes back interrupted (NLM_F_DUMP_INTR, which
+// vishvananda/netlink returns as ErrDumpInterrupted with partial results):
+// such an answer may miss objects or hold gone ones, and while nodes are
+// made and removed in parallel it is common. After dumpAttempts tries the
+// error wraps netlink.ErrDumpInterrupted. Every dump netloom takes goes
+// through here.
+func Dump[T any](what string, dump func() ([]T, error)) ([]T, error) {
 	for attempt := 1; ; attempt++ {
-		links, err := h.LinkList()
+		got, err := dump()
 		if err == nil {
-			return links, nil
+			return got, nil
 		}
-		if !errors.Is(err, netlink.ErrDumpInterrupted) || attempt == dumpAttempts {
-			return nil, fmt.Errorf("list links: %w", err)
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return nil, fmt.Errorf("list %s: %w", what, err)
+		}
+		if attempt == dumpAttempts {
+			return nil, fmt.Errorf("list %s: %d tries: %w", what, attempt, err)
 		}
 	}
+}
+
+// LinkList dumps a namespace's links (see Dump).
+func LinkList(h *netlink.Handle) ([]netlink.Link, error) {
+	return Dump("links", h.LinkList)
 }
 
 // DoomedGroup is the link group of links that are about to be deleted

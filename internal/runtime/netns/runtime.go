@@ -313,9 +313,9 @@ func setAddrs(h *netlink.Handle, end netlink.Link, want []netip.Prefix) error {
 		return nil
 	}
 	name := end.Attrs().Name
-	have, err := h.AddrList(end, netlink.FAMILY_ALL)
+	have, err := Dump("addresses", func() ([]netlink.Addr, error) { return h.AddrList(end, netlink.FAMILY_ALL) })
 	if err != nil {
-		return fmt.Errorf("list addresses of %s: %w", name, err)
+		return fmt.Errorf("interface %s: %w", name, err)
 	}
 	missing := map[netip.Prefix]bool{}
 	for _, p := range want {
@@ -402,7 +402,7 @@ func (r *Runtime) DeleteNode(ctx context.Context, lab, name string) error {
 func (r *Runtime) anotherHosts(nsName, lab, name string) (bool, error) {
 	veths := 0
 	err := WithHandle(nsName, func(h *netlink.Handle) error {
-		links, err := h.LinkList()
+		links, err := LinkList(h)
 		for _, l := range links {
 			if l.Type() == "veth" {
 				veths++
