@@ -180,7 +180,7 @@ func (a *Agent) respond(w http.ResponseWriter, r *http.Request, body any, err er
 		status = http.StatusBadRequest
 	case errors.Is(err, ErrUnauthorized):
 		status = http.StatusUnauthorized
-	case errors.Is(err, ErrStaleGeneration), errors.Is(err, ErrNotOwned):
+	case errors.Is(err, ErrStaleGeneration), errors.Is(err, ErrGenerationRefused), errors.Is(err, ErrNotOwned):
 		status = http.StatusConflict
 	case errors.Is(err, ErrNotFound):
 		status = http.StatusNotFound

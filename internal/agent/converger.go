@@ -33,6 +33,7 @@ type converger struct {
 	runtime  runtime.Runtime
 	stateDir string
 	mtu      int // for tunnels that declare none
+	gens     generations
 	log      *slog.Logger
 	m        *metrics
 
@@ -49,9 +50,9 @@ type converger struct {
 	heldChanged chan struct{}
 }
 
-func newConverger(d fabric.Driver, rt runtime.Runtime, stateDir string, mtu int, log *slog.Logger, m *metrics) *converger {
+func newConverger(d fabric.Driver, rt runtime.Runtime, stateDir string, mtu int, gens generations, log *slog.Logger, m *metrics) *converger {
 	return &converger{
-		driver: d, runtime: rt, stateDir: stateDir, mtu: mtu, log: log, m: m,
+		driver: d, runtime: rt, stateDir: stateDir, mtu: mtu, gens: gens, log: log, m: m,
 		held: newHostState(), names: map[string]bool{}, tags: vlan.New(nil), heldChanged: make(chan struct{}, 1),
 	}
 }

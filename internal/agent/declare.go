@@ -9,15 +9,45 @@ import (
 	"github.com/netloom/netloom/internal/wire"
 )
 
-// fence refuses a declaration older than the last applied and returns the
+// MaxFirstGeneration bounds the first generation an agent takes, when it
+// has taken none (or only 0) yet: a controller that has run for years may
+// be far along, but not past what a float64 counts exactly.
+const MaxFirstGeneration int64 = 1 << 53
+
+// DefaultMaxGenerationJump is how far ahead of the last taken generation a
+// declaration may be, by default.
+const DefaultMaxGenerationJump int64 = 1 << 32
+
+// generations says which generations an agent takes: a declaration older
+// than the last taken is stale, one too far ahead of it implausible (one
+// such, persisted in the cache, would fence every real controller out for
+// good), and one without a generation bypasses fencing, so it is taken only
+// in the compatibility mode for the original controller.
+type generations struct {
+	maxJump        int64
+	acceptUnfenced bool
+}
+
+// fence refuses a declaration that gens does not take and returns the
 // generation it applies. The caller holds c.mu.
 func (c *converger) fence(g *int64) (int64, error) {
-	if g == nil {
-		return c.generation, nil // an old controller's: not fenced
-	}
-	if *g < c.generation {
+	switch {
+	case g == nil && c.gens.acceptUnfenced:
+		c.log.Warn("unfenced declaration taken", "generation", c.generation)
+		return c.generation, nil
+	case g == nil:
+		c.m.stale.Inc()
+		return 0, fmt.Errorf("%w: the declaration has no generation, which this agent takes only with --accept-unfenced", ErrGenerationRefused)
+	case *g < c.generation:
 		c.m.stale.Inc()
 		return 0, fmt.Errorf("%w: %d is older than %d, the last applied", ErrStaleGeneration, *g, c.generation)
+	case c.generation == 0 && *g > MaxFirstGeneration:
+		c.m.stale.Inc()
+		return 0, fmt.Errorf("%w: %d is more than %d, the most an agent takes first", ErrGenerationRefused, *g, MaxFirstGeneration)
+	case c.generation > 0 && *g-c.generation > c.gens.maxJump:
+		c.m.stale.Inc()
+		return 0, fmt.Errorf("%w: %d is more than %d ahead of %d, the last applied (--max-generation-jump)",
+			ErrGenerationRefused, *g, c.gens.maxJump, c.generation)
 	}
 	return *g, nil
 }

@@ -18,7 +18,7 @@ import (
 func newHostConverger(t *testing.T) (*converger, *fabrictest.Fake, *runtimetest.Fake) {
 	t.Helper()
 	f, rt := fabrictest.New(), runtimetest.New()
-	return newConverger(f, rt, t.TempDir(), 1450, quiet(), newMetrics()), f, rt
+	return newConverger(f, rt, t.TempDir(), 1450, generations{maxJump: DefaultMaxGenerationJump}, quiet(), newMetrics()), f, rt
 }
 
 // node is a declared node with one interface per tag, eth1, eth2, ….
@@ -32,6 +32,9 @@ func node(lab, name string, tags ...int) wire.DeclaredNode {
 
 func declareHostT(t *testing.T, c *converger, req wire.HostDeclaration) wire.HostDeclarationResponse {
 	t.Helper()
+	if req.Generation == nil {
+		req.Generation = current(c)
+	}
 	if err := req.Validate(); err != nil {
 		t.Fatalf("test request invalid: %v", err)
 	}
@@ -244,7 +247,7 @@ func TestRestoreRebuildsNodes(t *testing.T) {
 	want := f.Dump() + "\n" + rt.Dump()
 
 	f2, rt2 := fabrictest.New(), runtimetest.New()
-	c2 := newConverger(f2, rt2, c.stateDir, 1450, quiet(), newMetrics())
+	c2 := newConverger(f2, rt2, c.stateDir, 1450, generations{maxJump: DefaultMaxGenerationJump}, quiet(), newMetrics())
 	if err := c2.restore(t.Context()); err != nil {
 		t.Fatal(err)
 	}
