@@ -27,7 +27,15 @@ func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	c := a.conv
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		// ready: the start-up restore has run, so the bridge holds the cache.
+		// ready: the start-up restore has run, so the bridge holds the
+		// cache. A cache that could not be written is not ready: a restart
+		// now would not restore the host's state.
+		if why := c.cacheProblem(); why != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]any{"status": "cache not written", "ready": false, "reason": why})
+			return
+		}
 		a.respond(w, r, map[string]any{"status": "ok", "ready": a.ready.Load()}, nil)
 	})
 	mux.Handle("GET /metrics", a.auth(promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{})))

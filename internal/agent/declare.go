@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/netloom/netloom/internal/wire"
@@ -78,6 +79,33 @@ func (c *converger) scoped(scope map[string]bool) hostState {
 	return next
 }
 
+// undeclared returns the labs the start-up restore took from the cache
+// that a declaration with a generation leaves out of its scope: the
+// controller names every lab it knows, so one it does not is gone, and what
+// the agent restored of it goes too. Only the first such declaration after a
+// restore drops them (see forgetRestored). The caller holds c.mu.
+func (c *converger) undeclared(scope map[string]bool, g *int64) map[string]bool {
+	gone := map[string]bool{}
+	if g == nil {
+		return gone
+	}
+	for lab := range c.restored {
+		if !scope[lab] {
+			gone[lab] = true
+			c.log.Info("restored lab not declared: removing it", "lab", lab)
+		}
+	}
+	return gone
+}
+
+// forgetRestored ends the restore's scoping once a declaration with a
+// generation converged. The caller holds c.mu.
+func (c *converger) forgetRestored(g *int64) {
+	if g != nil {
+		c.restored = nil
+	}
+}
+
 // declaredTunnels adds a declaration's tunnels to next: a placeholder keeps
 // what the agent holds under its name, if anything (a link in progress).
 func (c *converger) declaredTunnels(next hostState, tunnels []wire.DeclaredTunnel) {
@@ -119,16 +147,18 @@ func (c *converger) declareHost(ctx context.Context, req wire.HostDeclaration) (
 		return wire.HostDeclarationResponse{}, err
 	}
 	scope := req.Scope()
-	next := c.scoped(scope)
+	wide := maps.Clone(scope)
+	maps.Copy(wide, c.undeclared(scope, req.Generation))
+	next := c.scoped(wide)
 	for _, n := range req.Nodes {
 		next.nodes[keyOf(n)] = n
 	}
 	c.declaredTunnels(next, req.Tunnels)
-	rest := others(next, scope)
+	rest := others(next, wide)
 	in := planInput{nodes: append(append([]wire.DeclaredNode{}, req.Nodes...), rest.nodes...),
 		tunnels: append(append([]wire.DeclaredTunnel{}, req.Tunnels...), rest.tunnels...)}
 	resp := wire.HostDeclarationResponse{Nodes: []wire.NodeStatus{}, Interfaces: []wire.InterfaceStatus{}, Tunnels: []wire.TunnelResult{}}
-	hp, err := c.converge(ctx, in, next, pruneLabs(scope), gen, true)
+	hp, err := c.converge(ctx, in, next, pruneLabs(wide), gen, true)
 	if errors.Is(err, errUnreadable) {
 		resp.Skipped, resp.ObservedGeneration = c.skipped(gen, err)
 		return resp, nil
@@ -136,7 +166,8 @@ func (c *converger) declareHost(ctx context.Context, req wire.HostDeclaration) (
 	if err != nil {
 		return resp, err
 	}
-	resp.ObservedGeneration = &gen
+	c.forgetRestored(req.Generation)
+	resp.ObservedGeneration, resp.CacheError = &gen, c.cacheError()
 	for _, r := range hp.nodes {
 		if scope[r.LabID] {
 			resp.Nodes = append(resp.Nodes, r)
@@ -178,8 +209,13 @@ func (c *converger) declare(ctx context.Context, req wire.DeclareStateRequest) (
 	for _, t := range req.Tunnels {
 		scope[t.LabID] = true
 	}
+	gone := c.undeclared(scope, req.Generation)
+	maps.Copy(scope, gone)
 	next := newHostState()
 	next.nodes = c.held.clone().nodes
+	for lab := range gone {
+		next.dropLab(lab) // its nodes too: the lab is gone
+	}
 	for name, t := range c.held.tunnels {
 		if !scope[t.LabID] {
 			next.tunnels[name] = t
@@ -202,7 +238,8 @@ func (c *converger) declare(ctx context.Context, req wire.DeclareStateRequest) (
 	if err != nil {
 		return resp, err
 	}
-	resp.ObservedGeneration = &gen
+	c.forgetRestored(req.Generation)
+	resp.ObservedGeneration, resp.CacheError = &gen, c.cacheError()
 	resp.Results = append(resp.Results, hp.tunnels[:len(req.Tunnels)]...)
 	for _, r := range resp.Results {
 		c.m.results.WithLabelValues(r.Status).Inc()
