@@ -57,22 +57,55 @@ func unshareNamed(name string, errc chan<- error) {
 
 // Create makes a named network namespace with its loopback up. It fails with
 // an error wrapping os.ErrExist if the name is taken.
-func Create(name string) error {
+func Create(name string) error { return create(name, "") }
+
+// CreateMarked is Create, with mark as the alias of the namespace's lo: the
+// mark says whose the namespace is (see ReadMark). A namespace that could
+// not be marked is removed.
+func CreateMarked(name, mark string) error { return create(name, mark) }
+
+func create(name, mark string) error {
 	errc := make(chan error, 1)
 	go unshareNamed(name, errc)
 	if err := <-errc; err != nil {
 		return err
 	}
-	return WithHandle(name, func(h *netlink.Handle) error {
+	err := WithHandle(name, func(h *netlink.Handle) error {
 		lo, err := h.LinkByName("lo")
 		if err != nil {
 			return fmt.Errorf("find lo in %s: %w", name, err)
+		}
+		if mark != "" {
+			if err := h.LinkSetAlias(lo, mark); err != nil {
+				return fmt.Errorf("mark %s: %w", name, err)
+			}
 		}
 		if err := h.LinkSetUp(lo); err != nil {
 			return fmt.Errorf("set lo up in %s: %w", name, err)
 		}
 		return nil
 	})
+	if err != nil && mark != "" {
+		if derr := Delete(name); derr != nil {
+			err = errors.Join(err, fmt.Errorf("roll back: %w", derr))
+		}
+	}
+	return err
+}
+
+// ReadMark returns the alias of a named namespace's lo, where CreateMarked
+// put its mark ("" for none).
+func ReadMark(name string) (string, error) {
+	mark := ""
+	err := WithHandle(name, func(h *netlink.Handle) error {
+		lo, err := h.LinkByName("lo")
+		if err != nil {
+			return fmt.Errorf("find lo in %s: %w", name, err)
+		}
+		mark = lo.Attrs().Alias
+		return nil
+	})
+	return mark, err
 }
 
 // Delete removes a named namespace; one that is already gone is not an
