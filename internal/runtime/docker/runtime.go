@@ -237,8 +237,10 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 	var nodes []runtime.Node
 	for _, c := range cs {
 		lab, node := c.Labels[ident.LabKey], c.Labels[ident.NodeKey]
-		if !c.Running || !ours(c, lab, node) {
-			continue // a stopped container must be started and wired again
+		if !c.Running || !ours(c, lab, node) || c.Name != name(lab, node) {
+			// A stopped container must be started and wired again; one
+			// under another name (an older naming) is not the node's.
+			continue
 		}
 		nodes = append(nodes, runtime.Node{Lab: lab, Name: node, ID: c.Name, Ports: byNode[key{lab, node}]})
 		if c.Labels[portsKey] != "" {
