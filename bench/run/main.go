@@ -204,7 +204,8 @@ func rssMB(pid int) float64 {
 // controller down, and the agent's memory.
 func agentScenarios(ctx context.Context, bin string, n int) ([]row, error) {
 	ts := bench.Tunnels(tunnelCount)
-	req := wire.DeclareStateRequest{Tunnels: ts, DeclaredLabs: []string{"bench"}}
+	first := int64(1) // the same generation again: the no-op is a retry
+	req := wire.DeclareStateRequest{Tunnels: ts, DeclaredLabs: []string{"bench"}, Generation: &first}
 	declare := row{scenario: "declare 1000 new tunnels on an empty host (agent over HTTP)", target: "≤ 1.5 × baseline"}
 	noop := row{scenario: "declare 1000 converged tunnels (no-op)", target: "≤ 50 ms, no writes", ok: true}
 	repair := row{scenario: "port deleted by hand → repaired, no controller", target: "≤ 1 s"}

@@ -20,6 +20,8 @@ type agentOptions struct {
 	ovsdb, bridge, datapath, tokenFile, logLevel          string
 	dockerSocket, runtimes                                string
 	mtu                                                   int
+	maxGenerationJump                                     int64
+	acceptUnfenced                                        bool
 	healthInterval, underlayInterval                      time.Duration
 }
 
@@ -47,6 +49,7 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 				Advertise: o.advertise, StateDir: o.stateDir, Token: token, MTU: o.mtu,
 				HealthInterval: o.healthInterval, Debounce: 50 * time.Millisecond,
 				Heartbeat: 10 * time.Second, RequestTimeout: 2 * time.Minute, UnderlayInterval: o.underlayInterval, Version: version,
+				MaxGenerationJump: o.maxGenerationJump, AcceptUnfenced: o.acceptUnfenced,
 			}
 			if cfg.Advertise == "" {
 				_, port, _ := net.SplitHostPort(o.listen)
@@ -91,6 +94,9 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 	f.IntVar(&o.mtu, "mtu", 1450, "MTU of tunnels that declare none")
 	f.DurationVar(&o.healthInterval, "health-interval", time.Minute, "interval of the safety-net repair pass")
 	f.DurationVar(&o.underlayInterval, "underlay-interval", 2*time.Minute, "interval of the underlay check to the peers (VXLAN port, path MTU with DF)")
+	f.Int64Var(&o.maxGenerationJump, "max-generation-jump", agent.DefaultMaxGenerationJump,
+		"how far ahead of the last applied generation a declaration may be (a fresh agent takes any up to 2^53)")
+	f.BoolVar(&o.acceptUnfenced, "accept-unfenced", false, "take declarations without a generation, as the original controller sends them")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.dockerSocket, "docker-socket", "/var/run/docker.sock", "Docker daemon that runs nodes with an image, if it answers (empty: none)")
 	f.StringVar(&o.runtimes, "runtimes", "", "node runtimes to offer, a comma list of netns, docker (default: netns, plus docker when --docker-socket answers)")

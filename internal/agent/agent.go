@@ -37,7 +37,13 @@ type Config struct {
 	// UnderlayInterval is how often the underlay to the peers is checked
 	// when nothing changes.
 	UnderlayInterval time.Duration
-	Version          string
+	// MaxGenerationJump bounds how far ahead of the last applied generation
+	// a declaration may be (DefaultMaxGenerationJump).
+	MaxGenerationJump int64
+	// AcceptUnfenced takes declarations without a generation, as the
+	// original controller sends them; off, they are refused.
+	AcceptUnfenced bool
+	Version        string
 	// Runtimes are the node runtimes this host offers ("netns", "docker"),
 	// reported to the controller at registration.
 	Runtimes []string
@@ -65,6 +71,9 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(c.Controller); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("controller %q: want an http:// or https:// URL", c.Controller))
 		}
+	}
+	if c.MaxGenerationJump <= 0 {
+		errs = append(errs, fmt.Errorf("max-generation-jump %d: want more than 0", c.MaxGenerationJump))
 	}
 	if c.MTU < 68 || c.MTU > 65535 {
 		errs = append(errs, fmt.Errorf("mtu %d: want 68 to 65535", c.MTU))
@@ -116,7 +125,8 @@ func New(cfg Config, d fabric.Driver, rt runtime.Runtime, log *slog.Logger) (*Ag
 		return nil, err
 	}
 	m := newMetrics()
-	return &Agent{cfg: cfg, log: log, m: m, drv: d, watchers: watchers(rt), conv: newConverger(d, rt, cfg.StateDir, cfg.MTU, log, m),
+	return &Agent{cfg: cfg, log: log, m: m, drv: d, watchers: watchers(rt), conv: newConverger(d, rt, cfg.StateDir, cfg.MTU,
+		generations{maxJump: cfg.MaxGenerationJump, acceptUnfenced: cfg.AcceptUnfenced}, log, m),
 		probe: probe, report: newUnderlayReport(), cred: cred}, nil
 }
 

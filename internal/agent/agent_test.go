@@ -22,6 +22,7 @@ func testConfig(t *testing.T) Config {
 		Listen: "127.0.0.1:0", Name: "hostA", DataIP: "10.77.0.1", Advertise: "http://10.77.0.1:7401",
 		StateDir: t.TempDir(), Token: "tok", MTU: 1450, HealthInterval: time.Minute, Debounce: 10 * time.Millisecond,
 		Heartbeat: 20 * time.Millisecond, RequestTimeout: time.Minute, UnderlayInterval: time.Minute, Version: "test",
+		MaxGenerationJump: DefaultMaxGenerationJump,
 	}
 }
 
@@ -155,7 +156,7 @@ func TestRepairCases(t *testing.T) {
 
 func declareT(t *testing.T, c *converger, tunnels ...wire.DeclaredTunnel) {
 	t.Helper()
-	if _, err := c.declare(t.Context(), wire.DeclareStateRequest{Tunnels: tunnels}); err != nil {
+	if _, err := c.declare(t.Context(), wire.DeclareStateRequest{Tunnels: tunnels, Generation: current(c)}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vishvananda/netlink"
 
 	"github.com/netloom/netloom/internal/wire"
 )
@@ -26,7 +27,15 @@ func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	c := a.conv
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		// ready: the start-up restore has run, so the bridge holds the cache.
+		// ready: the start-up restore has run, so the bridge holds the
+		// cache. A cache that could not be written is not ready: a restart
+		// now would not restore the host's state.
+		if why := c.cacheProblem(); why != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]any{"status": "cache not written", "ready": false, "reason": why})
+			return
+		}
 		a.respond(w, r, map[string]any{"status": "ok", "ready": a.ready.Load()}, nil)
 	})
 	mux.Handle("GET /metrics", a.auth(promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{})))
@@ -180,10 +189,14 @@ func (a *Agent) respond(w http.ResponseWriter, r *http.Request, body any, err er
 		status = http.StatusBadRequest
 	case errors.Is(err, ErrUnauthorized):
 		status = http.StatusUnauthorized
-	case errors.Is(err, ErrStaleGeneration), errors.Is(err, ErrNotOwned):
+	case errors.Is(err, ErrStaleGeneration), errors.Is(err, ErrGenerationRefused), errors.Is(err, ErrNotOwned):
 		status = http.StatusConflict
 	case errors.Is(err, ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, netlink.ErrDumpInterrupted):
+		// The host kept changing through every retry of a dump: busy, not
+		// broken, and the same request may pass a moment later.
+		status = http.StatusServiceUnavailable
 	}
 	level := slog.LevelWarn
 	if status == http.StatusInternalServerError {

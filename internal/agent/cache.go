@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/netloom/netloom/internal/wire"
@@ -59,6 +60,15 @@ func writeCache(dir string, c cacheFile) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// removeCache removes the cache file; a missing one is not an error.
+func removeCache(dir string) error {
+	err := os.Remove(filepath.Join(dir, cacheName))
+	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) { // no folder, no cache
+		return fmt.Errorf("remove stale cache: %w", err)
+	}
+	return nil
 }
 
 // readCache loads the cache; a missing one is empty, a corrupt or invalid

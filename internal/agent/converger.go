@@ -33,6 +33,7 @@ type converger struct {
 	runtime  runtime.Runtime
 	stateDir string
 	mtu      int // for tunnels that declare none
+	gens     generations
 	log      *slog.Logger
 	m        *metrics
 
@@ -43,15 +44,20 @@ type converger struct {
 	generation int64           // the last applied declaration's
 	tags       *vlan.Allocator // for the original's per-link calls only
 	cached     []byte          // what the cache file holds, once written
+	cacheErr   error           // why the last cache write failed; nil once one succeeds
+	// restored are the labs the start-up restore took from the cache: the
+	// first declaration with a generation removes those outside its scope
+	// (a lab destroyed while the agent was down is in no later scope).
+	restored map[string]bool
 
 	// heldChanged is signalled whenever held is replaced, for the underlay
 	// check, which follows the tunnels' peers.
 	heldChanged chan struct{}
 }
 
-func newConverger(d fabric.Driver, rt runtime.Runtime, stateDir string, mtu int, log *slog.Logger, m *metrics) *converger {
+func newConverger(d fabric.Driver, rt runtime.Runtime, stateDir string, mtu int, gens generations, log *slog.Logger, m *metrics) *converger {
 	return &converger{
-		driver: d, runtime: rt, stateDir: stateDir, mtu: mtu, log: log, m: m,
+		driver: d, runtime: rt, stateDir: stateDir, mtu: mtu, gens: gens, log: log, m: m,
 		held: newHostState(), names: map[string]bool{}, tags: vlan.New(nil), heldChanged: make(chan struct{}, 1),
 	}
 }
@@ -331,7 +337,7 @@ func (c *converger) repair(ctx context.Context, cause string) error {
 	start := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	hp, err := c.converge(ctx, c.held.input(), c.held, prune{}, c.generation, false)
+	hp, err := c.converge(ctx, c.held.input(), c.held, prune{}, c.generation, c.cacheErr != nil)
 	if err != nil {
 		return fmt.Errorf("repair: %w", err)
 	}
@@ -387,14 +393,18 @@ func (c *converger) restore(ctx context.Context) error {
 	c.mu.Lock()
 	c.held = stateOf(cf.Nodes, cf.Tunnels)
 	c.generation = max(c.generation, cf.Generation)
+	c.restored = c.held.labs()
 	c.signalHeld()
 	c.mu.Unlock()
 	c.log.Info("restoring from cache", "nodes", len(cf.Nodes), "tunnels", len(cf.Tunnels), "generation", cf.Generation, "declared_at", cf.DeclaredAt)
 	return c.repair(ctx, "restore")
 }
 
-// writeCache persists the state; a failure is logged, not fatal: the host
-// is what matters now, the cache only after a restart.
+// writeCache persists the state. A failure does not stop the convergence
+// (the host is what matters now, the cache only after a restart), but it is
+// kept in c.cacheErr, which declarations and /healthz report, and the old
+// cache file is removed: a restart must not restore a state older than the
+// one the host holds.
 func (c *converger) writeCache(s hostState, gen int64) {
 	cf := cacheFile{Generation: gen, Nodes: s.nodeList(), Tunnels: s.tunnelList()}
 	// The same state again is not written again: an fsync per repeated
@@ -405,10 +415,37 @@ func (c *converger) writeCache(s hostState, gen int64) {
 	}
 	cf.DeclaredAt = time.Now().UTC()
 	if err := writeCache(c.stateDir, cf); err != nil {
-		c.log.Error("cache not written", "err", err)
+		if rerr := removeCache(c.stateDir); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		c.log.Error("cache not written", "generation", gen, "err", err)
+		c.cached, c.cacheErr = nil, err
 		return
 	}
-	c.cached = key
+	if c.cacheErr != nil {
+		c.log.Info("cache written again", "generation", gen)
+	}
+	c.cached, c.cacheErr = key, nil
+}
+
+// cacheProblem returns why the cache is not written, "" when it is.
+func (c *converger) cacheProblem() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cacheErr == nil {
+		return ""
+	}
+	return c.cacheErr.Error()
+}
+
+// cacheError is a declaration's cache_error: the reason the cache write
+// failed, nil when it did not. The caller holds c.mu.
+func (c *converger) cacheError() *string {
+	if c.cacheErr == nil {
+		return nil
+	}
+	msg := c.cacheErr.Error()
+	return &msg
 }
 
 // appliedGeneration returns the last applied declaration's generation.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -24,7 +25,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 func newTestConverger(t *testing.T) (*converger, *fabrictest.Fake) {
 	t.Helper()
 	f := fabrictest.New()
-	return newConverger(f, runtimetest.New(), t.TempDir(), 1450, quiet(), newMetrics()), f
+	return newConverger(f, runtimetest.New(), t.TempDir(), 1450, generations{maxJump: DefaultMaxGenerationJump}, quiet(), newMetrics()), f
 }
 
 // tun is a declared tunnel of lab with link "r<i>…" and tag 3000+i.
@@ -40,8 +41,15 @@ func itoa(i int) string { return string(rune('0'+i/10)) + string(rune('0'+i%10))
 
 func gen(n int64) *int64 { return &n }
 
+// current is the generation the agent applied last, for a declaration that
+// does not test fencing: the same generation again is always taken.
+func current(c *converger) *int64 { return gen(c.appliedGeneration()) }
+
 func declare(t *testing.T, c *converger, req wire.DeclareStateRequest) wire.DeclareStateResponse {
 	t.Helper()
+	if req.Generation == nil {
+		req.Generation = current(c)
+	}
 	if err := req.Validate(); err != nil {
 		t.Fatalf("test request invalid: %v", err)
 	}
@@ -288,23 +296,58 @@ func TestDeclarePartialFailure(t *testing.T) {
 	}
 }
 
+// TestGenerationFencing sends declarations after one of generation 42 (or
+// to a fresh agent): those the agent refuses change nothing, on the bridge
+// or in the generation it holds.
 func TestGenerationFencing(t *testing.T) {
 	t.Parallel()
-	c, f := newTestConverger(t)
-	declare(t, c, wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{tun("lab-1", 1)}, Generation: gen(42)})
-	applies := len(f.Applies())
-	_, err := c.declare(t.Context(), wire.DeclareStateRequest{DeclaredLabs: []string{"lab-1"}, Generation: gen(41)})
-	if !errors.Is(err, ErrStaleGeneration) {
-		t.Fatalf("generation 41 after 42: err %v, want ErrStaleGeneration", err)
+	tests := []struct {
+		name     string
+		fresh    bool // the agent has taken no declaration yet
+		unfenced bool // --accept-unfenced
+		gen      *int64
+		wantErr  error
+		wantGen  int64
+	}{
+		{name: "newer", gen: gen(43), wantGen: 43},
+		{name: "same again is a retry", gen: gen(42), wantGen: 42},
+		{name: "older is stale", gen: gen(41), wantErr: ErrStaleGeneration, wantGen: 42},
+		{name: "jump at the bound", gen: gen(42 + DefaultMaxGenerationJump), wantGen: 42 + DefaultMaxGenerationJump},
+		{name: "jump past the bound", gen: gen(43 + DefaultMaxGenerationJump), wantErr: ErrGenerationRefused, wantGen: 42},
+		{name: "the largest generation", gen: gen(math.MaxInt64), wantErr: ErrGenerationRefused, wantGen: 42},
+		{name: "fresh agent takes a controller's years", fresh: true, gen: gen(MaxFirstGeneration), wantGen: MaxFirstGeneration},
+		{name: "fresh agent refuses past 2^53", fresh: true, gen: gen(MaxFirstGeneration + 1), wantErr: ErrGenerationRefused},
+		{name: "none refused by default", wantErr: ErrGenerationRefused, wantGen: 42},
+		{name: "none taken with accept-unfenced", unfenced: true, wantGen: 42},
 	}
-	if len(f.Applies()) != applies {
-		t.Error("a stale declaration wrote to the bridge")
-	}
-	// The same generation again is a retry, and one without any is an old controller.
-	declare(t, c, wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{tun("lab-1", 1)}, Generation: gen(42)})
-	resp := declare(t, c, wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{tun("lab-1", 1)}})
-	if *resp.ObservedGeneration != 42 {
-		t.Errorf("observed generation %d, want 42", *resp.ObservedGeneration)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := fabrictest.New()
+			c := newConverger(f, runtimetest.New(), t.TempDir(), 1450,
+				generations{maxJump: DefaultMaxGenerationJump, acceptUnfenced: tt.unfenced}, quiet(), newMetrics())
+			if !tt.fresh {
+				declare(t, c, wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{tun("lab-1", 1)}, Generation: gen(42)})
+			}
+			before, applies := f.Dump(), len(f.Applies())
+			req := wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{tun("lab-1", 2)}, DeclaredLabs: []string{"lab-1"}, Generation: tt.gen}
+			resp, err := c.declare(t.Context(), req)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err %v, want %v", err, tt.wantErr)
+			}
+			if got := c.appliedGeneration(); got != tt.wantGen {
+				t.Errorf("generation %d, want %d", got, tt.wantGen)
+			}
+			if tt.wantErr != nil {
+				if len(f.Applies()) != applies || f.Dump() != before {
+					t.Errorf("a refused declaration changed the bridge:\n%s", f.Dump())
+				}
+				return
+			}
+			if *resp.ObservedGeneration != tt.wantGen || !strings.Contains(f.Dump(), "port "+tun("lab-1", 2).PortName) {
+				t.Errorf("observed generation %d, bridge:\n%s", *resp.ObservedGeneration, f.Dump())
+			}
+		})
 	}
 }
 
@@ -329,7 +372,7 @@ func TestRepairAndRestore(t *testing.T) {
 
 	ownedOrphan(f, "lab-1", "vxlan-0rphan99")
 	f.DeletePort(tunnels[2].PortName)
-	c2 := newConverger(f, runtimetest.New(), c.stateDir, 1450, quiet(), newMetrics())
+	c2 := newConverger(f, runtimetest.New(), c.stateDir, 1450, generations{maxJump: DefaultMaxGenerationJump}, quiet(), newMetrics())
 	if err := c2.restore(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -4,20 +4,51 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/netloom/netloom/internal/wire"
 )
 
-// fence refuses a declaration older than the last applied and returns the
+// MaxFirstGeneration bounds the first generation an agent takes, when it
+// has taken none (or only 0) yet: a controller that has run for years may
+// be far along, but not past what a float64 counts exactly.
+const MaxFirstGeneration int64 = 1 << 53
+
+// DefaultMaxGenerationJump is how far ahead of the last taken generation a
+// declaration may be, by default.
+const DefaultMaxGenerationJump int64 = 1 << 32
+
+// generations says which generations an agent takes: a declaration older
+// than the last taken is stale, one too far ahead of it implausible (one
+// such, persisted in the cache, would fence every real controller out for
+// good), and one without a generation bypasses fencing, so it is taken only
+// in the compatibility mode for the original controller.
+type generations struct {
+	maxJump        int64
+	acceptUnfenced bool
+}
+
+// fence refuses a declaration that gens does not take and returns the
 // generation it applies. The caller holds c.mu.
 func (c *converger) fence(g *int64) (int64, error) {
-	if g == nil {
-		return c.generation, nil // an old controller's: not fenced
-	}
-	if *g < c.generation {
+	switch {
+	case g == nil && c.gens.acceptUnfenced:
+		c.log.Warn("unfenced declaration taken", "generation", c.generation)
+		return c.generation, nil
+	case g == nil:
+		c.m.stale.Inc()
+		return 0, fmt.Errorf("%w: the declaration has no generation, which this agent takes only with --accept-unfenced", ErrGenerationRefused)
+	case *g < c.generation:
 		c.m.stale.Inc()
 		return 0, fmt.Errorf("%w: %d is older than %d, the last applied", ErrStaleGeneration, *g, c.generation)
+	case c.generation == 0 && *g > MaxFirstGeneration:
+		c.m.stale.Inc()
+		return 0, fmt.Errorf("%w: %d is more than %d, the most an agent takes first", ErrGenerationRefused, *g, MaxFirstGeneration)
+	case c.generation > 0 && *g-c.generation > c.gens.maxJump:
+		c.m.stale.Inc()
+		return 0, fmt.Errorf("%w: %d is more than %d ahead of %d, the last applied (--max-generation-jump)",
+			ErrGenerationRefused, *g, c.gens.maxJump, c.generation)
 	}
 	return *g, nil
 }
@@ -46,6 +77,33 @@ func (c *converger) scoped(scope map[string]bool) hostState {
 		}
 	}
 	return next
+}
+
+// undeclared returns the labs the start-up restore took from the cache
+// that a declaration with a generation leaves out of its scope: the
+// controller names every lab it knows, so one it does not is gone, and what
+// the agent restored of it goes too. Only the first such declaration after a
+// restore drops them (see forgetRestored). The caller holds c.mu.
+func (c *converger) undeclared(scope map[string]bool, g *int64) map[string]bool {
+	gone := map[string]bool{}
+	if g == nil {
+		return gone
+	}
+	for lab := range c.restored {
+		if !scope[lab] {
+			gone[lab] = true
+			c.log.Info("restored lab not declared: removing it", "lab", lab)
+		}
+	}
+	return gone
+}
+
+// forgetRestored ends the restore's scoping once a declaration with a
+// generation converged. The caller holds c.mu.
+func (c *converger) forgetRestored(g *int64) {
+	if g != nil {
+		c.restored = nil
+	}
 }
 
 // declaredTunnels adds a declaration's tunnels to next: a placeholder keeps
@@ -89,16 +147,18 @@ func (c *converger) declareHost(ctx context.Context, req wire.HostDeclaration) (
 		return wire.HostDeclarationResponse{}, err
 	}
 	scope := req.Scope()
-	next := c.scoped(scope)
+	wide := maps.Clone(scope)
+	maps.Copy(wide, c.undeclared(scope, req.Generation))
+	next := c.scoped(wide)
 	for _, n := range req.Nodes {
 		next.nodes[keyOf(n)] = n
 	}
 	c.declaredTunnels(next, req.Tunnels)
-	rest := others(next, scope)
+	rest := others(next, wide)
 	in := planInput{nodes: append(append([]wire.DeclaredNode{}, req.Nodes...), rest.nodes...),
 		tunnels: append(append([]wire.DeclaredTunnel{}, req.Tunnels...), rest.tunnels...)}
 	resp := wire.HostDeclarationResponse{Nodes: []wire.NodeStatus{}, Interfaces: []wire.InterfaceStatus{}, Tunnels: []wire.TunnelResult{}}
-	hp, err := c.converge(ctx, in, next, pruneLabs(scope), gen, true)
+	hp, err := c.converge(ctx, in, next, pruneLabs(wide), gen, true)
 	if errors.Is(err, errUnreadable) {
 		resp.Skipped, resp.ObservedGeneration = c.skipped(gen, err)
 		return resp, nil
@@ -106,7 +166,8 @@ func (c *converger) declareHost(ctx context.Context, req wire.HostDeclaration) (
 	if err != nil {
 		return resp, err
 	}
-	resp.ObservedGeneration = &gen
+	c.forgetRestored(req.Generation)
+	resp.ObservedGeneration, resp.CacheError = &gen, c.cacheError()
 	for _, r := range hp.nodes {
 		if scope[r.LabID] {
 			resp.Nodes = append(resp.Nodes, r)
@@ -148,8 +209,13 @@ func (c *converger) declare(ctx context.Context, req wire.DeclareStateRequest) (
 	for _, t := range req.Tunnels {
 		scope[t.LabID] = true
 	}
+	gone := c.undeclared(scope, req.Generation)
+	maps.Copy(scope, gone)
 	next := newHostState()
 	next.nodes = c.held.clone().nodes
+	for lab := range gone {
+		next.dropLab(lab) // its nodes too: the lab is gone
+	}
 	for name, t := range c.held.tunnels {
 		if !scope[t.LabID] {
 			next.tunnels[name] = t
@@ -172,7 +238,8 @@ func (c *converger) declare(ctx context.Context, req wire.DeclareStateRequest) (
 	if err != nil {
 		return resp, err
 	}
-	resp.ObservedGeneration = &gen
+	c.forgetRestored(req.Generation)
+	resp.ObservedGeneration, resp.CacheError = &gen, c.cacheError()
 	resp.Results = append(resp.Results, hp.tunnels[:len(req.Tunnels)]...)
 	for _, r := range resp.Results {
 		c.m.results.WithLabelValues(r.Status).Inc()

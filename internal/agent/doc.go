@@ -21,7 +21,13 @@
 //     and only those the agent stops holding or a declaration's scope
 //     covers;
 //   - the cache (nodes and tunnels) is written before Apply, atomically, so
-//     a crash or a reboot restarts into the declared state.
+//     a crash or a reboot restarts into the declared state. A write that
+//     fails removes the older cache (a restart must never restore a state
+//     older than the host's) and is reported: cache_error in the answer,
+//     /healthz 503, until a declaration or the health pass writes it;
+//   - generations only go forward, and not implausibly far (declare.go's
+//     fence); a declaration without one is taken only with
+//     --accept-unfenced.
 //
 // Design notes: between declarations the agent watches OVSDB and netlink,
 // and the runtimes that report events (Docker's), and repairs what it holds
@@ -30,7 +36,9 @@
 // exec commands, and its interfaces keep their MAC addresses. At start it
 // restores from the cache before it registers, adopting what exists (no
 // flush: ifindexes survive) and removing nothing, because an agent that just
-// started cannot know what is stale.
+// started cannot know what is stale. The first declaration with a generation
+// then says it: the controller names every lab it knows, so what the restore
+// brought back of a lab outside its scope is removed.
 //
 // The agent also checks the underlay to every host its tunnels lead to
 // (underlay.go, with internal/agent/underlay): at start, when those peers

@@ -15,6 +15,9 @@ import (
 
 func (a *agentHost) declareHost(t *testing.T, req wire.HostDeclaration) wire.HostDeclarationResponse {
 	t.Helper()
+	if req.Generation == nil {
+		req.Generation = a.current(t)
+	}
 	var resp wire.HostDeclarationResponse
 	if code := a.call(t, "POST", "/host/declare-state", token, req, &resp); code != 200 {
 		t.Fatalf("declare on %s: status %d", a.name, code)

@@ -157,9 +157,23 @@ func (a *agentHost) call(t *testing.T, method, path, tok string, body, out any) 
 
 func (a *agentHost) declare(t *testing.T, req wire.DeclareStateRequest) (int, wire.DeclareStateResponse) {
 	t.Helper()
+	if req.Generation == nil {
+		req.Generation = a.current(t)
+	}
 	var resp wire.DeclareStateResponse
 	code := a.call(t, "POST", "/overlay/declare-state", token, req, &resp)
 	return code, resp
+}
+
+// current is the generation the agent applied last, for a declaration
+// that does not test fencing: the same generation again is always taken.
+func (a *agentHost) current(t *testing.T) *int64 {
+	t.Helper()
+	var st wire.OverlayStatus
+	if code := a.call(t, "GET", "/overlay/status", token, nil, &st); code != 200 {
+		t.Fatalf("status of %s: %d", a.name, code)
+	}
+	return &st.Generation
 }
 
 // bridgePorts reads the bridge by hand: port name → tag, and the ports'
@@ -282,7 +296,7 @@ func TestAgentOverHTTP(t *testing.T) {
 	t4 := tunnel("lab-2", 4, 2054)
 
 	t.Run("auth", func(t *testing.T) {
-		req := wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{t1}}
+		req := wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{t1}, Generation: gen(1)}
 		for _, tok := range []string{"", "wrong"} {
 			var e wire.ErrorResponse
 			if code := a.call(t, "POST", "/overlay/declare-state", tok, req, &e); code != 401 {
@@ -309,7 +323,7 @@ func TestAgentOverHTTP(t *testing.T) {
 		bad.RemoteIP = "10.77.0"
 		cfg := a.nextCfg(t)
 		var e wire.ErrorResponse
-		code := a.call(t, "POST", "/overlay/declare-state", token, wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{bad, t2}}, &e)
+		code := a.call(t, "POST", "/overlay/declare-state", token, wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{bad, t2}, Generation: gen(1)}, &e)
 		if code != 400 || len(e.Problems) != 2 {
 			t.Fatalf("status %d, problems %+v; want 400 naming vni and remote_ip", code, e.Problems)
 		}

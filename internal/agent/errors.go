@@ -6,6 +6,9 @@ import "errors"
 var (
 	// ErrStaleGeneration: a declaration older than the last applied (409).
 	ErrStaleGeneration = errors.New("stale generation")
+	// ErrGenerationRefused: a declaration without a generation, or one
+	// implausibly far ahead of the last applied (409).
+	ErrGenerationRefused = errors.New("generation refused")
 	// ErrNotFound: the port, node or link named does not exist here (404).
 	ErrNotFound = errors.New("not found")
 	// ErrNotOwned: the port exists but is not netloom's, or not the lab's (409).

@@ -18,7 +18,7 @@ import (
 func newHostConverger(t *testing.T) (*converger, *fabrictest.Fake, *runtimetest.Fake) {
 	t.Helper()
 	f, rt := fabrictest.New(), runtimetest.New()
-	return newConverger(f, rt, t.TempDir(), 1450, quiet(), newMetrics()), f, rt
+	return newConverger(f, rt, t.TempDir(), 1450, generations{maxJump: DefaultMaxGenerationJump}, quiet(), newMetrics()), f, rt
 }
 
 // node is a declared node with one interface per tag, eth1, eth2, ….
@@ -32,6 +32,9 @@ func node(lab, name string, tags ...int) wire.DeclaredNode {
 
 func declareHostT(t *testing.T, c *converger, req wire.HostDeclaration) wire.HostDeclarationResponse {
 	t.Helper()
+	if req.Generation == nil {
+		req.Generation = current(c)
+	}
 	if err := req.Validate(); err != nil {
 		t.Fatalf("test request invalid: %v", err)
 	}
@@ -244,7 +247,7 @@ func TestRestoreRebuildsNodes(t *testing.T) {
 	want := f.Dump() + "\n" + rt.Dump()
 
 	f2, rt2 := fabrictest.New(), runtimetest.New()
-	c2 := newConverger(f2, rt2, c.stateDir, 1450, quiet(), newMetrics())
+	c2 := newConverger(f2, rt2, c.stateDir, 1450, generations{maxJump: DefaultMaxGenerationJump}, quiet(), newMetrics())
 	if err := c2.restore(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -253,5 +256,64 @@ func TestRestoreRebuildsNodes(t *testing.T) {
 	}
 	if c2.generation != 5 || len(rt2.Execs()) != 1 {
 		t.Errorf("generation %d, execs %v: want 5 and r1's exec run once more, on the new node", c2.generation, rt2.Execs())
+	}
+}
+
+// TestRestoredLabsOutsideScopeGo restarts an agent from a cache that holds
+// lab-2, which the controller destroyed while the agent was down: the first
+// declaration with a generation does not name lab-2, and what the restore
+// brought back of it goes, while lab-1 stays. A declaration without a
+// generation (--accept-unfenced) does not scope the restore.
+func TestRestoredLabsOutsideScopeGo(t *testing.T) {
+	t.Parallel()
+	r1, r2 := node("lab-1", "r1", 3001), node("lab-2", "r1", 3002)
+	t1, t2 := tun("lab-1", 1), tun("lab-2", 2)
+	tests := []struct {
+		name     string
+		declare  func(t *testing.T, c *converger)
+		wantLab2 bool
+	}{
+		{name: "host declaration", declare: func(t *testing.T, c *converger) {
+			declareHostT(t, c, wire.HostDeclaration{Nodes: []wire.DeclaredNode{r1}, Tunnels: []wire.DeclaredTunnel{t1},
+				DeclaredLabs: []string{"lab-1"}, Generation: gen(6)})
+		}},
+		{name: "tunnel declaration", declare: func(t *testing.T, c *converger) {
+			declare(t, c, wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{t1}, DeclaredLabs: []string{"lab-1"}, Generation: gen(6)})
+		}},
+		{name: "unfenced declaration", wantLab2: true, declare: func(t *testing.T, c *converger) {
+			if _, err := c.declare(t.Context(), wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{t1}, DeclaredLabs: []string{"lab-1"}}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, f, rt := newHostConverger(t)
+			declareHostT(t, c, wire.HostDeclaration{Nodes: []wire.DeclaredNode{r1, r2}, Tunnels: []wire.DeclaredTunnel{t1, t2},
+				DeclaredLabs: []string{"lab-1", "lab-2"}, Generation: gen(5)})
+			restarted := newConverger(f, rt, c.stateDir, 1450,
+				generations{maxJump: DefaultMaxGenerationJump, acceptUnfenced: true}, quiet(), newMetrics())
+			if err := restarted.restore(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			tt.declare(t, restarted)
+			host := f.Dump() + "\n" + rt.Dump()
+			for _, want := range []string{"port " + t1.PortName, "lab-1/r1"} {
+				if !strings.Contains(host, want) {
+					t.Errorf("lab-1 lost %s:\n%s", want, host)
+				}
+			}
+			_, held := restarted.held.nodes[keyOf(r2)]
+			for _, gone := range []string{"port " + t2.PortName, "lab-2/r1"} {
+				if strings.Contains(host, gone) != tt.wantLab2 || held != tt.wantLab2 {
+					t.Errorf("lab-2's %s on the host: %v, held: %v; want %v:\n%s", gone, strings.Contains(host, gone), held, tt.wantLab2, host)
+				}
+			}
+			// A later restart restores only what the declaration left.
+			if cf, err := readCache(c.stateDir); err != nil || slices.ContainsFunc(cf.Tunnels, func(t wire.DeclaredTunnel) bool { return t.LabID == "lab-2" }) != tt.wantLab2 {
+				t.Errorf("cache %+v, %v", cf.Tunnels, err)
+			}
+		})
 	}
 }

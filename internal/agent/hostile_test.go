@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/netloom/netloom/internal/fabric/fabrictest"
 	"github.com/netloom/netloom/internal/runtime/runtimetest"
@@ -119,5 +122,23 @@ func TestHostileInput(t *testing.T) {
 	}
 	if n := len(f.Applies()); n != 0 {
 		t.Errorf("hostile requests applied %d plans", n)
+	}
+}
+
+// TestInterruptedDumpIsNotAServerError reads port state from a host whose
+// links kept changing through every retry of a dump: 503, try again, not
+// a 500.
+func TestInterruptedDumpIsNotAServerError(t *testing.T) {
+	t.Parallel()
+	rt := runtimetest.New()
+	rt.ListErr = fmt.Errorf("host: list links: 20 tries: %w", netlink.ErrDumpInterrupted)
+	a, err := New(testConfig(t), fabrictest.New(), rt, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	if code, body := send(t, srv, "GET", "/labs/lab1/port-state", "tok", ""); code != http.StatusServiceUnavailable {
+		t.Errorf("port-state: %d %s, want 503", code, body)
 	}
 }

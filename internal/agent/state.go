@@ -116,6 +116,18 @@ func (s hostState) tags() []int {
 	return out
 }
 
+// labs returns the labs the state holds anything of.
+func (s hostState) labs() map[string]bool {
+	labs := map[string]bool{}
+	for k := range s.nodes {
+		labs[k.Lab] = true
+	}
+	for _, t := range s.tunnels {
+		labs[t.LabID] = true
+	}
+	return labs
+}
+
 // dropLab removes a lab's nodes and tunnels.
 func (s hostState) dropLab(lab string) {
 	maps.DeleteFunc(s.nodes, func(k nodeKey, _ wire.DeclaredNode) bool { return k.Lab == lab })

@@ -81,11 +81,29 @@ const (
 // NamespacePrefix starts the name of every node namespace netloom makes.
 const NamespacePrefix = "nl-"
 
-// NamespaceName returns the network namespace of a node, "nl-<lab>-<node>"
-// with every character outside [A-Za-z0-9_.-] replaced by "_", so an engineer
-// can `ip netns exec` into it.
+// namePart bounds the lab and the node in a namespace name, so that the
+// name stays short enough to read and to type; the hash tells apart the
+// names this cuts short.
+const namePart = 32
+
+// NamespaceName returns the runtime name of a node, its network namespace's
+// and its container's: "nl-<lab>-<node>-<h>", where h is 6 hex digits of
+// md5("<lab>\x00<node>"), lab and node cut to 32 characters each and every
+// character outside [A-Za-z0-9_.-] replaced by "_", so an engineer can `ip
+// netns exec` into it. The hash keeps apart pairs whose readable parts read
+// the same (lab "sec-a" node "x" and lab "sec" node "a-x"); a runtime still
+// checks a namespace's or container's mark before it takes it as a node's.
 func NamespaceName(lab, node string) string {
-	return NamespacePrefix + sanitize(lab) + "-" + sanitize(node)
+	sum := md5.Sum([]byte(lab + "\x00" + node))
+	return NamespacePrefix + sanitize(cut(lab)) + "-" + sanitize(cut(node)) + "-" + hex.EncodeToString(sum[:3])
+}
+
+// cut keeps the first namePart bytes of s.
+func cut(s string) string {
+	if len(s) > namePart {
+		return s[:namePart]
+	}
+	return s
 }
 
 func sanitize(s string) string {

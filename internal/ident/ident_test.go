@@ -56,8 +56,16 @@ func FuzzIdentifiers(f *testing.F) {
 		if v := VNI(lab, link); v < VNIBase || v >= VNIBase+vniSpan || v > 1<<24-1 {
 			t.Fatalf("VNI(%q, %q) = %d: out of range", lab, link, v)
 		}
+		// A node's runtime name is a valid Docker container name, and
+		// readable length whatever the names.
+		if ns := NamespaceName(lab, a); !containerNameRE.MatchString(ns) || len(ns) > 75 {
+			t.Fatalf("NamespaceName(%q, %q) = %q: not a short container name", lab, a, ns)
+		}
 	})
 }
+
+// containerNameRE is what Docker takes as a container name.
+var containerNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 func TestNodeNames(t *testing.T) {
 	t.Parallel()
@@ -65,9 +73,11 @@ func TestNodeNames(t *testing.T) {
 		name, lab, node, iface string
 		wantNetns              string
 	}{
-		{"plain", "demo", "r1", "eth1", "nl-demo-r1"},
-		{"uuid lab", "11111111-2222-3333-4444-555555555555", "ceos_1", "eth3", "nl-11111111-2222-3333-4444-555555555555-ceos_1"},
-		{"unsafe characters", "my lab/1", "r1;rm", "eth1", "nl-my_lab_1-r1_rm"},
+		{"plain", "demo", "r1", "eth1", "nl-demo-r1-b1f16c"},
+		{"uuid lab, cut to 32", "11111111-2222-3333-4444-555555555555", "ceos_1", "eth3", "nl-11111111-2222-3333-4444-55555555-ceos_1-3b239c"},
+		{"unsafe characters", "my lab/1", "r1;rm", "eth1", "nl-my_lab_1-r1_rm-091b54"},
+		{"dash in the lab", "sec-a", "x", "eth1", "nl-sec-a-x-2e51ab"},
+		{"dash in the node", "sec", "a-x", "eth1", "nl-sec-a-x-44a28b"},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
@@ -79,6 +89,9 @@ func TestNodeNames(t *testing.T) {
 			t.Errorf("%s: HostPortName = %q: want a unique nlp+10 hex name", tt.name, p)
 		}
 		seen[p] = true
+	}
+	if NamespaceName("sec-a", "x") == NamespaceName("sec", "a-x") {
+		t.Error("two nodes whose lab and node names join the same share a namespace name")
 	}
 	if HostPortName("a", "b", "eth1") == HostPortName("a", "b", "eth2") {
 		t.Error("two interfaces of one node share a host port name")

@@ -120,7 +120,7 @@ func New(ctx context.Context, cfg Config) (*Bed, error) {
 }
 
 // ID returns the bed's id, the prefix of every namespace it makes. A lab
-// named after it has its node namespaces ("nl-<id>-<node>") removed with the
+// named after it has its node namespaces ("nl-<id>-<node>-<hash>") removed with the
 // bed, and swept with it after a crash.
 func (b *Bed) ID() string { return b.id }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/netloom/netloom/internal/ident"
 	nlns "github.com/netloom/netloom/internal/runtime/netns"
 )
 
@@ -334,13 +335,14 @@ func TestPauseResume(t *testing.T) {
 func TestBedOf(t *testing.T) {
 	t.Parallel()
 	for ns, want := range map[string]string{
-		"nlt0a1b2c-hostA":      "nlt0a1b2c",
-		"nl-nlt0a1b2c-r1":      "nlt0a1b2c",
-		"nl-mnlt0a1b2c-m2":     "nlt0a1b2c",
-		"nl-demo-r1":           "",
-		"nl-xnlt0a1b2z-r1":     "",
-		"nlt0a1b2c":            "",
-		"something-else-entir": "",
+		"nlt0a1b2c-hostA":                       "nlt0a1b2c",
+		ident.NamespaceName("nlt0a1b2c", "r1"):  "nlt0a1b2c",
+		ident.NamespaceName("mnlt0a1b2c", "m2"): "nlt0a1b2c",
+		ident.NamespaceName("nlt0a1b2c", "a-b"): "nlt0a1b2c",
+		ident.NamespaceName("demo", "r1"):       "",
+		ident.NamespaceName("xnlt0a1b2z", "r1"): "",
+		"nlt0a1b2c":                             "",
+		"something-else-entir":                  "",
 	} {
 		id, ok := bedOf(ns)
 		if ok != (want != "") || ok && id != want {

@@ -69,7 +69,7 @@ func Sweep(log *slog.Logger) error {
 }
 
 // bedOf returns the bed a namespace belongs to: "<id>-…" for the bed's own,
-// "nl-<lab>-…" for the nodes of a lab named after the bed, or after it with
+// "nl-<lab>-<node>-<hash>" for the nodes of a lab named after the bed, or after it with
 // a prefix (tests name several labs "m<id>", "s<id>", …).
 func bedOf(ns string) (string, bool) {
 	ns = strings.TrimPrefix(ns, ident.NamespacePrefix)

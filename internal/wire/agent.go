@@ -59,6 +59,8 @@ type DeclareStateResponse struct {
 	OrphansRemoved     []string       `json:"orphans_removed"`
 	Skipped            *string        `json:"skipped"`             // new in the response
 	ObservedGeneration *int64         `json:"observed_generation"` // new
+	// CacheError (new) is as in HostDeclarationResponse.
+	CacheError *string `json:"cache_error,omitempty"`
 }
 
 // PortState is one node interface and its bridge port.

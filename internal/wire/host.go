@@ -90,6 +90,9 @@ type HostDeclarationResponse struct {
 	Tunnels            []TunnelResult    `json:"tunnels"`
 	Skipped            *string           `json:"skipped"` // SkippedOVSReadError: nothing changed
 	ObservedGeneration *int64            `json:"observed_generation"`
+	// CacheError (new) says the agent converged but could not write its
+	// cache: a restart would not restore this state.
+	CacheError *string `json:"cache_error,omitempty"`
 }
 
 // Validate checks a whole host declaration; any problem means a 400 and no

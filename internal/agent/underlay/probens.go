@@ -152,9 +152,9 @@ func syncPeers(h *netlink.Handle, index int, peers []Peer) error {
 		}
 	}
 	link := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Index: index}}
-	routes, err := h.RouteList(link, netlink.FAMILY_V4)
+	routes, err := nlns.Dump("routes", func() ([]netlink.Route, error) { return h.RouteList(link, netlink.FAMILY_V4) })
 	if err != nil {
-		return fmt.Errorf("list routes: %w", err)
+		return err
 	}
 	for _, r := range routes {
 		if r.Dst == nil {
@@ -167,9 +167,9 @@ func syncPeers(h *netlink.Handle, index int, peers []Peer) error {
 		}
 	}
 	for _, family := range []int{netlink.FAMILY_V4, unix.AF_BRIDGE} {
-		neighs, err := h.NeighList(index, family)
+		neighs, err := nlns.Dump("neighbours", func() ([]netlink.Neigh, error) { return h.NeighList(index, family) })
 		if err != nil {
-			return fmt.Errorf("list neighbours: %w", err)
+			return err
 		}
 		for _, n := range neighs {
 			ip, _ := netip.AddrFromSlice(n.IP)

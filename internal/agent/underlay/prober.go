@@ -73,9 +73,9 @@ func New(cfg Config, log *slog.Logger) (*Prober, error) {
 func (p *Prober) UnderlayMTU() (int, error) {
 	mtu := 0
 	err := nlns.WithHandle(p.cfg.HostNetns, func(h *netlink.Handle) error {
-		addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+		addrs, err := nlns.Dump("addresses", func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_V4) })
 		if err != nil {
-			return fmt.Errorf("list addresses: %w", err)
+			return err
 		}
 		for _, a := range addrs {
 			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == p.cfg.DataIP {

@@ -1,7 +1,8 @@
 // Package docker is the node runtime that runs a node with an image as a
 // Docker container: named as its namespace would be under netns
-// ("nl-<lab>-<node>"), marked with netloom's labels (owner, lab, node),
-// without a network of Docker's (--network none), with the capabilities
+// (ident.NamespaceName), marked with netloom's labels (owner, lab, node; a
+// container of that name without the node's labels is never adopted, listed
+// or deleted), without a network of Docker's (--network none), with the capabilities
 // network software needs, never restarted by Docker (the agent owns the
 // node's life). Its interfaces are made inside the container's network
 // namespace by netns.Wire, exactly as a netns node's are: veths whose host

@@ -237,8 +237,10 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 	var nodes []runtime.Node
 	for _, c := range cs {
 		lab, node := c.Labels[ident.LabKey], c.Labels[ident.NodeKey]
-		if !c.Running || !ours(c, lab, node) {
-			continue // a stopped container must be started and wired again
+		if !c.Running || !ours(c, lab, node) || c.Name != name(lab, node) {
+			// A stopped container must be started and wired again; one
+			// under another name (an older naming) is not the node's.
+			continue
 		}
 		nodes = append(nodes, runtime.Node{Lab: lab, Name: node, ID: c.Name, Ports: byNode[key{lab, node}]})
 		if c.Labels[portsKey] != "" {
@@ -307,12 +309,21 @@ func (r *Runtime) DeleteNode(ctx context.Context, lab, node string) error {
 	return nil
 }
 
-// Exec runs argv inside the node's container.
+// Exec runs argv inside the node's container; a container of its name
+// without the node's labels is not the node.
 func (r *Runtime) Exec(ctx context.Context, lab, node string, argv []string, stdout, stderr io.Writer) (int, error) {
 	if len(argv) == 0 {
 		return -1, fmt.Errorf("exec in node %s: no command", node)
 	}
-	code, err := r.client.ExecStream(ctx, name(lab, node), argv, stdout, stderr)
+	cname := name(lab, node)
+	ct, err := r.client.Inspect(ctx, cname)
+	if err == nil && !ours(ct, lab, node) {
+		return -1, fmt.Errorf("exec in node %s: %w: container %s is not this node's", node, runtime.ErrNoNode, cname)
+	}
+	code := -1
+	if err == nil {
+		code, err = r.client.ExecStream(ctx, cname, argv, stdout, stderr)
+	}
 	if errors.Is(err, ErrNoContainer) {
 		return -1, fmt.Errorf("exec in node %s: %w: %w", node, runtime.ErrNoNode, err)
 	}

@@ -2,6 +2,7 @@ package docker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/runtime"
 	"github.com/netloom/netloom/internal/runtime/docker"
 	"github.com/netloom/netloom/internal/runtime/runtimetest"
@@ -57,6 +59,40 @@ func TestConformance(t *testing.T) {
 			}}
 	})
 	t.Run("settings", func(t *testing.T) { testSettings(t, rt, h, bed.ID()+"set") })
+	t.Run("a container without the node's labels", func(t *testing.T) { testUnlabeled(t, rt, dk, bed.ID()+"sq") })
+}
+
+// testUnlabeled puts a container without netloom's labels at a node's
+// name: it is not adopted, listed, exec'd into or deleted, and the errors
+// name it.
+func testUnlabeled(t *testing.T, rt *docker.Runtime, dk *testbed.Docker, lab string) {
+	ctx := t.Context()
+	cname := ident.NamespaceName(lab, "squat")
+	if out, err := dk.CLI(ctx, "create", "--name", cname, "--network", "none", "netloom/busybox:latest", "sleep", "600"); err != nil {
+		t.Fatalf("docker create: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _, _ = dk.CLI(context.Background(), "rm", "-f", cname) })
+	if _, err := rt.CreateNode(ctx, runtime.NodeSpec{Lab: lab, Name: "squat", Image: "netloom/busybox:latest"}); err == nil || !strings.Contains(err.Error(), cname) {
+		t.Errorf("CreateNode over %s: %v, want an error naming it", cname, err)
+	}
+	if err := rt.DeleteNode(ctx, lab, "squat"); err == nil || !strings.Contains(err.Error(), cname) {
+		t.Errorf("DeleteNode of %s: %v, want an error naming it", cname, err)
+	}
+	if _, err := runtimetest.Shell(ctx, rt, lab, "squat", "true"); !errors.Is(err, runtime.ErrNoNode) {
+		t.Errorf("exec in %s: %v, want ErrNoNode", cname, err)
+	}
+	nodes, err := rt.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.ID == cname {
+			t.Errorf("List reports %+v", n)
+		}
+	}
+	if out, err := dk.CLI(ctx, "inspect", "--format", "{{.Name}}", cname); err != nil || !strings.Contains(out, cname) {
+		t.Errorf("%s is gone: %v %s", cname, err, out)
+	}
 }
 
 // testSettings: containerlab's node settings reach the container: entrypoint

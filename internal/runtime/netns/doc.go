@@ -1,5 +1,7 @@
 // Package netns is the node runtime that makes each lab node a named network
-// namespace, "nl-<lab>-<node>", and each node interface ethN a veth whose host
+// namespace, ident.NamespaceName ("nl-<lab>-<node>-<hash>"), marked as the
+// node's by the alias of its lo ("netloom/<lab>/<node>", and "@<host>" for a
+// named host namespace), and each node interface ethN a veth whose host
 // end, named by ident.HostPortName, stays in the host's namespace for the
 // agent to attach to the bridge. Host runs the pseudo-node runtime.HostNode
 // the same way, with both ends of each veth in the host's namespace. Wire
@@ -9,8 +11,11 @@
 //
 // It never touches OVS and never decides tags. It keeps no state of its own:
 // the host end of every veth carries the alias "netloom/<lab>/<node>/<iface>",
-// so List answers from one netlink dump and a restarted agent finds the same
-// answer.
+// so List answers from one netlink dump, plus the marks of namespaces it has
+// not seen before (nodes without interfaces are found by them), and a
+// restarted agent finds the same answer. A namespace of a node's name that
+// is not marked as that node's on this host is never adopted, listed or
+// deleted: names are hashed so that none collide, and the mark makes sure.
 //
 // Design notes: every namespace and link is made over netlink from handles
 // bound to a namespace; no thread of the process is left in another

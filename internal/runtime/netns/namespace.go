@@ -57,22 +57,55 @@ func unshareNamed(name string, errc chan<- error) {
 
 // Create makes a named network namespace with its loopback up. It fails with
 // an error wrapping os.ErrExist if the name is taken.
-func Create(name string) error {
+func Create(name string) error { return create(name, "") }
+
+// CreateMarked is Create, with mark as the alias of the namespace's lo: the
+// mark says whose the namespace is (see ReadMark). A namespace that could
+// not be marked is removed.
+func CreateMarked(name, mark string) error { return create(name, mark) }
+
+func create(name, mark string) error {
 	errc := make(chan error, 1)
 	go unshareNamed(name, errc)
 	if err := <-errc; err != nil {
 		return err
 	}
-	return WithHandle(name, func(h *netlink.Handle) error {
+	err := WithHandle(name, func(h *netlink.Handle) error {
 		lo, err := h.LinkByName("lo")
 		if err != nil {
 			return fmt.Errorf("find lo in %s: %w", name, err)
+		}
+		if mark != "" {
+			if err := h.LinkSetAlias(lo, mark); err != nil {
+				return fmt.Errorf("mark %s: %w", name, err)
+			}
 		}
 		if err := h.LinkSetUp(lo); err != nil {
 			return fmt.Errorf("set lo up in %s: %w", name, err)
 		}
 		return nil
 	})
+	if err != nil && mark != "" {
+		if derr := Delete(name); derr != nil {
+			err = errors.Join(err, fmt.Errorf("roll back: %w", derr))
+		}
+	}
+	return err
+}
+
+// ReadMark returns the alias of a named namespace's lo, where CreateMarked
+// put its mark ("" for none).
+func ReadMark(name string) (string, error) {
+	mark := ""
+	err := WithHandle(name, func(h *netlink.Handle) error {
+		lo, err := h.LinkByName("lo")
+		if err != nil {
+			return fmt.Errorf("find lo in %s: %w", name, err)
+		}
+		mark = lo.Attrs().Alias
+		return nil
+	})
+	return mark, err
 }
 
 // Delete removes a named namespace; one that is already gone is not an
@@ -152,23 +185,35 @@ func List() ([]string, error) {
 	return names, nil
 }
 
-// dumpAttempts bounds how often LinkList dumps again after an interrupted
-// dump.
+// dumpAttempts bounds how often Dump takes a dump again after an
+// interrupted one.
 const dumpAttempts = 20
 
-// LinkList dumps a namespace's links. A dump that raced with link changes
-// (NLM_F_DUMP_INTR) is taken again, since its answer may miss links or hold
-// gone ones: while nodes are made and removed in parallel this is common.
-func LinkList(h *netlink.Handle) ([]netlink.Link, error) {
+// Dump runs one netlink dump (links, addresses, routes, neighbours) and
+// takes it again while it comes back interrupted (NLM_F_DUMP_INTR, which
+// vishvananda/netlink returns as ErrDumpInterrupted with partial results):
+// such an answer may miss objects or hold gone ones, and while nodes are
+// made and removed in parallel it is common. After dumpAttempts tries the
+// error wraps netlink.ErrDumpInterrupted. Every dump netloom takes goes
+// through here.
+func Dump[T any](what string, dump func() ([]T, error)) ([]T, error) {
 	for attempt := 1; ; attempt++ {
-		links, err := h.LinkList()
+		got, err := dump()
 		if err == nil {
-			return links, nil
+			return got, nil
 		}
-		if !errors.Is(err, netlink.ErrDumpInterrupted) || attempt == dumpAttempts {
-			return nil, fmt.Errorf("list links: %w", err)
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return nil, fmt.Errorf("list %s: %w", what, err)
+		}
+		if attempt == dumpAttempts {
+			return nil, fmt.Errorf("list %s: %d tries: %w", what, attempt, err)
 		}
 	}
+}
+
+// LinkList dumps a namespace's links (see Dump).
+func LinkList(h *netlink.Handle) ([]netlink.Link, error) {
+	return Dump("links", h.LinkList)
 }
 
 // DoomedGroup is the link group of links that are about to be deleted

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,6 +50,13 @@ type Config struct {
 type Runtime struct {
 	cfg Config
 	log *slog.Logger
+	// self names the host in the marks of its nodes' namespaces: the host
+	// namespace's name, "" for an unnamed one (a real host's own).
+	self string
+
+	mu sync.Mutex
+	// mu guards the following.
+	marks map[string]seenMark // by namespace name
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -66,7 +74,14 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	return &Runtime{cfg: cfg, log: log}, nil
+	self := cfg.HostNetns
+	if self == "" {
+		var err error
+		if self, err = Identify(); err != nil {
+			return nil, err
+		}
+	}
+	return &Runtime{cfg: cfg, log: log, self: self, marks: map[string]seenMark{}}, nil
 }
 
 // Validate checks a node spec whole, naming every bad field: the names
@@ -112,9 +127,11 @@ func parseAlias(a string) (lab, node, iface string, ok bool) {
 	return parts[0], parts[1], parts[2], true
 }
 
-// CreateNode makes the node's namespace and its interfaces, keeping those
-// that exist already and removing this node's interfaces that spec does not
-// name (see Wire). On error it removes what this call made.
+// CreateNode makes the node's namespace, marked as the node's, and its
+// interfaces, keeping those that exist already and removing this node's
+// interfaces that spec does not name (see Wire). A namespace of the node's
+// name that is not marked as this node's on this host is an error, and is
+// left alone. On error it removes what this call made.
 func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtime.Node, error) {
 	if err := Validate(spec); err != nil {
 		return runtime.Node{}, err
@@ -127,8 +144,16 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 	defer host.Close()
 	created := !Exists(nsName)
 	if created {
-		if err := Create(nsName); err != nil {
+		if err := CreateMarked(nsName, nodeMark(spec.Lab, spec.Name, r.self)); err != nil {
 			return runtime.Node{}, err
+		}
+	} else {
+		owner, mark, err := r.ownerOf(nsName, spec.Lab, spec.Name)
+		if err != nil {
+			return runtime.Node{}, fmt.Errorf("node %s: %w", spec.Name, err)
+		}
+		if owner != ownedHere {
+			return runtime.Node{}, fmt.Errorf("node %s: %w", spec.Name, errNotMine(nsName, mark))
 		}
 	}
 	undoNs := func(err error) (runtime.Node, error) {
@@ -313,9 +338,9 @@ func setAddrs(h *netlink.Handle, end netlink.Link, want []netip.Prefix) error {
 		return nil
 	}
 	name := end.Attrs().Name
-	have, err := h.AddrList(end, netlink.FAMILY_ALL)
+	have, err := Dump("addresses", func() ([]netlink.Addr, error) { return h.AddrList(end, netlink.FAMILY_ALL) })
 	if err != nil {
-		return fmt.Errorf("list addresses of %s: %w", name, err)
+		return fmt.Errorf("interface %s: %w", name, err)
 	}
 	missing := map[netip.Prefix]bool{}
 	for _, p := range want {
@@ -371,7 +396,10 @@ func setMTU(host, node *netlink.Handle, hostEnd netlink.Link, ifc runtime.Interf
 // DeleteNode ends the node's processes (its exec'd daemons and anything
 // started inside it), then deletes its namespace: the kernel then removes
 // the namespace with its interfaces, and their host ends, in one batch. A
-// missing node is not an error.
+// missing node is not an error, nor is the node's namespace made by
+// another host that shares /run/netns (the node is not on this one); a
+// namespace of the node's name that is not marked as the node's is an
+// error, and is left alone.
 func (r *Runtime) DeleteNode(ctx context.Context, lab, name string) error {
 	if !nameRE.MatchString(lab) || !nameRE.MatchString(name) {
 		return fmt.Errorf("delete node %q of lab %q: invalid name", name, lab)
@@ -380,8 +408,16 @@ func (r *Runtime) DeleteNode(ctx context.Context, lab, name string) error {
 	if !Exists(nsName) {
 		return nil
 	}
-	if other, err := r.anotherHosts(nsName, lab, name); err != nil || other {
-		return err // a namespace of that name whose interfaces end on another host is not ours
+	owner, mark, err := r.ownerOf(nsName, lab, name)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("delete node %s: %w", name, err)
+	case owner == ownedElsewhere:
+		return nil
+	case owner == notOwned:
+		return fmt.Errorf("delete node %s: %w", name, errNotMine(nsName, mark))
 	}
 	n, err := EndProcesses(nsName, stopGrace)
 	if err != nil {
@@ -394,42 +430,6 @@ func (r *Runtime) DeleteNode(ctx context.Context, lab, name string) error {
 	return ctx.Err()
 }
 
-// anotherHosts reports whether the node's namespace has interfaces and none
-// of them ends in this host's namespace: hosts that share /run/netns (the
-// test bed's simulated ones) see each other's namespaces under one name, and
-// a node that moved between two of them must not be deleted by the host it
-// left once the other has made it again.
-func (r *Runtime) anotherHosts(nsName, lab, name string) (bool, error) {
-	veths := 0
-	err := WithHandle(nsName, func(h *netlink.Handle) error {
-		links, err := h.LinkList()
-		for _, l := range links {
-			if l.Type() == "veth" {
-				veths++
-			}
-		}
-		return err
-	})
-	if err != nil || veths == 0 {
-		return false, err
-	}
-	host, err := NewHandle(r.cfg.HostNetns)
-	if err != nil {
-		return false, err
-	}
-	defer host.Close()
-	ports, err := HostPorts(host)
-	if err != nil {
-		return false, err
-	}
-	for _, p := range ports {
-		if p.Lab == lab && p.Node == name {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
 // Exec runs argv inside the node's namespace, as containerlab's exec does
 // inside a container: `ip netns exec` enters the namespace (and its
 // /etc/netns files) and execs argv itself, so no shell comes between.
@@ -440,6 +440,9 @@ func (r *Runtime) Exec(ctx context.Context, lab, node string, argv []string, std
 	ns := ident.NamespaceName(lab, node)
 	if !Exists(ns) {
 		return -1, fmt.Errorf("exec in node %s: %w: no namespace %s", node, runtime.ErrNoNode, ns)
+	}
+	if owner, mark, err := r.ownerOf(ns, lab, node); err != nil || owner != ownedHere {
+		return -1, fmt.Errorf("exec in node %s: %w: %w", node, runtime.ErrNoNode, errors.Join(err, errNotMine(ns, mark)))
 	}
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, argv...)...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
@@ -462,8 +465,10 @@ func (r *Runtime) Exec(ctx context.Context, lab, node string, argv []string, std
 	return 0, nil
 }
 
-// List reports every node whose namespace exists, with its interfaces, from
-// one netlink dump and one read of the namespace folder.
+// List reports every node whose namespace exists, marked as the node's on
+// this host, with its interfaces: a node without interfaces too. It takes
+// one read of the namespace folder (reading the mark only of namespaces it
+// has not seen, see markOf) and one netlink dump of the host's links.
 func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 	host, err := NewHandle(r.cfg.HostNetns)
 	if err != nil {
@@ -478,26 +483,36 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	exists := map[string]bool{}
-	for _, n := range names {
-		exists[n] = true
-	}
 	type key struct{ lab, node string }
 	byNode := map[key]int{}
 	var nodes []runtime.Node
-	for _, p := range ports {
-		k := key{p.Lab, p.Node}
-		i, ok := byNode[k]
-		if !ok {
-			ns := ident.NamespaceName(p.Lab, p.Node)
-			if !exists[ns] {
-				continue // its namespace is gone: the node must be made again
-			}
-			i = len(nodes)
-			byNode[k] = i
-			nodes = append(nodes, runtime.Node{Lab: p.Lab, Name: p.Node, ID: ns})
+	seen := map[string]bool{}
+	for _, ns := range names {
+		if !strings.HasPrefix(ns, ident.NamespacePrefix) {
+			continue
 		}
-		nodes[i].Ports = append(nodes[i].Ports, p)
+		seen[ns] = true
+		mark, err := r.markOf(ns)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		lab, node, self, ok := parseMark(mark)
+		if !ok || self != r.self || ident.NamespaceName(lab, node) != ns {
+			continue // not a node of this host's
+		}
+		byNode[key{lab, node}] = len(nodes)
+		nodes = append(nodes, runtime.Node{Lab: lab, Name: node, ID: ns})
+	}
+	r.forgetMarks(seen)
+	for _, p := range ports {
+		// A port whose node has no namespace here is not reported: the
+		// node must be made again.
+		if i, ok := byNode[key{p.Lab, p.Node}]; ok {
+			nodes[i].Ports = append(nodes[i].Ports, p)
+		}
 	}
 	return nodes, ctx.Err()
 }

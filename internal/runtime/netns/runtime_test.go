@@ -357,7 +357,7 @@ func TestConformance(t *testing.T) {
 		t.Cleanup(func() {
 			names, _ := netns.List()
 			for _, ns := range names {
-				if strings.HasPrefix(ns, ident.NamespaceName(lab, "")) {
+				if strings.HasPrefix(ns, ident.NamespacePrefix+lab+"-") {
 					_, _ = netns.EndProcesses(ns, 0)
 				}
 			}
@@ -569,4 +569,72 @@ func TestHostNode(t *testing.T) {
 	if err := rt.DeleteNode(ctx, other, runtime.HostNode); err != nil || exists("veth9") {
 		t.Errorf("delete %s's host: %v, veth9 there %v", other, err, exists("veth9"))
 	}
+}
+
+// TestOnlyMarkedNamespacesAreNodes puts a namespace at a node's name that
+// is not marked as that node's on this host: it is not adopted (an error
+// names it), not listed and not deleted. One marked as the node's by
+// another host that shares /run/netns is not this host's to delete either.
+// A node without interfaces is listed through its mark.
+func TestOnlyMarkedNamespacesAreNodes(t *testing.T) {
+	ctx := t.Context()
+	_, rt, lab := setup(t)
+	tests := []struct {
+		name, node string
+		mark       string // "" for none
+		deleteErrs bool
+	}{
+		{name: "unmarked", node: "n0", deleteErrs: true},
+		{name: "another node's", node: "n1", mark: "netloom/" + lab + "/other", deleteErrs: true},
+		{name: "not netloom's", node: "n2", mark: "someone's lo", deleteErrs: true},
+		{name: "another host's", node: "n3", mark: "netloom/" + lab + "/n3@some-other-host"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			node, ns := tt.node, ident.NamespaceName(lab, tt.node)
+			if err := netns.CreateMarked(ns, tt.mark); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rt.CreateNode(ctx, spec(lab, node, "eth1")); err == nil || !strings.Contains(err.Error(), ns) {
+				t.Errorf("CreateNode over %s: %v, want an error naming it", ns, err)
+			}
+			err := rt.DeleteNode(ctx, lab, node)
+			if (err != nil) != tt.deleteErrs || err != nil && !strings.Contains(err.Error(), ns) {
+				t.Errorf("DeleteNode: %v, want an error naming %s: %v", err, ns, tt.deleteErrs)
+			}
+			if !netns.Exists(ns) {
+				t.Fatalf("%s was deleted", ns)
+			}
+			if out, err := runtimetest.Shell(ctx, rt, lab, node, "true"); err == nil {
+				t.Errorf("exec in %s: %q, want an error", ns, out)
+			}
+			nodes, err := rt.List(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range nodes {
+				if n.ID == ns {
+					t.Errorf("List reports %+v", n)
+				}
+			}
+			if err := netns.Delete(ns); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Run("a node without interfaces is listed", func(t *testing.T) {
+		if _, err := rt.CreateNode(ctx, spec(lab, "bare")); err != nil {
+			t.Fatal(err)
+		}
+		nodes, err := rt.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(nodes, func(n runtime.Node) bool { return n.Lab == lab && n.Name == "bare" && len(n.Ports) == 0 }) {
+			t.Errorf("List = %+v, want %s/bare without ports", nodes, lab)
+		}
+		if err := rt.DeleteNode(ctx, lab, "bare"); err != nil || netns.Exists(ident.NamespaceName(lab, "bare")) {
+			t.Errorf("DeleteNode of a node without interfaces: %v", err)
+		}
+	})
 }
