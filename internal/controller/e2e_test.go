@@ -380,7 +380,12 @@ func TestConvergeHeals(t *testing.T) {
 		h := c.Hosts["hostA"]
 		orphan := wire.DeclaredTunnel{LinkID: "r1:eth7-r9:eth1", LabID: c.lab, VNI: 777, LocalIP: "10.77.0.1", RemoteIP: "10.77.0.2",
 			ExpectedVLAN: 3999, PortName: ident.PortName(c.lab, "r1:eth7-r9:eth1")}
-		body, _ := json.Marshal(wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{orphan}}) // an old controller: no generation
+		// As a controller would, at the generation of its last round.
+		var last wire.ConvergeResponse
+		if code := c.Call(t, "GET", "/api/v1/converge", "", nil, &last); code != 200 || last.Generation == 0 {
+			t.Fatalf("last round: %d %+v", code, last)
+		}
+		body, _ := json.Marshal(wire.DeclareStateRequest{Tunnels: []wire.DeclaredTunnel{orphan}, Generation: &last.Generation})
 		req, _ := http.NewRequestWithContext(t.Context(), "POST", "http://10.77.0.1:7401/overlay/declare-state", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+c.AgentToken)
 		req.Header.Set(wire.CredentialHeader, c.Credential(t, "hostA"))
