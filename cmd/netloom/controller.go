@@ -12,7 +12,8 @@ import (
 
 type controllerOptions struct {
 	listen, db, agentTokenFile, apiTokenFile, logLevel string
-	agentTimeout, offlineAfter, reconcileInterval      time.Duration
+	agentTimeout, declareTimeout, offlineAfter         time.Duration
+	reconcileInterval                                  time.Duration
 	convergeEvery                                      int
 }
 
@@ -36,7 +37,7 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 				return fmt.Errorf("--api-token-file: %w", err)
 			}
 			cfg := controller.Config{Listen: o.listen, AgentToken: agentToken, APIToken: apiToken,
-				AgentTimeout: o.agentTimeout, OfflineAfter: o.offlineAfter,
+				AgentTimeout: o.agentTimeout, DeclareTimeout: o.declareTimeout, OfflineAfter: o.offlineAfter,
 				ReconcileInterval: o.reconcileInterval, ConvergeEvery: o.convergeEvery}
 			if err := cfg.Validate(); err != nil {
 				return &usageError{fmt.Errorf("controller: %w", err)}
@@ -59,7 +60,8 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 	f.StringVar(&o.db, "db", "sqlite:///var/lib/netloom/netloom.db", "database: sqlite:///path or postgres://…")
 	f.StringVar(&o.agentTokenFile, "agent-token-file", "", "file holding the token shared with the agents")
 	f.StringVar(&o.apiTokenFile, "api-token-file", "", "file holding the token of API clients")
-	f.DurationVar(&o.agentTimeout, "agent-timeout", time.Minute, "timeout of one call to an agent")
+	f.DurationVar(&o.agentTimeout, "agent-timeout", 5*time.Second, "timeout of an agent call that answers at once; a declaration whose agent fails its health check meanwhile is given up after it")
+	f.DurationVar(&o.declareTimeout, "declare-timeout", 2*time.Minute, "timeout of one declaration to an agent that answers its health checks (it may be making nodes)")
 	f.DurationVar(&o.offlineAfter, "offline-after", 90*time.Second, "a host without a heartbeat for this long is offline")
 	f.DurationVar(&o.reconcileInterval, "reconcile-interval", time.Minute, "period of the reconcile loop")
 	f.IntVar(&o.convergeEvery, "converge-every", 5, "run overlay convergence every N-th reconcile cycle (1: every cycle)")

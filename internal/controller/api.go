@@ -127,11 +127,11 @@ func (c *Controller) routes() http.Handler {
 			return 0, nil, err
 		}
 		planOnly := r.URL.Query().Get("plan") == "true"
-		resp, dep, recreate, err := c.apply(r.Context(), lab, planOnly)
+		resp, ro, err := c.apply(r.Context(), lab, planOnly)
 		if err != nil || planOnly {
 			return http.StatusOK, resp, err
 		}
-		c.deployLater(r.Context(), lab.Name, dep, recreate)
+		c.deployLater(r.Context(), lab.Name, ro)
 		return http.StatusAccepted, resp, nil // GET /api/v1/labs/{lab} shows how it goes
 	})
 	c.handle(mux, "GET /api/v1/labs", api, func(r *http.Request) (int, any, error) {
@@ -275,13 +275,21 @@ func (c *Controller) catchUp(ctx context.Context, host string, observed int64) (
 	return moved, nil
 }
 
+// hostView is a host as the API shows it: offline without a recent
+// heartbeat, degraded while its last declaration got no answer.
 func (c *Controller) hostView(h store.Host) wire.HostView {
-	status := "offline"
-	if c.online(h) {
-		status = "online"
-	}
-	return wire.HostView{Name: h.Name, Address: h.Address, DataIP: h.DataIP, Status: status, Version: h.Version,
+	v := wire.HostView{Name: h.Name, Address: h.Address, DataIP: h.DataIP, Status: "offline", Version: h.Version,
 		Capabilities: h.Capabilities, LastHeartbeat: h.LastHeartbeat, UnderlayMTU: h.UnderlayMTU, Underlay: h.Underlay}
+	if c.online(h) {
+		v.Status = "online"
+	}
+	if ct := c.lines.contact(h.Name); !ct.at.IsZero() {
+		v.LastDeclaration = &ct.at
+		if ct.failed != "" && v.Status == "online" {
+			v.Status, v.StatusReason, v.DegradedSince = "degraded", ct.failed, &ct.since
+		}
+	}
+	return v
 }
 
 // handle registers an endpoint that needs token.
