@@ -28,3 +28,15 @@ func (h *Host) DialContext(ctx context.Context, network, addr string) (net.Conn,
 func (h *Host) HTTPClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: h.DialContext, DisableKeepAlives: true}}
 }
+
+// Listen opens a listener inside the host's namespace, for a test that
+// plays a part of the host itself (an agent that never answers).
+func (h *Host) Listen(network, addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := nlns.Do(filepath.Join(nlns.Dir, h.Netns), func() error {
+		var err error
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	return ln, err
+}
