@@ -319,7 +319,7 @@ func controllerScenario(ctx context.Context) ([]row, error) {
 			return nil, err
 		}
 		defer st.Close()
-		c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "b", AgentTimeout: 10 * time.Second, DeclareTimeout: time.Minute,
+		c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "b", AgentTimeout: 10 * time.Second, DeclareTimeout: time.Minute, MaxRequests: 64,
 			OfflineAfter: time.Hour, ReconcileInterval: time.Hour, ConvergeEvery: 1}, st, log)
 		if err != nil {
 			return nil, err

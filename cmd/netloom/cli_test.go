@@ -26,7 +26,7 @@ func serveController(t *testing.T) (*store.Store, *httptest.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "api-secret", AgentTimeout: time.Second, DeclareTimeout: time.Minute,
+	c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "api-secret", AgentTimeout: time.Second, DeclareTimeout: time.Minute, MaxRequests: 64,
 		OfflineAfter: time.Minute, ReconcileInterval: time.Hour, ConvergeEvery: 1}, st, log)
 	if err != nil {
 		t.Fatal(err)

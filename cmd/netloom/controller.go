@@ -14,7 +14,7 @@ type controllerOptions struct {
 	listen, db, agentTokenFile, apiTokenFile, logLevel string
 	agentTimeout, declareTimeout, offlineAfter         time.Duration
 	reconcileInterval                                  time.Duration
-	convergeEvery                                      int
+	convergeEvery, maxRequests, dbMaxConns             int
 }
 
 func newControllerCmd(_ *rootOptions) *cobra.Command {
@@ -38,9 +38,12 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 			}
 			cfg := controller.Config{Listen: o.listen, AgentToken: agentToken, APIToken: apiToken,
 				AgentTimeout: o.agentTimeout, DeclareTimeout: o.declareTimeout, OfflineAfter: o.offlineAfter,
-				ReconcileInterval: o.reconcileInterval, ConvergeEvery: o.convergeEvery}
+				ReconcileInterval: o.reconcileInterval, ConvergeEvery: o.convergeEvery, MaxRequests: o.maxRequests}
 			if err := cfg.Validate(); err != nil {
 				return &usageError{fmt.Errorf("controller: %w", err)}
+			}
+			if o.dbMaxConns < 1 {
+				return &usageError{fmt.Errorf("controller: db-max-conns %d: want 1 or more", o.dbMaxConns)}
 			}
 			ctx := cmd.Context()
 			st, err := store.Open(ctx, o.db, log.With("component", "store"))
@@ -48,6 +51,7 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			st.SetMaxConns(o.dbMaxConns)
 			c, err := controller.New(cfg, st, log)
 			if err != nil {
 				return err
@@ -65,6 +69,8 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 	f.DurationVar(&o.offlineAfter, "offline-after", 90*time.Second, "a host without a heartbeat for this long is offline")
 	f.DurationVar(&o.reconcileInterval, "reconcile-interval", time.Minute, "period of the reconcile loop")
 	f.IntVar(&o.convergeEvery, "converge-every", 5, "run overlay convergence every N-th reconcile cycle (1: every cycle)")
+	f.IntVar(&o.maxRequests, "max-requests", 64, "API requests served at once; more wait up to 1 s, then get 503 with Retry-After")
+	f.IntVar(&o.dbMaxConns, "db-max-conns", 8, "connections open to the database at most")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

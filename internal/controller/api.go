@@ -199,7 +199,7 @@ func (c *Controller) routes() http.Handler {
 		return http.StatusOK, map[string]bool{"success": true}, c.store.DeleteLab(r.Context(), l.ID)
 	})
 	c.webRoutes(mux) // web.go
-	return mux
+	return c.guard(mux)
 }
 
 // register records a host and returns the hosts whose declarations its
@@ -292,9 +292,20 @@ func (c *Controller) hostView(h store.Host) wire.HostView {
 	return v
 }
 
-// handle registers an endpoint that needs token.
+// handle registers an endpoint that needs token. API requests take one of
+// MaxRequests slots; agents' never wait for one, or a host would go offline
+// under a load it did not cause.
 func (c *Controller) handle(mux *http.ServeMux, pattern, token string, h handler) {
+	limited := token != c.cfg.AgentToken
 	mux.Handle(pattern, c.auth(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if limited {
+			release, err := c.admit(r.Context())
+			if err != nil {
+				c.respond(w, r, 0, nil, err)
+				return
+			}
+			defer release()
+		}
 		status, body, err := h(r)
 		c.respond(w, r, status, body, err)
 	})))
@@ -344,12 +355,17 @@ func (c *Controller) respond(w http.ResponseWriter, r *http.Request, status int,
 		status = http.StatusConflict // nothing to place the lab on
 	case errors.Is(err, errAgentDown):
 		status = http.StatusBadGateway
+	case errors.Is(err, errPathTooLong):
+		status = http.StatusRequestURITooLong
+	case errors.Is(err, errOverloaded):
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "1")
 	}
 	level := slog.LevelWarn
 	if status == http.StatusInternalServerError {
 		level = slog.LevelError
 	}
-	c.log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	c.failures.log(c.log, r, level, status, err)
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(out)
 }

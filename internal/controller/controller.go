@@ -22,6 +22,9 @@ type Config struct {
 	APIToken     string        // for API clients; never logged
 	AgentTimeout time.Duration // of an agent call that answers at once: a health check, an exec's start
 	OfflineAfter time.Duration // without a heartbeat, a host is offline
+	// MaxRequests bounds the API requests served at once; more wait a
+	// moment, then get 503 with Retry-After.
+	MaxRequests int
 	// DeclareTimeout bounds a declaration, which may place nodes; one is
 	// given up after AgentTimeout all the same when its agent does not
 	// answer a health check meanwhile.
@@ -52,6 +55,9 @@ func (c Config) Validate() error {
 	}
 	if c.DeclareTimeout < c.AgentTimeout {
 		errs = append(errs, fmt.Errorf("declare timeout %v: want at least the agent timeout (%v)", c.DeclareTimeout, c.AgentTimeout))
+	}
+	if c.MaxRequests < 1 {
+		errs = append(errs, fmt.Errorf("max-requests %d: want 1 or more", c.MaxRequests))
 	}
 	if c.ConvergeEvery < 1 {
 		errs = append(errs, fmt.Errorf("converge-every %d: want 1 or more", c.ConvergeEvery))
@@ -85,6 +91,9 @@ type Controller struct {
 
 	webDone chan struct{} // closed on shutdown: ends the web view's event streams
 
+	slots    chan struct{} // one per API request being served
+	failures failureLog
+
 	mu sync.Mutex
 	// mu guards the following.
 	summaries map[string]wire.AgentConvergence // each agent's last convergence
@@ -97,7 +106,8 @@ func New(cfg Config, st *store.Store, log *slog.Logger) (*Controller, error) {
 	}
 	return &Controller{cfg: cfg, store: st, log: log, http: &http.Client{}, summaries: map[string]wire.AgentConvergence{},
 		webDone: make(chan struct{}), prepared: map[string]int64{}, lines: newHostLines(),
-		settled: map[string]int64{}, settledCh: make(chan struct{})}, nil
+		settled: map[string]int64{}, settledCh: make(chan struct{}),
+		slots: make(chan struct{}, cfg.MaxRequests), failures: failureLog{seen: map[failureKey]*failureCount{}}}, nil
 }
 
 // Handler returns the REST API, for tests that serve it themselves.
