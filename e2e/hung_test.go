@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -39,25 +38,7 @@ func TestHungHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var conns []net.Conn
-	accepting := make(chan struct{})
-	go func() {
-		defer close(accepting)
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, conn) // held open, never answered
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-accepting
-		for _, conn := range conns {
-			conn.Close()
-		}
-	})
+	testbed.Hang(t, ln)
 	reg, _ := json.Marshal(wire.RegisterRequest{Name: "hung", Address: "http://10.77.0.50:7401", DataIP: "10.77.0.50", Version: "hung"})
 	if code := c.CallAs(t, c.AgentToken, "POST", "/api/v1/hosts/register", "application/json", reg, nil); code != http.StatusOK {
 		t.Fatalf("register the hung host: %d", code)

@@ -9,43 +9,9 @@ import (
 
 	"github.com/netloom/netloom/internal/agent/agenttest"
 	"github.com/netloom/netloom/internal/store"
+	"github.com/netloom/netloom/internal/testbed"
 	"github.com/netloom/netloom/internal/topology"
 )
-
-// hungAgent listens on loopback, accepts connections and never answers;
-// accepted receives once per connection.
-func hungAgent(t *testing.T) (addr string, accepted <-chan struct{}) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := make(chan struct{}, 100)
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, conn)
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "http://" + ln.Addr().String(), ch
-}
 
 // TestHungHostIsolated: while a round waits on a host that accepts and
 // never answers, a lab on another host deploys, converges and is destroyed
@@ -57,8 +23,12 @@ func TestHungHostIsolated(t *testing.T) {
 	c.cfg.AgentTimeout = 6 * time.Second
 	ctx := t.Context()
 	serveHosts(t, c, map[string]http.Handler{"hostB": &agenttest.Converged{}})
-	addr, accepted := hungAgent(t)
-	if err := c.store.RegisterHost(ctx, store.Host{Name: "hung", Address: addr, DataIP: "10.77.0.9"}); err != nil {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := testbed.Hang(t, ln)
+	if err := c.store.RegisterHost(ctx, store.Host{Name: "hung", Address: "http://" + ln.Addr().String(), DataIP: "10.77.0.9"}); err != nil {
 		t.Fatal(err)
 	}
 	lab := topology.Lab{Name: "other", Nodes: []topology.Node{{Name: "r1", Kind: "linux", Host: "hostB"}, {Name: "r2", Kind: "linux", Host: "hostB"}},

@@ -40,3 +40,34 @@ func (h *Host) Listen(network, addr string) (net.Listener, error) {
 	})
 	return ln, err
 }
+
+// Hang accepts connections on ln and never answers them, as a hung agent
+// does, until the test ends. The channel it returns receives once per
+// connection accepted, when someone is listening.
+func Hang(t TB, ln net.Listener) <-chan struct{} {
+	accepted := make(chan struct{})
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, conn) // held open, never answered
+			select {
+			case accepted <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, conn := range conns {
+			conn.Close()
+		}
+	})
+	return accepted
+}
