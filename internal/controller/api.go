@@ -142,13 +142,18 @@ func (c *Controller) routes() http.Handler {
 		return http.StatusOK, labs, err
 	})
 	c.handle(mux, "GET /api/v1/labs/{lab}", api, func(r *http.Request) (int, any, error) {
-		v, err := c.store.LabView(r.Context(), r.PathValue("lab"))
-		return http.StatusOK, v, err
+		return c.views.get(r.URL.Path, func() (int, any, error) {
+			// Shared: the read outlives the client that began it.
+			v, err := c.store.LabView(context.WithoutCancel(r.Context()), r.PathValue("lab"))
+			return http.StatusOK, v, err
+		})
 	})
 	mux.Handle("POST /api/v1/labs/{lab}/nodes/{node}/exec", c.auth(api, http.HandlerFunc(c.serveExec)))
 	c.handle(mux, "GET /api/v1/labs/{lab}/links", api, func(r *http.Request) (int, any, error) {
-		v, err := c.store.LabView(r.Context(), r.PathValue("lab"))
-		return http.StatusOK, v.Links, err
+		return c.views.get(r.URL.Path, func() (int, any, error) {
+			v, err := c.store.LabView(context.WithoutCancel(r.Context()), r.PathValue("lab"))
+			return http.StatusOK, v.Links, err
+		})
 	})
 	// Deploy and destroy answer when done, but run to the end even when
 	// their client goes.
@@ -199,7 +204,7 @@ func (c *Controller) routes() http.Handler {
 		return http.StatusOK, map[string]bool{"success": true}, c.store.DeleteLab(r.Context(), l.ID)
 	})
 	c.webRoutes(mux) // web.go
-	return c.guard(mux)
+	return c.guard(c.views.versioned(mux))
 }
 
 // register records a host and returns the hosts whose declarations its
@@ -326,6 +331,12 @@ func (c *Controller) auth(token string, next http.Handler) http.Handler {
 // respond writes body as JSON, or maps err to a status code and logs it once.
 func (c *Controller) respond(w http.ResponseWriter, r *http.Request, status int, body any, err error) {
 	w.Header().Set("Content-Type", "application/json")
+	if raw, ok := body.(json.RawMessage); ok && err == nil { // encoded once, shared
+		w.WriteHeader(status)
+		_, _ = w.Write(raw)
+		_, _ = w.Write([]byte{'\n'})
+		return
+	}
 	if err == nil {
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(body)

@@ -93,6 +93,7 @@ type Controller struct {
 
 	slots    chan struct{} // one per API request being served
 	failures failureLog
+	views    views
 
 	mu sync.Mutex
 	// mu guards the following.
@@ -107,7 +108,8 @@ func New(cfg Config, st *store.Store, log *slog.Logger) (*Controller, error) {
 	return &Controller{cfg: cfg, store: st, log: log, http: &http.Client{}, summaries: map[string]wire.AgentConvergence{},
 		webDone: make(chan struct{}), prepared: map[string]int64{}, lines: newHostLines(),
 		settled: map[string]int64{}, settledCh: make(chan struct{}),
-		slots: make(chan struct{}, cfg.MaxRequests), failures: failureLog{seen: map[failureKey]*failureCount{}}}, nil
+		slots: make(chan struct{}, cfg.MaxRequests), failures: failureLog{seen: map[failureKey]*failureCount{}},
+		views: views{entries: map[string]*view{}}}, nil
 }
 
 // Handler returns the REST API, for tests that serve it themselves.

@@ -80,6 +80,7 @@ func (c *Controller) prepareLocked(ctx context.Context, only map[string]bool, om
 		return nil, err
 	}
 	c.changes++
+	c.views.changed()
 	r := &round{gen: gen, d: d, changes: c.changes, omit: omit}
 	for _, h := range d.Hosts {
 		if only != nil && !only[h.Name] {
@@ -177,6 +178,7 @@ func (c *Controller) recordLocked(ctx context.Context, r *round, answers map[str
 			delete(answers, host)
 		}
 	}
+	defer c.views.changed()
 	defer func() { // settled even when recording failed: nothing waits forever
 		for host := range answers {
 			c.settled[host] = r.gen

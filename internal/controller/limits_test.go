@@ -91,3 +91,35 @@ func TestClip(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedViews: reads of a lab share one database read until a write.
+func TestSharedViews(t *testing.T) {
+	t.Parallel()
+	c, srv := newTestController(t, time.Minute)
+	lab := "name: shared\ntopology:\n  nodes: {r1: {}, r2: {}}\n  links: [{endpoints: [\"r1:eth1\", \"r2:eth1\"]}]\n"
+	if code := do(t, srv, "POST", "/api/v1/labs", "api", "application/yaml", lab, nil); code != http.StatusCreated {
+		t.Fatalf("create: %d", code)
+	}
+	read := func() int64 {
+		t.Helper()
+		before := c.store.Queries()
+		for _, p := range []string{"/api/v1/labs/shared", "/api/v1/labs/shared/links"} {
+			if code := do(t, srv, "GET", p, "api", "", "", nil); code != http.StatusOK {
+				t.Fatalf("GET %s: %d", p, code)
+			}
+		}
+		return c.store.Queries() - before
+	}
+	if read() == 0 {
+		t.Fatal("the first reads sent no statement")
+	}
+	if n := read(); n != 0 {
+		t.Errorf("reads with no write between sent %d statements", n)
+	}
+	if code := do(t, srv, "DELETE", "/api/v1/labs/shared", "api", "", "", nil); code != http.StatusOK {
+		t.Fatalf("delete: %d", code)
+	}
+	if code := do(t, srv, "GET", "/api/v1/labs/shared", "api", "", "", nil); code != http.StatusNotFound {
+		t.Errorf("a deleted lab read: %d, want 404", code)
+	}
+}
