@@ -155,8 +155,8 @@ type cycleTimes struct {
 // traffic over a sample, applies it again, destroys it and checks that
 // nothing is left on any host.
 func lifeCycle(t *benchTB, bin string, nodes int, hosts []string, hostOf func(int) string) cycleTimes {
-	// A host of 250 nodes takes longer than the test bed's 10 s agent timeout.
-	c := testbed.StartCluster(t, testbed.ClusterConfig{Bin: bin, Hosts: hosts, ControllerArgs: []string{"--agent-timeout", "5m"}})
+	// A host of 250 nodes takes longer than the default declaration timeout.
+	c := testbed.StartCluster(t, testbed.ClusterConfig{Bin: bin, Hosts: hosts, ControllerArgs: []string{"--declare-timeout", "5m"}})
 	chain := bench.Chain{Name: c.Bed.ID(), Nodes: nodes, HostOf: hostOf}
 	file := filepath.Join(c.Ctl.Dir, "lab.yaml")
 	if err := os.WriteFile(file, chain.File(), 0o644); err != nil {

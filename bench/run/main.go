@@ -34,7 +34,7 @@ import (
 func main() {
 	n := flag.Int("n", 5, "repetitions of each scenario")
 	out := flag.String("o", "bench/results.md", "where to write the results")
-	only := flag.String("only", "", "run one group of scenarios: agent, controller, lab or containers")
+	only := flag.String("only", "", "run one group of scenarios: agent, controller, lab, containers or load")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -77,6 +77,7 @@ func run(ctx context.Context, n int, outPath, only string) error {
 		{"controller", func() ([]row, error) { return controllerScenario(ctx) }},
 		{"lab", func() ([]row, error) { return labScenarios(ctx, bin, n) }},
 		{"containers", func() ([]row, error) { return containerScenario(ctx, bin, n) }},
+		{"load", func() ([]row, error) { return loadScenario(ctx, bin) }},
 	}
 	var rows []row
 	for _, g := range groups {
@@ -323,7 +324,7 @@ func controllerScenario(ctx context.Context) ([]row, error) {
 			return nil, err
 		}
 		defer st.Close()
-		c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "b", AgentTimeout: 10 * time.Second,
+		c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "b", AgentTimeout: 10 * time.Second, DeclareTimeout: time.Minute, MaxRequests: 64,
 			OfflineAfter: time.Hour, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000}, st, log)
 		if err != nil {
 			return nil, err

@@ -12,8 +12,8 @@ import (
 
 type controllerOptions struct {
 	listen, db, agentTokenFile, apiTokenFile, readTokenFile, logLevel string
-	agentTimeout, offlineAfter, reconcileInterval                     time.Duration
-	convergeEvery, maxLabNodes, maxLabLinks                           int
+	agentTimeout, declareTimeout, offlineAfter, reconcileInterval     time.Duration
+	convergeEvery, maxRequests, dbMaxConns, maxLabNodes, maxLabLinks  int
 }
 
 func newControllerCmd(_ *rootOptions) *cobra.Command {
@@ -42,10 +42,14 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 				}
 			}
 			cfg := controller.Config{Listen: o.listen, AgentToken: agentToken, APIToken: apiToken, ReadToken: readOnly,
-				AgentTimeout: o.agentTimeout, OfflineAfter: o.offlineAfter,
-				ReconcileInterval: o.reconcileInterval, ConvergeEvery: o.convergeEvery, MaxLabNodes: o.maxLabNodes, MaxLabLinks: o.maxLabLinks}
+				AgentTimeout: o.agentTimeout, DeclareTimeout: o.declareTimeout, OfflineAfter: o.offlineAfter,
+				ReconcileInterval: o.reconcileInterval, ConvergeEvery: o.convergeEvery, MaxRequests: o.maxRequests,
+				MaxLabNodes: o.maxLabNodes, MaxLabLinks: o.maxLabLinks}
 			if err := cfg.Validate(); err != nil {
 				return &usageError{fmt.Errorf("controller: %w", err)}
+			}
+			if o.dbMaxConns < 1 {
+				return &usageError{fmt.Errorf("controller: db-max-conns %d: want 1 or more", o.dbMaxConns)}
 			}
 			ctx := cmd.Context()
 			st, err := store.Open(ctx, o.db, log.With("component", "store"))
@@ -53,6 +57,7 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			st.SetMaxConns(o.dbMaxConns)
 			c, err := controller.New(cfg, st, log)
 			if err != nil {
 				return err
@@ -66,10 +71,13 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 	f.StringVar(&o.agentTokenFile, "agent-token-file", "", "file holding the token shared with the agents")
 	f.StringVar(&o.apiTokenFile, "api-token-file", "", "file holding the token of API clients: it changes labs and runs commands as root in nodes on every agent host (exec)")
 	f.StringVar(&o.readTokenFile, "read-token-file", "", "file holding a read-only token (GET requests and the web view), for monitoring")
-	f.DurationVar(&o.agentTimeout, "agent-timeout", time.Minute, "timeout of one call to an agent")
+	f.DurationVar(&o.agentTimeout, "agent-timeout", 5*time.Second, "timeout of an agent call that answers at once; a declaration whose agent fails its health check meanwhile is given up after it")
+	f.DurationVar(&o.declareTimeout, "declare-timeout", 2*time.Minute, "timeout of one declaration to an agent that answers its health checks (it may be making nodes)")
 	f.DurationVar(&o.offlineAfter, "offline-after", 90*time.Second, "a host without a heartbeat for this long is offline")
 	f.DurationVar(&o.reconcileInterval, "reconcile-interval", time.Minute, "period of the reconcile loop")
 	f.IntVar(&o.convergeEvery, "converge-every", 5, "run overlay convergence every N-th reconcile cycle (1: every cycle)")
+	f.IntVar(&o.maxRequests, "max-requests", 64, "API requests served at once; more wait up to 1 s, then get 503 with Retry-After")
+	f.IntVar(&o.dbMaxConns, "db-max-conns", 8, "connections open to the database at most")
 	f.IntVar(&o.maxLabNodes, "max-lab-nodes", 5000, "most nodes a lab may have")
 	f.IntVar(&o.maxLabLinks, "max-lab-links", 20000, "most links a lab may have")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")

@@ -40,7 +40,7 @@ func newHostCmd(root *rootOptions) *cobra.Command {
 				if h.UnderlayMTU > 0 {
 					mtu = fmt.Sprint(h.UnderlayMTU)
 				}
-				t.row(h.Name, h.Status, h.DataIP, h.Address, orDash(h.Version), mtu, underlaySummary(h.Underlay))
+				t.row(h.Name, hostStatus(h), h.DataIP, h.Address, orDash(h.Version), mtu, underlaySummary(h.Underlay))
 			}
 			return t.flush()
 		},
@@ -119,6 +119,18 @@ func newLinkCmd(root *rootOptions) *cobra.Command {
 
 // underlaySummary says what an agent last found on the underlay to its
 // peers: "ok" when every path passes, else each failing one.
+// hostStatus is a host's status, with why and since when it is degraded.
+func hostStatus(h wire.HostView) string {
+	if h.StatusReason == "" {
+		return h.Status
+	}
+	s := h.Status + ": " + h.StatusReason
+	if h.DegradedSince != nil {
+		s += " since " + h.DegradedSince.UTC().Format(time.RFC3339)
+	}
+	return s
+}
+
 func underlaySummary(checks []wire.UnderlayCheck) string {
 	if len(checks) == 0 {
 		return "-"

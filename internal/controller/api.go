@@ -118,8 +118,8 @@ func (c *Controller) routes() http.Handler {
 	})
 	c.handle(mux, "DELETE /api/v1/hosts/{name}", api, func(r *http.Request) (int, any, error) {
 		name := r.PathValue("name")
-		c.convMu.Lock() // no round declares to it meanwhile
-		defer c.convMu.Unlock()
+		c.stateMu.Lock() // no round prepares a declaration to it meanwhile
+		defer c.stateMu.Unlock()
 		labs, err := c.store.DeleteHost(r.Context(), name, r.URL.Query().Get("force") == "true")
 		if err != nil {
 			return 0, nil, err
@@ -156,11 +156,11 @@ func (c *Controller) routes() http.Handler {
 			return 0, nil, err
 		}
 		planOnly := r.URL.Query().Get("plan") == "true"
-		resp, dep, recreate, err := c.apply(r.Context(), lab, planOnly)
+		resp, ro, err := c.apply(r.Context(), lab, planOnly)
 		if err != nil || planOnly {
 			return http.StatusOK, resp, err
 		}
-		c.deployLater(r.Context(), lab.Name, dep, recreate)
+		c.deployLater(r.Context(), lab.Name, ro)
 		return http.StatusAccepted, resp, nil // GET /api/v1/labs/{lab} shows how it goes
 	})
 	c.handle(mux, "GET /api/v1/labs", api, func(r *http.Request) (int, any, error) {
@@ -171,13 +171,18 @@ func (c *Controller) routes() http.Handler {
 		return http.StatusOK, labs, err
 	})
 	c.handle(mux, "GET /api/v1/labs/{lab}", api, func(r *http.Request) (int, any, error) {
-		v, err := c.store.LabView(r.Context(), r.PathValue("lab"))
-		return http.StatusOK, v, err
+		return c.views.get(r.URL.Path, func() (int, any, error) {
+			// Shared: the read outlives the client that began it.
+			v, err := c.store.LabView(context.WithoutCancel(r.Context()), r.PathValue("lab"))
+			return http.StatusOK, v, err
+		})
 	})
 	mux.Handle("POST /api/v1/labs/{lab}/nodes/{node}/exec", c.auth(api, false, http.HandlerFunc(c.serveExec)))
 	c.handle(mux, "GET /api/v1/labs/{lab}/links", api, func(r *http.Request) (int, any, error) {
-		v, err := c.store.LabView(r.Context(), r.PathValue("lab"))
-		return http.StatusOK, v.Links, err
+		return c.views.get(r.URL.Path, func() (int, any, error) {
+			v, err := c.store.LabView(context.WithoutCancel(r.Context()), r.PathValue("lab"))
+			return http.StatusOK, v.Links, err
+		})
 	})
 	// Deploy and destroy answer when done, but run to the end even when
 	// their client goes.
@@ -228,7 +233,7 @@ func (c *Controller) routes() http.Handler {
 		return http.StatusOK, map[string]bool{"success": true}, c.store.DeleteLab(r.Context(), l.ID)
 	})
 	c.webRoutes(mux) // web.go
-	return mux
+	return c.guard(c.views.versioned(mux))
 }
 
 // register records a host and returns the hosts whose declarations its
@@ -346,20 +351,39 @@ func (c *Controller) catchUp(ctx context.Context, host string, observed int64) (
 	return moved, nil
 }
 
+// hostView is a host as the API shows it: offline without a recent
+// heartbeat, degraded while its last declaration got no answer.
 func (c *Controller) hostView(h store.Host) wire.HostView {
-	status := "offline"
-	if c.online(h) {
-		status = "online"
-	}
-	return wire.HostView{Name: h.Name, Address: h.Address, DataIP: h.DataIP, Status: status, Version: h.Version,
+	v := wire.HostView{Name: h.Name, Address: h.Address, DataIP: h.DataIP, Status: "offline", Version: h.Version,
 		Capabilities: h.Capabilities, LastHeartbeat: h.LastHeartbeat, UnderlayMTU: h.UnderlayMTU, Underlay: h.Underlay}
+	if c.online(h) {
+		v.Status = "online"
+	}
+	if ct := c.lines.contact(h.Name); !ct.at.IsZero() {
+		v.LastDeclaration = &ct.at
+		if ct.failed != "" && v.Status == "online" {
+			v.Status, v.StatusReason, v.DegradedSince = "degraded", ct.failed, &ct.since
+		}
+	}
+	return v
 }
 
 // handle registers an endpoint that needs token; a GET of the API takes
-// the read-only token too.
+// the read-only token too. API requests take one of MaxRequests slots;
+// agents' never wait for one, or a host would go offline under a load it
+// did not cause.
 func (c *Controller) handle(mux *http.ServeMux, pattern, token string, h handler) {
 	reads := strings.HasPrefix(pattern, http.MethodGet+" ") && token == c.cfg.APIToken
+	limited := token != c.cfg.AgentToken
 	mux.Handle(pattern, c.auth(token, reads, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if limited {
+			release, err := c.admit(r.Context())
+			if err != nil {
+				c.respond(w, r, 0, nil, err)
+				return
+			}
+			defer release()
+		}
 		status, body, err := h(r)
 		c.respond(w, r, status, body, err)
 	})))
@@ -386,6 +410,12 @@ func (c *Controller) auth(token string, reads bool, next http.Handler) http.Hand
 // respond writes body as JSON, or maps err to a status code and logs it once.
 func (c *Controller) respond(w http.ResponseWriter, r *http.Request, status int, body any, err error) {
 	w.Header().Set("Content-Type", "application/json")
+	if raw, ok := body.(json.RawMessage); ok && err == nil { // encoded once, shared
+		w.WriteHeader(status)
+		_, _ = w.Write(raw)
+		_, _ = w.Write([]byte{'\n'})
+		return
+	}
 	if err == nil {
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(body)
@@ -417,6 +447,11 @@ func (c *Controller) respond(w http.ResponseWriter, r *http.Request, status int,
 		status = http.StatusConflict // nothing to place the lab on
 	case errors.Is(err, errAgentDown):
 		status = http.StatusBadGateway
+	case errors.Is(err, errPathTooLong):
+		status = http.StatusRequestURITooLong
+	case errors.Is(err, errOverloaded):
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "1")
 	}
 	level := slog.LevelWarn
 	if status == http.StatusInternalServerError {
@@ -430,7 +465,7 @@ func (c *Controller) respond(w http.ResponseWriter, r *http.Request, status int,
 		out["error"] = fmt.Sprintf("internal error %x: the controller's log has the detail", id)
 		err = fmt.Errorf("internal error %x: %w", id, err)
 	}
-	c.log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	c.failures.log(c.log, r, level, status, err)
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(out)
 }

@@ -144,29 +144,37 @@ func planOf(c store.LabChange, lab topology.Lab, dep deployment, remake map[stri
 	return p
 }
 
+// rollout is what a deploy of an applied lab runs after its request: its
+// first round, prepared with the change, and the hosts of a second one when
+// the first left out the nodes it remakes.
+type rollout struct {
+	first *round
+	again map[string]bool
+}
+
 // apply makes a lab what its file says: the change is stored, new nodes
 // placed (placed ones stay, but for a pin to another host), the lab marked
-// starting; it returns the plan and what the deploy must declare, which
-// runs after, in the controller. Nodes that remakes names are left out of
-// one declaration, then declared. With planOnly it only says what it would
-// do.
-func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool) (wire.ApplyResponse, deployment, map[nodeKey]bool, error) {
-	c.convMu.Lock()
-	defer c.convMu.Unlock()
+// starting; it returns the plan and the rounds that declare the change,
+// which run after, in the controller. Nodes that remakes names are left
+// out of one declaration, then declared. With planOnly it only says what
+// it would do.
+func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool) (wire.ApplyResponse, rollout, error) {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
 	resp := wire.ApplyResponse{Lab: lab.Name, Warnings: lab.Warnings()}
 	if resp.Warnings == nil {
 		resp.Warnings = []string{}
 	}
 	v, err := c.store.LabView(ctx, lab.Name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return resp, deployment{}, nil, err
+		return resp, rollout{}, err
 	}
 	others, lerr := c.store.Labs(ctx)
 	if lerr != nil {
-		return resp, deployment{}, nil, lerr
+		return resp, rollout{}, lerr
 	}
 	if lab.Mgmt.Subnet, lerr = mgmtSubnet(lab, v.MgmtSubnet, others); lerr != nil {
-		return resp, deployment{}, nil, lerr
+		return resp, rollout{}, lerr
 	}
 	var change store.LabChange
 	var was topology.Lab
@@ -177,7 +185,7 @@ func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool)
 	default:
 		files, err := c.store.LabFiles(ctx)
 		if err != nil {
-			return resp, deployment{}, nil, err
+			return resp, rollout{}, err
 		}
 		was = specOf(v, files[v.ID])
 		change = diff(was, lab)
@@ -186,35 +194,42 @@ func (c *Controller) apply(ctx context.Context, lab topology.Lab, planOnly bool)
 	remake := remakes(was, change, dep)
 	resp.Plan = planOf(change, lab, dep, remake)
 	if planOnly {
-		return resp, deployment{}, nil, placeErr // a lab that cannot be placed is a plan-time error
+		return resp, rollout{}, placeErr // a lab that cannot be placed is a plan-time error
 	}
 	// The request may go; what is stored is stored whole.
 	ctx = context.WithoutCancel(ctx)
 	if resp.Created {
 		if _, err := c.store.CreateLab(ctx, lab); err != nil {
-			return resp, deployment{}, nil, err
+			return resp, rollout{}, err
 		}
 		if v, err = c.store.LabView(ctx, lab.Name); err != nil {
-			return resp, deployment{}, nil, err
+			return resp, rollout{}, err
 		}
 	} else if !change.Empty() {
 		if err := c.store.UpdateLab(ctx, v.ID, change); err != nil {
-			return resp, deployment{}, nil, err
+			return resp, rollout{}, err
 		}
 	}
 	if placeErr != nil {
-		return resp, deployment{}, nil, placeErr
+		return resp, rollout{}, placeErr
 	}
 	if err := c.start(ctx, v, dep); err != nil {
 		// The change is stored, its placements not: not running over it.
 		c.markError(ctx, v.ID, "apply: "+err.Error())
-		return resp, deployment{}, nil, err
+		return resp, rollout{}, err
 	}
-	recreate := map[nodeKey]bool{}
-	for node := range remake {
-		recreate[nodeKey{v.ID, node}] = true
+	var ro rollout
+	var omit map[nodeKey]bool
+	if len(remake) > 0 {
+		ro.again, omit = dep.hosts, map[nodeKey]bool{}
+		for node := range remake {
+			omit[nodeKey{v.ID, node}] = true
+		}
 	}
-	return resp, dep, recreate, nil
+	if ro.first, err = c.prepareLocked(ctx, dep.hosts, omit); err != nil {
+		return resp, rollout{}, err
+	}
+	return resp, ro, nil
 }
 
 // remakes says which nodes an apply removes and makes again, and why: what
@@ -261,15 +276,17 @@ func remakes(was topology.Lab, change store.LabChange, dep deployment) map[strin
 
 // deployLater runs a deploy's rounds in the controller, detached from the
 // request that asked for it: a client that goes does not stop it.
-func (c *Controller) deployLater(ctx context.Context, lab string, dep deployment, recreate map[nodeKey]bool) {
+func (c *Controller) deployLater(ctx context.Context, lab string, ro rollout) {
 	ctx = context.WithoutCancel(ctx)
 	c.bg.Go(func() {
-		if len(recreate) > 0 {
-			if _, err := c.converge(ctx, dep.hosts, recreate); err != nil {
+		_, err := c.run(ctx, ro.first)
+		if ro.again != nil {
+			if err != nil {
 				c.log.Warn("deploy: changed nodes not removed", "lab", lab, "err", err)
 			}
+			_, err = c.converge(ctx, ro.again, nil)
 		}
-		if _, err := c.converge(ctx, dep.hosts, nil); err != nil {
+		if err != nil {
 			c.log.Error("deploy failed", "lab", lab, "err", err)
 			c.markError(ctx, lab, "deploy: "+err.Error())
 		}

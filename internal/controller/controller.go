@@ -17,14 +17,21 @@ import (
 
 // Config is the controller's configuration, filled once from flags.
 type Config struct {
-	Listen     string // e.g. ":7400"
-	AgentToken string // shared with the agents; never logged
-	APIToken   string // for API clients; never logged
+	Listen       string        // e.g. ":7400"
+	AgentToken   string        // shared with the agents; never logged
+	APIToken     string        // for API clients; never logged
 	// ReadToken, when set, reads the API (GET) and the web view, and
 	// changes nothing; never logged.
 	ReadToken    string
-	AgentTimeout time.Duration // of one call to an agent
+	AgentTimeout time.Duration // of an agent call that answers at once: a health check, an exec's start
 	OfflineAfter time.Duration // without a heartbeat, a host is offline
+	// MaxRequests bounds the API requests served at once; more wait a
+	// moment, then get 503 with Retry-After.
+	MaxRequests int
+	// DeclareTimeout bounds a declaration, which may place nodes; one is
+	// given up after AgentTimeout all the same when its agent does not
+	// answer a health check meanwhile.
+	DeclareTimeout time.Duration
 	// ReconcileInterval is the loop's period; a round declaring every
 	// host's state runs every ConvergeEvery-th cycle (1: every cycle).
 	ReconcileInterval time.Duration
@@ -58,6 +65,12 @@ func (c Config) Validate() error {
 	if c.MaxLabNodes < 1 || c.MaxLabLinks < 1 {
 		errs = append(errs, errors.New("max-lab-nodes and max-lab-links: want 1 or more"))
 	}
+	if c.DeclareTimeout < c.AgentTimeout {
+		errs = append(errs, fmt.Errorf("declare timeout %v: want at least the agent timeout (%v)", c.DeclareTimeout, c.AgentTimeout))
+	}
+	if c.MaxRequests < 1 {
+		errs = append(errs, fmt.Errorf("max-requests %d: want 1 or more", c.MaxRequests))
+	}
 	if c.ConvergeEvery < 1 {
 		errs = append(errs, fmt.Errorf("converge-every %d: want 1 or more", c.ConvergeEvery))
 	}
@@ -71,15 +84,28 @@ type Controller struct {
 	log   *slog.Logger
 	http  *http.Client
 
-	// convMu serialises every change of the desired state with the rounds
-	// that declare it: deploys, destroys and convergence rounds each hold it
-	// from their read of the store to the record of the agents' answers, so
-	// no round declares a state read before a change (W-4).
-	convMu sync.Mutex
+	// stateMu serialises the changes of the desired state with the halves
+	// of the rounds that read and record it: a deploy or destroy changes the
+	// state and prepares its round in one hold, so no round declares a state
+	// read before a change (W-4). It is never held across a call to an
+	// agent: the lines order those, per host.
+	stateMu sync.Mutex
+	// stateMu guards the following.
+	changes  uint64           // counts the writes under stateMu
+	prepared map[string]int64 // host → the newest generation prepared for it
+	settled  map[string]int64 // host → the generation of its last recorded answer
+	// settledCh is closed, and replaced, whenever settled changes.
+	settledCh chan struct{}
+
+	lines *hostLines
 
 	bg sync.WaitGroup // deploys running after their request
 
 	webDone chan struct{} // closed on shutdown: ends the web view's event streams
+
+	slots    chan struct{} // one per API request being served
+	failures failureLog
+	views    views
 
 	mu sync.Mutex
 	// mu guards the following.
@@ -92,7 +118,10 @@ func New(cfg Config, st *store.Store, log *slog.Logger) (*Controller, error) {
 		return nil, err
 	}
 	return &Controller{cfg: cfg, store: st, log: log, http: &http.Client{}, summaries: map[string]wire.AgentConvergence{},
-		webDone: make(chan struct{})}, nil
+		webDone: make(chan struct{}), prepared: map[string]int64{}, lines: newHostLines(),
+		settled: map[string]int64{}, settledCh: make(chan struct{}),
+		slots: make(chan struct{}, cfg.MaxRequests), failures: failureLog{seen: map[failureKey]*failureCount{}},
+		views: views{entries: map[string]*view{}}}, nil
 }
 
 // Handler returns the REST API, for tests that serve it themselves.
@@ -136,9 +165,4 @@ func (c *Controller) agent(h store.Host) *client.Client {
 // online reports whether a host heartbeated recently enough.
 func (c *Controller) online(h store.Host) bool {
 	return time.Since(h.LastHeartbeat) < c.cfg.OfflineAfter
-}
-
-// callCtx bounds one agent call.
-func (c *Controller) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, c.cfg.AgentTimeout)
 }

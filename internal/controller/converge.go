@@ -15,26 +15,46 @@ import (
 	"github.com/netloom/netloom/internal/wire"
 )
 
+// round is one convergence round, prepared: the desired state it read
+// (allocations done), the generation it declares under, and what each
+// target host gets.
+type round struct {
+	gen     int64
+	d       store.Desired
+	changes uint64 // Controller.changes when d was read
+	omit    map[nodeKey]bool
+	targets []target
+}
+
+// target is a host of a round: its declaration, or nil when it is offline
+// and not called.
+type target struct {
+	host store.Host
+	decl *wire.HostDeclaration
+}
+
 // converge runs one convergence round for the hosts in only (every host
 // when nil); nodes in omit are left out of their hosts' declarations.
 func (c *Controller) converge(ctx context.Context, only map[string]bool, omit map[nodeKey]bool) (wire.ConvergeResponse, error) {
-	c.convMu.Lock()
-	defer c.convMu.Unlock()
-	return c.roundLocked(ctx, only, omit)
-}
-
-// roundLocked is one convergence round; the caller holds convMu, so no
-// other round, deploy or destroy can change the desired state between the
-// read and the declarations (W-4). It reads the desired state once,
-// allocates what is missing, declares to every target host its whole state
-// under one fresh generation, in parallel, and records what the agents
-// answered: node and link states, interface mappings, lab states, and the
-// teardowns the hosts confirmed. A target that is offline is not called:
-// what it holds becomes unknown.
-func (c *Controller) roundLocked(ctx context.Context, only map[string]bool, omit map[nodeKey]bool) (wire.ConvergeResponse, error) {
-	d, err := c.store.Desired(ctx)
+	c.stateMu.Lock()
+	r, err := c.prepareLocked(ctx, only, omit)
+	c.stateMu.Unlock()
 	if err != nil {
 		return wire.ConvergeResponse{}, err
+	}
+	return c.run(ctx, r)
+}
+
+// prepareLocked is the first half of a round, under stateMu: it reads the
+// desired state once, allocates what is missing, and builds every target
+// host's whole declaration under one fresh generation. A caller that
+// changed the desired state prepares its round in the same hold of
+// stateMu, so the round carries the change (W-4) and fences off the
+// answers of older rounds to those hosts.
+func (c *Controller) prepareLocked(ctx context.Context, only map[string]bool, omit map[nodeKey]bool) (*round, error) {
+	d, err := c.store.Desired(ctx)
+	if err != nil {
+		return nil, err
 	}
 	allocs, tunnels, drop, problems := allocate(&d)
 	for _, p := range problems {
@@ -42,7 +62,7 @@ func (c *Controller) roundLocked(ctx context.Context, only map[string]bool, omit
 	}
 	if len(allocs)+len(tunnels)+len(drop) > 0 {
 		if err := c.store.SaveAllocations(ctx, allocs, tunnels, drop); err != nil {
-			return wire.ConvergeResponse{}, err
+			return nil, err
 		}
 	}
 	mgmt, problems := allocateMgmt(&d)
@@ -51,38 +71,60 @@ func (c *Controller) roundLocked(ctx context.Context, only map[string]bool, omit
 	}
 	if !mgmt.Empty() {
 		if err := c.store.SaveMgmt(ctx, mgmt); err != nil {
-			return wire.ConvergeResponse{}, err
+			return nil, err
 		}
 	}
 	decls := hostDeclarations(d, omit)
 	gen, err := c.store.NextGeneration(ctx)
 	if err != nil {
-		return wire.ConvergeResponse{}, err
+		return nil, err
 	}
-	resp := wire.ConvergeResponse{Generation: gen, Agents: []wire.AgentConvergence{}}
-	answers := map[string]*hostAnswer{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
+	c.changes++
+	c.views.changed()
+	r := &round{gen: gen, d: d, changes: c.changes, omit: omit}
 	for _, h := range d.Hosts {
 		if only != nil && !only[h.Name] {
 			continue
 		}
-		if !c.online(h) {
-			a := newHostAnswer(h.Name)
-			a.unknown = h.Name + " offline"
-			mu.Lock() // the other hosts' answers arrive meanwhile
-			answers[h.Name] = a
+		c.prepared[h.Name] = gen
+		t := target{host: h}
+		if c.online(h) {
+			t.decl = decls[h.Name]
+			t.decl.Generation = &gen
+		}
+		r.targets = append(r.targets, t)
+	}
+	return r, nil
+}
+
+// run declares a prepared round to its hosts, in parallel and without
+// stateMu, each in its host's line; then, under stateMu, it records what
+// the agents answered: node and link states, interface mappings, lab
+// states, and the teardowns the hosts confirmed. What an offline host
+// holds becomes unknown.
+func (c *Controller) run(ctx context.Context, r *round) (wire.ConvergeResponse, error) {
+	resp := wire.ConvergeResponse{Generation: r.gen, Agents: []wire.AgentConvergence{}}
+	answers := map[string]*hostAnswer{}
+	var mu sync.Mutex
+	// mu guards resp.Agents and answers while the hosts answer.
+	var wg sync.WaitGroup
+	for _, t := range r.targets {
+		if t.decl == nil {
+			a := newHostAnswer(t.host.Name)
+			a.unknown = t.host.Name + " offline"
+			mu.Lock()
+			answers[t.host.Name] = a
 			mu.Unlock()
 			continue
 		}
-		decl := decls[h.Name]
-		decl.Generation = &gen
 		wg.Go(func() {
-			sum, a := c.declareTo(ctx, h, *decl)
+			sum, a := c.declareInLine(ctx, t.host, *t.decl)
 			mu.Lock()
 			defer mu.Unlock()
 			resp.Agents = append(resp.Agents, sum)
-			answers[h.Name] = a
+			if a != nil {
+				answers[t.host.Name] = a
+			}
 		})
 	}
 	wg.Wait()
@@ -93,14 +135,88 @@ func (c *Controller) roundLocked(ctx context.Context, only map[string]bool, omit
 	}
 	c.mu.Unlock()
 
-	if err := c.store.RecordObservations(ctx, time.Now(), observe(&d, answers, omit)); err != nil {
+	c.stateMu.Lock()
+	err := c.recordLocked(ctx, r, answers)
+	c.stateMu.Unlock()
+	if err != nil {
 		return resp, err
 	}
-	if err := c.recordLabs(ctx, d, answers); err != nil {
-		return resp, err
+	c.log.Info("converged", "generation", r.gen, "agents", len(resp.Agents))
+	return resp, c.awaitSettled(ctx, r)
+}
+
+// awaitSettled waits until every host of a round has its answer to this
+// round, or to a newer one, recorded: what a deploy answers is then what
+// its hosts did.
+func (c *Controller) awaitSettled(ctx context.Context, r *round) error {
+	for {
+		c.stateMu.Lock()
+		settled, ch := true, c.settledCh
+		for _, t := range r.targets {
+			settled = settled && c.settled[t.host.Name] >= r.gen
+		}
+		c.stateMu.Unlock()
+		if settled {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	c.log.Info("converged", "generation", gen, "agents", len(resp.Agents))
-	return resp, nil
+}
+
+// recordLocked records a round's answers, under stateMu. An answer of a
+// host that a newer round was prepared for is left to that round: it may
+// carry a change this one does not. When anything changed since the round
+// read the desired state, the answers are recorded against the state as it
+// is now, so no newer observation is overwritten with an older one.
+func (c *Controller) recordLocked(ctx context.Context, r *round, answers map[string]*hostAnswer) error {
+	for host := range answers {
+		if c.prepared[host] > r.gen {
+			delete(answers, host)
+		}
+	}
+	defer c.views.changed()
+	defer func() { // settled even when recording failed: nothing waits forever
+		for host := range answers {
+			c.settled[host] = r.gen
+		}
+		close(c.settledCh)
+		c.settledCh = make(chan struct{})
+	}()
+	d := r.d
+	if c.changes != r.changes {
+		var err error
+		if d, err = c.store.Desired(ctx); err != nil {
+			return err
+		}
+	}
+	c.changes++
+	if err := c.store.RecordObservations(ctx, time.Now(), observe(&d, answers, r.omit)); err != nil {
+		return err
+	}
+	return c.recordLabs(ctx, d, answers)
+}
+
+// declareInLine declares to a host once its line lets it. A declaration
+// that a newer one replaced does not go: it answers what the newer one did,
+// and no answer, which that one's round records.
+func (c *Controller) declareInLine(ctx context.Context, h store.Host, decl wire.HostDeclaration) (wire.AgentConvergence, *hostAnswer) {
+	s := c.lines.enter(h.Name, *decl.Generation)
+	select {
+	case <-s.done:
+		c.log.Debug("declaration replaced by a newer one", "host", h.Name, "generation", *decl.Generation, "newer", s.sum.Generation)
+		return s.sum, nil
+	case <-s.turn:
+	}
+	sum, a, failed := c.declareTo(ctx, h, decl)
+	if ctx.Err() == nil { // a round given up says nothing of the host
+		c.lines.observe(h.Name, time.Now(), failed)
+	}
+	c.lines.leave(h.Name, s, sum)
+	return sum, a
 }
 
 // recordLabs writes the states of labs that changed: running labs from
@@ -213,39 +329,41 @@ func (c *Controller) convergePlan(ctx context.Context, only map[string]bool) (wi
 // host declarations.
 const errOldAgent = "the agent has no host declarations (POST /host/declare-state): nodes cannot be made there; upgrade it"
 
-// declareTo sends one host its declaration and sorts out its answer. An
-// agent without /host/declare-state gets its tunnels through
-// /overlay/declare-state, and one without that the whitelist (by status
-// code, W-19); on both its nodes and interfaces are errors.
-func (c *Controller) declareTo(ctx context.Context, h store.Host, decl wire.HostDeclaration) (wire.AgentConvergence, *hostAnswer) {
-	sum := wire.AgentConvergence{Host: h.Name, Generation: *decl.Generation, At: time.Now().UTC(), Nodes: len(decl.Nodes),
+// errNoAnswer is why a declaration was given up: the agent answered
+// neither it nor a health check in time.
+var errNoAnswer = errors.New("no answer")
+
+// declareTo sends one host its declaration and sorts out its answer; failed
+// says why none came ("" when the agent answered, even with an error). An agent without
+// /host/declare-state gets its tunnels through /overlay/declare-state, and
+// one without that the whitelist (by status code, W-19); on both its nodes
+// and interfaces are errors.
+func (c *Controller) declareTo(ctx context.Context, h store.Host, decl wire.HostDeclaration) (sum wire.AgentConvergence, a *hostAnswer, failed string) {
+	sum = wire.AgentConvergence{Host: h.Name, Generation: *decl.Generation, At: time.Now().UTC(), Nodes: len(decl.Nodes),
 		Tunnels: len(decl.Tunnels), Results: map[string]int{}, OrphansRemoved: []string{}}
 	for _, n := range decl.Nodes {
 		sum.Interfaces += len(n.Interfaces)
 	}
-	a := newHostAnswer(h.Name)
-	cctx, cancel := c.callCtx(ctx)
-	defer cancel()
-	ag := c.agent(h)
-	resp, err := ag.DeclareHost(cctx, decl)
-	if errors.Is(err, client.ErrNotFound) {
-		sum.Fallback = true
-		resp, err = declareOld(cctx, ag, decl)
-	}
+	a = newHostAnswer(h.Name)
+	resp, fallback, err := c.declareCall(ctx, h, decl)
+	sum.Fallback = fallback
 	if err != nil {
 		sum.Error = err.Error()
 		a.unknown = fmt.Sprintf("%s: %v", h.Name, err)
-		if errors.Is(err, client.ErrUnreachable) {
-			a.unknown = h.Name + " unreachable"
+		switch {
+		case errors.Is(err, errNoAnswer):
+			failed = err.Error()
+		case errors.Is(err, client.ErrUnreachable):
+			a.unknown, failed = h.Name+" unreachable", err.Error()
 		}
 		c.log.Warn("host not declared", "host", h.Name, "err", err)
-		return sum, a
+		return sum, a, failed
 	}
 	if resp.Skipped != nil {
 		sum.Skipped = *resp.Skipped
 		a.unknown = fmt.Sprintf("%s could not read its bridge (%s)", h.Name, *resp.Skipped)
 		c.log.Warn("host skipped its declaration", "host", h.Name, "skipped", *resp.Skipped)
-		return sum, a
+		return sum, a, ""
 	}
 	declared := map[nodeKey]bool{}
 	for _, n := range decl.Nodes {
@@ -295,7 +413,38 @@ func (c *Controller) declareTo(ctx context.Context, h store.Host, decl wire.Host
 		sum.Results[t.Status]++
 		a.tunnels[linkKey{t.LabID, t.LinkID}] = t
 	}
-	return sum, a
+	return sum, a, ""
+}
+
+// declareCall sends a declaration, bounded by DeclareTimeout: placing
+// nodes may take long (images, containers). An agent that cannot even
+// answer a health check within AgentTimeout is hung, though, and is given
+// up then: the one hung host must not hold up its line for long.
+func (c *Controller) declareCall(ctx context.Context, h store.Host, decl wire.HostDeclaration) (resp wire.HostDeclarationResponse, fallback bool, err error) {
+	start := time.Now()
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	cctx, stop := context.WithTimeoutCause(cctx, c.cfg.DeclareTimeout, fmt.Errorf("%w in %v", errNoAnswer, c.cfg.DeclareTimeout))
+	defer stop()
+	ag := c.agent(h)
+	half := c.cfg.AgentTimeout / 2 // a check at half the budget, for half the budget
+	probe := time.AfterFunc(half, func() {
+		pctx, pcancel := context.WithTimeout(cctx, half)
+		defer pcancel()
+		if err := ag.Health(pctx); errors.Is(err, client.ErrUnreachable) && cctx.Err() == nil {
+			cancel(fmt.Errorf("%w in %v", errNoAnswer, time.Since(start).Round(100*time.Millisecond)))
+		}
+	})
+	defer probe.Stop()
+	resp, err = ag.DeclareHost(cctx, decl)
+	if errors.Is(err, client.ErrNotFound) {
+		fallback = true
+		resp, err = declareOld(cctx, ag, decl)
+	}
+	if cause := context.Cause(cctx); err != nil && errors.Is(cause, errNoAnswer) {
+		err = cause // what the agent did not do, rather than how the call ended
+	}
+	return resp, fallback, err
 }
 
 // declareOld declares to an agent of the first stage what it can take, its

@@ -49,11 +49,11 @@ var threeNodes = topology.Lab{Name: "lab1",
 // applyAndWait applies a lab as the API does and waits for its deploy.
 func applyAndWait(t *testing.T, c *Controller, lab topology.Lab) (wire.ApplyResponse, store.LabView) {
 	t.Helper()
-	resp, dep, recreate, err := c.apply(t.Context(), lab, false)
+	resp, ro, err := c.apply(t.Context(), lab, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.deployLater(t.Context(), lab.Name, dep, recreate)
+	c.deployLater(t.Context(), lab.Name, ro)
 	c.bg.Wait()
 	v, err := c.store.LabView(t.Context(), lab.Name)
 	if err != nil {
@@ -262,7 +262,7 @@ func TestConvergeOldAgents(t *testing.T) {
 	a, b := &oldAgent{}, &oldAgent{ancient: true}
 	broken := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
 	serveHosts(t, c, map[string]http.Handler{"hostA": a, "hostB": b, "hostC": broken})
-	if _, _, _, err := c.apply(ctx, threeNodes, false); err != nil {
+	if _, _, err := c.apply(ctx, threeNodes, false); err != nil {
 		t.Fatal(err)
 	}
 	conv, err := c.converge(ctx, nil, nil)

@@ -113,23 +113,35 @@ func (c *Controller) start(ctx context.Context, v store.LabView, dep deployment)
 // starting, then one round declares to its hosts. It runs on ctx to the
 // end, whoever asked for it.
 func (c *Controller) deploy(ctx context.Context, labName string) (wire.DeployResponse, error) {
-	c.convMu.Lock()
-	defer c.convMu.Unlock()
-	v, err := c.store.LabView(ctx, labName)
+	r, err := c.changeLocked(func() (*round, error) {
+		v, err := c.store.LabView(ctx, labName)
+		if err != nil {
+			return nil, err
+		}
+		dep, err := c.placeLab(ctx, v, specOf(v, nil)) // placement needs no files
+		if err != nil {
+			return nil, err
+		}
+		if err := c.start(ctx, v, dep); err != nil {
+			return nil, err
+		}
+		return c.prepareLocked(ctx, dep.hosts, nil)
+	})
 	if err != nil {
 		return wire.DeployResponse{}, err
 	}
-	dep, err := c.placeLab(ctx, v, specOf(v, nil)) // placement needs no files
-	if err != nil {
-		return wire.DeployResponse{}, err
-	}
-	if err := c.start(ctx, v, dep); err != nil {
-		return wire.DeployResponse{}, err
-	}
-	if _, err := c.roundLocked(ctx, dep.hosts, nil); err != nil {
+	if _, err := c.run(ctx, r); err != nil {
 		return wire.DeployResponse{}, err
 	}
 	return c.result(ctx, labName)
+}
+
+// changeLocked runs fn, which changes the desired state and prepares the
+// round that declares the change, under stateMu.
+func (c *Controller) changeLocked(fn func() (*round, error)) (*round, error) {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	return fn()
 }
 
 // destroy takes a lab out of the desired state (stopping: nothing of it is
@@ -138,22 +150,26 @@ func (c *Controller) deploy(ctx context.Context, labName string) (wire.DeployRes
 // declaration when it registers again, and the lab stays stopping, saying
 // which hosts it waits for.
 func (c *Controller) destroy(ctx context.Context, labName string) (wire.DeployResponse, error) {
-	c.convMu.Lock()
-	defer c.convMu.Unlock()
-	v, err := c.store.LabView(ctx, labName)
+	r, err := c.changeLocked(func() (*round, error) {
+		v, err := c.store.LabView(ctx, labName)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.store.SetLabState(ctx, v.ID, store.LabStopping, ""); err != nil {
+			return nil, err
+		}
+		hosts := map[string]bool{}
+		for _, n := range v.Nodes {
+			if n.PlacedOn != "" {
+				hosts[n.PlacedOn] = true
+			}
+		}
+		return c.prepareLocked(ctx, hosts, nil)
+	})
 	if err != nil {
 		return wire.DeployResponse{}, err
 	}
-	if err := c.store.SetLabState(ctx, v.ID, store.LabStopping, ""); err != nil {
-		return wire.DeployResponse{}, err
-	}
-	hosts := map[string]bool{}
-	for _, n := range v.Nodes {
-		if n.PlacedOn != "" {
-			hosts[n.PlacedOn] = true
-		}
-	}
-	if _, err := c.roundLocked(ctx, hosts, nil); err != nil {
+	if _, err := c.run(ctx, r); err != nil {
 		return wire.DeployResponse{}, err
 	}
 	return c.result(ctx, labName)

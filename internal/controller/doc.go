@@ -8,10 +8,13 @@
 // through internal/agent/client; it never imports the agent itself.
 //
 // Invariants:
-//   - deploys, destroys and convergence rounds hold one lock (convMu) from
-//     their read of the desired state to the record of the agents' answers,
-//     so no declaration carries a state read before a change (W-4); no store
-//     transaction is open while an agent is called (W-16);
+//   - a deploy or destroy changes the desired state and prepares the round
+//     that declares it under one lock (stateMu), so no declaration carries a
+//     state read before a change (W-4); no lock and no store transaction is
+//     held while an agent is called (W-16): calls run per host, in the
+//     host's line, one at a time and newest first, so a hung host holds up
+//     only itself; an answer is recorded only when no newer round was
+//     prepared for its host;
 //   - a host gets one declaration per round, all of it, under a fresh
 //     generation; every lab in the database is in its scope;
 //   - a link side keeps its tag while its node stays on its host; tags are

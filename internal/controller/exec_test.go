@@ -60,7 +60,7 @@ func TestStartExec(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := New(Config{Listen: ":0", AgentToken: "agent", APIToken: "api", AgentTimeout: 200 * time.Millisecond,
+			c, err := New(Config{Listen: ":0", AgentToken: "agent", APIToken: "api", AgentTimeout: 200 * time.Millisecond, DeclareTimeout: time.Minute, MaxRequests: 64,
 				OfflineAfter: time.Minute, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000}, nil, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)

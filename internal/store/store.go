@@ -153,6 +153,13 @@ type connector struct {
 func (c connector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
 func (c connector) Driver() driver.Driver                        { return c.drv }
 
+// SetMaxConns bounds the connections open to the database: requests past
+// it wait for one, rather than each opening its own.
+func (s *Store) SetMaxConns(n int) {
+	s.db.SetMaxOpenConns(n)
+	s.db.SetMaxIdleConns(n)
+}
+
 // DB returns the database handle, for tests that must set up a state no
 // store function writes.
 func (s *Store) DB() *sql.DB { return s.db }

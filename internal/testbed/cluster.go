@@ -226,13 +226,19 @@ func (c *Cluster) wait(t TB, what string, timeout time.Duration, p *Process, con
 // the answer into out; it returns the status code, 0 when nothing answered.
 func (c *Cluster) Call(t TB, method, path, contentType string, body []byte, out any) int {
 	t.Helper()
+	return c.CallAs(t, c.APIToken, method, path, contentType, body, out)
+}
+
+// CallAs is Call with another token: the agent token, to play an agent.
+func (c *Cluster) CallAs(t TB, token, method, path, contentType string, body []byte, out any) int {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, ControllerURL+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("request: %v", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.APIToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}

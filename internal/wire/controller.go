@@ -7,7 +7,7 @@ type HostView struct {
 	Name          string    `json:"name"`
 	Address       string    `json:"address"`
 	DataIP        string    `json:"data_ip"`
-	Status        string    `json:"status"` // "online" or "offline"
+	Status        string    `json:"status"` // "online", "degraded" or "offline"
 	Version       string    `json:"version"`
 	Capabilities  []string  `json:"capabilities"`
 	LastHeartbeat time.Time `json:"last_heartbeat"`
@@ -15,6 +15,12 @@ type HostView struct {
 	// of its data interface and its checks of each peer's path.
 	UnderlayMTU int             `json:"underlay_mtu,omitempty"`
 	Underlay    []UnderlayCheck `json:"underlay,omitempty"`
+	// LastDeclaration is when the controller's last declaration to the
+	// host ended. A host that heartbeats but did not answer it is degraded:
+	// StatusReason says why, DegradedSince since when.
+	LastDeclaration *time.Time `json:"last_declaration,omitempty"`
+	StatusReason    string     `json:"status_reason,omitempty"`
+	DegradedSince   *time.Time `json:"degraded_since,omitempty"`
 }
 
 // NodeResult is how a node's creation went in a deploy.

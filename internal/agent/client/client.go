@@ -141,6 +141,12 @@ func (c *Client) DeclareHost(ctx context.Context, req wire.HostDeclaration) (wir
 	return resp, c.do(ctx, http.MethodPost, "/host/declare-state", req, &resp)
 }
 
+// Health asks whether the agent serves; it answers at once, whatever its
+// converger is busy with.
+func (c *Client) Health(ctx context.Context) error {
+	return c.do(ctx, http.MethodGet, "/healthz", nil, nil)
+}
+
 // ReconcilePorts is the old whitelist call.
 func (c *Client) ReconcilePorts(ctx context.Context, req wire.ReconcilePortsRequest) (wire.ReconcilePortsResponse, error) {
 	var resp wire.ReconcilePortsResponse
