@@ -17,9 +17,9 @@ import (
 
 // Config is the controller's configuration, filled once from flags.
 type Config struct {
-	Listen       string        // e.g. ":7400"
-	AgentToken   string        // shared with the agents; never logged
-	APIToken     string        // for API clients; never logged
+	Listen     string // e.g. ":7400"
+	AgentToken string // shared with the agents; never logged
+	APIToken   string // for API clients; never logged
 	// ReadToken, when set, reads the API (GET) and the web view, and
 	// changes nothing; never logged.
 	ReadToken    string

@@ -28,7 +28,7 @@ func TestHungHostIsolated(t *testing.T) {
 		t.Fatal(err)
 	}
 	accepted := testbed.Hang(t, ln)
-	if err := c.store.RegisterHost(ctx, store.Host{Name: "hung", Address: "http://" + ln.Addr().String(), DataIP: "10.77.0.9"}); err != nil {
+	if _, err := c.store.RegisterHost(ctx, store.Host{Name: "hung", Address: "http://" + ln.Addr().String(), DataIP: "10.77.0.9"}); err != nil {
 		t.Fatal(err)
 	}
 	lab := topology.Lab{Name: "other", Nodes: []topology.Node{{Name: "r1", Kind: "linux", Host: "hostB"}, {Name: "r2", Kind: "linux", Host: "hostB"}},
