@@ -196,3 +196,29 @@ func TestCredentialRequired(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthWhileBusy: /healthz answers while a convergence holds the
+// converger (a declaration making hundreds of nodes): the controller takes
+// an agent that does not answer it for hung.
+func TestHealthWhileBusy(t *testing.T) {
+	t.Parallel()
+	a, err := New(testConfig(t), fabrictest.New(), runtimetest.New(), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	a.conv.mu.Lock()
+	defer a.conv.mu.Unlock()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/healthz", nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("healthz while converging: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("healthz while converging: %d", resp.StatusCode)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/netloom/netloom/internal/agent/underlay"
@@ -45,6 +46,10 @@ type converger struct {
 	tags       *vlan.Allocator // for the original's per-link calls only
 	cached     []byte          // what the cache file holds, once written
 	cacheErr   error           // why the last cache write failed; nil once one succeeds
+	// cacheWhy is cacheErr's text for /healthz, which answers without mu:
+	// a convergence holds mu for as long as it makes nodes, and a health
+	// check must not wait for it (the controller takes that for hung).
+	cacheWhy atomic.Pointer[string]
 	// restored are the labs the start-up restore took from the cache: the
 	// first declaration with a generation removes those outside its scope
 	// (a lab destroyed while the agent was down is in no later scope).
@@ -420,22 +425,23 @@ func (c *converger) writeCache(s hostState, gen int64) {
 		}
 		c.log.Error("cache not written", "generation", gen, "err", err)
 		c.cached, c.cacheErr = nil, err
+		why := err.Error()
+		c.cacheWhy.Store(&why)
 		return
 	}
 	if c.cacheErr != nil {
 		c.log.Info("cache written again", "generation", gen)
 	}
 	c.cached, c.cacheErr = key, nil
+	c.cacheWhy.Store(nil)
 }
 
 // cacheProblem returns why the cache is not written, "" when it is.
 func (c *converger) cacheProblem() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cacheErr == nil {
-		return ""
+	if why := c.cacheWhy.Load(); why != nil {
+		return *why
 	}
-	return c.cacheErr.Error()
+	return ""
 }
 
 // cacheError is a declaration's cache_error: the reason the cache write
