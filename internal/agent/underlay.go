@@ -229,52 +229,61 @@ func (a *Agent) checkUnderlay(ctx context.Context, peers []underlay.Peer) (faili
 	return failing
 }
 
-// confirmDelay is how long a failure not reported before waits for its
-// second check.
-const confirmDelay = time.Second
+// confirmDelay is how long a failure not reported before waits for each
+// of its confirmTries checks again: a peer whose datapath is busy making a
+// thousand ports answers late, and a late answer is not a blocked port.
+const (
+	confirmDelay = time.Second
+	confirmTries = 3
+)
 
-// confirm checks again, after a moment, the peers that newly fail to answer, and
-// keeps what the second check finds: right after links are declared a peer
-// answers only once its own agent holds this host as a peer, and reporting
-// the first miss would show links failing that are not.
+// confirm checks again, after a moment and up to confirmTries times, the
+// peers that newly fail to answer, so that a status change is reported only
+// when it lasts; a peer that answers once is taken as it answered.
 func (a *Agent) confirm(ctx context.Context, peers []underlay.Peer, checks []wire.UnderlayCheck) ([]wire.UnderlayCheck, error) {
 	_, reported := a.report.get()
 	was := map[string]string{}
 	for _, c := range reported {
 		was[c.PeerIP] = c.Status
 	}
+	out := slices.Clone(checks)
+	at := map[string]int{} // peer → its check in out
 	var again []underlay.Peer
-	for _, c := range checks {
+	for i, c := range out {
+		at[c.PeerIP] = i
 		// A short path MTU is measured through the peer's answers: never
 		// a peer that does not know this host yet.
 		if c.Status == wire.UnderlayOK || c.Status == wire.UnderlayMTUTooSmall || was[c.PeerIP] == c.Status {
 			continue
 		}
-		if i := slices.IndexFunc(peers, func(p underlay.Peer) bool { return p.IP.String() == c.PeerIP }); i >= 0 {
-			again = append(again, peers[i])
+		if j := slices.IndexFunc(peers, func(p underlay.Peer) bool { return p.IP.String() == c.PeerIP }); j >= 0 {
+			again = append(again, peers[j])
 		}
 	}
-	if len(again) == 0 {
-		return checks, nil
-	}
-	select {
-	case <-ctx.Done():
-		return checks, ctx.Err()
-	case <-time.After(confirmDelay):
-	}
-	second, err := a.probe.Check(ctx, again)
-	if err != nil {
-		return checks, err
-	}
-	byIP := map[string]wire.UnderlayCheck{}
-	for _, c := range second {
-		byIP[c.PeerIP] = c
-	}
-	out := slices.Clone(checks)
-	for i, c := range out {
-		if c2, ok := byIP[c.PeerIP]; ok {
-			out[i] = c2
+	for range confirmTries {
+		if len(again) == 0 {
+			break
 		}
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-time.After(confirmDelay):
+		}
+		second, err := a.probe.Check(ctx, again)
+		if err != nil {
+			return out, err
+		}
+		var still []underlay.Peer
+		for _, c := range second {
+			out[at[c.PeerIP]] = c
+			if c.Status == wire.UnderlayOK || c.Status == wire.UnderlayMTUTooSmall {
+				continue
+			}
+			if j := slices.IndexFunc(again, func(p underlay.Peer) bool { return p.IP.String() == c.PeerIP }); j >= 0 {
+				still = append(still, again[j])
+			}
+		}
+		again = still
 	}
 	return out, nil
 }
