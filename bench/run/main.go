@@ -325,7 +325,7 @@ func controllerScenario(ctx context.Context) ([]row, error) {
 		}
 		defer st.Close()
 		c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "b", AgentTimeout: 10 * time.Second, DeclareTimeout: time.Minute, MaxRequests: 64,
-			OfflineAfter: time.Hour, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000}, st, log)
+			OfflineAfter: time.Hour, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000, Lease: 10 * time.Second}, st, log)
 		if err != nil {
 			return nil, err
 		}

@@ -27,7 +27,7 @@ func serveController(t *testing.T) (*store.Store, *httptest.Server) {
 	}
 	t.Cleanup(func() { st.Close() })
 	c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "api-secret-token-for-tests", AgentTimeout: time.Second, DeclareTimeout: time.Minute, MaxRequests: 64,
-		OfflineAfter: time.Minute, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000}, st, log)
+		OfflineAfter: time.Minute, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000, Lease: 10 * time.Second}, st, log)
 	if err != nil {
 		t.Fatal(err)
 	}

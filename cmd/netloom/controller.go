@@ -11,9 +11,9 @@ import (
 )
 
 type controllerOptions struct {
-	listen, db, agentTokenFile, apiTokenFile, readTokenFile, logLevel string
-	agentTimeout, declareTimeout, offlineAfter, reconcileInterval     time.Duration
-	convergeEvery, maxRequests, dbMaxConns, maxLabNodes, maxLabLinks  int
+	listen, db, agentTokenFile, apiTokenFile, readTokenFile, logLevel, advertise string
+	agentTimeout, declareTimeout, offlineAfter, reconcileInterval, lease         time.Duration
+	convergeEvery, maxRequests, dbMaxConns, maxLabNodes, maxLabLinks             int
 }
 
 func newControllerCmd(_ *rootOptions) *cobra.Command {
@@ -44,7 +44,7 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 			cfg := controller.Config{Listen: o.listen, AgentToken: agentToken, APIToken: apiToken, ReadToken: readOnly,
 				AgentTimeout: o.agentTimeout, DeclareTimeout: o.declareTimeout, OfflineAfter: o.offlineAfter,
 				ReconcileInterval: o.reconcileInterval, ConvergeEvery: o.convergeEvery, MaxRequests: o.maxRequests,
-				MaxLabNodes: o.maxLabNodes, MaxLabLinks: o.maxLabLinks}
+				MaxLabNodes: o.maxLabNodes, MaxLabLinks: o.maxLabLinks, Advertise: o.advertise, Lease: o.lease}
 			if err := cfg.Validate(); err != nil {
 				return &usageError{fmt.Errorf("controller: %w", err)}
 			}
@@ -80,6 +80,8 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 	f.IntVar(&o.dbMaxConns, "db-max-conns", 8, "connections open to the database at most")
 	f.IntVar(&o.maxLabNodes, "max-lab-nodes", 5000, "most nodes a lab may have")
 	f.IntVar(&o.maxLabLinks, "max-lab-links", 20000, "most links a lab may have")
+	f.StringVar(&o.advertise, "advertise", "", "URL the other controllers on the database reach this one at, and its id (default: http://<listen host, or this machine's name>:<port>)")
+	f.DurationVar(&o.lease, "lease", 10*time.Second, "the leader's lease, with several controllers on one PostgreSQL database: a follower takes over within twice it when the leader dies")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -42,9 +42,13 @@ type handler func(r *http.Request) (int, any, error)
 func (c *Controller) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		c.respond(w, r, http.StatusOK, map[string]string{"status": "ok"}, nil)
+		c.respond(w, r, http.StatusOK, map[string]any{"status": "ok", "id": c.cfg.Advertise, "leader": c.leader(), "leading": c.leading()}, nil)
 	})
 	agent, api := c.cfg.AgentToken, c.cfg.APIToken
+	c.handle(mux, "GET /api/v1/controllers", api, func(r *http.Request) (int, any, error) {
+		rows, err := c.controllerViews(r.Context())
+		return http.StatusOK, rows, err
+	})
 	c.handle(mux, "POST /api/v1/hosts/register", agent, func(r *http.Request) (int, any, error) {
 		var req wire.RegisterRequest
 		if err := decodeJSON(r, &req); err != nil {
@@ -233,7 +237,7 @@ func (c *Controller) routes() http.Handler {
 		return http.StatusOK, map[string]bool{"success": true}, c.store.DeleteLab(r.Context(), l.ID)
 	})
 	c.webRoutes(mux) // web.go
-	return c.guard(c.views.versioned(mux))
+	return c.follow(c.guard(c.views.versioned(mux)))
 }
 
 // register records a host and returns the hosts whose declarations its
@@ -449,7 +453,7 @@ func (c *Controller) respond(w http.ResponseWriter, r *http.Request, status int,
 		status = http.StatusBadGateway
 	case errors.Is(err, errPathTooLong):
 		status = http.StatusRequestURITooLong
-	case errors.Is(err, errOverloaded):
+	case errors.Is(err, errOverloaded), errors.Is(err, errNoLeader):
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "1")
 	}

@@ -18,7 +18,8 @@ import (
 	"github.com/netloom/netloom/internal/wire"
 )
 
-func newTestController(t *testing.T, offlineAfter time.Duration) (*Controller, *httptest.Server) {
+// testStore opens an empty SQLite store for the test, and a quiet logger.
+func testStore(t *testing.T) (*store.Store, *slog.Logger) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "c.db"), log)
@@ -26,7 +27,13 @@ func newTestController(t *testing.T, offlineAfter time.Duration) (*Controller, *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c, err := New(Config{Listen: ":0", AgentToken: "agent", APIToken: "api", AgentTimeout: time.Second, DeclareTimeout: time.Minute, MaxRequests: 64, OfflineAfter: offlineAfter, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000}, st, log)
+	return st, log
+}
+
+func newTestController(t *testing.T, offlineAfter time.Duration) (*Controller, *httptest.Server) {
+	t.Helper()
+	st, log := testStore(t)
+	c, err := New(Config{Listen: ":0", AgentToken: "agent", APIToken: "api", AgentTimeout: time.Second, DeclareTimeout: time.Minute, MaxRequests: 64, OfflineAfter: offlineAfter, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000, Lease: 10 * time.Second}, st, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,13 @@ type Config struct {
 	// MaxLabNodes and MaxLabLinks cap a lab's size: a bigger one is refused
 	// (413) before anything is stored.
 	MaxLabNodes, MaxLabLinks int
+	// Advertise is the URL other controllers forward writes to, and this
+	// controller's id on a shared database; "" derives it from Listen.
+	Advertise string
+	// Lease is how long the leader's lease lasts on a shared database
+	// (PostgreSQL): the leader renews it every third of it, and a follower
+	// takes over within twice it when the leader dies.
+	Lease time.Duration
 }
 
 // Validate checks the configuration, naming every bad field.
@@ -71,6 +78,9 @@ func (c Config) Validate() error {
 	if c.MaxRequests < 1 {
 		errs = append(errs, fmt.Errorf("max-requests %d: want 1 or more", c.MaxRequests))
 	}
+	if c.Lease <= 0 {
+		errs = append(errs, fmt.Errorf("lease %v: want more than 0", c.Lease))
+	}
 	if c.ConvergeEvery < 1 {
 		errs = append(errs, fmt.Errorf("converge-every %d: want 1 or more", c.ConvergeEvery))
 	}
@@ -98,6 +108,7 @@ type Controller struct {
 	settledCh chan struct{}
 
 	lines *hostLines
+	lead  leadership
 
 	bg sync.WaitGroup // deploys running after their request
 
@@ -117,7 +128,14 @@ func New(cfg Config, st *store.Store, log *slog.Logger) (*Controller, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Advertise == "" {
+		var err error
+		if cfg.Advertise, err = advertised(cfg.Listen); err != nil {
+			return nil, err
+		}
+	}
 	return &Controller{cfg: cfg, store: st, log: log, http: &http.Client{}, summaries: map[string]wire.AgentConvergence{},
+		lead:    leadership{sole: st == nil || !st.Shared(), changed: make(chan struct{})}, // nil: tests of parts without a store
 		webDone: make(chan struct{}), prepared: map[string]int64{}, lines: newHostLines(),
 		settled: map[string]int64{}, settledCh: make(chan struct{}),
 		slots: make(chan struct{}, cfg.MaxRequests), failures: failureLog{seen: map[failureKey]*failureCount{}},
@@ -127,8 +145,13 @@ func New(cfg Config, st *store.Store, log *slog.Logger) (*Controller, error) {
 // Handler returns the REST API, for tests that serve it themselves.
 func (c *Controller) Handler() http.Handler { return c.routes() }
 
-// Run serves the REST API until ctx ends.
+// Run serves the REST API until ctx ends, and runs the reconcile loop
+// while this controller leads: always on SQLite, which a second controller
+// is refused, and while it holds the lease on PostgreSQL.
 func (c *Controller) Run(ctx context.Context) error {
+	if err := c.store.LockSole(); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.cfg.Listen, err)
@@ -137,11 +160,15 @@ func (c *Controller) Run(ctx context.Context) error {
 	srv.RegisterOnShutdown(func() { close(c.webDone) }) // Shutdown waits for them
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	c.log.Info("controller serving", "listen", ln.Addr().String())
+	c.log.Info("controller serving", "listen", ln.Addr().String(), "id", c.cfg.Advertise)
 	loopDone := make(chan struct{})
 	go func() {
 		defer close(loopDone)
-		c.reconcileLoop(ctx)
+		if c.lead.sole {
+			c.reconcileLoop(ctx)
+		} else {
+			c.leadLoop(ctx)
+		}
 	}()
 	defer func() {
 		<-loopDone

@@ -75,7 +75,7 @@ func (c *Controller) prepareLocked(ctx context.Context, only map[string]bool, om
 		}
 	}
 	decls := hostDeclarations(d, omit)
-	gen, err := c.store.NextGeneration(ctx)
+	gen, err := c.store.NextGeneration(ctx, c.leaderID())
 	if err != nil {
 		return nil, err
 	}

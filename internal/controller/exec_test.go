@@ -61,7 +61,7 @@ func TestStartExec(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c, err := New(Config{Listen: ":0", AgentToken: "agent", APIToken: "api", AgentTimeout: 200 * time.Millisecond, DeclareTimeout: time.Minute, MaxRequests: 64,
-				OfflineAfter: time.Minute, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000}, nil, slog.New(slog.DiscardHandler))
+				OfflineAfter: time.Minute, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000, Lease: 10 * time.Second}, nil, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}

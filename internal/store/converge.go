@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -12,10 +13,21 @@ import (
 )
 
 // NextGeneration hands out the next declaration generation; generations only
-// grow, so an agent can refuse a stale declaration (DESIGN §6).
-func (s *Store) NextGeneration(ctx context.Context) (int64, error) {
+// grow, so an agent can refuse a stale declaration (DESIGN §6). With a
+// leader (not ""), it hands one out only while leader holds the lease, in
+// the same statement: every controller on the database shares the one
+// counter, and a deposed leader gets ErrNotLeader.
+func (s *Store) NextGeneration(ctx context.Context, leader string) (int64, error) {
+	q, args := `UPDATE declaration_generation SET value = value + 1 WHERE id = 1`, []any{}
+	if leader != "" {
+		q += ` AND EXISTS (SELECT 1 FROM controller_lease WHERE id = 1 AND holder = ? AND expires_ms > ` + s.nowMS() + `)`
+		args = append(args, leader)
+	}
 	var g int64
-	err := s.queryRow(ctx, `UPDATE declaration_generation SET value = value + 1 WHERE id = 1 RETURNING value`).Scan(&g)
+	err := s.queryRow(ctx, q+` RETURNING value`, args...).Scan(&g)
+	if leader != "" && errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("next generation for %s: %w", leader, ErrNotLeader)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("next generation: %w", err)
 	}

@@ -32,6 +32,8 @@ var (
 type Store struct {
 	db       *sql.DB
 	postgres bool
+	path     string   // of a SQLite database
+	lock     *os.File // held by LockSole until Close
 	log      *slog.Logger
 	queries  atomic.Int64 // statements sent, for tests that bound them
 }
@@ -72,7 +74,7 @@ func open(dsn string, log *slog.Logger) (*Store, error) {
 		// takes the write lock when it begins, so two never deadlock.
 		q := "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
 		db := sql.OpenDB(connector{dsn: "file:" + path + q, drv: &sqlite.Driver{}})
-		return &Store{db: db, log: log}, nil
+		return &Store{db: db, path: path, log: log}, nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
@@ -164,8 +166,13 @@ func (s *Store) SetMaxConns(n int) {
 // store function writes.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the database, and gives up LockSole's lock.
+func (s *Store) Close() error {
+	if s.lock != nil {
+		defer s.lock.Close()
+	}
+	return s.db.Close()
+}
 
 // Queries returns how many statements the store has sent so far.
 func (s *Store) Queries() int64 { return s.queries.Load() }

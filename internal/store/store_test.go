@@ -239,14 +239,14 @@ func TestStore(t *testing.T) {
 			}
 
 			// Generations: catch-up only moves forward.
-			g, _ := s.NextGeneration(ctx)
+			g, _ := s.NextGeneration(ctx, "")
 			if moved, err := s.AdvanceGeneration(ctx, g+10); err != nil || !moved {
 				t.Errorf("advance: %v, %v", moved, err)
 			}
 			if moved, _ := s.AdvanceGeneration(ctx, g); moved {
 				t.Error("the generation went back")
 			}
-			if next, _ := s.NextGeneration(ctx); next != g+11 {
+			if next, _ := s.NextGeneration(ctx, ""); next != g+11 {
 				t.Errorf("next generation %d, want %d", next, g+11)
 			}
 
@@ -407,6 +407,12 @@ func TestMigrationUpgrade(t *testing.T) {
 			}
 			if h, err := s.Host(ctx, "hostA"); err != nil || h.Credential != "" {
 				t.Errorf("after migration 10: host %+v, %v; want an existing host unbound", h, err)
+			}
+			if err := s.migrateTo(ctx, 11); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.NextGeneration(ctx, "a"); !errors.Is(err, ErrNotLeader) {
+				t.Errorf("after migration 11: a generation for a leader, %v; want ErrNotLeader until one takes the lease", err)
 			}
 			if v, _ := s.Version(ctx); v != latestVersion {
 				t.Errorf("version %d, want %d", v, latestVersion)

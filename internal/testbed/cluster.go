@@ -21,6 +21,9 @@ import (
 const (
 	ControllerAddr = "10.77.0.100"
 	ControllerURL  = "http://" + ControllerAddr + ":7400"
+	// SecondControllerURL is where StartSecondController's controller
+	// serves, on the same machine and database.
+	SecondControllerURL = "http://" + ControllerAddr + ":7410"
 )
 
 // ClusterConfig says what a cluster runs.
@@ -51,6 +54,8 @@ type Cluster struct {
 	Hosts      map[string]*Host
 	Agents     map[string]*Process
 	Controller *Process
+	// Second is the second controller, once StartSecondController ran.
+	Second *Process
 	// Dockers are the hosts' Docker daemons, by host.
 	Dockers map[string]*Docker
 	// HTTP dials from the controller's machine, so it reaches every part.
@@ -121,6 +126,9 @@ func StartCluster(t TB, cfg ClusterConfig) *Cluster {
 		if c.Controller != nil {
 			t.Logf("controller output:\n%s", lastBytes(c.Controller.Output()))
 		}
+		if c.Second != nil {
+			t.Logf("second controller output:\n%s", lastBytes(c.Second.Output()))
+		}
 		for name, p := range c.Agents {
 			t.Logf("agent %s output:\n%s", name, lastBytes(p.Output()))
 		}
@@ -138,16 +146,31 @@ func lastBytes(s string) string { return s[max(0, len(s)-3000):] }
 // StartController starts (or restarts) the controller process.
 func (c *Cluster) StartController(t TB) {
 	t.Helper()
-	args := append([]string{"controller", "--listen", ControllerAddr + ":7400", "--db", c.dsn,
+	c.Controller = c.startController(t, ControllerURL)
+}
+
+// StartSecondController starts (or restarts) a second controller on the
+// same database, at SecondControllerURL: with PostgreSQL the two share it,
+// one leading.
+func (c *Cluster) StartSecondController(t TB) {
+	t.Helper()
+	c.Second = c.startController(t, SecondControllerURL)
+}
+
+// startController starts a controller serving at url, and waits until it
+// answers.
+func (c *Cluster) startController(t TB, url string) *Process {
+	t.Helper()
+	args := append([]string{"controller", "--listen", strings.TrimPrefix(url, "http://"), "--db", c.dsn,
 		"--agent-token-file", c.agentTokenFile, "--api-token-file", c.apiTokenFile, "--agent-timeout", "10s"}, c.cfg.ControllerArgs...)
 	p, err := c.Ctl.Start(t.Context(), c.cfg.Bin, args...)
 	if err != nil {
 		t.Fatalf("controller: %v", err)
 	}
-	c.Controller = p
 	c.wait(t, "controller", 30*time.Second, p, func() bool {
-		return c.Call(t, "GET", "/healthz", "", nil, nil) == http.StatusOK
+		return c.CallAt(t, url, c.APIToken, "GET", "/healthz", "", nil, nil) == http.StatusOK
 	})
+	return p
 }
 
 // StartAgent starts (or restarts) a host's agent.
@@ -232,9 +255,15 @@ func (c *Cluster) Call(t TB, method, path, contentType string, body []byte, out 
 // CallAs is Call with another token: the agent token, to play an agent.
 func (c *Cluster) CallAs(t TB, token, method, path, contentType string, body []byte, out any) int {
 	t.Helper()
+	return c.CallAt(t, ControllerURL, token, method, path, contentType, body, out)
+}
+
+// CallAt is CallAs to the controller at url (SecondControllerURL).
+func (c *Cluster) CallAt(t TB, url, token, method, path, contentType string, body []byte, out any) int {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, ControllerURL+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, url+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("request: %v", err)
 	}
