@@ -23,12 +23,13 @@ func (s *Store) Shared() bool { return s.postgres }
 
 // LockSole makes this process the only controller on a SQLite database
 // until Close: a second one is refused with ErrHeld. The lock is the
-// kernel's (flock on the file), so it goes with a process that dies.
+// kernel's (flock on "<db>.lock", beside the database: the database's own
+// descriptors are SQLite's), so it goes with a process that dies.
 func (s *Store) LockSole() error {
 	if s.postgres || s.lock != nil {
 		return nil
 	}
-	f, err := os.Open(s.path)
+	f, err := os.OpenFile(s.path+".lock", os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("lock %s: %w", s.path, err)
 	}
