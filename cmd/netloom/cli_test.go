@@ -69,6 +69,7 @@ func TestCLI(t *testing.T) {
 		{"bad lab file", append([]string{"lab", "apply", "-f", badLab}, conn...), 1, "", `bad.yaml:5:28: topology.links[0].endpoints[1]: "r9": no such node`},
 		{"no hosts", append([]string{"host", "ls"}, conn...), 0, "NAME  STATUS  DATA IP  ADDRESS  VERSION  UNDERLAY MTU  UNDERLAY\n", ""},
 		{"converge plan", append([]string{"converge", "--plan"}, conn...), 0, "HOST  LAB  LINK", ""},
+		{"controllers", append([]string{"controller", "ls"}, conn...), 0, "leader", ""},
 		{"wrong token", []string{"lab", "ls", "--controller", srv.URL, "--token-file", bad}, 1, "", "missing or wrong bearer token"},
 		{"missing file argument", append([]string{"lab", "apply"}, conn...), 2, "", "-f: a lab file is required"},
 		{"show needs a name", append([]string{"lab", "show"}, conn...), 2, "", "accepts between 1 and 2 arg"},

@@ -16,7 +16,7 @@ type controllerOptions struct {
 	convergeEvery, maxRequests, dbMaxConns, maxLabNodes, maxLabLinks             int
 }
 
-func newControllerCmd(_ *rootOptions) *cobra.Command {
+func newControllerCmd(root *rootOptions) *cobra.Command {
 	o := &controllerOptions{}
 	cmd := &cobra.Command{
 		Use:   "controller",
@@ -83,5 +83,41 @@ func newControllerCmd(_ *rootOptions) *cobra.Command {
 	f.StringVar(&o.advertise, "advertise", "", "URL the other controllers on the database reach this one at, and its id (default: http://<listen host, or this machine's name>:<port>)")
 	f.DurationVar(&o.lease, "lease", 10*time.Second, "the leader's lease, with several controllers on one PostgreSQL database: a follower takes over within twice it when the leader dies")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.AddCommand(newControllerLsCmd(root))
+	return cmd
+}
+
+// newControllerLsCmd lists the controllers on the database, and which one
+// leads.
+func newControllerLsCmd(root *rootOptions) *cobra.Command {
+	o := &clientOptions{}
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List the controllers on the database and which one leads",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			ctls, err := c.Controllers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if root.output == "json" {
+				return printJSON(cmd.OutOrStdout(), ctls)
+			}
+			t := newTable(cmd.OutOrStdout(), "CONTROLLER", "ROLE", "LAST SEEN")
+			for _, ctl := range ctls {
+				role := "follower"
+				if ctl.Leader {
+					role = "leader"
+				}
+				t.row(ctl.ID, role, ctl.SeenAgo.Round(time.Millisecond).String()+" ago")
+			}
+			return t.flush()
+		},
+	}
+	o.register(cmd)
 	return cmd
 }

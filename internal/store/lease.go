@@ -8,6 +8,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/netloom/netloom/internal/wire"
 )
 
 // ErrNotLeader is why a controller that does not hold the leader's lease
@@ -96,13 +98,8 @@ func (s *Store) ReleaseLease(ctx context.Context, id string) error {
 	return nil
 }
 
-// ControllerRow is a controller that used the database: when it was last
-// alive, and whether it holds the leader's lease now.
-type ControllerRow struct {
-	ID      string        `json:"id"`
-	Leader  bool          `json:"leader"`
-	SeenAgo time.Duration `json:"seen_ago"`
-}
+// ControllerRow is a controller that used the database.
+type ControllerRow = wire.ControllerView
 
 // Controllers lists the controllers that used the database, by id.
 func (s *Store) Controllers(ctx context.Context) ([]ControllerRow, error) {

@@ -129,3 +129,12 @@ type ApplyResponse struct {
 type ConvergePlan struct {
 	Agents map[string]HostDeclaration `json:"agents"`
 }
+
+// ControllerView is a controller that used the database: its id (the URL
+// it advertises), whether it holds the leader's lease now, and how long ago
+// it was last alive. GET /api/v1/controllers.
+type ControllerView struct {
+	ID      string        `json:"id"`
+	Leader  bool          `json:"leader"`
+	SeenAgo time.Duration `json:"seen_ago"`
+}

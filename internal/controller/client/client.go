@@ -272,6 +272,12 @@ func (c *Client) Unbind(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodPost, "/hosts/"+url.PathEscape(name)+"/unbind", "", nil, nil)
 }
 
+// Controllers lists the controllers on the database, the leader marked.
+func (c *Client) Controllers(ctx context.Context) ([]wire.ControllerView, error) {
+	var out []wire.ControllerView
+	return out, c.do(ctx, http.MethodGet, "/controllers", "", nil, &out)
+}
+
 // Converge runs convergence now, for one lab's hosts when lab is set.
 func (c *Client) Converge(ctx context.Context, lab string) (wire.ConvergeResponse, error) {
 	var resp wire.ConvergeResponse
