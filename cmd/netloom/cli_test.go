@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -185,5 +186,29 @@ func TestTimeout(t *testing.T) {
 				t.Fatalf("exit %d\nstdout %q\nstderr %q\nwant exit %d, stderr with %q", code, out, errOut, tt.code, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestSeveralControllers: with several controller URLs the CLI uses the
+// first that answers.
+func TestSeveralControllers(t *testing.T) {
+	_, srv := serveController(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a port nobody answers on once closed
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	tok := filepath.Join(t.TempDir(), "tok")
+	if err := os.WriteFile(tok, []byte("api-secret-token-for-tests\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, nil, "lab", "ls", "--controller", dead+","+srv.URL, "--token-file", tok)
+	if code != 0 || !strings.Contains(out, "NAME") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	_, errOut, code = run(t, nil, "lab", "ls", "--controller", dead+","+dead, "--token-file", tok)
+	if code != 1 || !strings.Contains(errOut, "controller unreachable at "+dead+", "+dead) {
+		t.Errorf("none answers: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -20,7 +20,7 @@ type clientOptions struct {
 }
 
 func (o *clientOptions) register(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&o.controller, "controller", "http://localhost:7400", "controller URL")
+	cmd.PersistentFlags().StringVar(&o.controller, "controller", "http://localhost:7400", "controller URL, or several comma-separated: the first that answers")
 	cmd.PersistentFlags().StringVar(&o.tokenFile, "token-file", "/etc/netloom/api-token", "file holding the API token")
 	cmd.PersistentFlags().DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for each answer of the controller (0: no limit)")
 }

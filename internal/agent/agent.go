@@ -23,7 +23,7 @@ import (
 // Config is the agent's configuration, filled once from flags.
 type Config struct {
 	Listen         string        // e.g. ":7401"
-	Controller     string        // e.g. "http://10.0.0.10:7400"; empty runs without one
+	Controller     string        // e.g. "http://10.0.0.10:7400", or several comma-separated; empty runs without one
 	Name           string        // the host's name, e.g. "hostA"
 	DataIP         string        // the underlay address tunnels start from
 	Advertise      string        // how the controller reaches the agent
@@ -67,9 +67,9 @@ func (c Config) Validate() error {
 	if c.Token == "" {
 		errs = append(errs, errors.New("token: empty (give --token-file)"))
 	}
-	if c.Controller != "" {
-		if u, err := url.Parse(c.Controller); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("controller %q: want an http:// or https:// URL", c.Controller))
+	for _, ctl := range c.controllers() {
+		if u, err := url.Parse(ctl); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("controller %q: want an http:// or https:// URL", ctl))
 		}
 	}
 	if c.MaxGenerationJump <= 0 {

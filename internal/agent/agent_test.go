@@ -222,3 +222,37 @@ func TestHealthWhileBusy(t *testing.T) {
 		t.Errorf("healthz while converging: %d", resp.StatusCode)
 	}
 }
+
+// TestSeveralControllers: an agent given several controllers registers
+// with one that answers.
+func TestSeveralControllers(t *testing.T) {
+	t.Parallel()
+	registered := make(chan struct{}, 1)
+	ctrl := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/hosts/register" {
+			select {
+			case registered <- struct{}{}:
+			default:
+			}
+		}
+	}))
+	defer ctrl.Close()
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close() // nothing answers there now
+	cfg := testConfig(t)
+	cfg.Controller = dead.URL + "," + ctrl.URL
+	a, err := New(cfg, fabrictest.New(), runtimetest.New(), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	select {
+	case <-registered:
+	case <-time.After(10 * time.Second):
+		t.Error("no registration reached the controller that answers")
+	}
+	cancel()
+	<-done
+}

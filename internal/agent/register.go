@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/netloom/netloom/internal/wire"
@@ -20,13 +21,16 @@ func (a *Agent) registerLoop(ctx context.Context) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	backoff := time.Second
 	registered := false
+	ctls := a.cfg.controllers()
+	cur := 0 // the controller spoken to; the next when it fails
 	for {
+		ctl := ctls[cur]
 		var err error
 		wait := a.cfg.Heartbeat
 		mtu, checks := a.report.get()
 		if !registered {
 			var resp wire.RegisterResponse
-			err = a.post(ctx, client, "/api/v1/hosts/register", wire.RegisterRequest{
+			err = a.post(ctx, client, ctl+"/api/v1/hosts/register", wire.RegisterRequest{
 				Name: a.cfg.Name, Address: a.cfg.Advertise, DataIP: a.cfg.DataIP,
 				Capabilities: append([]string{"ovs", "vxlan", "declare-state", "host-declaration", wire.CapHostCredential}, a.runtimes()...),
 				Version:      a.cfg.Version, ObservedGeneration: a.conv.appliedGeneration(), UnderlayMTU: mtu, Credential: a.cred.get(),
@@ -36,13 +40,13 @@ func (a *Agent) registerLoop(ctx context.Context) {
 			}
 			if err == nil {
 				registered, backoff = true, time.Second
-				a.log.Info("registered with controller", "controller", a.cfg.Controller)
+				a.log.Info("registered with controller", "controller", ctl)
 				if len(checks) > 0 { // a registration carries no checks
 					wait = 0
 				}
 			}
 		} else {
-			err = a.post(ctx, client, "/api/v1/hosts/"+url.PathEscape(a.cfg.Name)+"/heartbeat",
+			err = a.post(ctx, client, ctl+"/api/v1/hosts/"+url.PathEscape(a.cfg.Name)+"/heartbeat",
 				wire.HeartbeatRequest{ObservedGeneration: a.conv.appliedGeneration(), UnderlayMTU: mtu, Underlay: checks}, nil)
 			if err != nil {
 				registered = false
@@ -50,7 +54,10 @@ func (a *Agent) registerLoop(ctx context.Context) {
 		}
 		changed := a.report.changed
 		if err != nil {
-			a.log.Warn("controller unreachable", "controller", a.cfg.Controller, "err", err, "retry_in", backoff)
+			a.log.Warn("controller unreachable", "controller", ctl, "err", err, "retry_in", backoff)
+			if len(ctls) > 1 { // another may answer: it registers the agent anew
+				cur, registered = (cur+1)%len(ctls), false
+			}
 			wait, backoff = backoff, min(2*backoff, 30*time.Second)
 			changed = nil // a retry waits out its backoff
 		}
@@ -71,15 +78,26 @@ func (a *Agent) runtimes() []string {
 	return a.cfg.Runtimes
 }
 
-// post sends one JSON request to the controller with the agent token and
+// controllers are the controller URLs of Controller, in order.
+func (c Config) controllers() []string {
+	var out []string
+	for _, ctl := range strings.Split(c.Controller, ",") {
+		if ctl = strings.TrimRight(strings.TrimSpace(ctl), "/"); ctl != "" {
+			out = append(out, ctl)
+		}
+	}
+	return out
+}
+
+// post sends one JSON request to a controller's URL with the agent token and
 // the host credential, and decodes the answer into out (when not nil). A
 // refusal says why, as the controller words it.
-func (a *Agent) post(ctx context.Context, client *http.Client, path string, body, out any) error {
+func (a *Agent) post(ctx context.Context, client *http.Client, target string, body, out any) error {
 	data, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.cfg.Controller+path, bytes.NewReader(data))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(data))
 	if err != nil {
 		return err
 	}
@@ -102,7 +120,7 @@ func (a *Agent) post(ctx context.Context, client *http.Client, path string, body
 			Error string `json:"error"`
 		}
 		_ = json.Unmarshal(answer, &e)
-		return fmt.Errorf("%s: status %d: %s", path, resp.StatusCode, e.Error)
+		return fmt.Errorf("%s: status %d: %s", target, resp.StatusCode, e.Error)
 	}
 	if out == nil || len(bytes.TrimSpace(answer)) == 0 { // a controller may answer nothing
 		return nil

@@ -15,11 +15,13 @@ import (
 	"maps"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/netloom/netloom/internal/wire"
@@ -34,24 +36,67 @@ var (
 	ErrInvalid      = errors.New("invalid")
 )
 
-// Client talks to one controller.
+// Client talks to a controller, one of several on a database.
 type Client struct {
-	base    string
+	bases   []string
+	cur     atomic.Int32 // the base that answered last
 	token   string
 	http    *http.Client
 	timeout time.Duration
 }
 
 // New returns a client of the controller at base, e.g.
-// "http://10.0.0.10:7400"; hc nil uses http.DefaultClient. A positive
-// timeout bounds each request, answer included: a controller that does not
-// answer in time is ErrUnreachable, with an error that names the timeout.
+// "http://10.0.0.10:7400", or of whichever of several, comma-separated,
+// answers; hc nil uses http.DefaultClient. A positive timeout bounds each
+// request, answer included: a controller that does not answer in time is
+// ErrUnreachable, with an error that names the timeout.
 func New(base, token string, hc *http.Client, timeout time.Duration) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: strings.TrimRight(base, "/"), token: token, http: hc, timeout: timeout}
+	c := &Client{token: token, http: hc, timeout: timeout}
+	for _, b := range strings.Split(base, ",") {
+		if b = strings.TrimRight(strings.TrimSpace(b), "/"); b != "" {
+			c.bases = append(c.bases, b)
+		}
+	}
+	return c
 }
+
+// send sends a request to the controller that answered last, or, when it
+// cannot be reached at all, to the next: a request that reached none was
+// done by none, so trying another is safe whatever it asks.
+func (c *Client) send(ctx context.Context, method, path, ctype string, body []byte) (*http.Response, error) {
+	if len(c.bases) == 0 {
+		return nil, fmt.Errorf("%w: no controller URL", ErrUnreachable)
+	}
+	first := int(c.cur.Load())
+	var err error
+	for i := range c.bases {
+		k := (first + i) % len(c.bases)
+		req, rerr := http.NewRequestWithContext(ctx, method, c.bases[k]+"/api/v1"+path, bytes.NewReader(body))
+		if rerr != nil {
+			return nil, rerr
+		}
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		var resp *http.Response
+		if resp, err = c.http.Do(req); err == nil {
+			c.cur.Store(int32(k))
+			return resp, nil
+		}
+		var op *net.OpError
+		if !errors.As(err, &op) || op.Op != "dial" || ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+// base names the controllers for messages.
+func (c *Client) base() string { return strings.Join(c.bases, ", ") }
 
 func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte, out any) error {
 	rctx := ctx
@@ -60,15 +105,7 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte
 		rctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(rctx, method, c.base+"/api/v1"+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(rctx, method, path, ctype, body)
 	if err != nil {
 		return c.noAnswer(ctx, rctx, err)
 	}
@@ -93,9 +130,9 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte
 // ran out, it says so in one sentence.
 func (c *Client) noAnswer(ctx, rctx context.Context, err error) error {
 	if ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
-		return &apiError{kind: ErrUnreachable, msg: fmt.Sprintf("the controller at %s did not answer within %v", c.base, c.timeout)}
+		return &apiError{kind: ErrUnreachable, msg: fmt.Sprintf("the controller at %s did not answer within %v", c.base(), c.timeout)}
 	}
-	return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.base, err)
+	return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.base(), err)
 }
 
 // answerErr is the error of a non-2xx answer: the controller's message,
@@ -305,13 +342,7 @@ func (c *Client) Exec(ctx context.Context, lab, node string, argv []string, out 
 		defer cancel()
 	}
 	path := "/labs/" + url.PathEscape(lab) + "/nodes/" + url.PathEscape(node) + "/exec"
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.base+"/api/v1"+path, bytes.NewReader(body))
-	if err != nil {
-		return -1, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
+	resp, err := c.send(rctx, http.MethodPost, path, "application/json", body)
 	if err != nil {
 		return -1, c.noAnswer(ctx, rctx, err)
 	}
