@@ -68,6 +68,7 @@ type Driver struct {
 	datapath string
 	log      *slog.Logger
 	ovs      client.Client
+	links    *linkView
 
 	mu sync.Mutex
 	// mu guards the following.
@@ -104,7 +105,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Driver, error) {
 	if err := c.Connect(ctx); err != nil {
 		return nil, fmt.Errorf("connect to ovsdb %s: %w", cfg.OVSDB, err)
 	}
-	d := &Driver{cfg: cfg, log: log, ovs: c, wake: make(chan struct{}, 1)}
+	d := &Driver{cfg: cfg, log: log, ovs: c, links: &linkView{netns: cfg.Netns}, wake: make(chan struct{}, 1)}
 	_, err = c.Monitor(ctx, c.NewMonitor(
 		client.WithTable(&vswitchd.OpenvSwitch{}),
 		client.WithTable(&vswitchd.Bridge{}),
@@ -124,9 +125,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Driver, error) {
 	return d, nil
 }
 
-// Close disconnects from OVSDB. The bridge and its ports stay.
+// Close disconnects from OVSDB and from the link notifications. The bridge
+// and its ports stay.
 func (d *Driver) Close() {
 	d.ovs.Close()
+	d.links.Close()
 }
 
 // Datapath returns the datapath type the driver uses for the bridge.

@@ -12,12 +12,10 @@ import (
 	"github.com/netloom/netloom/internal/fabric"
 	"github.com/netloom/netloom/internal/fabric/ovs/vswitchd"
 	"github.com/netloom/netloom/internal/ident"
-	nlns "github.com/netloom/netloom/internal/runtime/netns"
 )
 
 // Observe reads the bridge's ports from the monitor cache, once an echo has
-// proved the connection alive, and the kernel's VXLAN devices in one netlink
-// dump.
+// proved the connection alive, and the kernel's links from the link view.
 func (d *Driver) Observe(ctx context.Context) (fabric.Observed, error) {
 	if err := d.ovs.Echo(ctx); err != nil {
 		return fabric.Observed{}, fmt.Errorf("observe: ovsdb %s: %w", d.cfg.OVSDB, err)
@@ -33,7 +31,7 @@ func (d *Driver) Observe(ctx context.Context) (fabric.Observed, error) {
 			obs.Ports[p.Name] = p.Port
 		}
 	}
-	obs.Devices, obs.Links, err = listLinks(d.cfg.Netns)
+	obs.Devices, obs.Links, err = d.links.read()
 	if err != nil {
 		return fabric.Observed{}, fmt.Errorf("observe: %w", err)
 	}
@@ -124,24 +122,6 @@ func marks(o fabric.Owner) map[string]string {
 		}
 	}
 	return ids
-}
-
-// listLinks dumps the kernel's links once: the VXLAN devices, and every
-// link's ifindex by name.
-func listLinks(netns string) (map[string]fabric.Device, map[string]int, error) {
-	links, err := nlns.ScanLinks(netns, decodeLink)
-	if err != nil {
-		return nil, nil, err
-	}
-	devs := map[string]fabric.Device{}
-	all := make(map[string]int, len(links))
-	for _, l := range links {
-		all[l.Name] = l.Ifindex
-		if l.vxlan {
-			devs[l.Name] = l.Device
-		}
-	}
-	return devs, all, nil
 }
 
 // link is what Observe reads of a kernel link: its name and ifindex, and,

@@ -249,22 +249,48 @@ func ScanLinks[T any](name string, decode func(msg []byte) (T, error)) ([]T, err
 	})
 }
 
+// SubscribeLinks opens a socket in the named namespace ("" for the
+// caller's) that receives the kernel's link notifications, with a receive
+// buffer of size bytes. The caller reads and closes it.
+func SubscribeLinks(name string, size int) (*nl.NetlinkSocket, error) {
+	ns, err := openOrOwn(name)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	sock, err := nl.SubscribeAt(ns, vnetns.None(), unix.NETLINK_ROUTE, unix.RTNLGRP_LINK)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to links in %q: %w", name, err)
+	}
+	if err := sock.SetReceiveBufferSize(size, true); err != nil {
+		sock.Close()
+		return nil, fmt.Errorf("subscribe to links in %q: %w", name, err)
+	}
+	return sock, nil
+}
+
 // socket opens a route netlink socket in the named namespace, "" for the
 // caller's.
 func socket(name string) (*nl.NetlinkSocket, error) {
-	ns := vnetns.None()
-	if name != "" {
-		var err error
-		if ns, err = Open(name); err != nil {
-			return nil, err
-		}
-		defer ns.Close()
+	ns, err := openOrOwn(name)
+	if err != nil {
+		return nil, err
 	}
+	defer ns.Close()
 	sock, err := nl.GetNetlinkSocketAt(ns, vnetns.None(), unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("netlink socket in %q: %w", name, err)
 	}
 	return sock, nil
+}
+
+// openOrOwn opens the named namespace, or returns vnetns.None() for "",
+// which the nl package takes for the caller's; closing None is harmless.
+func openOrOwn(name string) (vnetns.NsHandle, error) {
+	if name == "" {
+		return vnetns.None(), nil
+	}
+	return Open(name)
 }
 
 // DoomedGroup is the link group of links that are about to be deleted
