@@ -38,7 +38,7 @@ func (d *Driver) Apply(ctx context.Context, p fabric.Plan) error {
 		return fmt.Errorf("apply: %w", err)
 	}
 	defer h.Close()
-	have, _, err := listLinks(h)
+	have, _, err := d.links.read()
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}

@@ -2,21 +2,20 @@ package ovs
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
-	"net"
 	"net/netip"
 
-	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
 
 	"github.com/netloom/netloom/internal/fabric"
 	"github.com/netloom/netloom/internal/fabric/ovs/vswitchd"
 	"github.com/netloom/netloom/internal/ident"
-	nlns "github.com/netloom/netloom/internal/runtime/netns"
 )
 
 // Observe reads the bridge's ports from the monitor cache, once an echo has
-// proved the connection alive, and the kernel's VXLAN devices in one netlink
-// dump.
+// proved the connection alive, and the kernel's links from the link view.
 func (d *Driver) Observe(ctx context.Context) (fabric.Observed, error) {
 	if err := d.ovs.Echo(ctx); err != nil {
 		return fabric.Observed{}, fmt.Errorf("observe: ovsdb %s: %w", d.cfg.OVSDB, err)
@@ -32,7 +31,7 @@ func (d *Driver) Observe(ctx context.Context) (fabric.Observed, error) {
 			obs.Ports[p.Name] = p.Port
 		}
 	}
-	obs.Devices, obs.Links, err = d.links()
+	obs.Devices, obs.Links, err = d.links.read()
 	if err != nil {
 		return fabric.Observed{}, fmt.Errorf("observe: %w", err)
 	}
@@ -125,36 +124,92 @@ func marks(o fabric.Owner) map[string]string {
 	return ids
 }
 
-// links dumps the kernel's links once: the VXLAN devices, and every link's
-// ifindex by name.
-func (d *Driver) links() (map[string]fabric.Device, map[string]int, error) {
-	h, err := nlns.NewHandle(d.cfg.Netns)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer h.Close()
-	return listLinks(h)
+// link is what Observe reads of a kernel link: its name and ifindex, and,
+// when it is a VXLAN device, the device.
+type link struct {
+	fabric.Device
+	vxlan bool
 }
 
-func listLinks(h *netlink.Handle) (map[string]fabric.Device, map[string]int, error) {
-	links, err := nlns.LinkList(h)
+// decodeLink reads a link's name, ifindex, state and MTU, and a VXLAN
+// device's tunnel, from its RTM_NEWLINK message, and nothing else.
+func decodeLink(msg []byte) (link, error) {
+	if len(msg) < unix.SizeofIfInfomsg {
+		return link{}, fmt.Errorf("link message of %d bytes", len(msg))
+	}
+	info := nl.DeserializeIfInfomsg(msg)
+	attrs, err := nl.ParseRouteAttr(msg[unix.SizeofIfInfomsg:])
 	if err != nil {
-		return nil, nil, err
+		return link{}, fmt.Errorf("link %d: %w", info.Index, err)
 	}
-	devs := map[string]fabric.Device{}
-	all := make(map[string]int, len(links))
-	for _, l := range links {
-		all[l.Attrs().Name] = l.Attrs().Index
-		vx, ok := l.(*netlink.Vxlan)
-		if !ok {
-			continue
-		}
-		local, _ := netip.AddrFromSlice(vx.SrcAddr)
-		remote, _ := netip.AddrFromSlice(vx.Group)
-		devs[vx.Name] = fabric.Device{
-			Name: vx.Name, VNI: uint32(vx.VxlanId), Local: local.Unmap(), Remote: remote.Unmap(),
-			DstPort: vx.Port, MTU: vx.MTU, Ifindex: vx.Index, Up: vx.Flags&net.FlagUp != 0,
+	l := link{Device: fabric.Device{Ifindex: int(info.Index), Up: info.Flags&unix.IFF_UP != 0}}
+	for _, a := range attrs {
+		switch a.Attr.Type & nl.NLA_TYPE_MASK {
+		case unix.IFLA_IFNAME:
+			l.Name = unix.ByteSliceToString(a.Value)
+		case unix.IFLA_MTU:
+			l.MTU = int(u32(a.Value))
+		case unix.IFLA_LINKINFO:
+			if l.vxlan, err = decodeVxlan(a.Value, &l.Device); err != nil {
+				return link{}, fmt.Errorf("link %d: %w", info.Index, err)
+			}
 		}
 	}
-	return devs, all, nil
+	return l, nil
+}
+
+// decodeVxlan reads the tunnel of a VXLAN device from its IFLA_LINKINFO
+// into d, and reports whether the link is one.
+func decodeVxlan(linkinfo []byte, d *fabric.Device) (bool, error) {
+	infos, err := nl.ParseRouteAttr(linkinfo)
+	if err != nil {
+		return false, err
+	}
+	var kind string
+	var data []byte
+	for _, a := range infos {
+		switch a.Attr.Type & nl.NLA_TYPE_MASK {
+		case unix.IFLA_INFO_KIND:
+			kind = unix.ByteSliceToString(a.Value)
+		case unix.IFLA_INFO_DATA:
+			data = a.Value
+		}
+	}
+	if kind != "vxlan" {
+		return false, nil
+	}
+	attrs, err := nl.ParseRouteAttr(data)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range attrs {
+		switch a.Attr.Type & nl.NLA_TYPE_MASK {
+		case unix.IFLA_VXLAN_ID:
+			d.VNI = u32(a.Value)
+		case unix.IFLA_VXLAN_LOCAL, unix.IFLA_VXLAN_LOCAL6:
+			d.Local = addr(a.Value)
+		case unix.IFLA_VXLAN_GROUP, unix.IFLA_VXLAN_GROUP6:
+			d.Remote = addr(a.Value)
+		case unix.IFLA_VXLAN_PORT:
+			if len(a.Value) >= 2 {
+				d.DstPort = int(binary.BigEndian.Uint16(a.Value))
+			}
+		}
+	}
+	return true, nil
+}
+
+// u32 reads a host-order attribute; a short one reads as 0.
+func u32(b []byte) uint32 {
+	if len(b) < 4 {
+		return 0
+	}
+	return nl.NativeEndian().Uint32(b)
+}
+
+// addr reads an address attribute, an IPv4-mapped one as IPv4; a malformed
+// one reads as the zero address.
+func addr(b []byte) netip.Addr {
+	a, _ := netip.AddrFromSlice(b)
+	return a.Unmap()
 }

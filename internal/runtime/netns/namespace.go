@@ -216,6 +216,83 @@ func LinkList(h *netlink.Handle) ([]netlink.Link, error) {
 	return Dump("links", h.LinkList)
 }
 
+// ScanLinks dumps the named namespace's links ("" for the caller's) and
+// turns each into a T with decode, which gets the link's message undecoded:
+// its ifinfomsg, then its attributes. An interrupted dump is taken again,
+// as Dump does. LinkList decodes every attribute of every link, the
+// statistics by reflection, which is most of the time a dump of a thousand
+// links takes; a caller that needs a few attributes reads only those.
+func ScanLinks[T any](name string, decode func(msg []byte) (T, error)) ([]T, error) {
+	sock, err := socket(name)
+	if err != nil {
+		return nil, err
+	}
+	defer sock.Close()
+	return Dump("links", func() ([]T, error) {
+		req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
+		req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: sock}}
+		req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+		var out []T
+		var derr error
+		err := req.ExecuteIter(unix.NETLINK_ROUTE, unix.RTM_NEWLINK, func(msg []byte) bool {
+			var t T
+			if t, derr = decode(msg); derr != nil {
+				return false
+			}
+			out = append(out, t)
+			return true
+		})
+		if derr != nil {
+			return nil, derr
+		}
+		return out, err
+	})
+}
+
+// SubscribeLinks opens a socket in the named namespace ("" for the
+// caller's) that receives the kernel's link notifications, with a receive
+// buffer of size bytes. The caller reads and closes it.
+func SubscribeLinks(name string, size int) (*nl.NetlinkSocket, error) {
+	ns, err := openOrOwn(name)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	sock, err := nl.SubscribeAt(ns, vnetns.None(), unix.NETLINK_ROUTE, unix.RTNLGRP_LINK)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to links in %q: %w", name, err)
+	}
+	if err := sock.SetReceiveBufferSize(size, true); err != nil {
+		sock.Close()
+		return nil, fmt.Errorf("subscribe to links in %q: %w", name, err)
+	}
+	return sock, nil
+}
+
+// socket opens a route netlink socket in the named namespace, "" for the
+// caller's.
+func socket(name string) (*nl.NetlinkSocket, error) {
+	ns, err := openOrOwn(name)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	sock, err := nl.GetNetlinkSocketAt(ns, vnetns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("netlink socket in %q: %w", name, err)
+	}
+	return sock, nil
+}
+
+// openOrOwn opens the named namespace, or returns vnetns.None() for "",
+// which the nl package takes for the caller's; closing None is harmless.
+func openOrOwn(name string) (vnetns.NsHandle, error) {
+	if name == "" {
+		return vnetns.None(), nil
+	}
+	return Open(name)
+}
+
 // DoomedGroup is the link group of links that are about to be deleted
 // together by DeleteGroup; netloom uses no other group.
 const DoomedGroup = 0x6e6c // "nl"
@@ -225,17 +302,9 @@ const DoomedGroup = 0x6e6c // "nl"
 // batch, one RCU grace period for all instead of one each (about 20 ms a
 // device).
 func DeleteGroup(name string, group uint32) error {
-	ns := vnetns.None()
-	if name != "" {
-		var err error
-		if ns, err = Open(name); err != nil {
-			return err
-		}
-		defer ns.Close()
-	}
-	sock, err := nl.GetNetlinkSocketAt(ns, vnetns.None(), unix.NETLINK_ROUTE)
+	sock, err := socket(name)
 	if err != nil {
-		return fmt.Errorf("netlink socket in %q: %w", name, err)
+		return err
 	}
 	defer sock.Close()
 	req := nl.NewNetlinkRequest(unix.RTM_DELLINK, unix.NLM_F_ACK)
