@@ -306,11 +306,30 @@ func TestWatch(t *testing.T) {
 		}
 	})
 	// Let the subscription start: an event about a fresh marker proves it.
-	waitEvent(t, events, fabric.PortChanged, "", func() {
-		if err := d.Apply(applyCtx(t), fabric.Plan{Retag: map[string]int{ports[1].Name: 3999}}); err != nil {
+	// A marker made before the watch began makes none, so it is made
+	// again, another tag each time, until one is seen.
+	started := false
+	for i := 0; i < 50 && !started; i++ {
+		if err := d.Apply(applyCtx(t), fabric.Plan{Retag: map[string]int{ports[1].Name: 3999 - i%2}}); err != nil {
 			t.Fatal(err)
 		}
-	})
+		wait := time.After(100 * time.Millisecond)
+	drain:
+		for {
+			select {
+			case e := <-events:
+				if e.Kind == fabric.PortChanged {
+					started = true
+					break drain
+				}
+			case <-wait:
+				break drain
+			}
+		}
+	}
+	if !started {
+		t.Fatal("the watch reported no port change in 5 s of retagging")
+	}
 
 	tests := []struct {
 		name string
