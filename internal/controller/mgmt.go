@@ -277,10 +277,12 @@ func hubOf(segs []store.MgmtSegment, lab string) string {
 
 func equalPtr(a, b *int) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
 
-// freeTag is the lowest tag of the linked range that used does not hold.
-func freeTag(used map[int]bool, host string) (int, error) {
+// freeTag is the lowest tag of the linked range that used does not hold
+// (its zero value: no holder, or a count of 0).
+func freeTag[V comparable](used map[int]V, host string) (int, error) {
+	var free V
 	for t := ident.LinkedTagMin; t <= ident.LinkedTagMax; t++ {
-		if !used[t] {
+		if used[t] == free {
 			return t, nil
 		}
 	}

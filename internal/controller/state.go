@@ -201,14 +201,7 @@ func allocate(d *store.Desired) (allocs []store.Allocation, tunnels []store.Tunn
 			btag[k] = keep
 		}
 	}
-	fresh := func(host string) (int, error) {
-		for t := ident.LinkedTagMin; t <= ident.LinkedTagMax; t++ {
-			if used[host][t] == 0 {
-				return t, nil
-			}
-		}
-		return 0, fmt.Errorf("no free tag in %d-%d on %s", ident.LinkedTagMin, ident.LinkedTagMax, host)
-	}
+	fresh := func(host string) (int, error) { return freeTag(used[host], host) }
 	// bridgeTag is a bridge's tag on its host, fresh the first time a link
 	// asks for one that has none there.
 	bridgeTag := func(k nodeKey) (int, error) {
