@@ -202,7 +202,11 @@ func (a *Agent) respond(w http.ResponseWriter, r *http.Request, body any, err er
 	if status == http.StatusInternalServerError {
 		level = slog.LevelError
 	}
-	a.log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", status, "err", err}
+	if from := r.Header.Get(wire.ControllerHeader); from != "" {
+		attrs = append(attrs, "controller", from[:min(len(from), 200)]) // the header is the caller's
+	}
+	a.log.Log(r.Context(), level, "request failed", attrs...)
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(out)
 }

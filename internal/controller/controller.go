@@ -186,7 +186,7 @@ func (c *Controller) Run(ctx context.Context) error {
 
 // agent returns a client of a host's agent.
 func (c *Controller) agent(h store.Host) *client.Client {
-	return client.New(h.Address, c.cfg.AgentToken, c.http).WithCredential(h.Credential)
+	return client.New(h.Address, c.cfg.AgentToken, c.http).WithCredential(h.Credential).From(c.cfg.Advertise)
 }
 
 // online reports whether a host heartbeated recently enough.

@@ -58,6 +58,10 @@ type Cluster struct {
 	Second *Process
 	// Dockers are the hosts' Docker daemons, by host.
 	Dockers map[string]*Docker
+	// Postgres is the controllers' database server, with Postgres set;
+	// each controller reaches it through its own relay, by its URL.
+	Postgres *Postgres
+	Relays   map[string]*Relay
 	// HTTP dials from the controller's machine, so it reaches every part.
 	HTTP       *http.Client
 	AgentToken string
@@ -75,7 +79,7 @@ func StartCluster(t TB, cfg ClusterConfig) *Cluster {
 	t.Helper()
 	ctx := t.Context()
 	bed := Start(t)
-	c := &Cluster{Bed: bed, Hosts: map[string]*Host{}, Agents: map[string]*Process{}, Dockers: map[string]*Docker{}, cfg: cfg,
+	c := &Cluster{Bed: bed, Hosts: map[string]*Host{}, Agents: map[string]*Process{}, Dockers: map[string]*Docker{}, Relays: map[string]*Relay{}, cfg: cfg,
 		AgentToken: "agent-token-" + bed.ID(), APIToken: "api-token-" + bed.ID()}
 	var err error
 	if c.Ctl, err = bed.AddMachine(ctx, "ctl", netip.MustParsePrefix(ControllerAddr+"/24")); err != nil {
@@ -111,12 +115,19 @@ func StartCluster(t TB, cfg ClusterConfig) *Cluster {
 	}
 	c.dsn = "sqlite://" + filepath.Join(c.Ctl.Dir, "db", "netloom.db")
 	if cfg.Postgres {
-		pg, err := bed.StartPostgres(ctx)
-		if err != nil {
+		if c.Postgres, err = bed.StartPostgres(ctx); err != nil {
 			t.Fatalf("postgres: %v", err)
 		}
-		if c.dsn, err = pg.CreateDatabase(ctx, "netloom"); err != nil {
+		if c.dsn, err = c.Postgres.CreateDatabase(ctx, "netloom"); err != nil {
 			t.Fatalf("postgres: %v", err)
+		}
+		for _, url := range []string{ControllerURL, SecondControllerURL} {
+			r, err := c.Postgres.Relay(url[strings.LastIndex(url, ":")+1:])
+			if err != nil {
+				t.Fatalf("postgres: %v", err)
+			}
+			t.Cleanup(r.Cut)
+			c.Relays[url] = r
 		}
 	}
 	t.Cleanup(func() {
@@ -161,7 +172,11 @@ func (c *Cluster) StartSecondController(t TB) {
 // answers.
 func (c *Cluster) startController(t TB, url string) *Process {
 	t.Helper()
-	args := append([]string{"controller", "--listen", strings.TrimPrefix(url, "http://"), "--db", c.dsn,
+	dsn := c.dsn
+	if r, ok := c.Relays[url]; ok {
+		dsn = r.DSN("netloom")
+	}
+	args := append([]string{"controller", "--listen", strings.TrimPrefix(url, "http://"), "--db", dsn,
 		"--agent-token-file", c.agentTokenFile, "--api-token-file", c.apiTokenFile, "--agent-timeout", "10s"}, c.cfg.ControllerArgs...)
 	p, err := c.Ctl.Start(t.Context(), c.cfg.Bin, args...)
 	if err != nil {

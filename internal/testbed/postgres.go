@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -102,4 +105,99 @@ func (p *Postgres) CreateDatabase(ctx context.Context, name string) (string, err
 // DSN returns the URL of a database on the server.
 func (p *Postgres) DSN(db string) string {
 	return fmt.Sprintf("postgres://postgres@/%s?host=%s&port=5432&sslmode=disable&connect_timeout=%d", db, p.dir, int(10*time.Second/time.Second))
+}
+
+// Relay is a way to a bed's PostgreSQL server that a test can cut: a unix
+// socket of its own, each connection to it relayed to the server's.
+type Relay struct {
+	p   *Postgres
+	dir string // of the relay's socket
+
+	mu    sync.Mutex
+	ln    net.Listener // nil while cut
+	conns map[net.Conn]bool
+}
+
+// Relay opens a relay named name; Cut it when done.
+func (p *Postgres) Relay(name string) (*Relay, error) {
+	r := &Relay{p: p, dir: filepath.Join(filepath.Dir(p.dir), "pg-"+name), conns: map[net.Conn]bool{}}
+	if err := os.MkdirAll(r.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("relay %s: %w", name, err)
+	}
+	return r, r.Restore()
+}
+
+// DSN returns the URL of a database on the server, through the relay.
+func (r *Relay) DSN(db string) string {
+	return strings.Replace(r.p.DSN(db), "host="+r.p.dir, "host="+r.dir, 1)
+}
+
+// Cut ends every connection through the relay and refuses new ones, as a
+// network cut would, until Restore.
+func (r *Relay) Cut() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ln != nil {
+		r.ln.Close()
+		r.ln = nil
+	}
+	for c := range r.conns {
+		c.Close()
+	}
+	clear(r.conns)
+}
+
+// Restore lets connections through again.
+func (r *Relay) Restore() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ln != nil {
+		return nil
+	}
+	sock := filepath.Join(r.dir, ".s.PGSQL.5432")
+	_ = os.Remove(sock)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	r.ln = ln
+	go r.accept(ln)
+	return nil
+}
+
+// accept relays each connection of ln until ln is closed.
+func (r *Relay) accept(ln net.Listener) {
+	for {
+		in, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("unix", filepath.Join(r.p.dir, ".s.PGSQL.5432"))
+		if err != nil {
+			in.Close()
+			continue
+		}
+		r.mu.Lock()
+		if r.ln != ln { // cut meanwhile
+			r.mu.Unlock()
+			in.Close()
+			out.Close()
+			return
+		}
+		r.conns[in], r.conns[out] = true, true
+		r.mu.Unlock()
+		go r.pipe(in, out)
+		go r.pipe(out, in)
+	}
+}
+
+// pipe copies src to dst; when either ends, both are closed.
+func (r *Relay) pipe(dst, src net.Conn) {
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+	r.mu.Lock()
+	delete(r.conns, dst)
+	delete(r.conns, src)
+	r.mu.Unlock()
 }

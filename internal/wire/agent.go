@@ -283,6 +283,11 @@ const CapHostCredential = "host-credential"
 // and on the controller's calls to that agent, beside the agent token.
 const CredentialHeader = "Netloom-Host-Credential"
 
+// ControllerHeader names the controller (its advertised URL) on its calls
+// to an agent, so the agent's log says which controller a refused
+// declaration came from when several share a database.
+const ControllerHeader = "Netloom-Controller"
+
 // RegisterResponse answers a registration; Credential is the host's, for
 // an agent that offers CapHostCredential.
 type RegisterResponse struct {

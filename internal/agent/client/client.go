@@ -35,6 +35,7 @@ type Client struct {
 	base       string
 	token      string
 	credential string
+	controller string
 	http       *http.Client
 }
 
@@ -55,11 +56,21 @@ func (c *Client) WithCredential(credential string) *Client {
 	return c
 }
 
-// authorize sets the agent token and the host's credential on a request.
+// From returns the client, naming the controller id on each call.
+func (c *Client) From(id string) *Client {
+	c.controller = id
+	return c
+}
+
+// authorize sets the agent token, the host's credential and the calling
+// controller on a request.
 func (c *Client) authorize(req *http.Request) {
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if c.credential != "" {
 		req.Header.Set(wire.CredentialHeader, c.credential)
+	}
+	if c.controller != "" {
+		req.Header.Set(wire.ControllerHeader, c.controller)
 	}
 }
 
