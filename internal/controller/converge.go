@@ -52,6 +52,7 @@ func (c *Controller) converge(ctx context.Context, only map[string]bool, omit ma
 // stateMu, so the round carries the change (W-4) and fences off the
 // answers of older rounds to those hosts.
 func (c *Controller) prepareLocked(ctx context.Context, only map[string]bool, omit map[nodeKey]bool) (*round, error) {
+	ctx = c.asLeader(ctx)
 	d, err := c.store.Desired(ctx)
 	if err != nil {
 		return nil, err
@@ -103,6 +104,7 @@ func (c *Controller) prepareLocked(ctx context.Context, only map[string]bool, om
 // states, and the teardowns the hosts confirmed. What an offline host
 // holds becomes unknown.
 func (c *Controller) run(ctx context.Context, r *round) (wire.ConvergeResponse, error) {
+	ctx = c.asLeader(ctx)
 	resp := wire.ConvergeResponse{Generation: r.gen, Agents: []wire.AgentConvergence{}}
 	answers := map[string]*hostAnswer{}
 	var mu sync.Mutex

@@ -59,6 +59,12 @@ func (c *Controller) leaderID() string {
 	return c.cfg.Advertise
 }
 
+// asLeader returns ctx for work only the leader does: the store refuses
+// its writes once this controller no longer holds the lease.
+func (c *Controller) asLeader(ctx context.Context) context.Context {
+	return store.AsLeader(ctx, c.leaderID())
+}
+
 // leader returns the address of the controller that leads, "" when none
 // is known.
 func (c *Controller) leader() string {

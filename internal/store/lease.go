@@ -46,6 +46,43 @@ func (s *Store) LockSole() error {
 	return nil
 }
 
+// leaderKey carries, in a context, the leader the store fences writes for.
+type leaderKey struct{}
+
+// AsLeader returns ctx for the work of the leader id: each transaction the
+// store begins in it first checks that id holds the lease, and fails with
+// ErrNotLeader when it does not. On PostgreSQL the check holds the lease
+// row until the transaction ends, so a follower takes the lease only after
+// it: a deposed leader's late writes are refused as agents refuse its late
+// declarations. id "" (the sole controller) is not fenced.
+func AsLeader(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, leaderKey{}, id)
+}
+
+// fence checks, inside tx, that the leader of ctx (if any) holds the lease.
+func (s *Store) fence(ctx context.Context, tx *sql.Tx) error {
+	id, _ := ctx.Value(leaderKey{}).(string)
+	if id == "" {
+		return nil
+	}
+	q := `SELECT 1 FROM controller_lease WHERE id = 1 AND holder = ? AND expires_ms > ` + s.nowMS()
+	if s.postgres {
+		q += ` FOR SHARE`
+	}
+	rows, err := s.txQuery(ctx, tx, q, id)
+	if err != nil {
+		return fmt.Errorf("check the lease: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("check the lease: %w", err)
+		}
+		return fmt.Errorf("%s: %w", id, ErrNotLeader)
+	}
+	return rows.Close()
+}
+
 // nowMS is the database's clock in milliseconds since the epoch: leases are
 // compared on one clock, whatever the controllers' clocks say.
 func (s *Store) nowMS() string {

@@ -50,6 +50,24 @@ func TestLease(t *testing.T) {
 			if next, err := s.NextGeneration(ctx, ""); err != nil || next != g+1 {
 				t.Errorf("unfenced generation %d, %v; want %d: one counter", next, err, g+1)
 			}
+			// Writes in a leader's context are fenced as generations are.
+			if _, err := s.RegisterHost(ctx, Host{Name: "h", Address: "http://h:7401", DataIP: "10.0.0.1"}); err != nil {
+				t.Fatal(err)
+			}
+			verified := func() bool {
+				var v bool
+				if err := s.queryRow(ctx, `SELECT verified_at IS NOT NULL FROM hosts WHERE name = ?`, "h").Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			o := Observations{Answered: []string{"h"}}
+			if err := s.RecordObservations(AsLeader(ctx, "a"), time.Now(), o); !errors.Is(err, ErrNotLeader) || verified() {
+				t.Errorf("the deposed leader's observations: %v, written %v; want ErrNotLeader, nothing written", err, verified())
+			}
+			if err := s.RecordObservations(AsLeader(ctx, "b"), time.Now(), o); err != nil || !verified() {
+				t.Errorf("the leader's observations: %v, written %v", err, verified())
+			}
 			got, err := s.Controllers(ctx)
 			if err != nil {
 				t.Fatal(err)
