@@ -10,9 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,11 +21,7 @@ import (
 	"time"
 
 	"github.com/netloom/netloom/bench"
-	"github.com/netloom/netloom/internal/agent/agenttest"
-	"github.com/netloom/netloom/internal/controller"
-	"github.com/netloom/netloom/internal/store"
 	"github.com/netloom/netloom/internal/testbed"
-	"github.com/netloom/netloom/internal/topology"
 	"github.com/netloom/netloom/internal/wire"
 )
 
@@ -74,7 +68,7 @@ func run(ctx context.Context, n int, outPath, only string) error {
 		run  func() ([]row, error)
 	}{
 		{"agent", func() ([]row, error) { return agentScenarios(ctx, bin, n) }},
-		{"controller", func() ([]row, error) { return controllerScenario(ctx) }},
+		{"controller", func() ([]row, error) { return controllerScenarios(ctx) }},
 		{"lab", func() ([]row, error) { return labScenarios(ctx, bin, n) }},
 		{"containers", func() ([]row, error) { return containerScenario(ctx, bin, n) }},
 		{"load", func() ([]row, error) { return loadScenario(ctx, bin) }},
@@ -304,72 +298,6 @@ func baseline(ctx context.Context, ts []wire.DeclaredTunnel) (time.Duration, err
 	}
 	defer bed.Close()
 	return bench.Baseline(ctx, h, ts)
-}
-
-// controllerScenario times one reconcile cycle over 100 hosts and 10 000
-// cross-host links with fake agents, and counts its statements at 1 000 and
-// 10 000 links.
-func controllerScenario(ctx context.Context) ([]row, error) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	queries := map[int]int64{}
-	var cycle row
-	for _, links := range []int{1000, 10000} {
-		dir, err := os.MkdirTemp("", "netloom-bench-db")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		st, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "c.db"), log)
-		if err != nil {
-			return nil, err
-		}
-		defer st.Close()
-		c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "b", AgentTimeout: 10 * time.Second, DeclareTimeout: time.Minute, MaxRequests: 64,
-			OfflineAfter: time.Hour, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000, Lease: 10 * time.Second}, st, log)
-		if err != nil {
-			return nil, err
-		}
-		srv := httptest.NewServer(&agenttest.Converged{})
-		defer srv.Close()
-		for h := range 100 {
-			if _, err := st.RegisterHost(ctx, store.Host{Name: fmt.Sprintf("h%d", h), Address: srv.URL, DataIP: fmt.Sprintf("10.1.%d.%d", h/250, h%250+1)}); err != nil {
-				return nil, err
-			}
-		}
-		lab := topology.Lab{Name: fmt.Sprintf("big%d", links)}
-		placement := map[string]string{}
-		for i := range links {
-			a, b := fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", i)
-			lab.Nodes = append(lab.Nodes, topology.Node{Name: a, Kind: "linux"}, topology.Node{Name: b, Kind: "linux"})
-			lab.Links = append(lab.Links, topology.Link{A: topology.Endpoint{Node: a, Iface: "eth1"}, B: topology.Endpoint{Node: b, Iface: "eth1"}})
-			placement[a], placement[b] = fmt.Sprintf("h%d", i%100), fmt.Sprintf("h%d", (i+1)%100)
-		}
-		if _, err := st.CreateLab(ctx, lab); err != nil {
-			return nil, err
-		}
-		if err := st.SetPlacements(ctx, lab.Name, placement); err != nil {
-			return nil, err
-		}
-		if err := st.SetLabState(ctx, lab.Name, store.LabRunning, ""); err != nil {
-			return nil, err
-		}
-		c.RunCycle(ctx, 1) // warm: tags, VNIs and tunnel rows allocated, states recorded
-		before := st.Queries()
-		var samples []time.Duration
-		for range 5 {
-			start := time.Now()
-			c.RunCycle(ctx, 1)
-			samples = append(samples, time.Since(start))
-		}
-		queries[links] = (st.Queries() - before) / 5
-		if links == 10000 {
-			cycle = row{scenario: "one controller cycle, 100 hosts × 10 000 links (agents faked)", target: "≤ 1 s", samples: samples,
-				ok: median(samples) <= time.Second}
-		}
-	}
-	q := row{scenario: "database statements per cycle", target: "independent of link count",
-		figure: fmt.Sprintf("%d at 1 000 links, %d at 10 000", queries[1000], queries[10000]), ok: queries[1000] == queries[10000]}
-	return []row{cycle, q}, nil
 }
 
 func render(rows []row, n int) string {

@@ -225,18 +225,9 @@ func (c *Controller) declareInLine(ctx context.Context, h store.Host, decl wire.
 // their nodes and links, and stopping labs, which stop once every host that
 // held them answered a declaration without them.
 func (c *Controller) recordLabs(ctx context.Context, d store.Desired, answers map[string]*hostAnswer) error {
-	nodes := map[string][]store.LabNode{}
-	for _, n := range d.Nodes {
-		nodes[n.Lab] = append(nodes[n.Lab], n)
-	}
-	links := map[string][]store.LinkState{}
-	for _, ls := range d.Links {
-		links[ls.LabID] = append(links[ls.LabID], ls)
-	}
-	mgmt := map[string][]store.MgmtSegment{}
-	for _, m := range d.Mgmt {
-		mgmt[m.LabID] = append(mgmt[m.LabID], m)
-	}
+	nodes := byLab(d.Nodes, func(n store.LabNode) string { return n.Lab })
+	links := byLab(d.Links, func(ls store.LinkState) string { return ls.LabID })
+	mgmt := byLab(d.Mgmt, func(m store.MgmtSegment) string { return m.LabID })
 	stopping := false
 	for _, l := range d.Labs {
 		if l.State == store.LabStopping {
@@ -306,6 +297,24 @@ func (c *Controller) recordLabs(ctx context.Context, d store.Desired, answers ma
 		}
 	}
 	return nil
+}
+
+// byLab groups items by their lab, each group allocated once at its size:
+// grown by append, 200 000 nodes would be copied again and again.
+func byLab[T any](items []T, lab func(T) string) map[string][]T {
+	n := map[string]int{}
+	for _, it := range items {
+		n[lab(it)]++
+	}
+	out := make(map[string][]T, len(n))
+	for _, it := range items {
+		l := lab(it)
+		if out[l] == nil {
+			out[l] = make([]T, 0, n[l])
+		}
+		out[l] = append(out[l], it)
+	}
+	return out
 }
 
 // convergePlan returns what a round would declare to the online hosts (those

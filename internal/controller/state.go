@@ -567,15 +567,14 @@ func (a *hostAnswer) tunnelStatus(ls store.LinkState) (status, why string) {
 // tunnelEnd is the state of the end on the host of the tunnel of a lab's
 // link.
 func (a *hostAnswer) tunnelEnd(lab, link string) (status, why string) {
-	port := ident.PortName(lab, link)
 	t, ok := a.tunnels[linkKey{lab, link}]
 	switch {
 	case !ok:
-		return store.LinkUnknown, fmt.Sprintf("%s: no answer for tunnel %s", a.host, port)
+		return store.LinkUnknown, fmt.Sprintf("%s: no answer for tunnel %s", a.host, ident.PortName(lab, link))
 	case t.Status == wire.StatusError:
-		return store.LinkError, fmt.Sprintf("%s: tunnel %s: %s", a.host, port, text(t.Error))
+		return store.LinkError, fmt.Sprintf("%s: tunnel %s: %s", a.host, ident.PortName(lab, link), text(t.Error))
 	case t.Status == wire.StatusProtected:
-		return store.LinkUnknown, fmt.Sprintf("%s: tunnel %s left alone", a.host, port)
+		return store.LinkUnknown, fmt.Sprintf("%s: tunnel %s left alone", a.host, ident.PortName(lab, link))
 	}
 	return store.LinkUp, ""
 }

@@ -70,12 +70,14 @@ func (s *Store) Desired(ctx context.Context) (Desired, error) {
 	if d.Labs, err = s.Labs(ctx); err != nil {
 		return Desired{}, err
 	}
-	if d.Nodes, err = s.nodes(ctx, "1 = 1"); err != nil {
+	if d.Nodes, err = s.nodes(ctx, int(s.sizes.nodes.Load()), "1 = 1"); err != nil {
 		return Desired{}, err
 	}
-	if d.Links, err = s.linkStates(ctx, "1 = 1"); err != nil {
+	s.sizes.nodes.Store(int64(len(d.Nodes)))
+	if d.Links, err = s.linkStates(ctx, int(s.sizes.links.Load()), "1 = 1"); err != nil {
 		return Desired{}, err
 	}
+	s.sizes.links.Store(int64(len(d.Links)))
 	if d.Files, err = s.LabFiles(ctx); err != nil {
 		return Desired{}, err
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -233,14 +234,14 @@ func (s *Store) LabView(ctx context.Context, nameOrID string) (LabView, error) {
 		return LabView{}, err
 	}
 	v := LabView{Lab: l, Nodes: []Node{}, Links: []LinkState{}}
-	nodes, err := s.nodes(ctx, "n.lab_id = ?", l.ID)
+	nodes, err := s.nodes(ctx, 0, "n.lab_id = ?", l.ID)
 	if err != nil {
 		return LabView{}, fmt.Errorf("lab %s: %w", l.Name, err)
 	}
 	for _, n := range nodes {
 		v.Nodes = append(v.Nodes, n.Node)
 	}
-	if v.Links, err = s.linkStates(ctx, "ls.lab_id = ?", l.ID); err != nil {
+	if v.Links, err = s.linkStates(ctx, 0, "ls.lab_id = ?", l.ID); err != nil {
 		return LabView{}, err
 	}
 	if v.Maps, err = s.mappings(ctx, l.ID); err != nil {
@@ -276,18 +277,21 @@ type LabNode struct {
 }
 
 // nodes reads nodes with their placements, filtered by where (on alias n)
-// with args, by lab and name.
-func (s *Store) nodes(ctx context.Context, where string, args ...any) ([]LabNode, error) {
+// with args, by lab and name; size is how many are likely. They are sorted
+// here: on PostgreSQL, an ORDER BY makes the planner walk the index and
+// look every placement up one by one, five times slower than a hash join
+// at 200 000 nodes.
+func (s *Store) nodes(ctx context.Context, size int, where string, args ...any) ([]LabNode, error) {
 	rows, err := s.query(ctx, `SELECT n.lab_id, n.id, n.name, n.kind, n.image, n.exec, n.settings, COALESCE(n.host_id, ''),
 		COALESCE(p.host_id, ''), COALESCE(p.runtime_id, ''), COALESCE(p.status, ''), COALESCE(p.error, ''), p.verified_at, h.verified_at,
 		COALESCE(p.exec_failures, '[]'), n.mgmt_ipv4, n.network_mode, n.mgmt_address
 		FROM nodes n LEFT JOIN node_placements p ON p.lab_id = n.lab_id AND p.node_name = n.name LEFT JOIN hosts h ON h.name = p.host_id
-		WHERE `+where+` ORDER BY n.lab_id, n.name`, args...)
+		WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read nodes: %w", err)
 	}
 	defer rows.Close()
-	var out []LabNode
+	out := make([]LabNode, 0, size)
 	for rows.Next() {
 		var n LabNode
 		var exec, settings, failures string
@@ -314,7 +318,11 @@ func (s *Store) nodes(ctx context.Context, where string, args ...any) ([]LabNode
 		n.VerifiedAt = verifiedAt(n.Status, verified, host)
 		out = append(out, n)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read nodes: %w", err)
+	}
+	sortRows(out, func(a, b *LabNode) int { return cmp.Or(strings.Compare(a.Lab, b.Lab), strings.Compare(a.Name, b.Name)) })
+	return out, nil
 }
 
 // LabFiles returns the files shipped with each lab that has any, by lab id.

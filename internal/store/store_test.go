@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/netloom/netloom/internal/ident"
 	"github.com/netloom/netloom/internal/testbed"
@@ -505,5 +506,80 @@ func TestStartupIntegrity(t *testing.T) {
 			st.Close()
 		}
 		t.Errorf("a corrupt database: %v", err)
+	}
+}
+
+func TestSortRows(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   []string
+	}{
+		{"empty", nil},
+		{"one", []string{"a"}},
+		{"sorted", []string{"a", "b", "c"}},
+		{"reversed", []string{"e", "d", "c", "b", "a"}},
+		{"cycles", []string{"c", "a", "b", "f", "d", "e", "g"}},
+		{"equal keys", []string{"b", "a", "b", "a"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := slices.Clone(tt.in)
+			sortRows(got, func(a, b *string) int { return strings.Compare(*a, *b) })
+			want := slices.Sorted(slices.Values(tt.in))
+			if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("sortRows(%q) (-want +got):\n%s", tt.in, diff)
+			}
+		})
+	}
+}
+
+// TestDesiredOrder checks that Desired returns nodes by lab and name and
+// links by name, whatever order the rows were stored in: the database
+// returns them unsorted.
+func TestDesiredOrder(t *testing.T) {
+	for name, mk := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, mk(t))
+			ctx := t.Context()
+			for _, lab := range []string{"zeta", "alpha"} {
+				l := topology.Lab{Name: lab}
+				for _, n := range []string{"n2", "n10", "n1"} {
+					l.Nodes = append(l.Nodes, topology.Node{Name: n, Kind: "linux"})
+				}
+				l.Links = []topology.Link{
+					{A: topology.Endpoint{Node: "n2", Iface: "eth1"}, B: topology.Endpoint{Node: "n10", Iface: "eth1"}},
+					{A: topology.Endpoint{Node: "n1", Iface: "eth1"}, B: topology.Endpoint{Node: "n2", Iface: "eth2"}},
+				}
+				if _, err := s.CreateLab(ctx, l); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 2 { // the second read is sized by the first
+				d, err := s.Desired(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var nodes []string
+				for _, n := range d.Nodes {
+					nodes = append(nodes, n.Lab+"/"+n.Name)
+				}
+				want := []string{"alpha/n1", "alpha/n10", "alpha/n2", "zeta/n1", "zeta/n10", "zeta/n2"}
+				if diff := cmp.Diff(want, nodes); diff != "" {
+					t.Errorf("nodes (-want +got):\n%s", diff)
+				}
+				// By name only: two labs' links of one name come in either order.
+				var links []string
+				for _, ls := range d.Links {
+					links = append(links, ls.Name)
+				}
+				want = []string{"n10:eth1-n2:eth1", "n10:eth1-n2:eth1", "n1:eth1-n2:eth2", "n1:eth1-n2:eth2"}
+				if diff := cmp.Diff(want, links); diff != "" {
+					t.Errorf("links (-want +got):\n%s", diff)
+				}
+			}
+		})
 	}
 }

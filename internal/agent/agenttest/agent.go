@@ -16,6 +16,10 @@ import (
 // Converged reports every declared node, interface and tunnel converged,
 // but those it was told to fail.
 type Converged struct {
+	// Forget keeps no declarations (Declared returns none): a benchmark
+	// that declares to many hosts for many rounds holds no memory for them.
+	Forget bool
+
 	mu sync.Mutex
 	// mu guards the following.
 	calls    int
@@ -66,9 +70,11 @@ func (a *Converged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		a.mu.Lock()
-		a.declared = append(a.declared, req)
-		a.mu.Unlock()
+		if !a.Forget {
+			a.mu.Lock()
+			a.declared = append(a.declared, req)
+			a.mu.Unlock()
+		}
 		_ = json.NewEncoder(w).Encode(answer(req, fail, skip))
 	case "/overlay/declare-state":
 		var req wire.DeclareStateRequest
