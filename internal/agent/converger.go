@@ -37,15 +37,22 @@ type converger struct {
 	gens     generations
 	log      *slog.Logger
 	m        *metrics
+	// drift gathers the watches' events between repairs.
+	drift *drift
+	// ended is when the last convergence ended, zero while one runs.
+	ended atomic.Pointer[time.Time]
 
 	mu sync.Mutex
 	// mu guards the following, and every Apply.
 	held       hostState
 	names      map[string]bool // the held ports' names, for drift events
 	generation int64           // the last applied declaration's
-	tags       *vlan.Allocator // for the original's per-link calls only
-	cached     []byte          // what the cache file holds, once written
-	cacheErr   error           // why the last cache write failed; nil once one succeeds
+	// covered is the drift sequence number up to which a convergence that
+	// succeeded whole has seen the events' effects (see relevant).
+	covered  uint64
+	tags     *vlan.Allocator // for the original's per-link calls only
+	cached   []byte          // what the cache file holds, once written
+	cacheErr error           // why the last cache write failed; nil once one succeeds
 	// cacheWhy is cacheErr's text for /healthz, which answers without mu:
 	// a convergence holds mu for as long as it makes nodes, and a health
 	// check must not wait for it (the controller takes that for hung).
@@ -61,10 +68,13 @@ type converger struct {
 }
 
 func newConverger(d fabric.Driver, rt runtime.Runtime, stateDir string, mtu int, gens generations, log *slog.Logger, m *metrics) *converger {
-	return &converger{
+	c := &converger{
 		driver: d, runtime: rt, stateDir: stateDir, mtu: mtu, gens: gens, log: log, m: m,
 		held: newHostState(), names: map[string]bool{}, tags: vlan.New(nil), heldChanged: make(chan struct{}, 1),
+		drift: newDrift(),
 	}
+	c.ended.Store(&time.Time{}) // none has run: none to wait for
+	return c
 }
 
 // converge makes the host hold next, planned from in (next in the order
@@ -73,6 +83,12 @@ func newConverger(d fabric.Driver, rt runtime.Runtime, stateDir string, mtu int,
 // next does not, and what pr covers. With cache, next is written to the
 // cache first, so a crash restarts into it. The caller holds c.mu.
 func (c *converger) converge(ctx context.Context, in planInput, next hostState, pr prune, gen int64, cache bool) (hostPlan, error) {
+	c.ended.Store(nil)
+	defer func() {
+		now := time.Now()
+		c.ended.Store(&now)
+	}()
+	seen := c.drift.sequence() // events recorded so far are in what Observe reads
 	obs, err := c.driver.Observe(ctx)
 	if err != nil {
 		c.m.skipped.Inc()
@@ -92,6 +108,9 @@ func (c *converger) converge(ctx context.Context, in planInput, next hostState, 
 	}
 	hp := planHost(in, c.held, obs, running, pr, c.mtu)
 	c.carryOut(ctx, &hp, in)
+	if len(hp.failures()) == 0 {
+		c.covered = max(c.covered, seen)
+	}
 	c.held, c.generation = next, gen
 	c.signalHeld()
 	c.names = map[string]bool{}
@@ -357,6 +376,30 @@ func (c *converger) repair(ctx context.Context, cause string) error {
 		return fmt.Errorf("repair: %d objects failed: %v", len(failed), failed)
 	}
 	return nil
+}
+
+// settled waits until no convergence has run for quiet, or ctx ends, and
+// reports whether it waited that long. A repair waits for it: the events
+// that a declaration's own changes cause are seen by a declaration that
+// follows closely (a retry, the next of a series), which then need not wait
+// behind a repair that finds nothing to do.
+func (c *converger) settled(ctx context.Context, quiet time.Duration) bool {
+	wait := quiet
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		ended := c.ended.Load()
+		if ended == nil { // one runs: wait for it to end, then quiet again
+			wait = quiet
+			continue
+		}
+		if wait = quiet - time.Since(*ended); wait <= 0 {
+			return true
+		}
+	}
 }
 
 // changed reports whether the plan did anything.
