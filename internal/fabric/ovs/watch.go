@@ -87,8 +87,15 @@ func (d *Driver) takeEvents() []fabric.Event {
 // rewrites all the time (statistics, status) so that an idle bridge is quiet.
 func (d *Driver) ovsdbHandler() cache.EventHandler {
 	return &cache.EventHandlerFuncs{
+		AddFunc: func(table string, _ model.Model) {
+			if table == "Open_vSwitch" { // the cache refilled after a reconnection
+				d.signalCfg()
+			}
+		},
 		UpdateFunc: func(table string, old, cur model.Model) {
 			switch table {
+			case "Open_vSwitch":
+				d.signalCfg()
 			case "Port":
 				o, n := old.(*vswitchd.Port), cur.(*vswitchd.Port)
 				if !portSame(o, n) {
@@ -106,6 +113,14 @@ func (d *Driver) ovsdbHandler() cache.EventHandler {
 				d.queue(fabric.Event{Kind: fabric.PortDeleted, Name: p.Name})
 			}
 		},
+	}
+}
+
+// signalCfg tells waitApplied that the Open_vSwitch row changed.
+func (d *Driver) signalCfg() {
+	select {
+	case d.cfgChanged <- struct{}{}:
+	default:
 	}
 }
 
