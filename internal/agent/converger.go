@@ -1,9 +1,7 @@
 package agent
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,10 +47,11 @@ type converger struct {
 	generation int64           // the last applied declaration's
 	// covered is the drift sequence number up to which a convergence that
 	// succeeded whole has seen the events' effects (see relevant).
-	covered  uint64
-	tags     *vlan.Allocator // for the original's per-link calls only
-	cached   []byte          // what the cache file holds, once written
-	cacheErr error           // why the last cache write failed; nil once one succeeds
+	covered    uint64
+	tags       *vlan.Allocator // for the original's per-link calls only
+	written    *hostState      // what the cache file holds, once written
+	writtenGen int64           // and the generation it holds
+	cacheErr   error           // why the last cache write failed; nil once one succeeds
 	// cacheWhy is cacheErr's text for /healthz, which answers without mu:
 	// a convergence holds mu for as long as it makes nodes, and a health
 	// check must not wait for it (the controller takes that for hung).
@@ -454,20 +453,20 @@ func (c *converger) restore(ctx context.Context) error {
 // cache file is removed: a restart must not restore a state older than the
 // one the host holds.
 func (c *converger) writeCache(s hostState, gen int64) {
-	cf := cacheFile{Generation: gen, Nodes: s.nodeList(), Tunnels: s.tunnelList()}
 	// The same state again is not written again: an fsync per repeated
-	// declaration is most of a no-op declaration's time.
-	key, err := json.Marshal(cf)
-	if err == nil && c.cached != nil && bytes.Equal(key, c.cached) {
+	// declaration is most of a no-op declaration's time. It is compared as
+	// maps: sorting and encoding it to compare cost a no-op of ten thousand
+	// tunnels about 25 ms.
+	if c.written != nil && gen == c.writtenGen && c.written.same(s) {
 		return
 	}
-	cf.DeclaredAt = time.Now().UTC()
+	cf := cacheFile{Generation: gen, DeclaredAt: time.Now().UTC(), Nodes: s.nodeList(), Tunnels: s.tunnelList()}
 	if err := writeCache(c.stateDir, cf); err != nil {
 		if rerr := removeCache(c.stateDir); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		c.log.Error("cache not written", "generation", gen, "err", err)
-		c.cached, c.cacheErr = nil, err
+		c.written, c.cacheErr = nil, err
 		why := err.Error()
 		c.cacheWhy.Store(&why)
 		return
@@ -475,7 +474,8 @@ func (c *converger) writeCache(s hostState, gen int64) {
 	if c.cacheErr != nil {
 		c.log.Info("cache written again", "generation", gen)
 	}
-	c.cached, c.cacheErr = key, nil
+	written := s.clone()
+	c.written, c.writtenGen, c.cacheErr = &written, gen, nil
 	c.cacheWhy.Store(nil)
 }
 
