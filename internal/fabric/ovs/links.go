@@ -54,6 +54,13 @@ func (v *linkView) read() (map[string]fabric.Device, map[string]int, error) {
 	return devs, all, nil
 }
 
+// sync takes in the queued notifications without reading the view.
+func (v *linkView) sync() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.update()
+}
+
 // errLost reports notifications lost to an overflow.
 var errLost = errors.New("link notifications lost")
 
