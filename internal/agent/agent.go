@@ -220,8 +220,8 @@ func (a *Agent) repairLoop(ctx context.Context) error {
 		case <-health.C:
 			cause = "health"
 		case <-d.wake:
-			// Let a burst of events gather into one repair, after the
-			// convergences that may make it needless.
+			// Let a burst of events gather into one repair, and let a
+			// convergence that may make it needless go first.
 			if !a.conv.settled(ctx, a.cfg.Debounce) {
 				return nil
 			}

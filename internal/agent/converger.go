@@ -377,13 +377,18 @@ func (c *converger) repair(ctx context.Context, cause string) error {
 	return nil
 }
 
-// settled waits until no convergence has run for quiet, or ctx ends, and
-// reports whether it waited that long. A repair waits for it: the events
-// that a declaration's own changes cause are seen by a declaration that
-// follows closely (a retry, the next of a series), which then need not wait
-// behind a repair that finds nothing to do.
-func (c *converger) settled(ctx context.Context, quiet time.Duration) bool {
-	wait := quiet
+// afterConvergence is how long a repair waits after a convergence ends.
+// The events that a convergence's own changes cause (devices made, then
+// set up; columns ovs-vswitchd fills in) arrive while it runs, after it
+// observed the host; a declaration that follows closely (a retry, the next
+// of a series) sees them, and so the repair they call for becomes needless
+// (see relevant), instead of running first and making it wait.
+const afterConvergence = 250 * time.Millisecond
+
+// settled waits for debounce, then until no convergence has run for
+// afterConvergence, or ctx ends, and reports whether it waited that long.
+func (c *converger) settled(ctx context.Context, debounce time.Duration) bool {
+	wait := debounce
 	for {
 		select {
 		case <-ctx.Done():
@@ -391,11 +396,11 @@ func (c *converger) settled(ctx context.Context, quiet time.Duration) bool {
 		case <-time.After(wait):
 		}
 		ended := c.ended.Load()
-		if ended == nil { // one runs: wait for it to end, then quiet again
-			wait = quiet
+		if ended == nil { // one runs: wait for it to end
+			wait = debounce
 			continue
 		}
-		if wait = quiet - time.Since(*ended); wait <= 0 {
+		if wait = afterConvergence - time.Since(*ended); wait <= 0 {
 			return true
 		}
 	}
