@@ -25,7 +25,11 @@ var (
 const Bridge = "netloom0"
 
 // Tunnels returns n tunnels of lab "bench", with distinct VNIs (the
-// formula's could collide among so many made-up links) and tags.
+// formula's could collide among so many made-up links) and tags from the
+// linked range of DESIGN §4, 2050 on: distinct up to 1950 tunnels, reused
+// beyond. Tags are per host, so no host can hold more distinct links than
+// that range; past it the tunnels measure scale, not a lab (tunnels that
+// share a tag are bridged together).
 func Tunnels(n int) []wire.DeclaredTunnel {
 	ts := make([]wire.DeclaredTunnel, n)
 	for i := range ts {

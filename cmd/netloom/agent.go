@@ -22,7 +22,7 @@ type agentOptions struct {
 	mtu                                                   int
 	maxGenerationJump                                     int64
 	acceptUnfenced                                        bool
-	healthInterval, underlayInterval                      time.Duration
+	healthInterval, underlayInterval, requestTimeout      time.Duration
 }
 
 func newAgentCmd(_ *rootOptions) *cobra.Command {
@@ -48,7 +48,7 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 				Listen: o.listen, Controller: o.controller, Name: o.name, DataIP: o.dataIP,
 				Advertise: o.advertise, StateDir: o.stateDir, Token: token, MTU: o.mtu,
 				HealthInterval: o.healthInterval, Debounce: 50 * time.Millisecond,
-				Heartbeat: 10 * time.Second, RequestTimeout: 2 * time.Minute, UnderlayInterval: o.underlayInterval, Version: version,
+				Heartbeat: 10 * time.Second, RequestTimeout: o.requestTimeout, UnderlayInterval: o.underlayInterval, Version: version,
 				MaxGenerationJump: o.maxGenerationJump, AcceptUnfenced: o.acceptUnfenced,
 			}
 			if cfg.Advertise == "" {
@@ -93,6 +93,8 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding the shared agent token")
 	f.IntVar(&o.mtu, "mtu", 1450, "MTU of tunnels that declare none")
 	f.DurationVar(&o.healthInterval, "health-interval", time.Minute, "interval of the safety-net repair pass")
+	f.DurationVar(&o.requestTimeout, "request-timeout", 2*time.Minute,
+		"how long one API request's work may take; a host of thousands of tunnels on the userspace datapath needs more")
 	f.DurationVar(&o.underlayInterval, "underlay-interval", 2*time.Minute, "interval of the underlay check to the peers (VXLAN port, path MTU with DF)")
 	f.Int64Var(&o.maxGenerationJump, "max-generation-jump", agent.DefaultMaxGenerationJump,
 		"how far ahead of the last applied generation a declaration may be (a fresh agent takes any up to 2^53)")

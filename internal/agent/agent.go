@@ -182,7 +182,7 @@ func (a *Agent) Run(ctx context.Context) error {
 // repairLoop repairs what the agent keeps when the driver or a runtime
 // reports drift on it, and on every health pass.
 func (a *Agent) repairLoop(ctx context.Context) error {
-	d := newDrift()
+	d := a.conv.drift
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var watching sync.WaitGroup
 	defer watching.Wait()
@@ -220,11 +220,10 @@ func (a *Agent) repairLoop(ctx context.Context) error {
 		case <-health.C:
 			cause = "health"
 		case <-d.wake:
-			// Let a burst of events gather into one repair.
-			select {
-			case <-ctx.Done():
+			// Let a burst of events gather into one repair, and let a
+			// convergence that may make it needless go first.
+			if !a.conv.settled(ctx, a.cfg.Debounce) {
 				return nil
-			case <-time.After(a.cfg.Debounce):
 			}
 			g := d.take()
 			if g.cause == "" { // an extra wake-up: the events went with the last repair

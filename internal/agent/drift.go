@@ -24,6 +24,7 @@ type drift struct {
 	names  map[string]bool  // ports and devices the fabric events named
 	nodes  map[nodeKey]bool // nodes the runtime events named
 	forced bool             // a watch broke: repair whatever the events named
+	seq    uint64           // counts every event recorded
 }
 
 func newDrift() *drift {
@@ -33,6 +34,7 @@ func newDrift() *drift {
 func (d *drift) record(fn func()) {
 	d.mu.Lock()
 	fn()
+	d.seq++
 	d.mu.Unlock()
 	select {
 	case d.wake <- struct{}{}:
@@ -56,12 +58,20 @@ func (d *drift) force(cause string) {
 	d.record(func() { d.causes[cause], d.forced = true, true })
 }
 
+// sequence returns how many events were recorded so far.
+func (d *drift) sequence() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.seq
+}
+
 // gathered is what drift held at one take.
 type gathered struct {
 	cause  string // "" when nothing was recorded
 	names  []string
 	nodes  []nodeKey
 	forced bool
+	last   uint64 // the sequence number of the last event taken
 }
 
 // take returns what was recorded and clears it. The cause is the least of
@@ -74,7 +84,7 @@ func (d *drift) take() gathered {
 	}
 	g := gathered{
 		cause: slices.Min(slices.Collect(maps.Keys(d.causes))),
-		names: slices.Collect(maps.Keys(d.names)), nodes: slices.Collect(maps.Keys(d.nodes)), forced: d.forced,
+		names: slices.Collect(maps.Keys(d.names)), nodes: slices.Collect(maps.Keys(d.nodes)), forced: d.forced, last: d.seq,
 	}
 	clear(d.causes)
 	clear(d.names)
@@ -84,13 +94,20 @@ func (d *drift) take() gathered {
 }
 
 // relevant reports whether what was gathered concerns something the agent
-// holds: a watch that broke always does.
+// holds and no convergence has seen since: a watch that broke always does.
+// A convergence that observed the host after the events were recorded
+// planned from what they changed, so a repair for them would find nothing
+// more to do: most often they are the echoes of a declaration's own
+// changes, seen by the declaration that follows it.
 func (c *converger) relevant(g gathered) bool {
 	if g.forced {
 		return true
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if g.last <= c.covered {
+		return false
+	}
 	for _, n := range g.names {
 		if c.names[n] {
 			return true

@@ -138,3 +138,33 @@ func TestDriftTake(t *testing.T) {
 		t.Errorf("forced %+v: want relevant, cause resync", g)
 	}
 }
+
+// TestDriftCovered: events about a held tunnel call for a repair until a
+// convergence that succeeded whole has observed the host after them; later
+// events call for one again.
+func TestDriftCovered(t *testing.T) {
+	t.Parallel()
+	c, _ := newTestConverger(t)
+	t1 := tun("lab-1", 1)
+	changed := fabric.Event{Kind: fabric.DeviceChanged, Name: t1.PortName}
+	tests := []struct {
+		name     string
+		before   func() // between the event and the take
+		relevant bool
+	}{
+		{"recorded before the declaration", func() { declareT(t, c, t1) }, false},
+		{"recorded after it", func() {}, true},
+		{"recorded before a repair", func() {
+			if err := c.repair(t.Context(), "test"); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+	}
+	for _, tt := range tests {
+		c.drift.fabricEvent(changed)
+		tt.before()
+		if got := c.relevant(c.drift.take()); got != tt.relevant {
+			t.Errorf("%s: relevant %v, want %v", tt.name, got, tt.relevant)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -42,6 +43,13 @@ func stateOf(nodes []wire.DeclaredNode, tunnels []wire.DeclaredTunnel) hostState
 // only edit of them.
 func (s hostState) clone() hostState {
 	return hostState{nodes: maps.Clone(s.nodes), tunnels: maps.Clone(s.tunnels)}
+}
+
+// same reports whether s and o hold the same nodes and tunnels.
+func (s hostState) same(o hostState) bool {
+	return maps.Equal(s.tunnels, o.tunnels) && maps.EqualFunc(s.nodes, o.nodes, func(a, b wire.DeclaredNode) bool {
+		return reflect.DeepEqual(a, b)
+	})
 }
 
 // nodeList returns the nodes sorted by lab and name.

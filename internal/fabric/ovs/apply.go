@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"os"
 	"slices"
 
@@ -77,6 +76,13 @@ func (d *Driver) Apply(ctx context.Context, p fabric.Plan) error {
 		}
 	}
 	if err := deleteDevices(h, d.cfg.Netns, p.DeleteDevices); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	// The link view takes in the notifications of what Apply changed, and
+	// of what ovs-vswitchd changed applying it, now rather than at the next
+	// Observe: a declaration of a thousand tunnels leaves some three
+	// thousand, which made the next one, most often a no-op, slower.
+	if err := d.links.sync(); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
 	if len(failed) > 0 {
@@ -269,15 +275,24 @@ func ensureDevice(h *netlink.Handle, w fabric.Device, have map[string]fabric.Dev
 	return nil
 }
 
-// addDevice creates a VXLAN device, up, without learning: the bridge does
-// the learning.
+// addDevice creates a VXLAN device without learning (the bridge does the
+// learning) and without IPv6 addresses, then sets it up.
+//
+// A device is a layer-2 port of the bridge: an IPv6 link-local address
+// would only send router solicitations and MLD reports into the tunnel.
+// It also costs ovs-vswitchd dearly: each address brings a link-local
+// route, and ovs-vswitchd re-reads every route, and for each one scans
+// every address of the host, after any link change; with thousands of
+// tunnels that is quadratic work on every change. The mode can only be set
+// between creation and up (the kernel refuses it in the create request),
+// so the device is made down first.
 func addDevice(h *netlink.Handle, w fabric.Device) error {
 	port := w.DstPort
 	if port == 0 {
 		port = fabric.DefaultDstPort
 	}
 	vx := &netlink.Vxlan{
-		LinkAttrs: netlink.LinkAttrs{Name: w.Name, MTU: w.MTU, Flags: net.FlagUp},
+		LinkAttrs: netlink.LinkAttrs{Name: w.Name, MTU: w.MTU},
 		VxlanId:   int(w.VNI),
 		SrcAddr:   w.Local.AsSlice(),
 		Group:     w.Remote.AsSlice(),
@@ -287,8 +302,18 @@ func addDevice(h *netlink.Handle, w fabric.Device) error {
 	if err := h.LinkAdd(vx); err != nil {
 		return fmt.Errorf("add device %s (vni %d): %w", w.Name, w.VNI, err)
 	}
+	if err := h.LinkSetIP6AddrGenMode(vx, addrGenModeNone); err != nil {
+		return fmt.Errorf("turn off ipv6 addresses of device %s: %w", w.Name, err)
+	}
+	if err := h.LinkSetUp(vx); err != nil {
+		return fmt.Errorf("set device %s up: %w", w.Name, err)
+	}
 	return nil
 }
+
+// addrGenModeNone is IN6_ADDR_GEN_MODE_NONE of linux/if_link.h: no IPv6
+// link-local address is made for the device.
+const addrGenModeNone = 1
 
 // deleteDevices deletes devices by name; one that is gone already is fine.
 func deleteDevices(h *netlink.Handle, netns string, names []string) error {

@@ -75,6 +75,10 @@ type Driver struct {
 	events  []fabric.Event
 	watched bool          // whether a Watch runs and events are queued
 	wake    chan struct{} // signalled, capacity 1, when events grow
+
+	// cfgChanged is signalled, capacity 1, when the cached Open_vSwitch
+	// row changes: cur_cfg may have caught up (waitApplied).
+	cfgChanged chan struct{}
 }
 
 var _ fabric.Driver = (*Driver)(nil)
@@ -105,7 +109,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Driver, error) {
 	if err := c.Connect(ctx); err != nil {
 		return nil, fmt.Errorf("connect to ovsdb %s: %w", cfg.OVSDB, err)
 	}
-	d := &Driver{cfg: cfg, log: log, ovs: c, links: &linkView{netns: cfg.Netns}, wake: make(chan struct{}, 1)}
+	d := &Driver{cfg: cfg, log: log, ovs: c, links: &linkView{netns: cfg.Netns}, wake: make(chan struct{}, 1),
+		cfgChanged: make(chan struct{}, 1)}
 	_, err = c.Monitor(ctx, monitor(c))
 	if err != nil {
 		c.Close()

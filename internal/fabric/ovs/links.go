@@ -54,6 +54,13 @@ func (v *linkView) read() (map[string]fabric.Device, map[string]int, error) {
 	return devs, all, nil
 }
 
+// sync takes in the queued notifications without reading the view.
+func (v *linkView) sync() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.update()
+}
+
 // errLost reports notifications lost to an overflow.
 var errLost = errors.New("link notifications lost")
 
@@ -103,20 +110,12 @@ func (v *linkView) drain() error {
 		v.buf = make([]byte, 64<<10) // a notification is one datagram of a few KB
 	}
 	for {
-		n, _, err := unix.Recvfrom(v.sock.GetFd(), v.buf, unix.MSG_DONTWAIT)
-		switch {
-		case errors.Is(err, unix.EAGAIN):
+		msgs, err := receiveLinks(v.sock.GetFd(), v.buf)
+		if errors.Is(err, unix.EAGAIN) {
 			return nil
-		case errors.Is(err, unix.EINTR):
-			continue
-		case errors.Is(err, unix.ENOBUFS):
-			return errLost
-		case err != nil:
-			return fmt.Errorf("read link notifications: %w", err)
 		}
-		msgs, err := syscall.ParseNetlinkMessage(v.buf[:n])
 		if err != nil {
-			return fmt.Errorf("read link notifications: %w", err)
+			return err
 		}
 		for _, m := range msgs {
 			if err := v.apply(m); err != nil {
@@ -126,28 +125,71 @@ func (v *linkView) drain() error {
 	}
 }
 
-// apply takes one notification into the view. Only AF_UNSPEC ones are about
-// the link itself: a bridge reports its ports' changes as AF_BRIDGE
-// RTM_NEWLINK and RTM_DELLINK of links that stay.
+// receiveLinks reads one datagram of link notifications from fd into buf,
+// without waiting: unix.EAGAIN says there is none, errLost that some were
+// lost to an overflow.
+func receiveLinks(fd int, buf []byte) ([]syscall.NetlinkMessage, error) {
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
+		switch {
+		case errors.Is(err, unix.EAGAIN):
+			return nil, unix.EAGAIN
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.ENOBUFS):
+			return nil, errLost
+		case err != nil:
+			return nil, fmt.Errorf("read link notifications: %w", err)
+		}
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil {
+			return nil, fmt.Errorf("read link notifications: %w", err)
+		}
+		return msgs, nil
+	}
+}
+
+// apply takes one notification into the view.
 func (v *linkView) apply(m syscall.NetlinkMessage) error {
+	_, err := applyLink(v.links, m)
+	return err
+}
+
+// linkChange is what one notification did to a map of links: the link
+// before (had says whether there was one) and after; when gone, after is
+// the link as it was deleted.
+type linkChange struct {
+	before, after link
+	had, gone     bool
+}
+
+// applyLink takes one notification into links and returns what it changed;
+// a notification that is not about a link itself changes nothing. Only
+// AF_UNSPEC ones are: a bridge reports its ports' changes as AF_BRIDGE
+// RTM_NEWLINK and RTM_DELLINK of links that stay.
+func applyLink(links map[int32]link, m syscall.NetlinkMessage) (linkChange, error) {
 	if len(m.Data) < unix.SizeofIfInfomsg {
-		return nil
+		return linkChange{}, nil
 	}
 	info := nl.DeserializeIfInfomsg(m.Data)
 	if info.Family != unix.AF_UNSPEC {
-		return nil
+		return linkChange{}, nil
 	}
-	switch m.Header.Type {
-	case unix.RTM_DELLINK:
-		delete(v.links, info.Index)
-	case unix.RTM_NEWLINK:
-		l, err := decodeLink(m.Data)
-		if err != nil {
-			return fmt.Errorf("read link notifications: %w", err)
-		}
-		v.links[info.Index] = l
+	if m.Header.Type != unix.RTM_NEWLINK && m.Header.Type != unix.RTM_DELLINK {
+		return linkChange{}, nil
 	}
-	return nil
+	l, err := decodeLink(m.Data)
+	if err != nil {
+		return linkChange{}, fmt.Errorf("read link notifications: %w", err)
+	}
+	c := linkChange{after: l, gone: m.Header.Type == unix.RTM_DELLINK}
+	c.before, c.had = links[info.Index]
+	if c.gone {
+		delete(links, info.Index)
+	} else {
+		links[info.Index] = l
+	}
+	return c, nil
 }
 
 // close drops the subscription; the next read dumps again.

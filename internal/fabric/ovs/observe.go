@@ -132,28 +132,32 @@ type link struct {
 }
 
 // decodeLink reads a link's name, ifindex, state and MTU, and a VXLAN
-// device's tunnel, from its RTM_NEWLINK message, and nothing else.
+// device's tunnel, from its RTM_NEWLINK message, and nothing else. It
+// walks the attributes in place: a declaration of a thousand tunnels brings
+// thousands of notifications of some fifty attributes each, and copying
+// them out (nl.ParseRouteAttr) was most of what the agent allocated.
 func decodeLink(msg []byte) (link, error) {
 	if len(msg) < unix.SizeofIfInfomsg {
 		return link{}, fmt.Errorf("link message of %d bytes", len(msg))
 	}
 	info := nl.DeserializeIfInfomsg(msg)
-	attrs, err := nl.ParseRouteAttr(msg[unix.SizeofIfInfomsg:])
+	l := link{Device: fabric.Device{Ifindex: int(info.Index), Up: info.Flags&unix.IFF_UP != 0}}
+	var linkinfo []byte
+	err := eachAttr(msg[unix.SizeofIfInfomsg:], func(typ uint16, v []byte) {
+		switch typ {
+		case unix.IFLA_IFNAME:
+			l.Name = unix.ByteSliceToString(v)
+		case unix.IFLA_MTU:
+			l.MTU = int(u32(v))
+		case unix.IFLA_LINKINFO:
+			linkinfo = v
+		}
+	})
+	if err == nil && linkinfo != nil {
+		l.vxlan, err = decodeVxlan(linkinfo, &l.Device)
+	}
 	if err != nil {
 		return link{}, fmt.Errorf("link %d: %w", info.Index, err)
-	}
-	l := link{Device: fabric.Device{Ifindex: int(info.Index), Up: info.Flags&unix.IFF_UP != 0}}
-	for _, a := range attrs {
-		switch a.Attr.Type & nl.NLA_TYPE_MASK {
-		case unix.IFLA_IFNAME:
-			l.Name = unix.ByteSliceToString(a.Value)
-		case unix.IFLA_MTU:
-			l.MTU = int(u32(a.Value))
-		case unix.IFLA_LINKINFO:
-			if l.vxlan, err = decodeVxlan(a.Value, &l.Device); err != nil {
-				return link{}, fmt.Errorf("link %d: %w", info.Index, err)
-			}
-		}
 	}
 	return l, nil
 }
@@ -161,42 +165,48 @@ func decodeLink(msg []byte) (link, error) {
 // decodeVxlan reads the tunnel of a VXLAN device from its IFLA_LINKINFO
 // into d, and reports whether the link is one.
 func decodeVxlan(linkinfo []byte, d *fabric.Device) (bool, error) {
-	infos, err := nl.ParseRouteAttr(linkinfo)
-	if err != nil {
-		return false, err
-	}
-	var kind string
-	var data []byte
-	for _, a := range infos {
-		switch a.Attr.Type & nl.NLA_TYPE_MASK {
+	var kind, data []byte
+	err := eachAttr(linkinfo, func(typ uint16, v []byte) {
+		switch typ {
 		case unix.IFLA_INFO_KIND:
-			kind = unix.ByteSliceToString(a.Value)
+			kind = v
 		case unix.IFLA_INFO_DATA:
-			data = a.Value
+			data = v
 		}
-	}
-	if kind != "vxlan" {
-		return false, nil
-	}
-	attrs, err := nl.ParseRouteAttr(data)
-	if err != nil {
+	})
+	if err != nil || unix.ByteSliceToString(kind) != "vxlan" {
 		return false, err
 	}
-	for _, a := range attrs {
-		switch a.Attr.Type & nl.NLA_TYPE_MASK {
+	err = eachAttr(data, func(typ uint16, v []byte) {
+		switch typ {
 		case unix.IFLA_VXLAN_ID:
-			d.VNI = u32(a.Value)
+			d.VNI = u32(v)
 		case unix.IFLA_VXLAN_LOCAL, unix.IFLA_VXLAN_LOCAL6:
-			d.Local = addr(a.Value)
+			d.Local = addr(v)
 		case unix.IFLA_VXLAN_GROUP, unix.IFLA_VXLAN_GROUP6:
-			d.Remote = addr(a.Value)
+			d.Remote = addr(v)
 		case unix.IFLA_VXLAN_PORT:
-			if len(a.Value) >= 2 {
-				d.DstPort = int(binary.BigEndian.Uint16(a.Value))
+			if len(v) >= 2 {
+				d.DstPort = int(binary.BigEndian.Uint16(v))
 			}
 		}
+	})
+	return err == nil, err
+}
+
+// eachAttr calls fn with the type and value of every netlink attribute in
+// b, in place, without copying; a malformed attribute ends the walk with
+// an error.
+func eachAttr(b []byte, fn func(typ uint16, value []byte)) error {
+	for len(b) >= unix.SizeofRtAttr {
+		n := int(nl.NativeEndian().Uint16(b))
+		if n < unix.SizeofRtAttr || n > len(b) {
+			return fmt.Errorf("netlink attribute of %d bytes in %d", n, len(b))
+		}
+		fn(nl.NativeEndian().Uint16(b[2:])&nl.NLA_TYPE_MASK, b[unix.SizeofRtAttr:n])
+		b = b[min(len(b), (n+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1)):]
 	}
-	return true, nil
+	return nil
 }
 
 // u32 reads a host-order attribute; a short one reads as 0.

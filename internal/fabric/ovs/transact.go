@@ -12,8 +12,9 @@ import (
 	"github.com/netloom/netloom/internal/fabric/ovs/vswitchd"
 )
 
-// applyPoll is how often the cache is checked for cur_cfg catching up.
-const applyPoll = 2 * time.Millisecond
+// applyRecheck bounds the wait for a change of cur_cfg before the cache is
+// read again: a reconnection refills the cache without an update event.
+const applyRecheck = time.Second
 
 // transact runs ops as one transaction that also bumps next_cfg, then waits
 // until ovs-vswitchd reports, through cur_cfg, that it applied it. ctx bounds
@@ -64,10 +65,11 @@ func selectedNextCfg(r ovsdb.OperationResult) (int, error) {
 	}
 }
 
-// waitApplied waits until the cached cur_cfg reaches target.
+// waitApplied waits until the cached cur_cfg reaches target. It reads the
+// cache when cur_cfg changes, not on a timer: ovs-vswitchd may take minutes
+// over thousands of ports, and polling every few milliseconds copied the
+// Open_vSwitch row each time, for nothing.
 func (d *Driver) waitApplied(ctx context.Context, rootUUID string, target int) error {
-	tick := time.NewTicker(applyPoll)
-	defer tick.Stop()
 	for {
 		r := &vswitchd.OpenvSwitch{UUID: rootUUID}
 		if err := d.ovs.Get(ctx, r); err != nil {
@@ -79,7 +81,8 @@ func (d *Driver) waitApplied(ctx context.Context, rootUUID string, target int) e
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("wait for ovs-vswitchd to apply cfg %d (at %d): %w", target, r.CurCfg, context.Cause(ctx))
-		case <-tick.C:
+		case <-d.cfgChanged:
+		case <-time.After(applyRecheck):
 		}
 	}
 }

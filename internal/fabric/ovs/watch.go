@@ -2,18 +2,16 @@ package ovs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/ovn-kubernetes/libovsdb/cache"
 	"github.com/ovn-kubernetes/libovsdb/model"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"github.com/netloom/netloom/internal/fabric"
 	"github.com/netloom/netloom/internal/fabric/ovs/vswitchd"
-	nlns "github.com/netloom/netloom/internal/runtime/netns"
 )
 
 // Watch reports ports and interfaces that OVSDB deletes or changes, and
@@ -33,48 +31,26 @@ func (d *Driver) Watch(ctx context.Context, fn func(fabric.Event)) error {
 		d.mu.Unlock()
 	}()
 
-	updates := make(chan netlink.LinkUpdate, 4096)
-	subErr := make(chan error, 1)
-	opts := netlink.LinkSubscribeOptions{
-		// A declaration of a thousand tunnels makes thousands of link
-		// events at once; the default buffer overflows (ENOBUFS).
-		ReceiveBufferSize:      16 << 20,
-		ReceiveBufferForceSize: true,
-		ErrorCallback: func(err error) {
-			select {
-			case subErr <- err:
-			default:
-			}
-		},
+	lw, err := openLinkWatch(d.cfg.Netns)
+	if err != nil {
+		return fmt.Errorf("watch: %w", err)
 	}
-	if d.cfg.Netns != "" {
-		ns, err := nlns.Open(d.cfg.Netns)
-		if err != nil {
-			return fmt.Errorf("watch: %w", err)
-		}
-		defer ns.Close()
-		opts.Namespace = &ns
-	}
-	done := make(chan struct{})
-	defer close(done)
-	if err := netlink.LinkSubscribeWithOptions(updates, done, opts); err != nil {
-		return fmt.Errorf("watch: subscribe to links: %w", err)
-	}
+	linkErr := make(chan error, 1)
+	go func() { linkErr <- lw.run(d.queue) }()
+	defer func() {
+		lw.Close()
+		<-linkErr
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-subErr:
+		case err := <-linkErr:
+			if err == nil {
+				err = errors.New("ended")
+			}
+			linkErr <- nil // for the deferred wait
 			return fmt.Errorf("watch: link events: %w", err)
-		case u, ok := <-updates:
-			if !ok {
-				return fmt.Errorf("watch: link events ended")
-			}
-			kind := fabric.DeviceChanged
-			if u.Header.Type == unix.RTM_DELLINK {
-				kind = fabric.DeviceDeleted
-			}
-			fn(fabric.Event{Kind: kind, Name: u.Attrs().Name})
 		case <-d.wake:
 			for _, e := range d.takeEvents() {
 				fn(e)
@@ -83,7 +59,8 @@ func (d *Driver) Watch(ctx context.Context, fn func(fabric.Event)) error {
 	}
 }
 
-// queue adds an OVSDB event for Watch, if one runs.
+// queue adds an event, of OVSDB or of the kernel's links, for Watch, if
+// one runs.
 func (d *Driver) queue(e fabric.Event) {
 	d.mu.Lock()
 	if !d.watched {
@@ -110,8 +87,15 @@ func (d *Driver) takeEvents() []fabric.Event {
 // rewrites all the time (statistics, status) so that an idle bridge is quiet.
 func (d *Driver) ovsdbHandler() cache.EventHandler {
 	return &cache.EventHandlerFuncs{
+		AddFunc: func(table string, _ model.Model) {
+			if table == "Open_vSwitch" { // the cache refilled after a reconnection
+				d.signalCfg()
+			}
+		},
 		UpdateFunc: func(table string, old, cur model.Model) {
 			switch table {
+			case "Open_vSwitch":
+				d.signalCfg()
 			case "Port":
 				o, n := old.(*vswitchd.Port), cur.(*vswitchd.Port)
 				if !portSame(o, n) {
@@ -132,14 +116,32 @@ func (d *Driver) ovsdbHandler() cache.EventHandler {
 	}
 }
 
+// signalCfg tells waitApplied that the Open_vSwitch row changed.
+func (d *Driver) signalCfg() {
+	select {
+	case d.cfgChanged <- struct{}{}:
+	default:
+	}
+}
+
 func portSame(a, b *vswitchd.Port) bool {
 	return a.Name == b.Name && deref(a.Tag) == deref(b.Tag) && slices.Equal(a.Interfaces, b.Interfaces) &&
 		maps.Equal(a.ExternalIDs, b.ExternalIDs)
 }
 
+// ifaceSame reports whether an interface is unchanged but for the columns
+// ovs-vswitchd fills in once it has opened a new one (ofport, ifindex, MTU,
+// link state): reporting each of those made a repair follow every large
+// declaration, one that found nothing to do.
 func ifaceSame(a, b *vswitchd.Interface) bool {
-	return a.Name == b.Name && a.Type == b.Type && deref(a.Ofport) == deref(b.Ofport) &&
-		deref(a.Ifindex) == deref(b.Ifindex) && deref(a.MTU) == deref(b.MTU) &&
-		deref(a.MTURequest) == deref(b.MTURequest) && deref(a.LinkState) == deref(b.LinkState) &&
+	return a.Name == b.Name && a.Type == b.Type && filled(a.Ofport, b.Ofport) &&
+		filled(a.Ifindex, b.Ifindex) && filled(a.MTU, b.MTU) &&
+		deref(a.MTURequest) == deref(b.MTURequest) && filled(a.LinkState, b.LinkState) &&
 		deref(a.Error) == deref(b.Error) && maps.Equal(a.Options, b.Options)
+}
+
+// filled reports whether an optional column kept its value, or was unset
+// before and has one now.
+func filled[T comparable](before, after *T) bool {
+	return before == nil || after != nil && *before == *after
 }
