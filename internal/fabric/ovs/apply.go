@@ -11,6 +11,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 
 	"github.com/netloom/netloom/internal/fabric"
 	"github.com/netloom/netloom/internal/fabric/ovs/vswitchd"
@@ -302,7 +303,7 @@ func addDevice(h *netlink.Handle, w fabric.Device) error {
 	if err := h.LinkAdd(vx); err != nil {
 		return fmt.Errorf("add device %s (vni %d): %w", w.Name, w.VNI, err)
 	}
-	if err := h.LinkSetIP6AddrGenMode(vx, addrGenModeNone); err != nil {
+	if err := h.LinkSetIP6AddrGenMode(vx, nl.IN6_ADDR_GEN_MODE_NONE); err != nil {
 		return fmt.Errorf("turn off ipv6 addresses of device %s: %w", w.Name, err)
 	}
 	if err := h.LinkSetUp(vx); err != nil {
@@ -310,10 +311,6 @@ func addDevice(h *netlink.Handle, w fabric.Device) error {
 	}
 	return nil
 }
-
-// addrGenModeNone is IN6_ADDR_GEN_MODE_NONE of linux/if_link.h: no IPv6
-// link-local address is made for the device.
-const addrGenModeNone = 1
 
 // deleteDevices deletes devices by name; one that is gone already is fine.
 func deleteDevices(h *netlink.Handle, netns string, names []string) error {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
@@ -276,6 +277,12 @@ func wire(ctx context.Context, host *netlink.Handle, nodeNs vnetns.NsHandle, spe
 		undo = append(undo, func() error { return host.LinkDel(veth) })
 		if err := host.LinkSetAlias(veth, want); err != nil {
 			return rollback(fmt.Errorf("mark host port %s: %w", hostPort, err))
+		}
+		// A bridge port needs no IPv6 link-local address, and each one
+		// costs ovs-vswitchd a rescan on every link change (see the
+		// fabric's tunnel devices).
+		if err := host.LinkSetIP6AddrGenMode(veth, nl.IN6_ADDR_GEN_MODE_NONE); err != nil {
+			return rollback(fmt.Errorf("turn off ipv6 addresses of host port %s: %w", hostPort, err))
 		}
 		if err := host.LinkSetUp(veth); err != nil {
 			return rollback(fmt.Errorf("set host port %s up: %w", hostPort, err))
