@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -214,4 +215,33 @@ func FuzzHostDeclaration(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestIsName holds the name check to the character class and lengths it
+// replaced: ^[A-Za-z0-9_.-]{1,max}$, with one extra character.
+func TestIsName(t *testing.T) {
+	long := strings.Repeat("a", 64)
+	tests := []struct {
+		s     string
+		max   int
+		extra byte
+		want  bool
+	}{
+		{"", 64, 0, false},
+		{"r1", 64, 0, true},
+		{"A-z_0.9", 64, 0, true},
+		{long, 64, 0, true},
+		{long + "a", 64, 0, false},
+		{"r1:eth1-r2:eth1", 160, ':', true},
+		{"r1:eth1", 64, 0, false},
+		{"a b", 64, 0, false},
+		{"é", 64, 0, false},
+		{"a/b", 64, 0, false},
+		{"a\x00", 64, ':', false},
+	}
+	for _, tt := range tests {
+		if got := isName(tt.s, tt.max, tt.extra); got != tt.want {
+			t.Errorf("isName(%q, %d, %q) = %v, want %v", tt.s, tt.max, tt.extra, got, tt.want)
+		}
+	}
 }
