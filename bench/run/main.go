@@ -20,7 +20,7 @@ import (
 func main() {
 	n := flag.Int("n", 5, "repetitions of each scenario")
 	out := flag.String("o", "bench/results.md", "where to write the results")
-	only := flag.String("only", "", "run one group of scenarios: agent, controller, lab, containers or load")
+	only := flag.String("only", "", "run one group of scenarios: agent, large (10 000 tunnels), controller, lab, containers or load")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -60,6 +60,7 @@ func run(ctx context.Context, n int, outPath, only string) error {
 		run  func() ([]row, error)
 	}{
 		{"agent", func() ([]row, error) { return agentScenarios(ctx, bin, n) }},
+		{"large", func() ([]row, error) { return largeScenario(ctx, bin) }},
 		{"controller", func() ([]row, error) { return controllerScenarios(ctx) }},
 		{"lab", func() ([]row, error) { return labScenarios(ctx, bin, n) }},
 		{"containers", func() ([]row, error) { return containerScenario(ctx, bin, n) }},
