@@ -193,6 +193,8 @@ func (a *Agent) respond(w http.ResponseWriter, r *http.Request, body any, err er
 		status = http.StatusConflict
 	case errors.Is(err, ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, ErrNotHeld):
+		status = http.StatusPreconditionFailed
 	case errors.Is(err, netlink.ErrDumpInterrupted):
 		// The host kept changing through every retry of a dump: busy, not
 		// broken, and the same request may pass a moment later.

@@ -15,13 +15,17 @@ import (
 // cacheName is the declared-state cache in the state dir, as in the original.
 const cacheName = "declared_overlay_state.json"
 
-// cacheFile is the cache's format: the original's plus generation and the
-// host's nodes.
+// cacheFile is the cache's format: the original's plus generation, the
+// host's nodes, and the digest and declared labs of the last whole host
+// declaration, which a restore holds again when its nodes and tunnels are
+// exactly what the cache lists.
 type cacheFile struct {
-	DeclaredAt time.Time             `json:"declared_at"`
-	Generation int64                 `json:"generation"`
-	Tunnels    []wire.DeclaredTunnel `json:"tunnels"`
-	Nodes      []wire.DeclaredNode   `json:"nodes,omitempty"`
+	DeclaredAt   time.Time             `json:"declared_at"`
+	Generation   int64                 `json:"generation"`
+	Tunnels      []wire.DeclaredTunnel `json:"tunnels"`
+	Nodes        []wire.DeclaredNode   `json:"nodes,omitempty"`
+	Digest       string                `json:"digest,omitempty"`
+	DeclaredLabs []string              `json:"declared_labs,omitempty"`
 }
 
 // writeCache replaces the cache atomically: a temp file in the same folder,

@@ -51,11 +51,16 @@ type converger struct {
 	tags       *vlan.Allocator // for the original's per-link calls only
 	written    *hostState      // what the cache file holds, once written
 	writtenGen int64           // and the generation it holds
-	cacheErr   error           // why the last cache write failed; nil once one succeeds
+	// writtenDigest is the digest of the declaration it holds.
+	writtenDigest string
+	cacheErr      error // why the last cache write failed; nil once one succeeds
 	// cacheWhy is cacheErr's text for /healthz, which answers without mu:
 	// a convergence holds mu for as long as it makes nodes, and a health
 	// check must not wait for it (the controller takes that for hung).
 	cacheWhy atomic.Pointer[string]
+	// last is the last whole host declaration with a digest, without its
+	// generation: what a conditional declaration (same_as) stands for.
+	last *wire.HostDeclaration
 	// restored are the labs the start-up restore took from the cache: the
 	// first declaration with a generation removes those outside its scope
 	// (a lab destroyed while the agent was down is in no later scope).
@@ -445,11 +450,29 @@ func (c *converger) restore(ctx context.Context) error {
 	c.mu.Lock()
 	c.held = stateOf(cf.Nodes, cf.Tunnels)
 	c.generation = max(c.generation, cf.Generation)
+	c.last = restoredDeclaration(cf)
 	c.restored = c.held.labs()
 	c.signalHeld()
 	c.mu.Unlock()
 	c.log.Info("restoring from cache", "nodes", len(cf.Nodes), "tunnels", len(cf.Tunnels), "generation", cf.Generation, "declared_at", cf.DeclaredAt)
 	return c.repair(ctx, "restore")
+}
+
+// restoredDeclaration returns the last whole declaration a cache names,
+// when what it lists is exactly that declaration (its digest says so); nil
+// when the agent held more or less than it (a placeholder, another lab, a
+// per-link call of the original), which a conditional declaration then
+// cannot stand for.
+func restoredDeclaration(cf cacheFile) *wire.HostDeclaration {
+	if cf.Digest == "" {
+		return nil
+	}
+	d := wire.HostDeclaration{Nodes: cf.Nodes, Tunnels: cf.Tunnels, DeclaredLabs: cf.DeclaredLabs}
+	if d.Sum() != cf.Digest {
+		return nil
+	}
+	d.Digest = cf.Digest
+	return &d
 }
 
 // writeCache persists the state. A failure does not stop the convergence
@@ -458,14 +481,20 @@ func (c *converger) restore(ctx context.Context) error {
 // cache file is removed: a restart must not restore a state older than the
 // one the host holds.
 func (c *converger) writeCache(s hostState, gen int64) {
+	var digest string // the held declaration's, which a restore checks
+	var labs []string
+	if c.last != nil {
+		digest, labs = c.last.Digest, c.last.DeclaredLabs
+	}
 	// The same state again is not written again: an fsync per repeated
 	// declaration is most of a no-op declaration's time. It is compared as
 	// maps: sorting and encoding it to compare cost a no-op of ten thousand
 	// tunnels about 25 ms.
-	if c.written != nil && gen == c.writtenGen && c.written.same(s) {
+	if c.written != nil && gen == c.writtenGen && digest == c.writtenDigest && c.written.same(s) {
 		return
 	}
-	cf := cacheFile{Generation: gen, DeclaredAt: time.Now().UTC(), Nodes: s.nodeList(), Tunnels: s.tunnelList()}
+	cf := cacheFile{Generation: gen, DeclaredAt: time.Now().UTC(), Nodes: s.nodeList(), Tunnels: s.tunnelList(),
+		Digest: digest, DeclaredLabs: labs}
 	if err := writeCache(c.stateDir, cf); err != nil {
 		if rerr := removeCache(c.stateDir); rerr != nil {
 			err = errors.Join(err, rerr)
@@ -480,7 +509,7 @@ func (c *converger) writeCache(s hostState, gen int64) {
 		c.log.Info("cache written again", "generation", gen)
 	}
 	written := s.clone()
-	c.written, c.writtenGen, c.cacheErr = &written, gen, nil
+	c.written, c.writtenGen, c.writtenDigest, c.cacheErr = &written, gen, digest, nil
 	c.cacheWhy.Store(nil)
 }
 

@@ -146,6 +146,9 @@ func (c *converger) declareHost(ctx context.Context, req wire.HostDeclaration) (
 	if err != nil {
 		return wire.HostDeclarationResponse{}, err
 	}
+	if req, err = c.whole(req); err != nil {
+		return wire.HostDeclarationResponse{}, err
+	}
 	scope := req.Scope()
 	wide := maps.Clone(scope)
 	maps.Copy(wide, c.undeclared(scope, req.Generation))
@@ -187,7 +190,42 @@ func (c *converger) declareHost(ctx context.Context, req wire.HostDeclaration) (
 	c.m.duration.Observe(time.Since(start).Seconds())
 	c.log.Info("host declaration converged", "generation", gen, "nodes", len(req.Nodes), "tunnels", len(req.Tunnels),
 		"made", len(hp.work), "removed", len(hp.deleteNodes), "failed", len(hp.failures()), "dur", time.Since(start))
-	return resp, nil
+	return conditional(resp, req.AnswerDigest), nil
+}
+
+// whole returns the whole declaration a request stands for: itself, or
+// the one its same_as names, under its generation, when the agent holds
+// that one. A whole declaration with a digest is held from now on (one
+// without replaces it: nothing is held). The caller holds c.mu.
+func (c *converger) whole(req wire.HostDeclaration) (wire.HostDeclaration, error) {
+	if req.SameAs == "" {
+		c.last = nil
+		if req.Digest != "" {
+			last := req
+			last.Generation, last.AnswerDigest = nil, ""
+			c.last = &last
+		}
+		return req, nil
+	}
+	if c.last == nil || c.last.Digest != req.SameAs {
+		return req, fmt.Errorf("%w: declaration %s: send it whole", ErrNotHeld, req.SameAs)
+	}
+	same := *c.last
+	same.Generation, same.AnswerDigest = req.Generation, req.AnswerDigest
+	return same, nil
+}
+
+// conditional returns an answer as sent: only its generation when it is
+// the answer whose digest the declaration carried, else whole with its
+// digest. (An answer that could not read the host is not conditional: it
+// says nothing of the host.)
+func conditional(resp wire.HostDeclarationResponse, known string) wire.HostDeclarationResponse {
+	sum := resp.Sum()
+	if sum == known {
+		return wire.HostDeclarationResponse{ObservedGeneration: resp.ObservedGeneration, SameAnswer: true}
+	}
+	resp.AnswerDigest = sum
+	return resp
 }
 
 // declare converges the host to the original's tunnel declaration (DESIGN

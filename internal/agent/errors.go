@@ -13,6 +13,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrNotOwned: the port exists but is not netloom's, or not the lab's (409).
 	ErrNotOwned = errors.New("not netloom's")
+	// ErrNotHeld: a conditional declaration names a declaration this agent
+	// does not hold; the controller sends it whole (412).
+	ErrNotHeld = errors.New("declaration not held")
 	// ErrUnauthorized: a missing or wrong bearer token (401).
 	ErrUnauthorized = errors.New("missing or wrong bearer token")
 )

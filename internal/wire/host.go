@@ -1,8 +1,14 @@
 package wire
 
 import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 )
 
 // StatusRemoved is the result of an object a declaration removed.
@@ -18,12 +24,63 @@ const StatusRemoved = "removed"
 // owned node, node port and tunnel of a lab in scope that is not declared is
 // removed. The scope is DeclaredLabs plus the labs of the declared nodes and
 // tunnels; what belongs to other labs is left as it is.
+//
+// A round is conditional (new), like an HTTP request with an ETag: a
+// controller that got a successful answer to a whole declaration with
+// Digest D from this agent may send, in a later round, only
+// {"generation": g, "same_as": D}: "the declaration whose digest you hold,
+// under generation g". An agent that holds D converges that declaration
+// again, exactly as if it had been sent whole (a full check and repair);
+// one that does not answers 412 and the controller sends it whole. Either
+// way the agent's state is the whole declaration, never a difference.
 type HostDeclaration struct {
 	Nodes        []DeclaredNode   `json:"nodes"`
 	Tunnels      []DeclaredTunnel `json:"tunnels"`
 	DeclaredLabs []string         `json:"declared_labs"`
 	// Generation fences stale controllers as in DeclareStateRequest.
 	Generation *int64 `json:"generation,omitempty"`
+	// Digest (new) is the declaration's Sum, sent with a whole one; the
+	// agent keeps it with the declaration, for a later SameAs.
+	Digest string `json:"digest,omitempty"`
+	// SameAs (new) stands for the whole declaration whose Digest it is;
+	// Nodes, Tunnels and DeclaredLabs are then empty.
+	SameAs string `json:"same_as,omitempty"`
+	// AnswerDigest (new) is the AnswerDigest of the last answer the
+	// controller decoded from this agent: an answer with that digest again
+	// comes back as SameAnswer.
+	AnswerDigest string `json:"answer_digest,omitempty"`
+}
+
+// Sum returns the Digest that names a declaration for SameAs: the SHA-256,
+// in hex, of its nodes (by lab and name), tunnels (by port name) and
+// declared labs (sorted) as JSON. The order of a declaration's lists means
+// nothing, so it is not part of the digest: an agent that restores the
+// lists from its cache, in its own order, finds the same digest. Nor are
+// the generation and the conditional fields.
+func (r *HostDeclaration) Sum() string {
+	nodes := append([]DeclaredNode{}, r.Nodes...)
+	slices.SortFunc(nodes, func(a, b DeclaredNode) int {
+		return cmp.Or(strings.Compare(a.LabID, b.LabID), strings.Compare(a.Name, b.Name))
+	})
+	tunnels := append([]DeclaredTunnel{}, r.Tunnels...)
+	slices.SortFunc(tunnels, func(a, b DeclaredTunnel) int { return strings.Compare(a.PortName, b.PortName) })
+	labs := append([]string{}, r.DeclaredLabs...)
+	slices.Sort(labs)
+	return digest(struct {
+		Nodes        []DeclaredNode   `json:"nodes"`
+		Tunnels      []DeclaredTunnel `json:"tunnels"`
+		DeclaredLabs []string         `json:"declared_labs"`
+	}{nodes, tunnels, labs})
+}
+
+// digest is the hex SHA-256 of v as JSON. Every wire shape encodes (its
+// fields are plain data), so an encoding error cannot happen.
+func digest(v any) string {
+	h := sha256.New()
+	if err := json.NewEncoder(h).Encode(v); err != nil {
+		panic(fmt.Sprintf("wire: digest of %T: %v", v, err))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // DeclaredNode is one node as the controller wants it on this host.
@@ -93,6 +150,24 @@ type HostDeclarationResponse struct {
 	// CacheError (new) says the agent converged but could not write its
 	// cache: a restart would not restore this state.
 	CacheError *string `json:"cache_error,omitempty"`
+	// AnswerDigest (new) is this answer's Sum, sent with a whole
+	// answer.
+	AnswerDigest string `json:"answer_digest,omitempty"`
+	// SameAnswer (new) says the answer is the one whose AnswerDigest the
+	// declaration carried, under ObservedGeneration: the agent converged
+	// and observed exactly what it answered then. Nodes, Interfaces and
+	// Tunnels are then empty.
+	SameAnswer bool `json:"same_answer,omitempty"`
+}
+
+// Sum returns the AnswerDigest that names an answer for SameAnswer: the SHA-256,
+// in hex, of the answer as JSON without ObservedGeneration and the
+// conditional fields. An answer that repaired anything reports it in its
+// statuses, so its digest differs from that of the answer before.
+func (r *HostDeclarationResponse) Sum() string {
+	a := *r
+	a.ObservedGeneration, a.AnswerDigest, a.SameAnswer = nil, "", false
+	return digest(a)
 }
 
 // Validate checks a whole host declaration; any problem means a 400 and no
@@ -142,7 +217,28 @@ func (r *HostDeclaration) Validate() error {
 	}
 	checkTunnels(&ps, r.Tunnels)
 	checkScope(&ps, r.DeclaredLabs, r.Generation)
+	checkDigest(&ps, "digest", r.Digest)
+	checkDigest(&ps, "same_as", r.SameAs)
+	checkDigest(&ps, "answer_digest", r.AnswerDigest)
+	if r.SameAs != "" {
+		if len(r.Nodes)+len(r.Tunnels)+len(r.DeclaredLabs) > 0 || r.Digest != "" {
+			ps.add("same_as", "want no nodes, tunnels, declared labs or digest with it")
+		}
+		if r.Generation == nil {
+			ps.add("same_as", "want a generation with it")
+		}
+	}
 	return ps.err()
+}
+
+// checkDigest checks a digest field: empty, or 64 lowercase hex digits.
+func checkDigest(ps *problems, field, d string) {
+	if d == "" {
+		return
+	}
+	if _, err := hex.DecodeString(d); len(d) != 2*sha256.Size || err != nil || d != strings.ToLower(d) {
+		ps.add(field, "%q: want a SHA-256 in lowercase hex", d)
+	}
 }
 
 // Scope returns the labs a declaration speaks for: DeclaredLabs and the labs

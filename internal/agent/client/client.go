@@ -28,6 +28,9 @@ var (
 	ErrConflict        = errors.New("conflict on the agent")
 	ErrStaleGeneration = ErrConflict
 	ErrBadRequest      = errors.New("agent rejected the request")
+	// ErrNotHeld: the agent does not hold the declaration a conditional
+	// one (same_as) names; send it whole (412).
+	ErrNotHeld = errors.New("declaration not held by the agent")
 )
 
 // Client talks to one agent.
@@ -132,6 +135,8 @@ func statusErr(code int) error {
 		return ErrNotFound
 	case http.StatusConflict:
 		return ErrConflict
+	case http.StatusPreconditionFailed:
+		return ErrNotHeld
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
 		return ErrBadRequest
 	default:

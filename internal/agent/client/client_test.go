@@ -18,7 +18,7 @@ func TestStatusErrors(t *testing.T) {
 	t.Parallel()
 	sentinels := map[string]error{
 		"ErrUnreachable": ErrUnreachable, "ErrAgentFailed": ErrAgentFailed, "ErrUnauthorized": ErrUnauthorized,
-		"ErrNotFound": ErrNotFound, "ErrConflict": ErrConflict, "ErrBadRequest": ErrBadRequest,
+		"ErrNotFound": ErrNotFound, "ErrConflict": ErrConflict, "ErrBadRequest": ErrBadRequest, "ErrNotHeld": ErrNotHeld,
 	}
 	tests := []struct {
 		name   string
@@ -35,6 +35,7 @@ func TestStatusErrors(t *testing.T) {
 		{name: "not found", status: http.StatusNotFound, want: ErrNotFound},
 		{name: "no such method", status: http.StatusMethodNotAllowed, want: ErrNotFound},
 		{name: "stale generation", status: http.StatusConflict, want: ErrStaleGeneration},
+		{name: "declaration not held", status: http.StatusPreconditionFailed, want: ErrNotHeld},
 		{name: "internal error", status: http.StatusInternalServerError, want: ErrAgentFailed},
 		{name: "service unavailable", status: http.StatusServiceUnavailable, want: ErrAgentFailed},
 		{name: "a status the agent does not send", status: http.StatusTeapot, want: ErrAgentFailed},
