@@ -190,7 +190,11 @@ func (c *converger) declareHost(ctx context.Context, req wire.HostDeclaration) (
 	c.m.duration.Observe(time.Since(start).Seconds())
 	c.log.Info("host declaration converged", "generation", gen, "nodes", len(req.Nodes), "tunnels", len(req.Tunnels),
 		"made", len(hp.work), "removed", len(hp.deleteNodes), "failed", len(hp.failures()), "dur", time.Since(start))
-	return conditional(resp, req.AnswerDigest), nil
+	resp = conditional(resp, req.AnswerDigest)
+	if resp.SameAnswer {
+		c.m.conditional.WithLabelValues("same_answer").Inc()
+	}
+	return resp, nil
 }
 
 // whole returns the whole declaration a request stands for: itself, or
@@ -208,8 +212,10 @@ func (c *converger) whole(req wire.HostDeclaration) (wire.HostDeclaration, error
 		return req, nil
 	}
 	if c.last == nil || c.last.Digest != req.SameAs {
+		c.m.conditional.WithLabelValues("not_held").Inc()
 		return req, fmt.Errorf("%w: declaration %s: send it whole", ErrNotHeld, req.SameAs)
 	}
+	c.m.conditional.WithLabelValues("held").Inc()
 	same := *c.last
 	same.Generation, same.AnswerDigest = req.Generation, req.AnswerDigest
 	return same, nil

@@ -25,6 +25,9 @@
 //     fails removes the older cache (a restart must never restore a state
 //     older than the host's) and is reported: cache_error in the answer,
 //     /healthz 503, until a declaration or the health pass writes it;
+//   - a conditional declaration (same_as) is the held whole declaration
+//     with that digest, converged as if sent whole; one not held is
+//     refused (412), never guessed;
 //   - generations only go forward, and not implausibly far (declare.go's
 //     fence); a declaration without one is taken only with
 //     --accept-unfenced.

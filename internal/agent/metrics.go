@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	reg          *prometheus.Registry
 	declarations prometheus.Counter
+	conditional  *prometheus.CounterVec
 	results      *prometheus.CounterVec
 	orphans      prometheus.Counter
 	repairs      *prometheus.CounterVec
@@ -24,6 +25,10 @@ func newMetrics() *metrics {
 		declarations: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "netloom_agent_declarations_total", Help: "Declarations received (declare-state).",
 		}),
+		conditional: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "netloom_agent_conditional_declarations_total",
+			Help: "Conditional host declarations (same_as) by outcome (held, not_held), and answers sent as same_answer.",
+		}, []string{"outcome"}),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "netloom_agent_tunnel_results_total", Help: "Per-tunnel declaration results by status.",
 		}, []string{"status"}),
@@ -54,7 +59,7 @@ func newMetrics() *metrics {
 			Name: "netloom_agent_underlay_mtu", Help: "MTU of the interface that holds the data IP.",
 		}),
 	}
-	m.reg.MustRegister(m.declarations, m.results, m.orphans, m.repairs, m.duration, m.stale, m.skipped,
+	m.reg.MustRegister(m.declarations, m.conditional, m.results, m.orphans, m.repairs, m.duration, m.stale, m.skipped,
 		m.underlayPeers, m.underlayDuration, m.underlayMTU)
 	return m
 }

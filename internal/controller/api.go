@@ -63,6 +63,7 @@ func (c *Controller) routes() http.Handler {
 		}
 		// A host that registers gets its whole state declared at once: it may
 		// have rebooted or been wiped, and teardowns may wait for it.
+		c.conds.forget(req.Name)
 		ctx := context.WithoutCancel(r.Context())
 		c.bg.Go(func() {
 			if _, err := c.converge(ctx, only, nil); err != nil {

@@ -108,6 +108,7 @@ type Controller struct {
 	settledCh chan struct{}
 
 	lines *hostLines
+	conds conditions
 	lead  leadership
 
 	bg sync.WaitGroup // deploys running after their request

@@ -447,7 +447,7 @@ func (c *Controller) declareCall(ctx context.Context, h store.Host, decl wire.Ho
 		}
 	})
 	defer probe.Stop()
-	resp, err = ag.DeclareHost(cctx, decl)
+	resp, err = c.declareHost(cctx, ag, h.Name, decl)
 	if errors.Is(err, client.ErrNotFound) {
 		fallback = true
 		resp, err = declareOld(cctx, ag, decl)

@@ -16,7 +16,10 @@
 //     only itself; an answer is recorded only when no newer round was
 //     prepared for its host;
 //   - a host gets one declaration per round, all of it, under a fresh
-//     generation; every lab in the database is in its scope;
+//     generation; every lab in the database is in its scope. When its
+//     agent holds that very declaration, it goes by digest (same_as), and
+//     an answer the controller holds comes back by digest (same_answer;
+//     conditional.go): the agent still converges all of it;
 //   - a link side keeps its tag while its node stays on its host; tags are
 //     unique per host, VNIs unique in the database and kept for life;
 //   - what users see is what the agents answered: a side whose host could

@@ -330,6 +330,21 @@ func TestConvergeHeals(t *testing.T) {
 		agree(t)
 	})
 
+	t.Run("device deleted, repaired in a round by digest", func(t *testing.T) {
+		held := func() float64 {
+			return agentMetric(t, c, "hostB", `netloom_agent_conditional_declarations_total{outcome="held"}`)
+		}
+		before := held()
+		if _, err := c.Hosts["hostB"].Exec(t.Context(), "ip", "link", "del", port); err != nil {
+			t.Fatal(err)
+		}
+		converge(t)
+		if after := held(); after <= before {
+			t.Errorf("hostB took %v declarations by digest, before %v: want one more", after, before)
+		}
+		agree(t)
+	})
+
 	t.Run("OVS database wiped and daemons restarted", func(t *testing.T) {
 		if err := c.Hosts["hostB"].RestartOVS(t.Context(), true); err != nil {
 			t.Fatal(err)
@@ -531,4 +546,31 @@ func TestLabApply(t *testing.T) {
 	if out, err := c.CLI(t, "lab", "destroy", c.lab, "--delete"); err != nil {
 		t.Errorf("destroy: %v\n%s", err, out)
 	}
+}
+
+// agentMetric reads one series of a host's agent's metrics, 0 when absent.
+func agentMetric(t *testing.T, c *cluster, host, series string) float64 {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+c.Hosts[host].Underlay.Addr().String()+":7401/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+c.AgentToken)
+	req.Header.Set(wire.CredentialHeader, c.Credential(t, host))
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	if _, err := body.ReadFrom(resp.Body); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("metrics of %s: %d %v", host, resp.StatusCode, err)
+	}
+	for _, line := range strings.Split(body.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return 0
 }

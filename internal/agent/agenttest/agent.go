@@ -14,10 +14,15 @@ import (
 )
 
 // Converged reports every declared node, interface and tunnel converged,
-// but those it was told to fail.
+// but those it was told to fail. It takes conditional declarations as an
+// agent does: it holds each host's last whole declaration by its digest
+// (a host is the address a request was sent to), answers 412 to a same_as
+// it does not hold, and answers same_answer when its answer is the one
+// whose digest the declaration carried.
 type Converged struct {
 	// Forget keeps no declarations (Declared returns none): a benchmark
-	// that declares to many hosts for many rounds holds no memory for them.
+	// that declares to many hosts for many rounds holds no memory for them
+	// but each host's last.
 	Forget bool
 
 	mu sync.Mutex
@@ -26,6 +31,14 @@ type Converged struct {
 	fail     string // every interface and tunnel fails with it
 	skip     bool
 	declared []wire.HostDeclaration
+	held     map[string]*wire.HostDeclaration // by host: the last whole declaration with a digest
+}
+
+// ForgetHeld drops what every host holds, as agents that lost their caches.
+func (a *Converged) ForgetHeld() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.held = nil
 }
 
 // Fail makes every declared interface and tunnel fail with reason from now
@@ -50,7 +63,8 @@ func (a *Converged) Calls() int {
 	return a.calls
 }
 
-// Declared returns the host declarations the double got, in order.
+// Declared returns the host declarations the double got, in order; a
+// conditional one as the whole declaration it stood for, with its SameAs.
 func (a *Converged) Declared() []wire.HostDeclaration {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -70,12 +84,13 @@ func (a *Converged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		if !a.Forget {
-			a.mu.Lock()
-			a.declared = append(a.declared, req)
-			a.mu.Unlock()
+		req, ok := a.whole(r.Host, req)
+		if !ok {
+			w.WriteHeader(http.StatusPreconditionFailed)
+			_ = json.NewEncoder(w).Encode(wire.ErrorResponse{Error: "declaration " + req.SameAs + " not held: send it whole"})
+			return
 		}
-		_ = json.NewEncoder(w).Encode(answer(req, fail, skip))
+		_ = json.NewEncoder(w).Encode(conditional(answer(req, fail, skip), req.AnswerDigest))
 	case "/overlay/declare-state":
 		var req wire.DeclareStateRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
@@ -87,6 +102,46 @@ func (a *Converged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.WriteHeader(http.StatusNotFound)
 	}
+}
+
+// whole returns the whole declaration req stands for on host, and records
+// it; false when req is conditional and host does not hold what it names.
+func (a *Converged) whole(host string, req wire.HostDeclaration) (wire.HostDeclaration, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.held == nil {
+		a.held = map[string]*wire.HostDeclaration{}
+	}
+	switch last := a.held[host]; {
+	case req.SameAs == "":
+		delete(a.held, host)
+		if req.Digest != "" {
+			a.held[host] = &req
+		}
+	case last == nil || last.Digest != req.SameAs:
+		return req, false
+	default:
+		same := *last
+		same.Generation, same.SameAs, same.AnswerDigest = req.Generation, req.SameAs, req.AnswerDigest
+		req = same
+	}
+	if !a.Forget {
+		a.declared = append(a.declared, req)
+	}
+	return req, true
+}
+
+// conditional is the answer as an agent sends it: its generation alone
+// when its digest is known, else whole with its digest.
+func conditional(resp wire.HostDeclarationResponse, known string) wire.HostDeclarationResponse {
+	if resp.Skipped != nil {
+		return resp
+	}
+	if sum := resp.Sum(); sum != known {
+		resp.AnswerDigest = sum
+		return resp
+	}
+	return wire.HostDeclarationResponse{ObservedGeneration: resp.ObservedGeneration, SameAnswer: true}
 }
 
 // answer converges everything declared, or fails every interface and
