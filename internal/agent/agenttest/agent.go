@@ -31,7 +31,17 @@ type Converged struct {
 	fail     string // every interface and tunnel fails with it
 	skip     bool
 	declared []wire.HostDeclaration
-	held     map[string]*wire.HostDeclaration // by host: the last whole declaration with a digest
+	held     map[string]*holding // by host
+}
+
+// holding is what a host holds: its last whole declaration with a digest,
+// and the digest of its last answer to it, with the failure it answered
+// under. The double's answer follows from those alone, so the same again
+// is known to have the same digest without making it.
+type holding struct {
+	decl wire.HostDeclaration
+	fail string
+	sum  string // "" until answered
 }
 
 // ForgetHeld drops what every host holds, as agents that lost their caches.
@@ -84,13 +94,13 @@ func (a *Converged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		req, ok := a.whole(r.Host, req)
+		req, h, ok := a.whole(r.Host, req)
 		if !ok {
 			w.WriteHeader(http.StatusPreconditionFailed)
 			_ = json.NewEncoder(w).Encode(wire.ErrorResponse{Error: "declaration " + req.SameAs + " not held: send it whole"})
 			return
 		}
-		_ = json.NewEncoder(w).Encode(conditional(answer(req, fail, skip), req.AnswerDigest))
+		_ = json.NewEncoder(w).Encode(a.answerTo(h, req, fail, skip))
 	case "/overlay/declare-state":
 		var req wire.DeclareStateRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
@@ -105,43 +115,60 @@ func (a *Converged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // whole returns the whole declaration req stands for on host, and records
-// it; false when req is conditional and host does not hold what it names.
-func (a *Converged) whole(host string, req wire.HostDeclaration) (wire.HostDeclaration, bool) {
+// it, with what host holds (nil: nothing); false when req is conditional
+// and host does not hold what it names.
+func (a *Converged) whole(host string, req wire.HostDeclaration) (wire.HostDeclaration, *holding, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.held == nil {
-		a.held = map[string]*wire.HostDeclaration{}
+		a.held = map[string]*holding{}
 	}
-	switch last := a.held[host]; {
+	h := a.held[host]
+	switch {
 	case req.SameAs == "":
 		delete(a.held, host)
+		h = nil
 		if req.Digest != "" {
-			a.held[host] = &req
+			h = &holding{decl: req}
+			a.held[host] = h
 		}
-	case last == nil || last.Digest != req.SameAs:
-		return req, false
+	case h == nil || h.decl.Digest != req.SameAs:
+		return req, nil, false
 	default:
-		same := *last
+		same := h.decl
 		same.Generation, same.SameAs, same.AnswerDigest = req.Generation, req.SameAs, req.AnswerDigest
 		req = same
 	}
 	if !a.Forget {
 		a.declared = append(a.declared, req)
 	}
-	return req, true
+	return req, h, true
 }
 
-// conditional is the answer as an agent sends it: its generation alone
-// when its digest is known, else whole with its digest.
-func conditional(resp wire.HostDeclarationResponse, known string) wire.HostDeclarationResponse {
-	if resp.Skipped != nil {
+// answerTo is the answer as an agent sends it: its generation alone when
+// its digest is the one req carries, else whole with its digest.
+func (a *Converged) answerTo(h *holding, req wire.HostDeclaration, fail string, skip bool) wire.HostDeclarationResponse {
+	same := wire.HostDeclarationResponse{ObservedGeneration: req.Generation, SameAnswer: true}
+	a.mu.Lock()
+	known := h != nil && !skip && h.sum != "" && h.fail == fail && h.sum == req.AnswerDigest
+	a.mu.Unlock()
+	if known {
+		return same
+	}
+	resp := answer(req, fail, skip)
+	if skip {
 		return resp
 	}
-	if sum := resp.Sum(); sum != known {
-		resp.AnswerDigest = sum
-		return resp
+	resp.AnswerDigest = resp.Sum()
+	if h != nil {
+		a.mu.Lock()
+		h.fail, h.sum = fail, resp.AnswerDigest
+		a.mu.Unlock()
 	}
-	return wire.HostDeclarationResponse{ObservedGeneration: resp.ObservedGeneration, SameAnswer: true}
+	if resp.AnswerDigest == req.AnswerDigest {
+		return same
+	}
+	return resp
 }
 
 // answer converges everything declared, or fails every interface and
