@@ -76,17 +76,18 @@ func (r *recorder) Write(p []byte) (int, error) {
 }
 
 // TestConditionalRounds runs rounds of an unchanged state: after a deploy
-// they go by digest both ways; an agent that lost what it held
-// answers 412 and gets the declaration whole in the same round; an agent
-// whose answer changes answers whole; a controller that starts sends
-// everything whole. Whatever went by digest, the lab's view is the same as
-// after a whole round, and its hosts' answers are recorded as fresh.
+// they go by digest both ways; an agent that lost what it held answers 412
+// and gets the declaration whole in the same round; an agent whose answer
+// changes answers whole; an agent that registers, and every agent of a
+// controller that starts, gets everything whole. Whatever went by digest,
+// the lab's view is the same as after a whole round, and its hosts'
+// answers are recorded as fresh.
 func TestConditionalRounds(t *testing.T) {
 	t.Parallel()
-	c, _ := newTestController(t, time.Minute)
+	c, api := newTestController(t, time.Minute)
 	ctx := t.Context()
 	a, b := &tap{agent: &agenttest.Converged{}}, &tap{agent: &agenttest.Converged{}}
-	serveHosts(t, c, map[string]http.Handler{"hostA": a, "hostB": b})
+	srvs := serveHosts(t, c, map[string]http.Handler{"hostA": a, "hostB": b})
 	_, want := applyAndWait(t, c, threeNodes)
 	if want.State != store.LabRunning {
 		t.Fatalf("lab %s %q", want.State, want.StateError)
@@ -110,6 +111,13 @@ func TestConditionalRounds(t *testing.T) {
 		{name: "answer changed", before: func() { b.agent.Fail("ovsdb: constraint violation") }, sameAs: both,
 			wantA: []string{"same"}, wantB: []string{"whole"}, errorB: true},
 		{name: "answer changed back", before: func() { b.agent.Fail("") }, sameAs: both, wantA: []string{"same"}, wantB: []string{"whole"}},
+		{name: "agent registered again: its round goes whole", before: func() {
+			reg, _ := json.Marshal(wire.RegisterRequest{Name: "hostB", Address: srvs["hostB"].URL, DataIP: "10.77.0.2"})
+			if code := do(t, api, "POST", "/api/v1/hosts/register", "agent", "", string(reg), nil); code != 200 {
+				t.Fatalf("register: %d", code)
+			}
+			c.bg.Wait()
+		}, sameAs: both, wantA: []string{"same"}, wantB: []string{"whole", "same"}},
 		{name: "controller restarted", before: func() {
 			restarted, err := New(c.cfg, c.store, c.log)
 			if err != nil {

@@ -197,10 +197,14 @@ func FuzzHostDeclaration(f *testing.F) {
 		Tunnels: []DeclaredTunnel{good()}})
 	f.Add(b)
 	f.Add([]byte(`{"nodes":[{"lab_id":"../x","name":"","interfaces":[{"name":"lo","vlan_tag":0}]}],"generation":-1}`))
+	f.Add([]byte(`{"generation":3,"same_as":"` + strings.Repeat("0f", 32) + `","answer_digest":"` + strings.Repeat("a", 64) + `"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req HostDeclaration
 		if json.Unmarshal(body, &req) != nil || req.Validate() != nil {
 			return
+		}
+		if req.SameAs != "" && (req.Generation == nil || len(req.Nodes)+len(req.Tunnels)+len(req.DeclaredLabs) > 0 || req.Digest != "") {
+			t.Fatalf("accepted a conditional declaration with content or without a generation: %+v", req)
 		}
 		for _, n := range req.Nodes {
 			for _, ifc := range n.Interfaces {
