@@ -150,8 +150,8 @@ type HostDeclarationResponse struct {
 	// CacheError (new) says the agent converged but could not write its
 	// cache: a restart would not restore this state.
 	CacheError *string `json:"cache_error,omitempty"`
-	// AnswerDigest (new) is this answer's Sum, sent with a whole
-	// answer.
+	// AnswerDigest (new) is this answer's Sum, sent with a whole answer to
+	// a declaration that has a digest.
 	AnswerDigest string `json:"answer_digest,omitempty"`
 	// SameAnswer (new) says the answer is the one whose AnswerDigest the
 	// declaration carried, under ObservedGeneration: the agent converged
