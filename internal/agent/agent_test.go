@@ -14,6 +14,7 @@ import (
 
 	"github.com/netloom/netloom/internal/fabric/fabrictest"
 	"github.com/netloom/netloom/internal/runtime/runtimetest"
+	"github.com/netloom/netloom/internal/testbed"
 	"github.com/netloom/netloom/internal/wire"
 )
 
@@ -237,10 +238,8 @@ func TestSeveralControllers(t *testing.T) {
 		}
 	}))
 	defer ctrl.Close()
-	dead := httptest.NewServer(http.NotFoundHandler())
-	dead.Close() // nothing answers there now
 	cfg := testConfig(t)
-	cfg.Controller = dead.URL + "," + ctrl.URL
+	cfg.Controller = testbed.RefusedURL(t) + "," + ctrl.URL
 	a, err := New(cfg, fabrictest.New(), runtimetest.New(), quiet())
 	if err != nil {
 		t.Fatal(err)

@@ -3,17 +3,16 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/netloom/netloom/internal/store"
+	"github.com/netloom/netloom/internal/testbed"
 	"github.com/netloom/netloom/internal/wire"
 )
 
@@ -42,21 +41,7 @@ func TestStartExec(t *testing.T) {
 		}
 	}))
 	t.Cleanup(silent.Close)
-	// A socket bound but not listening: connections to its port are
-	// refused, and nothing else can take the port while the test runs.
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := fmt.Sprintf("http://127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	down := testbed.RefusedURL(t)
 
 	tests := []struct {
 		name    string
