@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,7 +18,7 @@ import (
 
 type agentOptions struct {
 	listen, controller, name, dataIP, advertise, stateDir string
-	ovsdb, bridge, datapath, tokenFile, logLevel          string
+	ovsdb, bridge, datapath, tunnels, tokenFile, logLevel string
 	dockerSocket, runtimes                                string
 	mtu                                                   int
 	maxGenerationJump                                     int64
@@ -55,7 +56,8 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 				_, port, _ := net.SplitHostPort(o.listen)
 				cfg.Advertise = "http://" + net.JoinHostPort(o.dataIP, port)
 			}
-			if err := cfg.Validate(); err != nil {
+			fab := ovs.Config{OVSDB: o.ovsdb, Bridge: o.bridge, Datapath: o.datapath, Tunnels: o.tunnels}
+			if err := errors.Join(cfg.Validate(), fab.Validate()); err != nil {
 				return &usageError{fmt.Errorf("agent: %w", err)}
 			}
 			ctx := cmd.Context()
@@ -66,7 +68,7 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 				return err
 			}
 			cfg.Runtimes = offered
-			d, err := ovs.New(ctx, ovs.Config{OVSDB: o.ovsdb, Bridge: o.bridge, Datapath: o.datapath}, log.With("component", "ovs"))
+			d, err := ovs.New(ctx, fab, log.With("component", "ovs"))
 			if err != nil {
 				return err
 			}
@@ -76,7 +78,7 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 				return err
 			}
 			log.Info("agent starting", "host", cfg.Name, "runtimes", cfg.Runtimes, "data_ip", cfg.DataIP, "bridge", o.bridge,
-				"datapath", d.Datapath(), "controller", cfg.Controller, "state_dir", cfg.StateDir)
+				"datapath", d.Datapath(), "tunnels", d.Tunnels(), "controller", cfg.Controller, "state_dir", cfg.StateDir)
 			return a.Run(ctx)
 		},
 	}
@@ -90,6 +92,8 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 	f.StringVar(&o.ovsdb, "ovsdb", "unix:/run/openvswitch/db.sock", "OVSDB endpoint")
 	f.StringVar(&o.bridge, "bridge", "netloom0", "OVS bridge of the labs")
 	f.StringVar(&o.datapath, "ovs-datapath", ovs.DatapathAuto, "bridge datapath: auto, system or netdev")
+	f.StringVar(&o.tunnels, "tunnel-ports", ovs.TunnelsKernel,
+		"how tunnels are made: kernel (a VXLAN device each, a system port) or ovs (OVS's own VXLAN ports; thousands of tunnels, see the README)")
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding the shared agent token")
 	f.IntVar(&o.mtu, "mtu", 1450, "MTU of tunnels that declare none")
 	f.DurationVar(&o.healthInterval, "health-interval", time.Minute, "interval of the safety-net repair pass")

@@ -328,7 +328,12 @@ func planTunnel(plan *fabric.Plan, t wire.DeclaredTunnel, obs fabric.Observed, d
 	}
 	want := fabric.Device{Name: t.PortName, VNI: uint32(t.VNI), MTU: mtu, Local: local, Remote: remote}
 	dev, hasDev := obs.Devices[t.PortName]
-	devOK := hasDev && dev.SameTunnel(want) && dev.MTU == mtu && dev.Up
+	// An OVS tunnel has no MTU of its own (observed 0): it carries what
+	// its underlay interface carries, and does not fragment.
+	devOK := hasDev && dev.SameTunnel(want) && (dev.MTU == mtu || dev.MTU == 0) && dev.Up
+	if devOK && dev.MTU == 0 && dev.MaxMTU > 0 && mtu > dev.MaxMTU {
+		return wire.StatusError, false, fmt.Sprintf("mtu %d: the tunnel carries at most %d over its underlay interface and does not fragment", mtu, dev.MaxMTU)
+	}
 	if !devOK {
 		plan.Devices = append(plan.Devices, want)
 	}

@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/netloom/netloom/internal/fabric"
@@ -69,6 +71,42 @@ func TestPlanAddresses(t *testing.T) {
 			}
 			if len(hp.stale) != 0 || !hp.plan.Empty() {
 				t.Errorf("the bridge changes: stale %v, plan %+v", hp.stale, hp.plan)
+			}
+		})
+	}
+}
+
+// TestPlanOVSTunnel: a tunnel with no MTU of its own (an OVS tunnel) is
+// converged whatever the declared MTU, unless that MTU is more than it
+// carries.
+func TestPlanOVSTunnel(t *testing.T) {
+	t.Parallel()
+	decl := tun("lab", 1)
+	port := fabric.Port{Name: decl.PortName, Tag: decl.ExpectedVLAN, Type: "vxlan", Owner: fabric.Owner{Lab: decl.LabID, Link: decl.LinkID}}
+	dev := fabric.Device{Name: decl.PortName, VNI: uint32(decl.VNI), Local: netip.MustParseAddr(decl.LocalIP), Remote: netip.MustParseAddr(decl.RemoteIP), Up: true}
+	for _, tt := range []struct {
+		name        string
+		mtu, maxMTU int
+		want        string
+		wantApply   bool
+	}{
+		{name: "max unknown", mtu: 1450, want: wire.StatusConverged},
+		{name: "within the underlay", mtu: 1450, maxMTU: 1450, want: wire.StatusConverged},
+		{name: "less than the underlay", mtu: 1400, maxMTU: 8950, want: wire.StatusConverged},
+		{name: "more than the underlay", mtu: 1500, maxMTU: 1450, want: wire.StatusError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := dev
+			d.MaxMTU = tt.maxMTU
+			obs := fabric.Observed{BridgeExists: true, Ports: map[string]fabric.Port{port.Name: port},
+				Devices: map[string]fabric.Device{d.Name: d}, Links: map[string]int{}}
+			plan := fabric.Plan{Retag: map[string]int{}, SetMTU: map[string]int{}}
+			status, changed, reason := planTunnel(&plan, withMTU(decl, tt.mtu), obs, 1450)
+			if status != tt.want || changed || !plan.Empty() {
+				t.Errorf("status %s (%s), changed %v, plan %+v; want %s and nothing to do", status, reason, changed, plan, tt.want)
+			}
+			if tt.want == wire.StatusError && !strings.Contains(reason, "does not fragment") {
+				t.Errorf("reason %q does not say why", reason)
 			}
 		})
 	}

@@ -73,14 +73,22 @@ type Port struct {
 // Owned reports whether the port carries netloom's ownership mark.
 func (p Port) Owned() bool { return p.Owner != Owner{} }
 
-// Device is a kernel VXLAN device.
+// Device is a VXLAN tunnel: a kernel VXLAN device, or the driver's own
+// kind of tunnel with the same fields.
 type Device struct {
 	Name    string
 	VNI     uint32
 	Local   netip.Addr
 	Remote  netip.Addr
 	DstPort int // 4789 when 0 in a plan
-	MTU     int // 0 in a plan keeps the kernel default
+	// MTU 0 in a plan keeps the kernel default; observed, 0 is a tunnel
+	// with no MTU of its own (an OVS tunnel), which carries what the
+	// underlay carries.
+	MTU int
+	// MaxMTU, observed, is the largest frame a tunnel with no MTU of its
+	// own carries: what its underlay interface carries less VXLAN's
+	// overhead, as it does not fragment; 0 when unknown or not so.
+	MaxMTU int
 	// Ifindex and Up are observed only.
 	Ifindex int
 	Up      bool

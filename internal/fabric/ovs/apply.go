@@ -33,6 +33,9 @@ func (d *Driver) Apply(ctx context.Context, p fabric.Plan) error {
 	if err := checkPlan(p, ports); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
+	if d.ovsTunnels() {
+		return d.applyOVS(ctx, p, ports, br)
+	}
 	h, err := nlns.NewHandle(d.cfg.Netns)
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
@@ -67,7 +70,7 @@ func (d *Driver) Apply(ctx context.Context, p fabric.Plan) error {
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	ops, err := d.planOps(ctx, p, ports, br, failed)
+	ops, err := d.planOps(ctx, p, ports, br, failed, nil)
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
@@ -88,6 +91,28 @@ func (d *Driver) Apply(ctx context.Context, p fabric.Plan) error {
 	}
 	if len(failed) > 0 {
 		return &fabric.PartialError{Failed: failed}
+	}
+	return nil
+}
+
+// applyOVS carries out p where tunnels are OVS VXLAN interfaces: a device
+// of the plan is its port's interface type and options, so the whole plan
+// is one OVSDB transaction and there is nothing to delete in the kernel.
+// ovs-vswitchd changes a tunnel's options in place, so no port is
+// reseated.
+func (d *Driver) applyOVS(ctx context.Context, p fabric.Plan, ports map[string]cachedPort, br *vswitchd.Bridge) error {
+	tunnels := make(map[string]fabric.Device, len(p.Devices))
+	for _, dev := range p.Devices {
+		tunnels[dev.Name] = dev
+	}
+	ops, err := d.planOps(ctx, p, ports, br, nil, tunnels)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	if len(ops) > 0 {
+		if err := d.transact(ctx, ops); err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
 	}
 	return nil
 }
@@ -128,8 +153,10 @@ func checkPlan(p fabric.Plan, ports map[string]cachedPort) error {
 
 // planOps builds the bridge operations of p, leaving out the ports of failed
 // devices. Retags and MTU changes of ports that no longer exist are skipped:
-// there is nothing left to change.
-func (d *Driver) planOps(ctx context.Context, p fabric.Plan, ports map[string]cachedPort, br *vswitchd.Bridge, failed map[string]error) ([]ovsdb.Operation, error) {
+// there is nothing left to change. tunnels, by port name, are OVS VXLAN
+// interfaces to make or to set: an added port gets its tunnel's type and
+// options, an existing one has them set.
+func (d *Driver) planOps(ctx context.Context, p fabric.Plan, ports map[string]cachedPort, br *vswitchd.Bridge, failed map[string]error, tunnels map[string]fabric.Device) ([]ovsdb.Operation, error) {
 	var ops []ovsdb.Operation
 	var err error
 	brUUID := ""
@@ -153,6 +180,9 @@ func (d *Driver) planOps(ctx context.Context, p fabric.Plan, ports map[string]ca
 			mtu := ap.MTU
 			ifc.MTURequest = &mtu
 		}
+		if dev, ok := tunnels[ap.Name]; ok {
+			ifc.Type, ifc.Options = vxlanType, tunnelOptions(dev)
+		}
 		port := &vswitchd.Port{UUID: fmt.Sprintf("nlport%d", i), Name: ap.Name, Interfaces: []string{ifc.UUID}, Tag: &tag, ExternalIDs: marks(ap.Owner)}
 		for _, m := range []model.Model{ifc, port} { // Create takes one table per call
 			o, err := d.ovs.Create(m)
@@ -162,6 +192,18 @@ func (d *Driver) planOps(ctx context.Context, p fabric.Plan, ports map[string]ca
 			ops = append(ops, o...)
 		}
 		add = append(add, port.UUID)
+	}
+	for _, dev := range p.Devices {
+		cp, ok := ports[dev.Name]
+		if _, isTunnel := tunnels[dev.Name]; !isTunnel || !ok || cp.ifaceUUID == "" {
+			continue
+		}
+		row := &vswitchd.Interface{UUID: cp.ifaceUUID, Type: vxlanType, Options: tunnelOptions(dev)}
+		o, err := d.ovs.Where(row).Update(row, &row.Type, &row.Options)
+		if err != nil {
+			return nil, fmt.Errorf("set tunnel %s: %w", dev.Name, err)
+		}
+		ops = append(ops, o...)
 	}
 	var del []string
 	for _, name := range p.DeletePorts {

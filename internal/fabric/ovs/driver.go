@@ -28,6 +28,16 @@ const (
 	DatapathNetdev = "netdev"
 )
 
+// Tunnel port kinds.
+const (
+	// TunnelsKernel makes each tunnel a kernel VXLAN device, added to the
+	// bridge as a system port.
+	TunnelsKernel = "kernel"
+	// TunnelsOVS makes each tunnel an OVS VXLAN interface: no kernel
+	// device, and on the userspace datapath no datapath port of its own.
+	TunnelsOVS = "ovs"
+)
+
 // tsoKey enables userspace TSO; ovs-vswitchd reads it only at start.
 const tsoKey = "userspace-tso-enable"
 
@@ -43,6 +53,12 @@ type Config struct {
 	// Netns is the namespace of the kernel devices; empty means the
 	// driver's own.
 	Netns string
+	// Tunnels is how tunnels are made: "kernel" (the default when empty)
+	// or "ovs". OVS's own VXLAN ports scale to thousands on the userspace
+	// datapath, where every kernel device is a datapath port; there they
+	// need the underlay address on an OVS bridge, userspace TSO off and
+	// nodes that send complete checksums.
+	Tunnels string
 }
 
 // Validate checks the configuration, naming every bad field.
@@ -58,6 +74,11 @@ func (c Config) Validate() error {
 	case "", DatapathAuto, DatapathSystem, DatapathNetdev:
 	default:
 		errs = append(errs, fmt.Errorf("datapath %q: want auto, system or netdev", c.Datapath))
+	}
+	switch c.Tunnels {
+	case "", TunnelsKernel, TunnelsOVS:
+	default:
+		errs = append(errs, fmt.Errorf("tunnel ports %q: want kernel or ovs", c.Tunnels))
 	}
 	return errors.Join(errs...)
 }
@@ -111,7 +132,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Driver, error) {
 	}
 	d := &Driver{cfg: cfg, log: log, ovs: c, links: &linkView{netns: cfg.Netns}, wake: make(chan struct{}, 1),
 		cfgChanged: make(chan struct{}, 1)}
-	_, err = c.Monitor(ctx, monitor(c))
+	_, err = c.Monitor(ctx, monitor(c, d.ovsTunnels()))
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("monitor ovsdb: %w", err)
@@ -128,15 +149,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Driver, error) {
 // monitor watches the tables the driver uses, and in them only the columns
 // it reads. ovs-vswitchd rewrites every interface's statistics every few
 // seconds: with whole rows monitored, each rewrite of a thousand ports was
-// sent, decoded and cached, for nothing the agent reads.
-func monitor(c client.Client) *client.Monitor {
+// sent, decoded and cached, for nothing the agent reads. Interface status
+// (a tunnel's egress interface) is read only for OVS tunnels: for system
+// ports it is driver details, a map per port.
+func monitor(c client.Client, status bool) *client.Monitor {
 	root, br, port, ifc := &vswitchd.OpenvSwitch{}, &vswitchd.Bridge{}, &vswitchd.Port{}, &vswitchd.Interface{}
+	ifcCols := []any{&ifc.Name, &ifc.Type, &ifc.Options, &ifc.MTU, &ifc.MTURequest, &ifc.Ofport, &ifc.Ifindex, &ifc.LinkState, &ifc.Error}
+	if status {
+		ifcCols = append(ifcCols, &ifc.Status)
+	}
 	return c.NewMonitor(
 		client.WithTable(root, &root.Bridges, &root.NextCfg, &root.CurCfg, &root.OtherConfig),
 		client.WithTable(br, &br.Name, &br.Ports, &br.DatapathType, &br.FailMode, &br.ExternalIDs),
 		client.WithTable(port, &port.Name, &port.Tag, &port.Interfaces, &port.ExternalIDs),
-		client.WithTable(ifc, &ifc.Name, &ifc.Type, &ifc.Options, &ifc.MTU, &ifc.MTURequest,
-			&ifc.Ofport, &ifc.Ifindex, &ifc.LinkState, &ifc.Error),
+		client.WithTable(ifc, ifcCols...),
 	)
 }
 
@@ -208,7 +234,7 @@ func (d *Driver) ensureBridge(ctx context.Context) error {
 		return err
 	}
 	if d.datapath == DatapathNetdev {
-		ops, err = d.tsoOps(ctx, ops)
+		ops, err = d.tsoOps(ctx, ops, !d.ovsTunnels())
 		if err != nil {
 			return err
 		}
@@ -260,25 +286,38 @@ func (d *Driver) failModeOps(br *vswitchd.Bridge, ops []ovsdb.Operation) ([]ovsd
 	return append(ops, o...), nil
 }
 
-// tsoOps enables userspace TSO when it is not; it takes effect at the next
-// start of ovs-vswitchd, which is logged.
-func (d *Driver) tsoOps(ctx context.Context, ops []ovsdb.Operation) ([]ovsdb.Operation, error) {
+// tsoOps turns userspace TSO on or off as want says, when it is not so
+// already; it takes effect at the next start of ovs-vswitchd, which is
+// logged. Kernel devices need it on for TCP; OVS's own tunnels need it off:
+// OVS drops a packet with offload flags that it would have to tunnel.
+func (d *Driver) tsoOps(ctx context.Context, ops []ovsdb.Operation, want bool) ([]ovsdb.Operation, error) {
 	root, err := d.root(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if root.OtherConfig[tsoKey] == "true" {
+	if (root.OtherConfig[tsoKey] == "true") == want {
 		return ops, nil
 	}
-	d.log.Warn("enabling userspace TSO; it takes effect when ovs-vswitchd restarts", "bridge", d.cfg.Bridge)
+	d.log.Warn("setting userspace TSO; it takes effect when ovs-vswitchd restarts", "bridge", d.cfg.Bridge, "enabled", want)
 	o, err := d.ovs.Where(root).Mutate(root,
 		model.Mutation{Field: &root.OtherConfig, Mutator: ovsdb.MutateOperationDelete, Value: []string{tsoKey}},
-		model.Mutation{Field: &root.OtherConfig, Mutator: ovsdb.MutateOperationInsert, Value: map[string]string{tsoKey: "true"}},
+		model.Mutation{Field: &root.OtherConfig, Mutator: ovsdb.MutateOperationInsert, Value: map[string]string{tsoKey: fmt.Sprint(want)}},
 	)
 	if err != nil {
-		return nil, fmt.Errorf("enable userspace TSO: %w", err)
+		return nil, fmt.Errorf("set userspace TSO: %w", err)
 	}
 	return append(ops, o...), nil
+}
+
+// ovsTunnels reports whether tunnels are OVS VXLAN interfaces.
+func (d *Driver) ovsTunnels() bool { return d.cfg.Tunnels == TunnelsOVS }
+
+// Tunnels returns how the driver makes tunnels: "kernel" or "ovs".
+func (d *Driver) Tunnels() string {
+	if d.ovsTunnels() {
+		return TunnelsOVS
+	}
+	return TunnelsKernel
 }
 
 // bridgeUp sets the bridge's own interface up in the kernel.

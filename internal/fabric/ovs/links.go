@@ -54,6 +54,20 @@ func (v *linkView) read() (map[string]fabric.Device, map[string]int, error) {
 	return devs, all, nil
 }
 
+// mtus returns the MTU of each named link that exists, as of the last
+// read.
+func (v *linkView) mtus(names map[string]bool) map[string]int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make(map[string]int, len(names))
+	for _, l := range v.links {
+		if names[l.Name] {
+			out[l.Name] = l.MTU
+		}
+	}
+	return out
+}
+
 // sync takes in the queued notifications without reading the view.
 func (v *linkView) sync() error {
 	v.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strconv"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -35,7 +36,74 @@ func (d *Driver) Observe(ctx context.Context) (fabric.Observed, error) {
 	if err != nil {
 		return fabric.Observed{}, fmt.Errorf("observe: %w", err)
 	}
+	if d.ovsTunnels() {
+		egress := map[string]bool{}
+		for _, p := range ports {
+			if name := p.status[egressKey]; name != "" {
+				egress[name] = true
+			}
+		}
+		obs.Devices = ovsTunnels(ports, d.links.mtus(egress))
+	}
 	return obs, nil
+}
+
+// egressKey is the interface status key in which ovs-vswitchd names the
+// interface a tunnel's packets leave by, once it has a route to the remote.
+const egressKey = "tunnel_egress_iface"
+
+// ovsTunnels returns the bridge's OVS VXLAN interfaces as devices, given
+// the MTUs of the interfaces their packets leave by. Such an interface has
+// no MTU of its own (0); it carries frames up to its egress interface's MTU
+// less the encapsulation, and never fragments. It is up once ovs-vswitchd
+// has taken it.
+func ovsTunnels(ports map[string]cachedPort, egressMTU map[string]int) map[string]fabric.Device {
+	devs := map[string]fabric.Device{}
+	for name, p := range ports {
+		if p.Type != vxlanType {
+			continue
+		}
+		dev := fabric.Device{Name: name, Up: p.LinkState == "up"}
+		dev.Local, _ = netip.ParseAddr(p.options["local_ip"])
+		dev.Remote, _ = netip.ParseAddr(p.options["remote_ip"])
+		if key, err := strconv.ParseUint(p.options["key"], 10, 32); err == nil {
+			dev.VNI = uint32(key)
+		}
+		dev.DstPort = fabric.DefaultDstPort
+		if port, err := strconv.Atoi(p.options["dst_port"]); err == nil {
+			dev.DstPort = port
+		}
+		if mtu := egressMTU[p.status[egressKey]]; mtu > 0 {
+			dev.MaxMTU = mtu - vxlanOverhead(dev.Remote)
+		}
+		devs[name] = dev
+	}
+	return devs
+}
+
+// vxlanOverhead is what VXLAN adds to a frame: outer IP, UDP, VXLAN and
+// the inner Ethernet header.
+func vxlanOverhead(remote netip.Addr) int {
+	if remote.Is6() {
+		return 70
+	}
+	return 50
+}
+
+// vxlanType is the interface type of OVS's own VXLAN ports.
+const vxlanType = "vxlan"
+
+// tunnelOptions are the interface options of an OVS VXLAN port for dev.
+func tunnelOptions(dev fabric.Device) map[string]string {
+	if dev.DstPort == 0 {
+		dev.DstPort = fabric.DefaultDstPort
+	}
+	return map[string]string{
+		"local_ip":  dev.Local.String(),
+		"remote_ip": dev.Remote.String(),
+		"key":       strconv.FormatUint(uint64(dev.VNI), 10),
+		"dst_port":  strconv.Itoa(dev.DstPort),
+	}
 }
 
 // cachedPort is a fabric.Port with the row UUIDs Apply needs.
@@ -43,6 +111,8 @@ type cachedPort struct {
 	fabric.Port
 	uuid      string
 	ifaceUUID string
+	options   map[string]string // the interface's, the cache's own map
+	status    map[string]string // likewise
 }
 
 // bridgePorts returns the bridge's ports by name, without the bridge's own,
@@ -89,6 +159,7 @@ func (d *Driver) bridgePorts(ctx context.Context) (map[string]cachedPort, *vswit
 				cp.Ifindex = deref(ifc.Ifindex)
 				cp.LinkState = deref(ifc.LinkState)
 				cp.Error = deref(ifc.Error)
+				cp.options, cp.status = ifc.Options, ifc.Status
 			}
 		}
 		out[p.Name] = cp
