@@ -52,6 +52,12 @@ func Plan(ts []wire.DeclaredTunnel) fabric.Plan {
 
 // NewHost builds a bed with one empty simulated host; close the bed after.
 func NewHost(ctx context.Context, name string) (*testbed.Bed, *testbed.Host, error) {
+	return NewHostWith(ctx, name, testbed.HostOptions{})
+}
+
+// NewHostWith is NewHost, with the host built as opts say: with
+// UnderlayOnOVS, one whose tunnels can be OVS's own VXLAN ports.
+func NewHostWith(ctx context.Context, name string, opts testbed.HostOptions) (*testbed.Bed, *testbed.Host, error) {
 	bed, err := testbed.New(ctx, testbed.Config{Name: name})
 	if err != nil {
 		if bed != nil {
@@ -59,7 +65,7 @@ func NewHost(ctx context.Context, name string) (*testbed.Bed, *testbed.Host, err
 		}
 		return nil, nil, err
 	}
-	h, err := bed.AddHost(ctx, "hostA", Local)
+	h, err := bed.AddHostWith(ctx, "hostA", Local, opts)
 	if err != nil {
 		bed.Close()
 		return nil, nil, err

@@ -61,6 +61,11 @@ type NodeSpec struct {
 	// Container is what a container runtime applies beyond the image; its
 	// relative bind sources are already files on the host (absolute).
 	Container *wire.Container
+	// FullChecksums says the node's interfaces send packets with their
+	// checksums complete (transmit checksum offload off): for a fabric
+	// whose tunnels cannot complete partial checksums, OVS's own VXLAN
+	// ports on the userspace datapath.
+	FullChecksums bool
 }
 
 // HostNode (wire.HostNode) is the node that stands for the host's own

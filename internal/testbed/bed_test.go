@@ -145,6 +145,74 @@ func TestTwoHosts(t *testing.T) {
 	}
 }
 
+// TestUnderlayOnOVS builds two hosts whose underlay sits on PhysBridge and
+// checks, as built and after each kind of OVS restart, that they reach
+// each other, that ovs-vswitchd routes the underlay out of the bridge, and
+// that userspace TSO stays off.
+func TestUnderlayOnOVS(t *testing.T) {
+	ctx := t.Context()
+	bed := Start(t)
+	var hosts []*Host
+	for _, h := range []struct {
+		name string
+		addr netip.Prefix
+	}{{"hostA", underA}, {"hostB", underB}} {
+		host, err := bed.AddHostWith(ctx, h.name, h.addr, HostOptions{UnderlayOnOVS: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts = append(hosts, host)
+	}
+	check := func(t *testing.T) {
+		t.Helper()
+		for i, h := range hosts {
+			peer := hosts[1-i].Underlay.Addr()
+			if got, err := h.Ping(ctx, peer, 2); err != nil || got != 2 {
+				t.Errorf("underlay ping %s→%s: %d/2 replies, err %v", h.Name, peer, got, err)
+			}
+			out, err := h.Exec(ctx, "ip", "-4", "-o", "addr", "show")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out, PhysBridge+"    inet "+h.Underlay.String()) || strings.Contains(out, UnderlayIface+"    inet") {
+				t.Errorf("%s addresses:\n%s\nwant %s on %s alone", h.Name, out, h.Underlay, PhysBridge)
+			}
+			// ovs-vswitchd learns routes from netlink as they come.
+			want := fmt.Sprintf("10.77.0.0/24 dev %s SRC %s", PhysBridge, h.Underlay.Addr())
+			err = wait(ctx, 5*time.Second, "ovs-vswitchd's route", func() (bool, error) {
+				out, err = h.Exec(ctx, "ovs-appctl", "-t", h.path("ovs-vswitchd.ctl"), "ovs/route/show")
+				return err == nil && strings.Contains(out, want), err
+			})
+			if err != nil {
+				t.Errorf("%s: ovs/route/show:\n%s\nwant %q: %v", h.Name, out, want, err)
+			}
+			if out, err := h.VSCtl(ctx, "get", "Open_vSwitch", ".", "other_config"); err != nil || strings.Contains(out, "userspace-tso-enable") {
+				t.Errorf("%s other_config %q, %v: want no userspace-tso-enable", h.Name, out, err)
+			}
+		}
+	}
+	steps := []struct {
+		name    string
+		restart func(h *Host) error
+	}{
+		{"as built", nil},
+		{"after an OVS restart", func(h *Host) error { return h.RestartOVS(ctx, false) }},
+		{"after an OVS restart on an empty database", func(h *Host) error { return h.RestartOVS(ctx, true) }},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if st.restart != nil {
+				for _, h := range hosts {
+					if err := st.restart(h); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			check(t)
+		})
+	}
+}
+
 // rootLinks returns the names of the links in the test's own network
 // namespace.
 func rootLinks(t *testing.T) []string {

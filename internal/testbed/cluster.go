@@ -44,6 +44,10 @@ type ClusterConfig struct {
 	// Images are loaded into each Docker daemon, as scripts/images.sh takes
 	// them (IMAGE or IMAGE=TAG); busybox when empty.
 	Images []string
+	// OVSTunnels makes hosts that carry their underlay on an OVS bridge
+	// (HostOptions.UnderlayOnOVS), and agents that run with
+	// --tunnel-ports ovs.
+	OVSTunnels bool
 }
 
 // Cluster is a controller on its own machine and an agent on each host, all
@@ -88,7 +92,7 @@ func StartCluster(t TB, cfg ClusterConfig) *Cluster {
 	c.HTTP = c.Ctl.HTTPClient()
 	for i, name := range cfg.Hosts {
 		addr := netip.MustParsePrefix(fmt.Sprintf("10.77.0.%d/24", i+1))
-		if c.Hosts[name], err = bed.AddHost(ctx, name, addr); err != nil {
+		if c.Hosts[name], err = bed.AddHostWith(ctx, name, addr, HostOptions{UnderlayOnOVS: cfg.OVSTunnels}); err != nil {
 			t.Fatalf("host %s: %v", name, err)
 		}
 	}
@@ -193,9 +197,14 @@ func (c *Cluster) StartAgent(t TB, name string) {
 	t.Helper()
 	h := c.Hosts[name]
 	ip := h.Underlay.Addr().String()
-	p, err := h.Start(t.Context(), c.cfg.Bin, append([]string{"agent", "--listen", ip + ":7401", "--name", name, "--data-ip", ip,
+	args := []string{"agent", "--listen", ip + ":7401", "--name", name, "--data-ip", ip,
 		"--controller", ControllerURL, "--state-dir", filepath.Join(h.Dir, "agent"), "--ovsdb", h.OVSDB(),
-		"--token-file", c.agentTokenFile, "--docker-socket", c.dockerSocket(name)}, c.cfg.AgentArgs...)...)
+		"--token-file", c.agentTokenFile, "--docker-socket", c.dockerSocket(name)}
+	if c.cfg.OVSTunnels {
+		args = append(args, "--tunnel-ports", "ovs")
+	}
+	// AgentArgs come last: the last of a repeated flag wins.
+	p, err := h.Start(t.Context(), c.cfg.Bin, append(args, c.cfg.AgentArgs...)...)
 	if err != nil {
 		t.Fatalf("agent %s: %v", name, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	nlns "github.com/netloom/netloom/internal/runtime/netns"
 )
@@ -43,30 +44,52 @@ type Host struct {
 	Name string
 	// Netns is the host's namespace.
 	Netns string
-	// Underlay is the host's address on the underlay, on UnderlayIface.
+	// Underlay is the host's address on the underlay, on UnderlayIface, or
+	// on PhysBridge with HostOptions.UnderlayOnOVS.
 	Underlay netip.Prefix
 	// Dir is the host's folder: OVS database, sockets, pid and log files.
 	Dir string
 
-	bed *Bed
+	bed  *Bed
+	opts HostOptions
 	// daemons by program name, and how many processes Start started;
 	// guarded by bed.mu.
 	daemons map[string]*daemon
 	started int
 }
 
+// PhysBridge is the OVS bridge that carries a host's underlay with
+// HostOptions.UnderlayOnOVS.
+const PhysBridge = "br-phy"
+
+// HostOptions says how AddHostWith builds a host.
+type HostOptions struct {
+	// UnderlayOnOVS puts the host's underlay address on PhysBridge, an OVS
+	// netdev bridge holding UnderlayIface as a port, and leaves userspace
+	// TSO off: what OVS's own VXLAN ports need on the userspace datapath,
+	// which routes tunnel packets only out of a bridge that holds the
+	// address and cannot tunnel packets with offload flags.
+	UnderlayOnOVS bool
+}
+
 // AddHost creates a host joined to the underlay with address addr (for
 // example 10.77.0.1/24) and starts its ovsdb-server and ovs-vswitchd with
 // userspace TSO enabled. The bridge is left to the caller.
 func (b *Bed) AddHost(ctx context.Context, name string, addr netip.Prefix) (*Host, error) {
+	return b.AddHostWith(ctx, name, addr, HostOptions{})
+}
+
+// AddHostWith is AddHost, with the host built as opts say.
+func (b *Bed) AddHostWith(ctx context.Context, name string, addr netip.Prefix, opts HostOptions) (*Host, error) {
 	h, err := b.AddMachine(ctx, name, addr)
 	if err != nil {
 		return nil, err
 	}
+	h.opts = opts
 	if err := h.startOVS(ctx); err != nil {
 		return nil, err
 	}
-	b.log.Info("host ready", "host", name, "addr", addr)
+	b.log.Info("host ready", "host", name, "addr", addr, "underlay_on_ovs", opts.UnderlayOnOVS)
 	return h, nil
 }
 
@@ -147,7 +170,8 @@ func (h *Host) OVSDB() string { return "unix:" + h.path("db.sock") }
 func (h *Host) path(name string) string { return filepath.Join(h.Dir, name) }
 
 // startOVS creates the host's database and starts both daemons inside the
-// host's namespace.
+// host's namespace, then, with UnderlayOnOVS, puts the underlay on
+// PhysBridge.
 func (h *Host) startOVS(ctx context.Context) error {
 	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
 		return fmt.Errorf("create folder of %s: %w", h.Name, err)
@@ -176,7 +200,11 @@ func (h *Host) startOVS(ctx context.Context) error {
 		return err
 	}
 	// TSO is read only when ovs-vswitchd starts, so it is set before.
-	if _, err := h.VSCtl(ctx, "--no-wait", "init", "--", "set", "Open_vSwitch", ".", "other_config:userspace-tso-enable=true"); err != nil {
+	setup := []string{"--no-wait", "init"}
+	if !h.opts.UnderlayOnOVS {
+		setup = append(setup, "--", "set", "Open_vSwitch", ".", "other_config:userspace-tso-enable=true")
+	}
+	if _, err := h.VSCtl(ctx, setup...); err != nil {
 		return err
 	}
 	vs, err := h.startDaemon(ctx, "ovs-vswitchd", "unix:"+h.path("db.sock"))
@@ -188,7 +216,53 @@ func (h *Host) startOVS(ctx context.Context) error {
 	if _, err := h.VSCtl(ctx, "init"); err != nil {
 		return errors.Join(err, vs.exited(h.path("ovs-vswitchd.out")))
 	}
+	if h.opts.UnderlayOnOVS {
+		return h.underlayOnOVS(ctx)
+	}
 	return nil
+}
+
+// underlayOnOVS makes PhysBridge, holding UnderlayIface as a port, and
+// moves the underlay address from UnderlayIface to the bridge's internal
+// interface. It runs after every start of ovs-vswitchd, so that a wiped
+// database gets the bridge back; each step is a no-op when done already.
+func (h *Host) underlayOnOVS(ctx context.Context) error {
+	// Without --no-wait, ovs-vsctl returns once ovs-vswitchd has made the
+	// internal interface.
+	if _, err := h.VSCtl(ctx, "--may-exist", "add-br", PhysBridge, "--", "set", "bridge", PhysBridge, "datapath_type=netdev",
+		"--", "--may-exist", "add-port", PhysBridge, UnderlayIface); err != nil {
+		return err
+	}
+	return nlns.WithHandle(h.Netns, func(nh *netlink.Handle) error {
+		ul, err := nh.LinkByName(UnderlayIface)
+		if err != nil {
+			return fmt.Errorf("find underlay of %s: %w", h.Name, err)
+		}
+		br, err := nh.LinkByName(PhysBridge)
+		if err != nil {
+			return fmt.Errorf("find %s of %s: %w", PhysBridge, h.Name, err)
+		}
+		if err := nh.AddrDel(ul, addrOf(h.Underlay)); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			return fmt.Errorf("take the underlay address of %s off %s: %w", h.Name, UnderlayIface, err)
+		}
+		if err := nh.AddrReplace(br, addrOf(h.Underlay)); err != nil {
+			return fmt.Errorf("address %s of %s: %w", PhysBridge, h.Name, err)
+		}
+		if err := nh.LinkSetUp(br); err != nil {
+			return fmt.Errorf("set %s of %s up: %w", PhysBridge, h.Name, err)
+		}
+		// The internal interface is a persistent tap, there before
+		// ovs-vswitchd opens it again after a restart, a while after it
+		// says it is ready; until then it has no carrier and drops what
+		// the host sends.
+		return wait(ctx, daemonStartTimeout, PhysBridge+" of "+h.Name+" carried by ovs-vswitchd", func() (bool, error) {
+			l, err := nh.LinkByName(PhysBridge)
+			if err != nil {
+				return false, fmt.Errorf("find %s of %s: %w", PhysBridge, h.Name, err)
+			}
+			return l.Attrs().RawFlags&unix.IFF_LOWER_UP != 0, nil
+		})
+	})
 }
 
 // daemon is a process the bed started as its child: an OVS daemon, or a

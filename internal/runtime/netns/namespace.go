@@ -394,16 +394,21 @@ func Do(path string, fn func() error) error {
 	if path == "" {
 		return fn()
 	}
+	ns, err := vnetns.GetFromPath(path)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", path, err)
+	}
+	defer ns.Close()
+	return doAt(ns, path, fn)
+}
+
+// doAt runs fn on a spare thread inside the open namespace ns, which name
+// stands for in errors.
+func doAt(ns vnetns.NsHandle, name string, fn func() error) error {
 	errc := make(chan error, 1)
 	go onSpareThread(func() {
-		ns, err := vnetns.GetFromPath(path)
-		if err != nil {
-			errc <- fmt.Errorf("open netns %s: %w", path, err)
-			return
-		}
-		defer ns.Close()
 		if err := vnetns.Set(ns); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", path, err)
+			errc <- fmt.Errorf("enter netns %s: %w", name, err)
 			return
 		}
 		errc <- fn()

@@ -184,7 +184,8 @@ func (r *Runtime) CreateNode(ctx context.Context, spec runtime.NodeSpec) (runtim
 // stays in host's namespace, with the node's MAC (ident.NodeMAC), MTU and
 // addresses; interfaces the spec does not name are removed. With fresh (the
 // namespace was just made), host ends left from a lost namespace are
-// removed first. It reads only the node's namespace and looks host ends up
+// removed first. With spec.FullChecksums, every node end sends complete
+// checksums (transmit checksum offload off). It reads only the node's namespace and looks host ends up
 // by name: a dump of the host's links would race with the other nodes
 // being made. On error it removes what it made.
 func Wire(ctx context.Context, host *netlink.Handle, nodeNs vnetns.NsHandle, spec runtime.NodeSpec, fresh bool) ([]runtime.Port, error) {
@@ -304,6 +305,17 @@ func wire(ctx context.Context, host *netlink.Handle, nodeNs vnetns.NsHandle, spe
 		}
 		ports = append(ports, runtime.Port{Lab: spec.Lab, Node: spec.Name, Interface: ifc.Name, HostPort: hostPort,
 			Ifindex: veth.Attrs().Index, OperState: "up"})
+	}
+	if spec.FullChecksums {
+		// New and existing ends alike: an agent restarted with the
+		// option finds ends made without it.
+		names := make([]string, len(spec.Interfaces))
+		for i, ifc := range spec.Interfaces {
+			names[i] = ifc.Name
+		}
+		if err := fullChecksums(nodeNs, spec.Name, names); err != nil {
+			return rollback(err)
+		}
 	}
 	return ports, nil
 }

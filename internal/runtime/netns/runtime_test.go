@@ -638,3 +638,67 @@ func TestOnlyMarkedNamespacesAreNodes(t *testing.T) {
 		}
 	})
 }
+
+// TestFullChecksums makes nodes with and without FullChecksums, in a
+// namespace of their own and as the host pseudo-node: the option turns tx
+// checksum offload off on every node end, those a call makes and those it
+// finds, and without it the kernel's default (on) stays.
+func TestFullChecksums(t *testing.T) {
+	ctx := t.Context()
+	h, plain, lab := setup(t)
+	host, err := netns.NewHost(netns.Config{HostNetns: h.Netns}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtimes := []struct {
+		name string
+		rt   runtime.Runtime
+		node string
+		// ns names the namespace of a lab's node ends.
+		ns func(lab string) string
+	}{
+		{"netns", plain, "r1", func(lab string) string { return ident.NamespaceName(lab, "r1") }},
+		{"host", host, runtime.HostNode, func(string) string { return h.Netns }},
+	}
+	tests := []struct {
+		name string
+		// steps is FullChecksums of each CreateNode in turn; step k
+		// declares k+1 interfaces, so a later step finds the earlier ones.
+		steps []bool
+	}{
+		{"without", []bool{false}},
+		{"new node with", []bool{true}},
+		{"existing node rewired with", []bool{false, true}},
+		{"with twice", []bool{true, true}},
+	}
+	for _, r := range runtimes {
+		t.Run(r.name, func(t *testing.T) {
+			for i, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					// A lab per case: the host pseudo-node is one per lab,
+					// and its ends share the host's namespace.
+					caseLab := lab + "f" + strconv.Itoa(i)
+					for k, full := range tt.steps {
+						s := runtime.NodeSpec{Lab: caseLab, Name: r.node, FullChecksums: full}
+						for j := range k + 1 {
+							name := "fc" + strconv.Itoa(i) + "e" + strconv.Itoa(j)
+							s.Interfaces = append(s.Interfaces, runtime.InterfaceSpec{Name: name, MTU: 1450})
+						}
+						if _, err := r.rt.CreateNode(ctx, s); err != nil {
+							t.Fatalf("step %d: %v", k, err)
+						}
+						for _, ifc := range s.Interfaces {
+							on, err := netns.TxChecksumOn(r.ns(caseLab), ifc.Name)
+							if err != nil {
+								t.Fatal(err)
+							}
+							if on == full {
+								t.Errorf("step %d (FullChecksums %v): %s has tx checksum offload on=%v", k, full, ifc.Name, on)
+							}
+						}
+					}
+				})
+			}
+		})
+	}
+}
