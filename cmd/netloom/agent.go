@@ -73,6 +73,7 @@ func newAgentCmd(_ *rootOptions) *cobra.Command {
 				return err
 			}
 			defer d.Close()
+			cfg.FullChecksums = d.NodesNeedFullChecksums()
 			a, err := agent.New(cfg, d, rt, log)
 			if err != nil {
 				return err

@@ -47,6 +47,9 @@ type Config struct {
 	// Runtimes are the node runtimes this host offers ("netns", "docker"),
 	// reported to the controller at registration.
 	Runtimes []string
+	// FullChecksums has nodes made with transmit checksum offload off, for
+	// a fabric whose tunnels cannot complete partial checksums.
+	FullChecksums bool
 }
 
 // Validate checks the configuration, naming every bad field.
@@ -125,8 +128,9 @@ func New(cfg Config, d fabric.Driver, rt runtime.Runtime, log *slog.Logger) (*Ag
 		return nil, err
 	}
 	m := newMetrics()
-	return &Agent{cfg: cfg, log: log, m: m, drv: d, watchers: watchers(rt), conv: newConverger(d, rt, cfg.StateDir, cfg.MTU,
-		generations{maxJump: cfg.MaxGenerationJump, acceptUnfenced: cfg.AcceptUnfenced}, log, m),
+	conv := newConverger(d, rt, cfg.StateDir, cfg.MTU, generations{maxJump: cfg.MaxGenerationJump, acceptUnfenced: cfg.AcceptUnfenced}, log, m)
+	conv.fullChecksums = cfg.FullChecksums
+	return &Agent{cfg: cfg, log: log, m: m, drv: d, watchers: watchers(rt), conv: conv,
 		probe: probe, report: newUnderlayReport(), cred: cred}, nil
 }
 

@@ -32,9 +32,11 @@ type converger struct {
 	runtime  runtime.Runtime
 	stateDir string
 	mtu      int // for tunnels that declare none
-	gens     generations
-	log      *slog.Logger
-	m        *metrics
+	// fullChecksums makes nodes send complete checksums (Config).
+	fullChecksums bool
+	gens          generations
+	log           *slog.Logger
+	m             *metrics
 	// drift gathers the watches' events between repairs.
 	drift *drift
 	// ended is when the last convergence ended, zero while one runs.
@@ -150,6 +152,7 @@ func (c *converger) carryOut(ctx context.Context, hp *hostPlan, in planInput) {
 	errs := make([]error, len(hp.work))
 	parallel(len(hp.work), func(i int) {
 		spec := hp.work[i].spec
+		spec.FullChecksums = c.fullChecksums
 		if spec.Container, errs[i] = writeNodeFiles(c.stateDir, spec.Lab, spec.Name, spec.Container, hp.work[i].files); errs[i] != nil {
 			return
 		}

@@ -233,6 +233,20 @@ func (h *Host) underlayOnOVS(ctx context.Context) error {
 		"--", "--may-exist", "add-port", PhysBridge, UnderlayIface); err != nil {
 		return err
 	}
+	// A physical NIC hands OVS packets with complete checksums; a veth
+	// passes on its sender's partial ones, which OVS forwards as they are,
+	// and the host's own stack then drops TCP from the underlay (the
+	// controller's answers). The underlay's end towards the host completes
+	// them, as a NIC would.
+	ul, err := nlns.Open(h.bed.underlay)
+	if err != nil {
+		return err
+	}
+	err = nlns.FullChecksums(ul, "the underlay", []string{h.Name})
+	ul.Close()
+	if err != nil {
+		return err
+	}
 	return nlns.WithHandle(h.Netns, func(nh *netlink.Handle) error {
 		ul, err := nh.LinkByName(UnderlayIface)
 		if err != nil {

@@ -1,6 +1,7 @@
 // Package ovs is the Open vSwitch fabric driver: OVS ports over OVSDB
 // (libovsdb, generated models in vswitchd/) and kernel VXLAN devices over
-// netlink, added to the bridge as access ports.
+// netlink, added to the bridge as access ports; or, with Config.Tunnels
+// "ovs", tunnels as OVS's own VXLAN interfaces, all in OVSDB.
 //
 // The agent calls it through fabric.Driver. It never decides what should
 // exist: it reads (Observe), carries out a fabric.Plan (Apply) and reports
@@ -26,5 +27,10 @@
 // model with a monitor of everything silently breaks the cache (feasibility
 // C.1). Where the openvswitch kernel module is missing, the bridge uses the
 // userspace datapath with userspace TSO, which makes TCP work across a kernel
-// VXLAN device that is a system port (feasibility A.4, variant 2).
+// VXLAN device that is a system port (feasibility A.4, variant 2). There
+// each device is a datapath port, and ovs-vswitchd reconfigures the datapath
+// over every port for each one added: minutes at 10 000. OVS's own VXLAN
+// interfaces share one datapath port, at the price of the host's underlay
+// on an OVS bridge, userspace TSO off and nodes that send complete
+// checksums (variant 1).
 package ovs

@@ -312,6 +312,13 @@ func (d *Driver) tsoOps(ctx context.Context, ops []ovsdb.Operation, want bool) (
 // ovsTunnels reports whether tunnels are OVS VXLAN interfaces.
 func (d *Driver) ovsTunnels() bool { return d.cfg.Tunnels == TunnelsOVS }
 
+// NodesNeedFullChecksums reports whether nodes must send their packets
+// with complete checksums: OVS's own tunnels on the userspace datapath
+// neither complete a partial checksum nor take a packet that asks for it.
+func (d *Driver) NodesNeedFullChecksums() bool {
+	return d.ovsTunnels() && d.datapath == DatapathNetdev
+}
+
 // Tunnels returns how the driver makes tunnels: "kernel" or "ovs".
 func (d *Driver) Tunnels() string {
 	if d.ovsTunnels() {

@@ -23,14 +23,16 @@ type ifreqData struct {
 	_    [24 - unsafe.Sizeof(uintptr(0))]byte // the union is 24 bytes
 }
 
-// fullChecksums turns off transmit checksum offload on the named
-// interfaces of the namespace ns, those of node, through one socket made
-// in it; an interface whose offload is off already is not written to. The
-// kernel turns off what depends on it (TSO) too.
-func fullChecksums(ns vnetns.NsHandle, node string, ifaces []string) error {
+// FullChecksums turns off transmit checksum offload on the named
+// interfaces of the namespace ns, through one socket made in it, so that
+// the kernel completes every checksum before a packet leaves them; an
+// interface whose offload is off already is not written to. The kernel
+// turns off what depends on it (TSO) too. where names the namespace in
+// errors, e.g. "node r1".
+func FullChecksums(ns vnetns.NsHandle, where string, ifaces []string) error {
 	fd, err := ethtoolSocket(ns)
 	if err != nil {
-		return fmt.Errorf("turn off tx checksum offload in node %s: %w", node, err)
+		return fmt.Errorf("turn off tx checksum offload in %s: %w", where, err)
 	}
 	defer unix.Close(fd)
 	for _, name := range ifaces {
@@ -39,7 +41,7 @@ func fullChecksums(ns vnetns.NsHandle, node string, ifaces []string) error {
 			_, err = ethtool(fd, name, unix.ETHTOOL_STXCSUM, 0)
 		}
 		if err != nil {
-			return fmt.Errorf("turn off tx checksum offload of %s in node %s: %w", name, node, err)
+			return fmt.Errorf("turn off tx checksum offload of %s in %s: %w", name, where, err)
 		}
 	}
 	return nil

@@ -313,7 +313,7 @@ func wire(ctx context.Context, host *netlink.Handle, nodeNs vnetns.NsHandle, spe
 		for i, ifc := range spec.Interfaces {
 			names[i] = ifc.Name
 		}
-		if err := fullChecksums(nodeNs, spec.Name, names); err != nil {
+		if err := FullChecksums(nodeNs, "node "+spec.Name, names); err != nil {
 			return rollback(err)
 		}
 	}
