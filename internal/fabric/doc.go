@@ -28,7 +28,8 @@ import (
 // Driver reads and changes one host's data plane.
 type Driver interface {
 	// Observe reads the bridge's ports and the kernel's VXLAN devices in one
-	// batched read.
+	// batched read. The Observed is read-only: a driver may hand out the
+	// same maps again while nothing changed.
 	Observe(ctx context.Context) (Observed, error)
 	// Apply carries out a plan in one OVSDB transaction and one netlink
 	// handle.

@@ -26,6 +26,8 @@ func (d *Driver) Apply(ctx context.Context, p fabric.Plan) error {
 	if p.Empty() {
 		return nil
 	}
+	// Whatever happens, what Observe last read may be gone.
+	defer d.forget()
 	ports, br, err := d.bridgePorts(ctx)
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -97,9 +98,25 @@ type Driver struct {
 	watched bool          // whether a Watch runs and events are queued
 	wake    chan struct{} // signalled, capacity 1, when events grow
 
+	// last is the last Observed with the versions of what it was read
+	// from; valid false after an Apply.
+	last observation
+
 	// cfgChanged is signalled, capacity 1, when the cached Open_vSwitch
 	// row changes: cur_cfg may have caught up (waitApplied).
 	cfgChanged chan struct{}
+	// rows counts the cache's changes to bridges, ports and interfaces.
+	rows atomic.Uint64
+}
+
+// observation is an Observed and what it was read from: a later Observe
+// that finds neither the cache's rows nor the kernel's links changed since
+// returns it again, instead of building the same maps anew (at 10 000
+// tunnels, most of a no-op declaration).
+type observation struct {
+	obs         fabric.Observed
+	rows, links uint64
+	valid       bool
 }
 
 var _ fabric.Driver = (*Driver)(nil)

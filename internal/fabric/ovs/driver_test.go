@@ -388,3 +388,59 @@ func TestConformance(t *testing.T) {
 		}}
 	})
 }
+
+// TestObserveAgain: Observe returns what it read before only while nothing
+// changed; a change by hand to a port or to a device shows in the next
+// Observe once its notification is in, and Apply's own at once.
+func TestObserveAgain(t *testing.T) {
+	_, h, d := newHost(t)
+	devs, ports := tunnels("lab-5", 2)
+	if err := d.Apply(applyCtx(t), fabric.Plan{Devices: devs, AddPorts: ports}); err != nil {
+		t.Fatal(err)
+	}
+	observe := func() fabric.Observed {
+		obs, err := d.Observe(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return obs
+	}
+	if got := observe().Ports[ports[0].Name].Tag; got != ports[0].Tag {
+		t.Fatalf("after Apply: tag %d, want %d", got, ports[0].Tag)
+	}
+	for _, tt := range []struct {
+		name   string
+		change func() error
+		seen   func(fabric.Observed) bool
+	}{
+		{"port retagged by hand", func() error {
+			_, err := h.VSCtl(t.Context(), "set", "port", ports[0].Name, "tag=7")
+			return err
+		}, func(o fabric.Observed) bool { return o.Ports[ports[0].Name].Tag == 7 }},
+		{"device deleted by hand", func() error {
+			_, err := h.Exec(t.Context(), "ip", "link", "del", devs[1].Name)
+			return err
+		}, func(o fabric.Observed) bool { _, ok := o.Devices[devs[1].Name]; return !ok }},
+		{"Apply", func() error {
+			return d.Apply(applyCtx(t), fabric.Plan{Retag: map[string]int{ports[0].Name: 9}})
+		}, func(o fabric.Observed) bool { return o.Ports[ports[0].Name].Tag == 9 }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.seen(observe()) {
+				t.Fatal("seen before the change")
+			}
+			if err := tt.change(); err != nil {
+				t.Fatal(err)
+			}
+			if tt.name == "Apply" {
+				if !tt.seen(observe()) {
+					t.Fatal("Apply's change not seen by the next Observe")
+				}
+				return
+			}
+			if err := waitFor(t, time.Second, func() (bool, error) { return tt.seen(observe()), nil }); err != nil {
+				t.Fatalf("change not seen within 1 s: %v", err)
+			}
+		})
+	}
+}

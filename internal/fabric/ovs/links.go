@@ -34,6 +34,9 @@ type linkView struct {
 	sock  *nl.NetlinkSocket // nil until the first read, and after a loss
 	links map[int32]link    // by ifindex: a rename keeps it
 	buf   []byte
+	// version counts the changes taken in: a reader that saw it unchanged
+	// has nothing new to read.
+	version uint64
 }
 
 // read returns the VXLAN devices by name and every link's ifindex by name.
@@ -73,6 +76,15 @@ func (v *linkView) sync() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.update()
+}
+
+// refresh takes in the queued notifications and returns the view's
+// version.
+func (v *linkView) refresh() (uint64, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	err := v.update()
+	return v.version, err
 }
 
 // errLost reports notifications lost to an overflow.
@@ -115,6 +127,7 @@ func (v *linkView) resync() error {
 		v.links[int32(l.Ifindex)] = l
 	}
 	v.sock = sock
+	v.version++
 	return nil
 }
 
@@ -165,7 +178,10 @@ func receiveLinks(fd int, buf []byte) ([]syscall.NetlinkMessage, error) {
 
 // apply takes one notification into the view.
 func (v *linkView) apply(m syscall.NetlinkMessage) error {
-	_, err := applyLink(v.links, m)
+	c, err := applyLink(v.links, m)
+	if c.after.Ifindex != 0 {
+		v.version++
+	}
 	return err
 }
 

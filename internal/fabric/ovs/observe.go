@@ -17,10 +17,47 @@ import (
 
 // Observe reads the bridge's ports from the monitor cache, once an echo has
 // proved the connection alive, and the kernel's links from the link view.
+// When neither changed since the last Observe, and no Apply ran since, it
+// returns the same Observed again: its maps are shared, read-only.
+//
+// The cache's changes are counted by its event handler, which runs a
+// moment after the cache takes them; a change the count missed is one
+// that happened as Observe ran, and its event brings a repair. Apply's
+// own changes always make the next Observe read.
 func (d *Driver) Observe(ctx context.Context) (fabric.Observed, error) {
 	if err := d.ovs.Echo(ctx); err != nil {
 		return fabric.Observed{}, fmt.Errorf("observe: ovsdb %s: %w", d.cfg.OVSDB, err)
 	}
+	rows := d.rows.Load()
+	links, err := d.links.refresh()
+	if err != nil {
+		return fabric.Observed{}, fmt.Errorf("observe: %w", err)
+	}
+	d.mu.Lock()
+	last := d.last
+	d.mu.Unlock()
+	if last.valid && last.rows == rows && last.links == links {
+		return last.obs, nil
+	}
+	obs, err := d.observe(ctx)
+	if err != nil {
+		return fabric.Observed{}, err
+	}
+	d.mu.Lock()
+	d.last = observation{obs: obs, rows: rows, links: links, valid: true}
+	d.mu.Unlock()
+	return obs, nil
+}
+
+// forget makes the next Observe read anew.
+func (d *Driver) forget() {
+	d.mu.Lock()
+	d.last = observation{}
+	d.mu.Unlock()
+}
+
+// observe builds an Observed from the cache and the link view.
+func (d *Driver) observe(ctx context.Context) (fabric.Observed, error) {
 	obs := fabric.Observed{Bridge: d.cfg.Bridge, Ports: map[string]fabric.Port{}}
 	ports, _, err := d.bridgePorts(ctx)
 	if err != nil {

@@ -90,9 +90,14 @@ func (d *Driver) ovsdbHandler() cache.EventHandler {
 		AddFunc: func(table string, _ model.Model) {
 			if table == "Open_vSwitch" { // the cache refilled after a reconnection
 				d.signalCfg()
+				return
 			}
+			d.rows.Add(1)
 		},
 		UpdateFunc: func(table string, old, cur model.Model) {
+			if table != "Open_vSwitch" {
+				d.rows.Add(1)
+			}
 			switch table {
 			case "Open_vSwitch":
 				d.signalCfg()
@@ -109,6 +114,7 @@ func (d *Driver) ovsdbHandler() cache.EventHandler {
 			}
 		},
 		DeleteFunc: func(table string, m model.Model) {
+			d.rows.Add(1)
 			if p, ok := m.(*vswitchd.Port); ok && table == "Port" {
 				d.queue(fabric.Event{Kind: fabric.PortDeleted, Name: p.Name})
 			}
