@@ -74,7 +74,10 @@ func (cs *conditions) answered(host, sum string, k condition, resp wire.HostDecl
 // agent holds it, whole when it does not or says it does not (412), with
 // the digest of the last answer the controller holds from it.
 func (c *Controller) declareHost(ctx context.Context, ag *client.Client, host string, decl wire.HostDeclaration) (wire.HostDeclarationResponse, error) {
-	sum := decl.Sum()
+	sum := decl.Digest // held declarations carry theirs
+	if sum == "" {
+		sum = decl.Sum()
+	}
 	k := c.conds.get(host)
 	whole := decl
 	whole.Digest = sum

@@ -20,8 +20,8 @@ import (
 // target host gets.
 type round struct {
 	gen     int64
-	d       store.Desired
-	changes uint64 // Controller.changes when d was read
+	d       *store.Desired // shared with the next rounds: changed under stateMu only
+	changes uint64         // Controller.changes when d was read
 	omit    map[nodeKey]bool
 	targets []target
 }
@@ -53,45 +53,37 @@ func (c *Controller) converge(ctx context.Context, only map[string]bool, omit ma
 // answers of older rounds to those hosts.
 func (c *Controller) prepareLocked(ctx context.Context, only map[string]bool, omit map[nodeKey]bool) (*round, error) {
 	ctx = c.asLeader(ctx)
-	d, err := c.store.Desired(ctx)
+	k, err := c.desiredLocked(ctx)
 	if err != nil {
 		return nil, err
 	}
-	allocs, tunnels, drop, problems := allocate(&d)
-	for _, p := range problems {
+	for _, p := range k.links {
 		c.log.Error("link not allocated", "err", p)
 	}
-	if len(allocs)+len(tunnels)+len(drop) > 0 {
-		if err := c.store.SaveAllocations(ctx, allocs, tunnels, drop); err != nil {
-			return nil, err
-		}
-	}
-	mgmt, problems := allocateMgmt(&d)
-	for _, p := range problems {
+	for _, p := range k.mgmt {
 		c.log.Error("management network not allocated", "err", p)
 	}
-	if !mgmt.Empty() {
-		if err := c.store.SaveMgmt(ctx, mgmt); err != nil {
-			return nil, err
-		}
+	decls := k.decls
+	if omit != nil {
+		decls = hostDeclarations(*k.d, omit)
 	}
-	decls := hostDeclarations(d, omit)
 	gen, err := c.store.NextGeneration(ctx, c.leaderID())
 	if err != nil {
 		return nil, err
 	}
 	c.changes++
 	c.views.changed()
-	r := &round{gen: gen, d: d, changes: c.changes, omit: omit}
-	for _, h := range d.Hosts {
+	r := &round{gen: gen, d: k.d, changes: c.changes, omit: omit}
+	for _, h := range k.d.Hosts {
 		if only != nil && !only[h.Name] {
 			continue
 		}
 		c.prepared[h.Name] = gen
 		t := target{host: h}
 		if c.online(h) {
-			t.decl = decls[h.Name]
-			t.decl.Generation = &gen
+			decl := *decls[h.Name] // the held one is every round's
+			decl.Generation = &gen
+			t.decl = &decl
 		}
 		r.targets = append(r.targets, t)
 	}
@@ -190,16 +182,24 @@ func (c *Controller) recordLocked(ctx context.Context, r *round, answers map[str
 	}()
 	d := r.d
 	if c.changes != r.changes {
-		var err error
-		if d, err = c.store.Desired(ctx); err != nil {
+		fresh, err := c.store.Desired(ctx)
+		if err != nil {
 			return err
 		}
+		d = &fresh
 	}
 	c.changes++
-	if err := c.store.RecordObservations(ctx, time.Now(), observe(&d, answers, r.omit)); err != nil {
+	// observe updates d, which may be the held copy: what it recorded moves
+	// the revision on, and the copy goes with any failure to record.
+	if err := c.store.RecordObservations(ctx, time.Now(), observe(d, answers, r.omit)); err != nil {
+		c.held = nil
 		return err
 	}
-	return c.recordLabs(ctx, d, answers)
+	if err := c.recordLabs(ctx, *d, answers); err != nil {
+		c.held = nil
+		return err
+	}
+	return nil
 }
 
 // declareInLine declares to a host once its line lets it. A declaration
