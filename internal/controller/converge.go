@@ -189,15 +189,31 @@ func (c *Controller) recordLocked(ctx context.Context, r *round, answers map[str
 		d = &fresh
 	}
 	c.changes++
+	k := c.held
+	if k != nil && k.d == d && r.omit == nil && k.unchanged(answers) {
+		// The answers an observation found nothing new in, on the same
+		// state: they say when the hosts answered, and nothing else.
+		if err := c.store.RecordObservations(ctx, time.Now(), store.Observations{Answered: answered(answers)}); err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(d.Labs, func(l store.Lab) bool { return l.State == store.LabStopping }) {
+			return nil // running labs' states follow from d alone, recorded
+		}
+		return c.recordLabs(ctx, *d, answers)
+	}
 	// observe updates d, which may be the held copy: what it recorded moves
 	// the revision on, and the copy goes with any failure to record.
-	if err := c.store.RecordObservations(ctx, time.Now(), observe(d, answers, r.omit)); err != nil {
+	o := observe(d, answers, r.omit)
+	if err := c.store.RecordObservations(ctx, time.Now(), o); err != nil {
 		c.held = nil
 		return err
 	}
 	if err := c.recordLabs(ctx, *d, answers); err != nil {
 		c.held = nil
 		return err
+	}
+	if k != nil && k.d == d && r.omit == nil && len(o.Links)+len(o.Nodes)+len(o.Mappings)+len(o.Mgmt) == 0 {
+		k.observedWith(answers)
 	}
 	return nil
 }
@@ -376,6 +392,14 @@ func (c *Controller) declareTo(ctx context.Context, h store.Host, decl wire.Host
 		c.log.Warn("host skipped its declaration", "host", h.Name, "skipped", *resp.Skipped)
 		return sum, a, ""
 	}
+	// A held declaration answered as before is sorted out as before.
+	held := decl.Digest != "" && resp.AnswerDigest != ""
+	if held {
+		if s := c.conds.sortedFor(h.Name, decl.Digest, resp.AnswerDigest); s != nil {
+			sum.Results, sum.OrphansRemoved = maps.Clone(s.results), slices.Clone(s.orphans)
+			return sum, s.a, ""
+		}
+	}
 	declared := map[nodeKey]bool{}
 	for _, n := range decl.Nodes {
 		declared[nodeKey{n.LabID, n.Name}] = true
@@ -423,6 +447,10 @@ func (c *Controller) declareTo(ctx context.Context, h store.Host, decl wire.Host
 		}
 		sum.Results[t.Status]++
 		a.tunnels[linkKey{t.LabID, t.LinkID}] = t
+	}
+	if held {
+		c.conds.keepSorted(h.Name, &sortedAnswer{decl: decl.Digest, answer: resp.AnswerDigest,
+			results: maps.Clone(sum.Results), orphans: slices.Clone(sum.OrphansRemoved), a: a})
 	}
 	return sum, a, ""
 }

@@ -2,7 +2,9 @@ package controller
 
 import (
 	"context"
+	"maps"
 	"slices"
+	"time"
 
 	"github.com/netloom/netloom/internal/store"
 	"github.com/netloom/netloom/internal/wire"
@@ -22,6 +24,48 @@ type heldState struct {
 	// decls are every host's declaration without omissions, each with
 	// its digest, for the rounds that omit nothing.
 	decls map[string]*wire.HostDeclaration
+	// observed are the answers d was last observed with, to no change,
+	// and underlays the hosts' underlay checks then: the same answers
+	// on the same state and underlays would change nothing again.
+	observed  map[string]*hostAnswer
+	underlays map[string][]wire.UnderlayCheck
+}
+
+// observedWith records that observing answers on d changed nothing.
+func (k *heldState) observedWith(answers map[string]*hostAnswer) {
+	k.observed = maps.Clone(answers)
+	k.underlays = map[string][]wire.UnderlayCheck{}
+	for _, h := range k.d.Hosts {
+		k.underlays[h.Name] = h.Underlay
+	}
+}
+
+// unchanged reports whether answers are those d was last observed with
+// (the very same, or unknown for the same reason), from the same hosts,
+// and the hosts' underlays say what they said then.
+func (k *heldState) unchanged(answers map[string]*hostAnswer) bool {
+	if len(answers) != len(k.observed) {
+		return false
+	}
+	for host, a := range answers {
+		was := k.observed[host]
+		if was == nil || was != a && (a.unknown == "" || a.unknown != was.unknown) {
+			return false
+		}
+	}
+	for _, h := range k.d.Hosts {
+		if !slices.EqualFunc(h.Underlay, k.underlays[h.Name], sameCheck) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameCheck reports whether two underlay checks found the same; when they
+// ran does not matter.
+func sameCheck(a, b wire.UnderlayCheck) bool {
+	a.CheckedAt, b.CheckedAt = time.Time{}, time.Time{}
+	return a == b
 }
 
 // desiredLocked returns the desired state for a round, allocated and
