@@ -3,7 +3,9 @@ package controller
 import (
 	"context"
 	"maps"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/netloom/netloom/internal/store"
@@ -109,13 +111,31 @@ func (c *Controller) desiredLocked(ctx context.Context) (*heldState, error) {
 		}
 	}
 	k.decls = hostDeclarations(d, nil)
-	for _, decl := range k.decls {
-		decl.Digest = decl.Sum()
-	}
+	digestAll(k.decls)
 	// Saving allocations moved the revision past d's: the next round
 	// reads them back rather than trust this copy.
 	c.held = k
 	return k, nil
+}
+
+// digestAll gives each declaration its digest, on every CPU: hashing 1000
+// hosts' declarations takes a CPU long, and the rounds were hashing them
+// in parallel before they were held.
+func digestAll(decls map[string]*wire.HostDeclaration) {
+	todo := make(chan *wire.HostDeclaration)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for decl := range todo {
+				decl.Digest = decl.Sum()
+			}
+		})
+	}
+	for _, decl := range decls {
+		todo <- decl
+	}
+	close(todo)
+	wg.Wait()
 }
 
 // sameAddresses reports whether two readings of the hosts agree on what
