@@ -21,8 +21,15 @@ import (
 // testStore opens an empty SQLite store for the test, and a quiet logger.
 func testStore(t *testing.T) (*store.Store, *slog.Logger) {
 	t.Helper()
+	return testStoreAt(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db"))
+}
+
+// testStoreAt opens the store at dsn until the test ends, and a quiet
+// logger.
+func testStoreAt(t *testing.T, dsn string) (*store.Store, *slog.Logger) {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "c.db"), log)
+	st, err := store.Open(t.Context(), dsn, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,6 +40,12 @@ func testStore(t *testing.T) (*store.Store, *slog.Logger) {
 func newTestController(t *testing.T, offlineAfter time.Duration) (*Controller, *httptest.Server) {
 	t.Helper()
 	st, log := testStore(t)
+	return newTestControllerOn(t, st, log, offlineAfter)
+}
+
+// newTestControllerOn builds a controller on st and serves its API.
+func newTestControllerOn(t *testing.T, st *store.Store, log *slog.Logger, offlineAfter time.Duration) (*Controller, *httptest.Server) {
+	t.Helper()
 	c, err := New(Config{Listen: ":0", AgentToken: "agent", APIToken: "api", AgentTimeout: time.Second, DeclareTimeout: time.Minute, MaxRequests: 64, OfflineAfter: offlineAfter, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000, Lease: 10 * time.Second}, st, log)
 	if err != nil {
 		t.Fatal(err)

@@ -20,8 +20,43 @@ import (
 // and repairs its whole state each round.
 type conditions struct {
 	mu sync.Mutex
-	// mu guards hosts.
+	// mu guards the following.
 	hosts map[string]condition
+	// sorted is each host's last whole answer sorted out (declareTo), by
+	// the digests of the declaration and the answer it came from: an
+	// unchanged answer to 100 000 links is not sorted out again each
+	// round.
+	sorted map[string]*sortedAnswer
+}
+
+// sortedAnswer is a host's answer sorted out, from the declaration and
+// answer with digests decl and answer. Nothing changes it once made.
+type sortedAnswer struct {
+	decl, answer string
+	results      map[string]int
+	orphans      []string
+	a            *hostAnswer
+}
+
+// sortedFor returns the host's answer as sorted out before, when it was
+// the one with these digests; nil when not.
+func (cs *conditions) sortedFor(host, decl, answer string) *sortedAnswer {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if s := cs.sorted[host]; s != nil && s.decl == decl && s.answer == answer {
+		return s
+	}
+	return nil
+}
+
+// keepSorted holds a host's answer sorted out for the next rounds.
+func (cs *conditions) keepSorted(host string, s *sortedAnswer) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.sorted == nil {
+		cs.sorted = map[string]*sortedAnswer{}
+	}
+	cs.sorted[host] = s
 }
 
 // condition is what one agent holds.
@@ -42,6 +77,7 @@ func (cs *conditions) forget(host string) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	delete(cs.hosts, host)
+	delete(cs.sorted, host)
 }
 
 // answered records an agent's answer to the declaration with digest sum,
@@ -74,7 +110,10 @@ func (cs *conditions) answered(host, sum string, k condition, resp wire.HostDecl
 // agent holds it, whole when it does not or says it does not (412), with
 // the digest of the last answer the controller holds from it.
 func (c *Controller) declareHost(ctx context.Context, ag *client.Client, host string, decl wire.HostDeclaration) (wire.HostDeclarationResponse, error) {
-	sum := decl.Sum()
+	sum := decl.Digest // held declarations carry theirs
+	if sum == "" {
+		sum = decl.Sum()
+	}
 	k := c.conds.get(host)
 	whole := decl
 	whole.Digest = sum

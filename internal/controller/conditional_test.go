@@ -105,6 +105,7 @@ func TestConditionalRounds(t *testing.T) {
 		errorB bool // hostB's side of the cross-host link is an error
 	}{
 		{name: "by digest both ways", sameAs: both, wantA: []string{"same"}, wantB: []string{"same"}},
+		{name: "by digest again: the answers as held, on the held state", sameAs: both, wantA: []string{"same"}, wantB: []string{"same"}},
 		{name: "agent lost what it held", before: func() { a.agent.ForgetHeld() },
 			sameAs: map[string]bool{"hostB": true},
 			wantA:  []string{http.StatusText(http.StatusPreconditionFailed), "same"}, wantB: []string{"same"}},

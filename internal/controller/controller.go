@@ -102,6 +102,7 @@ type Controller struct {
 	stateMu sync.Mutex
 	// stateMu guards the following.
 	changes  uint64           // counts the writes under stateMu
+	held     *heldState       // the desired state kept between rounds; nil: read it
 	prepared map[string]int64 // host → the newest generation prepared for it
 	settled  map[string]int64 // host → the generation of its last recorded answer
 	// settledCh is closed, and replaced, whenever settled changes.

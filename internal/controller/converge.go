@@ -20,8 +20,8 @@ import (
 // target host gets.
 type round struct {
 	gen     int64
-	d       store.Desired
-	changes uint64 // Controller.changes when d was read
+	d       *store.Desired // shared with the next rounds: changed under stateMu only
+	changes uint64         // Controller.changes when d was read
 	omit    map[nodeKey]bool
 	targets []target
 }
@@ -53,45 +53,37 @@ func (c *Controller) converge(ctx context.Context, only map[string]bool, omit ma
 // answers of older rounds to those hosts.
 func (c *Controller) prepareLocked(ctx context.Context, only map[string]bool, omit map[nodeKey]bool) (*round, error) {
 	ctx = c.asLeader(ctx)
-	d, err := c.store.Desired(ctx)
+	k, err := c.desiredLocked(ctx)
 	if err != nil {
 		return nil, err
 	}
-	allocs, tunnels, drop, problems := allocate(&d)
-	for _, p := range problems {
+	for _, p := range k.links {
 		c.log.Error("link not allocated", "err", p)
 	}
-	if len(allocs)+len(tunnels)+len(drop) > 0 {
-		if err := c.store.SaveAllocations(ctx, allocs, tunnels, drop); err != nil {
-			return nil, err
-		}
-	}
-	mgmt, problems := allocateMgmt(&d)
-	for _, p := range problems {
+	for _, p := range k.mgmt {
 		c.log.Error("management network not allocated", "err", p)
 	}
-	if !mgmt.Empty() {
-		if err := c.store.SaveMgmt(ctx, mgmt); err != nil {
-			return nil, err
-		}
+	decls := k.decls
+	if omit != nil {
+		decls = hostDeclarations(*k.d, omit)
 	}
-	decls := hostDeclarations(d, omit)
 	gen, err := c.store.NextGeneration(ctx, c.leaderID())
 	if err != nil {
 		return nil, err
 	}
 	c.changes++
 	c.views.changed()
-	r := &round{gen: gen, d: d, changes: c.changes, omit: omit}
-	for _, h := range d.Hosts {
+	r := &round{gen: gen, d: k.d, changes: c.changes, omit: omit}
+	for _, h := range k.d.Hosts {
 		if only != nil && !only[h.Name] {
 			continue
 		}
 		c.prepared[h.Name] = gen
 		t := target{host: h}
 		if c.online(h) {
-			t.decl = decls[h.Name]
-			t.decl.Generation = &gen
+			decl := *decls[h.Name] // the held one is every round's
+			decl.Generation = &gen
+			t.decl = &decl
 		}
 		r.targets = append(r.targets, t)
 	}
@@ -190,16 +182,40 @@ func (c *Controller) recordLocked(ctx context.Context, r *round, answers map[str
 	}()
 	d := r.d
 	if c.changes != r.changes {
-		var err error
-		if d, err = c.store.Desired(ctx); err != nil {
+		fresh, err := c.store.Desired(ctx)
+		if err != nil {
 			return err
 		}
+		d = &fresh
 	}
 	c.changes++
-	if err := c.store.RecordObservations(ctx, time.Now(), observe(&d, answers, r.omit)); err != nil {
+	k := c.held
+	if k != nil && k.d == d && r.omit == nil && k.unchanged(answers) {
+		// The answers an observation found nothing new in, on the same
+		// state: they say when the hosts answered, and nothing else.
+		if err := c.store.RecordObservations(ctx, time.Now(), store.Observations{Answered: answered(answers)}); err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(d.Labs, func(l store.Lab) bool { return l.State == store.LabStopping }) {
+			return nil // running labs' states follow from d alone, recorded
+		}
+		return c.recordLabs(ctx, *d, answers)
+	}
+	// observe updates d, which may be the held copy: what it recorded moves
+	// the revision on, and the copy goes with any failure to record.
+	o := observe(d, answers, r.omit)
+	if err := c.store.RecordObservations(ctx, time.Now(), o); err != nil {
+		c.held = nil
 		return err
 	}
-	return c.recordLabs(ctx, d, answers)
+	if err := c.recordLabs(ctx, *d, answers); err != nil {
+		c.held = nil
+		return err
+	}
+	if k != nil && k.d == d && r.omit == nil && len(o.Links)+len(o.Nodes)+len(o.Mappings)+len(o.Mgmt) == 0 {
+		k.observedWith(answers)
+	}
+	return nil
 }
 
 // declareInLine declares to a host once its line lets it. A declaration
@@ -376,6 +392,14 @@ func (c *Controller) declareTo(ctx context.Context, h store.Host, decl wire.Host
 		c.log.Warn("host skipped its declaration", "host", h.Name, "skipped", *resp.Skipped)
 		return sum, a, ""
 	}
+	// A held declaration answered as before is sorted out as before.
+	held := decl.Digest != "" && resp.AnswerDigest != ""
+	if held {
+		if s := c.conds.sortedFor(h.Name, decl.Digest, resp.AnswerDigest); s != nil {
+			sum.Results, sum.OrphansRemoved = maps.Clone(s.results), slices.Clone(s.orphans)
+			return sum, s.a, ""
+		}
+	}
 	declared := map[nodeKey]bool{}
 	for _, n := range decl.Nodes {
 		declared[nodeKey{n.LabID, n.Name}] = true
@@ -423,6 +447,10 @@ func (c *Controller) declareTo(ctx context.Context, h store.Host, decl wire.Host
 		}
 		sum.Results[t.Status]++
 		a.tunnels[linkKey{t.LabID, t.LinkID}] = t
+	}
+	if held {
+		c.conds.keepSorted(h.Name, &sortedAnswer{decl: decl.Digest, answer: resp.AnswerDigest,
+			results: maps.Clone(sum.Results), orphans: slices.Clone(sum.OrphansRemoved), a: a})
 	}
 	return sum, a, ""
 }

@@ -25,7 +25,11 @@
 //   - what users see is what the agents answered: a side whose host could
 //     not be asked is unknown, never up; a cross-host link with one side up
 //     and the other failed is PARTIAL_STATE, naming the host that holds
-//     state (W-3); tunnel rows hold the hosts' current addresses (W-9).
+//     state (W-3); tunnel rows hold the hosts' current addresses (W-9);
+//   - the leader keeps the desired state, its allocations and declarations
+//     between rounds (desired.go) only while the store's desired revision
+//     and the hosts' addresses are those it was read with, and starts each
+//     term without it: a follower's writes go to the database alone.
 //
 // Design notes: the pure half of a round (allocate, hostDeclarations,
 // observe, linkState, labState in state.go) does no I/O and is tested on

@@ -8,6 +8,11 @@ import (
 // reconcileLoop runs a full round at once, for labs a restart left
 // starting, then a cycle every interval until ctx ends.
 func (c *Controller) reconcileLoop(ctx context.Context) {
+	// A term starts from the database: while another controller led, it
+	// recorded what this one's copy does not hold.
+	c.stateMu.Lock()
+	c.held = nil
+	c.stateMu.Unlock()
 	if _, err := c.converge(ctx, nil, nil); err != nil {
 		c.log.Error("convergence at start failed", "err", err)
 	}

@@ -666,12 +666,7 @@ func linkState(ls store.LinkState) (state, why string, partial []string) {
 // nodes left out of the round (omit: made again) and their link sides are
 // pending.
 func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]bool) store.Observations {
-	var o store.Observations
-	for _, host := range slices.Sorted(maps.Keys(answers)) {
-		if answers[host].unknown == "" {
-			o.Answered = append(o.Answered, host)
-		}
-	}
+	o := store.Observations{Answered: answered(answers)}
 	running := map[string]bool{}
 	for _, l := range d.Labs {
 		running[l.ID] = runs(l.State)
@@ -777,6 +772,17 @@ func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]
 	}
 	o.Mgmt = observeMgmt(d, answers)
 	return o
+}
+
+// answered lists, sorted, the hosts that answered.
+func answered(answers map[string]*hostAnswer) []string {
+	var hosts []string
+	for _, host := range slices.Sorted(maps.Keys(answers)) {
+		if answers[host].unknown == "" {
+			hosts = append(hosts, host)
+		}
+	}
+	return hosts
 }
 
 // maxReasons bounds the reasons a lab's summary quotes.

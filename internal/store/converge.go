@@ -50,6 +50,9 @@ func (s *Store) AdvanceGeneration(ctx context.Context, g int64) (bool, error) {
 // lab, node with its placement, link state with its tunnel, and interface
 // mapping.
 type Desired struct {
+	// Revision is the desired revision read before the rest: what was
+	// read is at least as new as it (see Revision).
+	Revision int64
 	Hosts    []Host
 	Labs     []Lab
 	Nodes    []LabNode
@@ -59,11 +62,14 @@ type Desired struct {
 	Mgmt     []MgmtSegment
 }
 
-// Desired reads the desired state of every host in seven queries, whatever
+// Desired reads the desired state of every host in eight queries, whatever
 // the number of labs, nodes and links.
 func (s *Store) Desired(ctx context.Context) (Desired, error) {
 	var d Desired
 	var err error
+	if d.Revision, err = s.Revision(ctx); err != nil {
+		return Desired{}, err
+	}
 	if d.Hosts, err = s.Hosts(ctx); err != nil {
 		return Desired{}, err
 	}
@@ -98,6 +104,30 @@ func (s *Store) Desired(ctx context.Context) (Desired, error) {
 		d.Mappings = append(d.Mappings, m)
 	}
 	return d, rows.Err()
+}
+
+// Revision returns the desired revision: a counter that every write to
+// what Desired returns moves on in the write's own transaction, whichever
+// controller made it, so a reader that holds what it read at revision r
+// need not read it again while Revision is r. Hosts are the exception:
+// registrations and heartbeats do not move it, so a reader reads them
+// anew each time.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	var r int64
+	if err := s.queryRow(ctx, `SELECT value FROM desired_revision WHERE id = 1`).Scan(&r); err != nil {
+		return 0, fmt.Errorf("read the desired revision: %w", err)
+	}
+	return r, nil
+}
+
+// bump moves the desired revision on, inside a write's transaction. It is
+// the write's last statement: the row stays locked until the commit, and a
+// lock taken last cannot close a cycle of waits with the write's others.
+func (s *Store) bump(ctx context.Context, tx *sql.Tx) error {
+	if _, err := s.txExec(ctx, tx, `UPDATE desired_revision SET value = value + 1 WHERE id = 1`); err != nil {
+		return fmt.Errorf("move the desired revision on: %w", err)
+	}
+	return nil
 }
 
 // jsonRows returns a FROM item, aliased j, that turns one JSON array
@@ -216,7 +246,7 @@ func (s *Store) SaveAllocations(ctx context.Context, allocs []Allocation, tunnel
 				return fmt.Errorf("drop tunnels: %w", err)
 			}
 		}
-		return nil
+		return s.bump(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("save allocations: %w", err)
@@ -278,9 +308,10 @@ type Observations struct {
 }
 
 // RecordObservations writes what a round learnt, observed at at, in one
-// transaction of at most five statements whatever its size. Objects whose
+// transaction of at most six statements whatever its size. Objects whose
 // state did not change are not written: their host's answer time says when
-// they were verified.
+// they were verified. Only answer times (hosts, read anew each round) leave
+// the desired revision where it was.
 func (s *Store) RecordObservations(ctx context.Context, at time.Time, o Observations) error {
 	at = at.UTC()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -361,7 +392,10 @@ func (s *Store) RecordObservations(ctx context.Context, at time.Time, o Observat
 				return fmt.Errorf("mappings: %w", err)
 			}
 		}
-		return nil
+		if len(o.Links)+len(o.Nodes)+len(o.Mappings)+len(o.Mgmt) == 0 {
+			return nil
+		}
+		return s.bump(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("record observations: %w", err)
@@ -379,6 +413,7 @@ type Teardown struct{ Host, Lab string }
 func (s *Store) ConfirmTeardowns(ctx context.Context, confirmed []Teardown) ([]string, error) {
 	var done []string
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var dropped int64
 		if len(confirmed) > 0 {
 			rows := make([]map[string]string, len(confirmed))
 			for i, c := range confirmed {
@@ -388,11 +423,13 @@ func (s *Store) ConfirmTeardowns(ctx context.Context, confirmed []Teardown) ([]s
 			if err != nil {
 				return err
 			}
-			if _, err := s.txExec(ctx, tx, `DELETE FROM node_placements WHERE EXISTS (SELECT 1 FROM `+s.jsonRows("h text", "l text")+`
+			r, err := s.txExec(ctx, tx, `DELETE FROM node_placements WHERE EXISTS (SELECT 1 FROM `+s.jsonRows("h text", "l text")+`
 				WHERE j.h = node_placements.host_id AND j.l = node_placements.lab_id)
-				AND lab_id IN (SELECT id FROM labs WHERE state = ?)`, arg, LabStopping); err != nil {
+				AND lab_id IN (SELECT id FROM labs WHERE state = ?)`, arg, LabStopping)
+			if err != nil {
 				return err
 			}
+			dropped, _ = r.RowsAffected()
 		}
 		rows, err := s.txQuery(ctx, tx, `SELECT id FROM labs WHERE state = ? AND NOT EXISTS
 			(SELECT 1 FROM node_placements p WHERE p.lab_id = labs.id)`, LabStopping)
@@ -418,7 +455,10 @@ func (s *Store) ConfirmTeardowns(ctx context.Context, confirmed []Teardown) ([]s
 				return err
 			}
 		}
-		return nil
+		if dropped == 0 && len(done) == 0 {
+			return nil
+		}
+		return s.bump(ctx, tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("confirm teardowns: %w", err)
@@ -431,16 +471,25 @@ func (s *Store) ConfirmTeardowns(ctx context.Context, confirmed []Teardown) ([]s
 // The agents drop the matching ports at the next declaration, since no one
 // declares them any more.
 func (s *Store) CleanupOrphans(ctx context.Context) (tunnels, links int64, err error) {
-	r, err := s.exec(ctx, `DELETE FROM vxlan_tunnels WHERE link_state_id IS NULL`)
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		r, err := s.txExec(ctx, tx, `DELETE FROM vxlan_tunnels WHERE link_state_id IS NULL`)
+		if err != nil {
+			return fmt.Errorf("clean up tunnels: %w", err)
+		}
+		tunnels, _ = r.RowsAffected()
+		r, err = s.txExec(ctx, tx, `DELETE FROM link_states WHERE link_definition_id IS NULL`)
+		if err != nil {
+			return fmt.Errorf("clean up link states: %w", err)
+		}
+		links, _ = r.RowsAffected()
+		if tunnels+links == 0 {
+			return nil
+		}
+		return s.bump(ctx, tx)
+	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("clean up tunnels: %w", err)
+		return 0, 0, err
 	}
-	tunnels, _ = r.RowsAffected()
-	r, err = s.exec(ctx, `DELETE FROM link_states WHERE link_definition_id IS NULL`)
-	if err != nil {
-		return tunnels, 0, fmt.Errorf("clean up link states: %w", err)
-	}
-	links, _ = r.RowsAffected()
 	return tunnels, links, nil
 }
 

@@ -15,7 +15,10 @@
 //   - a round's writes are batches (one JSON parameter per statement), so
 //     the statements it sends do not grow with links;
 //   - vxlan_tunnels.port_name is written wherever a tunnel row is written;
-//     readers compute it when an old row has NULL.
+//     readers compute it when an old row has NULL;
+//   - every write to what Desired returns, hosts aside, moves the desired
+//     revision on in its own transaction (bump, its last statement), so a
+//     reader may keep what it read while Revision has not moved.
 //
 // Design notes: queries are written once with ? placeholders and rebound to
 // $n for PostgreSQL; the SQL is the portable subset both speak. Timestamps

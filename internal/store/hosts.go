@@ -171,7 +171,7 @@ func (s *Store) DeleteHost(ctx context.Context, name string, force bool) ([]stri
 				return fmt.Errorf("host %s: %w", name, ErrNotFound)
 			}
 		}
-		return nil
+		return s.bump(ctx, tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("remove host %s: %w", name, err)

@@ -47,7 +47,7 @@ func (s *Store) CreateLab(ctx context.Context, l topology.Lab) (Lab, error) {
 				return err
 			}
 		}
-		return nil
+		return s.bump(ctx, tx)
 	})
 	if err != nil {
 		return Lab{}, fmt.Errorf("create lab %s: %w", l.Name, err)
@@ -165,7 +165,7 @@ func (s *Store) UpdateLab(ctx context.Context, labID string, c LabChange) error 
 				return fmt.Errorf("add link %s: %w", l.Name(), err)
 			}
 		}
-		return nil
+		return s.bump(ctx, tx)
 	})
 }
 
@@ -349,20 +349,30 @@ func (s *Store) LabFiles(ctx context.Context) (map[string]map[string][]byte, err
 
 // SetLabState records a lab's state and why.
 func (s *Store) SetLabState(ctx context.Context, labID, state, why string) error {
-	_, err := s.exec(ctx, `UPDATE labs SET state = ?, state_error = ? WHERE id = ?`, state, why, labID)
-	return err
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.txExec(ctx, tx, `UPDATE labs SET state = ?, state_error = ? WHERE id = ?`, state, why, labID); err != nil {
+			return err
+		}
+		return s.bump(ctx, tx)
+	})
+	if err != nil {
+		return fmt.Errorf("set lab %s %s: %w", labID, state, err)
+	}
+	return nil
 }
 
 // DeleteLab removes a lab and everything of it.
 func (s *Store) DeleteLab(ctx context.Context, labID string) error {
-	res, err := s.exec(ctx, `DELETE FROM labs WHERE id = ?`, labID)
-	if err != nil {
-		return fmt.Errorf("delete lab: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("lab %s: %w", labID, ErrNotFound)
-	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := s.txExec(ctx, tx, `DELETE FROM labs WHERE id = ?`, labID)
+		if err != nil {
+			return fmt.Errorf("delete lab: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("lab %s: %w", labID, ErrNotFound)
+		}
+		return s.bump(ctx, tx)
+	})
 }
 
 // SetPlacements records where nodes run (node → host): new placements and
@@ -377,7 +387,7 @@ func (s *Store) SetPlacements(ctx context.Context, labID string, hosts map[strin
 				return fmt.Errorf("place %s: %w", node, err)
 			}
 		}
-		return nil
+		return s.bump(ctx, tx)
 	})
 }
 

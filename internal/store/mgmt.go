@@ -106,7 +106,7 @@ func (s *Store) SaveMgmt(ctx context.Context, a MgmtAllocation) error {
 				return fmt.Errorf("mgmt segments: %w", err)
 			}
 		}
-		return nil
+		return s.bump(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("save mgmt allocations: %w", err)

@@ -415,6 +415,12 @@ func TestMigrationUpgrade(t *testing.T) {
 			if _, err := s.NextGeneration(ctx, "a"); !errors.Is(err, ErrNotLeader) {
 				t.Errorf("after migration 11: a generation for a leader, %v; want ErrNotLeader until one takes the lease", err)
 			}
+			if err := s.migrateTo(ctx, 12); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := s.Revision(ctx); err != nil || r != 0 {
+				t.Errorf("after migration 12: desired revision %d, %v; want 0", r, err)
+			}
 			if v, _ := s.Version(ctx); v != latestVersion {
 				t.Errorf("version %d, want %d", v, latestVersion)
 			}
@@ -578,6 +584,64 @@ func TestDesiredOrder(t *testing.T) {
 				want = []string{"n10:eth1-n2:eth1", "n10:eth1-n2:eth1", "n1:eth1-n2:eth2", "n1:eth1-n2:eth2"}
 				if diff := cmp.Diff(want, links); diff != "" {
 					t.Errorf("links (-want +got):\n%s", diff)
+				}
+			}
+		})
+	}
+}
+
+// TestRevision: every write to what Desired returns moves the desired
+// revision on, and what leaves it as it was (answer times, hosts, a
+// cleanup or a teardown with nothing to do) does not.
+func TestRevision(t *testing.T) {
+	for name, mk := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			s := openStore(t, mk(t))
+			steps := []struct {
+				name  string
+				write func() error
+				moves bool
+			}{
+				{"create lab", func() error { _, err := s.CreateLab(ctx, demo); return err }, true},
+				{"register host", func() error {
+					_, err := s.RegisterHost(ctx, Host{Name: "hostA", Address: "http://a", DataIP: "10.0.0.1"})
+					return err
+				}, false},
+				{"place", func() error {
+					return s.SetPlacements(ctx, "demo", map[string]string{"r1": "hostA", "r2": "hostA", "r3": "hostA"})
+				}, true},
+				{"lab state", func() error { return s.SetLabState(ctx, "demo", LabRunning, "") }, true},
+				{"answer times", func() error {
+					return s.RecordObservations(ctx, time.Now(), Observations{Answered: []string{"hostA"}})
+				}, false},
+				{"node observed", func() error {
+					return s.RecordObservations(ctx, time.Now(), Observations{Answered: []string{"hostA"},
+						Nodes: []NodeObservation{{Lab: "demo", Node: "r1", Status: LinkUp, Answered: true}}})
+				}, true},
+				{"nothing to clean up", func() error { _, _, err := s.CleanupOrphans(ctx); return err }, false},
+				{"no teardown", func() error { _, err := s.ConfirmTeardowns(ctx, nil); return err }, false},
+				{"lab edited", func() error {
+					return s.UpdateLab(ctx, "demo", LabChange{ChangeNodes: []topology.Node{{Name: "r3", Kind: "linux", Exec: []string{"true"}}}})
+				}, true},
+				{"host removed", func() error { _, err := s.DeleteHost(ctx, "hostA", true); return err }, true},
+				{"lab deleted", func() error { return s.DeleteLab(ctx, "demo") }, true},
+			}
+			for _, st := range steps {
+				before, err := s.Revision(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := st.write(); err != nil {
+					t.Fatalf("%s: %v", st.name, err)
+				}
+				d, err := s.Desired(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if moved := d.Revision != before; moved != st.moves {
+					t.Errorf("%s: revision %d → %d; want moved %v", st.name, before, d.Revision, st.moves)
 				}
 			}
 		})

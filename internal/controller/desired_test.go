@@ -1,0 +1,142 @@
+package controller
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/netloom/netloom/internal/agent/agenttest"
+	"github.com/netloom/netloom/internal/store"
+	"github.com/netloom/netloom/internal/topology"
+	"github.com/netloom/netloom/internal/wire"
+)
+
+// TestHeldStateFollowsOtherWriters: the leader keeps the desired state
+// between cycles, and a write made through another handle on the same
+// database (as a follower's API writes) reaches the agents at the next
+// cycle all the same.
+func TestHeldStateFollowsOtherWriters(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		write func(ctx context.Context, st *store.Store) error
+		// seen reports whether the hosts' last declarations carry the
+		// write.
+		seen func(last map[string]wire.HostDeclaration) bool
+	}{
+		{
+			name: "node changed",
+			write: func(ctx context.Context, st *store.Store) error {
+				return st.UpdateLab(ctx, "lab1", store.LabChange{ChangeNodes: []topology.Node{{Name: "r1", Kind: "linux", Exec: []string{"true"}}}})
+			},
+			seen: func(last map[string]wire.HostDeclaration) bool {
+				i := slices.IndexFunc(last["hostA"].Nodes, func(n wire.DeclaredNode) bool { return n.Name == "r1" })
+				return i >= 0 && slices.Equal(last["hostA"].Nodes[i].Exec, []string{"true"})
+			},
+		},
+		{
+			name: "node moved",
+			write: func(ctx context.Context, st *store.Store) error {
+				return st.SetPlacements(ctx, "lab1", map[string]string{"r3": "hostA"})
+			},
+			seen: func(last map[string]wire.HostDeclaration) bool {
+				return declares(last["hostA"], "r3") && !declares(last["hostB"], "r3")
+			},
+		},
+		{
+			name: "lab stopping",
+			write: func(ctx context.Context, st *store.Store) error {
+				return st.SetLabState(ctx, "lab1", store.LabStopping, "")
+			},
+			seen: func(last map[string]wire.HostDeclaration) bool {
+				return len(last["hostA"].Nodes)+len(last["hostB"].Nodes) == 0
+			},
+		},
+		{
+			name: "lab deleted",
+			write: func(ctx context.Context, st *store.Store) error {
+				return st.DeleteLab(ctx, "lab1")
+			},
+			seen: func(last map[string]wire.HostDeclaration) bool {
+				return len(last["hostA"].Nodes) == 0 && !slices.Contains(last["hostA"].DeclaredLabs, "lab1")
+			},
+		},
+		{
+			name: "lab created",
+			write: func(ctx context.Context, st *store.Store) error {
+				lab := topology.Lab{Name: "lab2", Nodes: []topology.Node{{Name: "s1", Kind: "linux"}}}
+				if _, err := st.CreateLab(ctx, lab); err != nil {
+					return err
+				}
+				if err := st.SetPlacements(ctx, "lab2", map[string]string{"s1": "hostB"}); err != nil {
+					return err
+				}
+				return st.SetLabState(ctx, "lab2", store.LabStarting, "")
+			},
+			seen: func(last map[string]wire.HostDeclaration) bool { return declares(last["hostB"], "s1") },
+		},
+		{
+			name: "data address changed",
+			write: func(ctx context.Context, st *store.Store) error {
+				h, err := st.Host(ctx, "hostB")
+				if err != nil {
+					return err
+				}
+				h.DataIP = "10.77.1.2"
+				_, err = st.RegisterHost(ctx, h)
+				return err
+			},
+			seen: func(last map[string]wire.HostDeclaration) bool {
+				ts := last["hostA"].Tunnels
+				return len(ts) > 0 && !slices.ContainsFunc(ts, func(t wire.DeclaredTunnel) bool { return t.RemoteIP != "10.77.1.2" })
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			dsn := "sqlite://" + filepath.Join(t.TempDir(), "c.db")
+			st, log := testStoreAt(t, dsn)
+			c, _ := newTestControllerOn(t, st, log, time.Minute)
+			agents := map[string]*agenttest.Converged{"hostA": {}, "hostB": {}}
+			serveHosts(t, c, map[string]http.Handler{"hostA": agents["hostA"], "hostB": agents["hostB"]})
+			applyAndWait(t, c, threeNodes)
+			last := func() map[string]wire.HostDeclaration {
+				out := map[string]wire.HostDeclaration{}
+				for name, a := range agents {
+					d := a.Declared()
+					out[name] = d[len(d)-1]
+				}
+				return out
+			}
+			c.cycle(ctx, 1) // records what the deploy left, reads it back
+			c.cycle(ctx, 1)
+			held := c.held
+			c.cycle(ctx, 1)
+			if c.held == nil || c.held != held {
+				t.Fatal("a cycle with nothing changed read the desired state again")
+			}
+			if tt.seen(last()) {
+				t.Fatal("the hosts have the change before it was made")
+			}
+
+			other, _ := testStoreAt(t, dsn) // a follower's, say
+			if err := tt.write(ctx, other); err != nil {
+				t.Fatal(err)
+			}
+			c.cycle(ctx, 1)
+			if !tt.seen(last()) {
+				t.Errorf("the next cycle declared %+v: want the change made through the other handle", last())
+			}
+		})
+	}
+}
+
+// declares reports whether a host declaration has the node.
+func declares(d wire.HostDeclaration, node string) bool {
+	return slices.ContainsFunc(d.Nodes, func(n wire.DeclaredNode) bool { return n.Name == node })
+}
