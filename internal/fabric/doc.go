@@ -149,8 +149,12 @@ type Plan struct {
 
 // Empty reports whether the plan changes nothing.
 func (p Plan) Empty() bool {
-	return len(p.Devices) == 0 && len(p.AddPorts) == 0 && len(p.DeletePorts) == 0 &&
-		len(p.Retag) == 0 && len(p.SetMTU) == 0 && len(p.DeleteDevices) == 0
+	return p.Changes() == 0
+}
+
+// Changes counts the plan's changes, one per device, port or setting.
+func (p Plan) Changes() int {
+	return len(p.Devices) + len(p.AddPorts) + len(p.DeletePorts) + len(p.Retag) + len(p.SetMTU) + len(p.DeleteDevices)
 }
 
 // PartialError reports the devices of a plan that could not be made, with
