@@ -92,10 +92,14 @@ topology:
 // by a firewall rule inside one host — and sees each shown with its cause on
 // the link (not up) and the host within one check period (3 s here) plus
 // what a check and its report take (a short path MTU is searched for, up to
-// 2 s), and the link up again once it is undone.
+// 2 s; a peer that newly stops answering is checked again three times a
+// second apart before it is reported, each try waiting out its probes), and
+// the link up again once it is undone.
 func TestUnderlayChecks(t *testing.T) {
 	const period = 3 * time.Second
-	const within = period + 5*time.Second // a check of a short path takes up to 2 s, its report a round; room for a loaded machine
+	// A blocked port is reported after about 3 × (1 s + 0.5 s of probes)
+	// of confirmation, and a round; room for a loaded machine.
+	const within = period + 10*time.Second
 	c := testbed.StartCluster(t, testbed.ClusterConfig{Bin: netloomBin, Hosts: []string{"hostA", "hostB"},
 		AgentArgs: []string{"--underlay-interval", period.String()}})
 	lab := c.Bed.ID()
