@@ -410,6 +410,12 @@ func keepBridgeSides(ls store.LinkState, sb bool, sh, th string, btag map[nodeKe
 // Every lab in the database is in every declaration's scope, so what a
 // destroyed or edited lab left on a host goes.
 func hostDeclarations(d store.Desired, omit map[nodeKey]bool) map[string]*wire.HostDeclaration {
+	return declarationsOf(d, omit, nil)
+}
+
+// declarationsOf builds the declarations of the hosts in only (every
+// host when nil), as hostDeclarations does.
+func declarationsOf(d store.Desired, omit map[nodeKey]bool, only map[string]bool) map[string]*wire.HostDeclaration {
 	labs := []string{}
 	running := map[string]bool{}
 	for _, l := range d.Labs {
@@ -420,8 +426,10 @@ func hostDeclarations(d store.Desired, omit map[nodeKey]bool) map[string]*wire.H
 	decls := map[string]*wire.HostDeclaration{}
 	ips := map[string]string{}
 	for _, h := range d.Hosts {
-		decls[h.Name] = &wire.HostDeclaration{Nodes: []wire.DeclaredNode{}, Tunnels: []wire.DeclaredTunnel{}, DeclaredLabs: labs}
 		ips[h.Name] = h.DataIP
+		if only == nil || only[h.Name] {
+			decls[h.Name] = &wire.HostDeclaration{Nodes: []wire.DeclaredNode{}, Tunnels: []wire.DeclaredTunnel{}, DeclaredLabs: labs}
+		}
 	}
 	declared := map[nodeKey]at{}
 	hostNodes := map[labHost]int{}

@@ -118,14 +118,18 @@ func (s *Store) readLabs(ctx context.Context, d *Desired, in string, args ...any
 		}
 		return col + in
 	}
+	nodes, links := 0, 0 // some labs: no telling how many
+	if in == "" {
+		nodes, links = int(s.sizes.nodes.Load()), int(s.sizes.links.Load())
+	}
 	var err error
 	if d.Labs, err = s.labs(ctx, on("id"), args...); err != nil {
 		return err
 	}
-	if d.Nodes, err = s.nodes(ctx, int(s.sizes.nodes.Load()), on("n.lab_id"), args...); err != nil {
+	if d.Nodes, err = s.nodes(ctx, nodes, on("n.lab_id"), args...); err != nil {
 		return err
 	}
-	if d.Links, err = s.linkStates(ctx, int(s.sizes.links.Load()), on("ls.lab_id"), args...); err != nil {
+	if d.Links, err = s.linkStates(ctx, links, on("ls.lab_id"), args...); err != nil {
 		return err
 	}
 	if d.Files, err = s.labFiles(ctx, on("id"), args...); err != nil {
