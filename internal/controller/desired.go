@@ -18,8 +18,10 @@ import (
 // what is derived from it alone: read at 100 000 links it costs a second,
 // and it rarely changes. Every write to it moves the store's desired
 // revision on, whichever controller made it, so the copy is good while the
-// revision and the hosts' addresses are what it was read with. Hosts are
-// read anew each round: heartbeats change them all the time.
+// revision and the hosts' addresses are what it was read with; a write to
+// one lab's rows moves that lab's revision too, so only that lab need be
+// read again. Hosts are read anew each round: heartbeats change them all
+// the time.
 type heldState struct {
 	d *store.Desired // allocated; observe updates it in place
 	// links and mgmt are what could not be allocated, logged again each
@@ -203,17 +205,21 @@ func (c *Controller) patchLocked(ctx context.Context, k *heldState, revs store.R
 		Links: patch(was.Links, fresh.Links, labs, func(ls store.LinkState) string { return ls.LabID },
 			func(a, b store.LinkState) int { return strings.Compare(a.Name, b.Name) }),
 		Mappings: patch(was.Mappings, fresh.Mappings, labs, func(m store.MappingObservation) string { return m.Lab }, nil),
-		Files:    maps.Clone(was.Files),
+		Files:    map[string]map[string][]byte{},
 		Mgmt: patch(was.Mgmt, fresh.Mgmt, labs, func(m store.MgmtSegment) string { return m.LabID },
 			func(a, b store.MgmtSegment) int {
 				return cmp.Or(strings.Compare(a.LabID, b.LabID), strings.Compare(a.Host, b.Host))
 			}),
 	}
-	for _, l := range moved {
-		d.LabRevisions[l] = revs.Labs[l]
-		delete(d.Files, l)
+	for lab, f := range was.Files {
+		if !labs[lab] {
+			d.Files[lab] = f
+		}
 	}
 	maps.Copy(d.Files, fresh.Files)
+	for _, l := range moved {
+		d.LabRevisions[l] = revs.Labs[l]
+	}
 	nk := &heldState{d: &d}
 	gave, err := c.allocateLocked(ctx, nk)
 	if err != nil {
