@@ -30,41 +30,87 @@ type heldState struct {
 	// decls are every host's declaration without omissions, each with
 	// its digest, for the rounds that omit nothing.
 	decls map[string]*wire.HostDeclaration
-	// observed are the answers d was last observed with, to no change,
-	// and underlays the hosts' underlay checks then: the same answers
-	// on the same state and underlays would change nothing again.
+	// observed are the answers d was last observed with, and underlays
+	// the hosts' underlay checks then: the same answers on the same
+	// state and underlays would change nothing again. dirty are the
+	// labs read again since: their state is not the one observed.
 	observed  map[string]*hostAnswer
 	underlays map[string][]wire.UnderlayCheck
+	dirty     map[string]bool
 }
 
-// observedWith records that observing answers on d changed nothing.
+// observedWith records that d was observed with answers: observing them
+// again would change nothing.
 func (k *heldState) observedWith(answers map[string]*hostAnswer) {
 	k.observed = maps.Clone(answers)
 	k.underlays = map[string][]wire.UnderlayCheck{}
 	for _, h := range k.d.Hosts {
 		k.underlays[h.Name] = h.Underlay
 	}
+	k.dirty = nil
 }
 
-// unchanged reports whether answers are those d was last observed with
-// (the very same, or unknown for the same reason), from the same hosts,
-// and the hosts' underlays say what they said then.
+// unchanged reports whether answers are those d was last observed with,
+// on the same state, and the hosts' underlays say what they said then.
 func (k *heldState) unchanged(answers map[string]*hostAnswer) bool {
-	if len(answers) != len(k.observed) {
-		return false
-	}
+	return len(k.dirty) == 0 && len(answers) == len(k.observed) && len(k.changedHosts(answers)) == 0
+}
+
+// changedHosts returns the hosts whose answers are not those d was last
+// observed with (the very same, or unknown for the same reason), or
+// whose underlays do not say what they said then.
+func (k *heldState) changedHosts(answers map[string]*hostAnswer) map[string]bool {
+	out := map[string]bool{}
 	for host, a := range answers {
 		was := k.observed[host]
 		if was == nil || was != a && (a.unknown == "" || a.unknown != was.unknown) {
-			return false
+			out[host] = true
+		}
+	}
+	for host := range k.observed {
+		if answers[host] == nil {
+			out[host] = true
 		}
 	}
 	for _, h := range k.d.Hosts {
 		if !slices.EqualFunc(h.Underlay, k.underlays[h.Name], sameCheck) {
-			return false
+			out[h.Name] = true
 		}
 	}
-	return true
+	return out
+}
+
+// stale returns the labs whose observation answers may change: those
+// read again since d was observed, and those that span a host whose
+// answer or underlay changed. nil means every lab: d was never observed.
+func (k *heldState) stale(answers map[string]*hostAnswer) map[string]bool {
+	if k.observed == nil {
+		return nil
+	}
+	out := maps.Clone(k.dirty)
+	if out == nil {
+		out = map[string]bool{}
+	}
+	changed := k.changedHosts(answers)
+	if len(changed) == 0 {
+		return out
+	}
+	for _, n := range k.d.Nodes {
+		if changed[n.PlacedOn] {
+			out[n.Lab] = true
+		}
+	}
+	for _, ls := range k.d.Links {
+		if changed[ls.SourceHost] || changed[ls.TargetHost] {
+			out[ls.LabID] = true
+		}
+	}
+	for _, m := range k.d.Mgmt {
+		if changed[m.Host] || changed[m.Hub] {
+			out[m.LabID] = true
+		}
+	}
+	return out
 }
 
 // sameCheck reports whether two underlay checks found the same; when they
@@ -220,12 +266,18 @@ func (c *Controller) patchLocked(ctx context.Context, k *heldState, revs store.R
 	for _, l := range moved {
 		d.LabRevisions[l] = revs.Labs[l]
 	}
-	nk := &heldState{d: &d}
+	// The rest was observed as before: what the labs read again held
+	// then is no more.
+	nk := &heldState{d: &d, observed: k.observed, underlays: k.underlays, dirty: maps.Clone(k.dirty)}
 	gave, err := c.allocateLocked(ctx, nk)
 	if err != nil {
 		return nil, err
 	}
 	maps.Copy(labs, gave)
+	if nk.dirty == nil {
+		nk.dirty = map[string]bool{}
+	}
+	maps.Copy(nk.dirty, labs)
 	spanned := spans(*was, labs)
 	maps.Copy(spanned, spans(d, labs))
 	rebuilt := declarationsOf(d, nil, spanned)

@@ -171,6 +171,23 @@ func TestHeldStateFollowsOtherWriters(t *testing.T) {
 			if got, want := last()["hostC"].Digest, held.decls["hostC"].Digest; got != want {
 				t.Errorf("hostC was declared with digest %q in the end, %q before: want it unchanged", got, want)
 			}
+			// What the agents answered of lab1 since was observed: the
+			// cycles observe the labs that changed, not none.
+			v, err := c.store.LabView(ctx, "lab1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.State == store.LabStopping || v.State == store.LabStopped {
+				return
+			}
+			if v.State != store.LabRunning {
+				t.Errorf("lab1 is %s after the cycles: want running, as the agents hold it", v.State)
+			}
+			for _, ls := range v.Links {
+				if ls.ActualState != store.LinkUp {
+					t.Errorf("link %s is %s after the cycles: want up, as the agents hold it", ls.Name, ls.ActualState)
+				}
+			}
 		})
 	}
 }

@@ -674,10 +674,16 @@ func linkState(ls store.LinkState) (state, why string, partial []string) {
 // nodes left out of the round (omit: made again) and their link sides are
 // pending.
 func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]bool) store.Observations {
+	return observeLabs(d, answers, omit, nil)
+}
+
+// observeLabs observes as observe does, but only the labs in labs (every
+// lab when nil): what a round knows the others would not change.
+func observeLabs(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]bool, labs map[string]bool) store.Observations {
 	o := store.Observations{Answered: answered(answers)}
 	running := map[string]bool{}
 	for _, l := range d.Labs {
-		running[l.ID] = runs(l.State)
+		running[l.ID] = runs(l.State) && (labs == nil || labs[l.ID])
 	}
 	hosts := map[string]store.Host{}
 	for _, h := range d.Hosts {
@@ -778,7 +784,7 @@ func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]
 	if len(o.Mappings) > 0 {
 		d.Mappings = slices.Collect(maps.Values(held))
 	}
-	o.Mgmt = observeMgmt(d, answers)
+	o.Mgmt = observeMgmt(d, answers, labs)
 	return o
 }
 
