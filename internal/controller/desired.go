@@ -80,9 +80,9 @@ func (k *heldState) changedHosts(answers map[string]*hostAnswer) map[string]bool
 	return out
 }
 
-// stale returns the labs whose observation answers may change: those
-// read again since d was observed, and those that span a host whose
-// answer or underlay changed. nil means every lab: d was never observed.
+// stale returns the labs that observing answers may change: those read
+// again since d was observed, and those that span a host whose answer or
+// underlay changed. nil means every lab: d was never observed.
 func (k *heldState) stale(answers map[string]*hostAnswer) map[string]bool {
 	if k.observed == nil {
 		return nil
