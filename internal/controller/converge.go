@@ -251,9 +251,18 @@ func (c *Controller) declareInLine(ctx context.Context, h store.Host, decl wire.
 // others' follow from what was recorded), and stopping labs, which stop
 // once every host that held them answered a declaration without them.
 func (c *Controller) recordLabs(ctx context.Context, d store.Desired, answers map[string]*hostAnswer, stale map[string]bool) error {
-	nodes := byLab(d.Nodes, func(n store.LabNode) string { return n.Lab })
-	links := byLab(d.Links, func(ls store.LinkState) string { return ls.LabID })
-	mgmt := byLab(d.Mgmt, func(m store.MgmtSegment) string { return m.LabID })
+	var want map[string]bool // the labs whose states are worked out; nil: all
+	if stale != nil {
+		want = maps.Clone(stale)
+		for _, l := range d.Labs {
+			if l.State == store.LabStopping {
+				want[l.ID] = true
+			}
+		}
+	}
+	nodes := byLab(d.Nodes, func(n store.LabNode) string { return n.Lab }, want)
+	links := byLab(d.Links, func(ls store.LinkState) string { return ls.LabID }, want)
+	mgmt := byLab(d.Mgmt, func(m store.MgmtSegment) string { return m.LabID }, want)
 	stopping := false
 	for _, l := range d.Labs {
 		if l.State == store.LabStopping {
@@ -325,16 +334,22 @@ func (c *Controller) recordLabs(ctx context.Context, d store.Desired, answers ma
 	return nil
 }
 
-// byLab groups items by their lab, each group allocated once at its size:
-// grown by append, 200 000 nodes would be copied again and again.
-func byLab[T any](items []T, lab func(T) string) map[string][]T {
+// byLab groups items by their lab, of the labs in want (all when nil),
+// each group allocated once at its size: grown by append, 200 000 nodes
+// would be copied again and again.
+func byLab[T any](items []T, lab func(T) string, want map[string]bool) map[string][]T {
 	n := map[string]int{}
 	for _, it := range items {
-		n[lab(it)]++
+		if l := lab(it); want == nil || want[l] {
+			n[l]++
+		}
 	}
 	out := make(map[string][]T, len(n))
 	for _, it := range items {
 		l := lab(it)
+		if want != nil && !want[l] {
+			continue
+		}
 		if out[l] == nil {
 			out[l] = make([]T, 0, n[l])
 		}

@@ -762,9 +762,11 @@ func observeLabs(d *store.Desired, answers map[string]*hostAnswer, omit map[node
 			SourceStatus: ls.SourceStatus, SourceError: ls.SourceError, SourceAttached: ls.SourceAttached, SourceObserved: sa != nil && sa.unknown == "",
 			TargetStatus: ls.TargetStatus, TargetError: ls.TargetError, TargetAttached: ls.TargetAttached, TargetObserved: ta != nil && ta.unknown == ""})
 	}
-	held := map[ifaceKey]store.MappingObservation{}
+	held := map[ifaceKey]store.MappingObservation{} // of the labs observed
 	for _, m := range d.Mappings {
-		held[ifaceKey{m.Lab, m.Node, m.Iface}] = m
+		if running[m.Lab] {
+			held[ifaceKey{m.Lab, m.Node, m.Iface}] = m
+		}
 	}
 	for _, host := range o.Answered {
 		for k, ifc := range answers[host].ifaces {
@@ -782,7 +784,13 @@ func observeLabs(d *store.Desired, answers map[string]*hostAnswer, omit map[node
 		return cmp.Or(cmp.Compare(a.Lab, b.Lab), cmp.Compare(a.Node, b.Node), cmp.Compare(a.Iface, b.Iface))
 	})
 	if len(o.Mappings) > 0 {
-		d.Mappings = slices.Collect(maps.Values(held))
+		mappings := make([]store.MappingObservation, 0, len(d.Mappings)+len(o.Mappings))
+		for _, m := range d.Mappings {
+			if !running[m.Lab] {
+				mappings = append(mappings, m)
+			}
+		}
+		d.Mappings = slices.AppendSeq(mappings, maps.Values(held))
 	}
 	o.Mgmt = observeMgmt(d, answers, labs)
 	return o
