@@ -165,7 +165,7 @@ func (s *Store) UpdateLab(ctx context.Context, labID string, c LabChange) error 
 				return fmt.Errorf("add link %s: %w", l.Name(), err)
 			}
 		}
-		return s.bump(ctx, tx)
+		return s.bumpLabs(ctx, tx, map[string]bool{labID: true})
 	})
 }
 
@@ -208,8 +208,11 @@ func (s *Store) LabByName(ctx context.Context, nameOrID string) (Lab, error) {
 }
 
 // Labs lists every lab by name.
-func (s *Store) Labs(ctx context.Context) ([]Lab, error) {
-	rows, err := s.query(ctx, `SELECT id, name, state, state_error, created_at, mgmt_subnet FROM labs ORDER BY name`)
+func (s *Store) Labs(ctx context.Context) ([]Lab, error) { return s.labs(ctx, "1 = 1") }
+
+// labs lists the labs that where (with args) selects, by name.
+func (s *Store) labs(ctx context.Context, where string, args ...any) ([]Lab, error) {
+	rows, err := s.query(ctx, `SELECT id, name, state, state_error, created_at, mgmt_subnet FROM labs WHERE `+where+` ORDER BY name`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list labs: %w", err)
 	}
@@ -327,7 +330,12 @@ func (s *Store) nodes(ctx context.Context, size int, where string, args ...any) 
 
 // LabFiles returns the files shipped with each lab that has any, by lab id.
 func (s *Store) LabFiles(ctx context.Context) (map[string]map[string][]byte, error) {
-	rows, err := s.query(ctx, `SELECT id, files FROM labs WHERE files <> '{}'`)
+	return s.labFiles(ctx, "1 = 1")
+}
+
+// labFiles returns the files of the labs that where (with args) selects.
+func (s *Store) labFiles(ctx context.Context, where string, args ...any) (map[string]map[string][]byte, error) {
+	rows, err := s.query(ctx, `SELECT id, files FROM labs WHERE files <> '{}' AND `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read lab files: %w", err)
 	}
@@ -353,7 +361,7 @@ func (s *Store) SetLabState(ctx context.Context, labID, state, why string) error
 		if _, err := s.txExec(ctx, tx, `UPDATE labs SET state = ?, state_error = ? WHERE id = ?`, state, why, labID); err != nil {
 			return err
 		}
-		return s.bump(ctx, tx)
+		return s.bumpLabs(ctx, tx, map[string]bool{labID: true})
 	})
 	if err != nil {
 		return fmt.Errorf("set lab %s %s: %w", labID, state, err)
@@ -387,7 +395,7 @@ func (s *Store) SetPlacements(ctx context.Context, labID string, hosts map[strin
 				return fmt.Errorf("place %s: %w", node, err)
 			}
 		}
-		return s.bump(ctx, tx)
+		return s.bumpLabs(ctx, tx, map[string]bool{labID: true})
 	})
 }
 
