@@ -210,9 +210,8 @@ func (s *Store) Revisions(ctx context.Context) (Revisions, error) {
 }
 
 // bump moves the desired revision on, and Whole with it, inside a write's
-// transaction that is not one lab's own. It is the write's last
-// statement: the row stays locked until the commit, and a lock taken last
-// cannot close a cycle of waits with the write's others.
+// transaction (txDesired, which took the row first) that is not one lab's
+// own.
 func (s *Store) bump(ctx context.Context, tx *sql.Tx) error {
 	if _, err := s.txExec(ctx, tx, `UPDATE desired_revision SET value = value + 1, whole = whole + 1 WHERE id = 1`); err != nil {
 		return fmt.Errorf("move the desired revision on: %w", err)
@@ -221,8 +220,8 @@ func (s *Store) bump(ctx context.Context, tx *sql.Tx) error {
 }
 
 // bumpLabs moves on the revisions of the labs a write changed, then the
-// desired revision, as the write's last two statements (see bump). A
-// write that changed no row moves nothing.
+// desired revision, inside a write's transaction (txDesired). A write that
+// changed no row moves nothing.
 func (s *Store) bumpLabs(ctx context.Context, tx *sql.Tx, labs map[string]bool) error {
 	if len(labs) == 0 {
 		return nil
@@ -323,7 +322,7 @@ type TunnelRow struct {
 // VNIs still decides: a VNI taken by someone else fails the whole batch.
 func (s *Store) SaveAllocations(ctx context.Context, allocs []Allocation, tunnels []TunnelRow, dropTunnels []string) error {
 	t := now()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txDesired(ctx, func(tx *sql.Tx) error {
 		labs := map[string]bool{}
 		if len(allocs) > 0 {
 			arg, err := jsonArg(allocs)
@@ -450,7 +449,7 @@ type Observations struct {
 // the desired revision where it was; the rest moves their labs'.
 func (s *Store) RecordObservations(ctx context.Context, at time.Time, o Observations) error {
 	at = at.UTC()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txDesired(ctx, func(tx *sql.Tx) error {
 		labs := map[string]bool{}
 		if len(o.Answered) > 0 {
 			rows := make([]map[string]string, len(o.Answered))
@@ -546,7 +545,7 @@ type Teardown struct{ Host, Lab string }
 // stopping labs left without placements, and returns those.
 func (s *Store) ConfirmTeardowns(ctx context.Context, confirmed []Teardown) ([]string, error) {
 	var done []string
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txDesired(ctx, func(tx *sql.Tx) error {
 		labs := map[string]bool{}
 		if len(confirmed) > 0 {
 			rows := make([]map[string]string, len(confirmed))
@@ -601,7 +600,7 @@ func (s *Store) ConfirmTeardowns(ctx context.Context, confirmed []Teardown) ([]s
 // The agents drop the matching ports at the next declaration, since no one
 // declares them any more.
 func (s *Store) CleanupOrphans(ctx context.Context) (tunnels, links int64, err error) {
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.txDesired(ctx, func(tx *sql.Tx) error {
 		r, err := s.txExec(ctx, tx, `DELETE FROM vxlan_tunnels WHERE link_state_id IS NULL`)
 		if err != nil {
 			return fmt.Errorf("clean up tunnels: %w", err)

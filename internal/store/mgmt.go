@@ -70,7 +70,7 @@ func (a MgmtAllocation) Empty() bool {
 // at most three statements. A VNI taken by a segment of another lab fails
 // the whole batch.
 func (s *Store) SaveMgmt(ctx context.Context, a MgmtAllocation) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txDesired(ctx, func(tx *sql.Tx) error {
 		labs := map[string]bool{}
 		for _, n := range a.Addresses {
 			labs[n.Lab] = true

@@ -712,3 +712,76 @@ func TestRevision(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentDesiredWrites runs the leader's writes over two labs'
+// rows (observations, lab states, management addresses) against a
+// follower's edits of one of them, all at once: on PostgreSQL each takes
+// rows of a lab and the lab's own row, some in one order (an edit: the lab,
+// then its nodes), some in the other (addresses: nodes, then the lab's
+// revision), and none may fail waiting for another.
+func TestConcurrentDesiredWrites(t *testing.T) {
+	for name, mk := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			s := openStore(t, mk(t))
+			if _, err := s.RegisterHost(ctx, Host{Name: "hostA", Address: "http://a", DataIP: "10.0.0.1"}); err != nil {
+				t.Fatal(err)
+			}
+			labs := []string{"one", "two"}
+			for _, name := range labs {
+				lab := demo
+				lab.Name = name
+				if _, err := s.CreateLab(ctx, lab); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.SetPlacements(ctx, name, map[string]string{"r1": "hostA", "r2": "hostA", "r3": "hostA"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const rounds = 40
+			writers := []func(i int) error{
+				func(i int) error { // the leader's observations of both labs
+					status := LinkUp
+					if i%2 == 1 {
+						status = LinkDown
+					}
+					var nodes []NodeObservation
+					for _, lab := range labs {
+						for _, n := range []string{"r1", "r2", "r3"} {
+							nodes = append(nodes, NodeObservation{Lab: lab, Node: n, Status: status, Answered: true})
+						}
+					}
+					return s.RecordObservations(ctx, time.Now(), Observations{Answered: []string{"hostA"}, Nodes: nodes})
+				},
+				func(i int) error { // a follower's edits of one lab
+					return s.UpdateLab(ctx, "two", LabChange{ChangeNodes: []topology.Node{{Name: "r3", Kind: "linux", Exec: []string{fmt.Sprint(i)}}}})
+				},
+				func(i int) error { // lab states
+					return s.SetLabState(ctx, labs[i%2], LabRunning, "")
+				},
+				func(i int) error { // the leader's management addresses: node rows, then the lab's
+					return s.SaveMgmt(ctx, MgmtAllocation{Addresses: []NodeAddress{{Lab: "two", Node: "r3", Address: fmt.Sprintf("10.9.0.%d", 2+i%200)}}})
+				},
+			}
+			errs := make(chan error, len(writers)*rounds)
+			var wg sync.WaitGroup
+			for _, w := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range rounds {
+						if err := w(i); err != nil {
+							errs <- err
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+		})
+	}
+}
