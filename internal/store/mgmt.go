@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/netloom/netloom/internal/wire"
@@ -70,14 +69,7 @@ func (a MgmtAllocation) Empty() bool {
 // at most three statements. A VNI taken by a segment of another lab fails
 // the whole batch.
 func (s *Store) SaveMgmt(ctx context.Context, a MgmtAllocation) error {
-	err := s.txDesired(ctx, func(tx *sql.Tx) error {
-		labs := map[string]bool{}
-		for _, n := range a.Addresses {
-			labs[n.Lab] = true
-		}
-		for _, m := range slices.Concat(a.Segments, a.Drop) {
-			labs[m.LabID] = true
-		}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if len(a.Addresses) > 0 {
 			arg, err := jsonArg(a.Addresses)
 			if err != nil {
@@ -114,7 +106,7 @@ func (s *Store) SaveMgmt(ctx context.Context, a MgmtAllocation) error {
 				return fmt.Errorf("mgmt segments: %w", err)
 			}
 		}
-		return s.bumpLabs(ctx, tx, labs)
+		return s.bump(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("save mgmt allocations: %w", err)
@@ -132,9 +124,8 @@ type MgmtObservation struct {
 	Answered bool   `json:"ans"`
 }
 
-// recordMgmt writes the segments whose state changed, in one statement,
-// and adds their labs to labs.
-func (s *Store) recordMgmt(ctx context.Context, tx *sql.Tx, labs map[string]bool, at time.Time, obs []MgmtObservation) error {
+// recordMgmt writes the segments whose state changed, in one statement.
+func (s *Store) recordMgmt(ctx context.Context, tx *sql.Tx, at time.Time, obs []MgmtObservation) error {
 	if len(obs) == 0 {
 		return nil
 	}
@@ -142,10 +133,10 @@ func (s *Store) recordMgmt(ctx context.Context, tx *sql.Tx, labs map[string]bool
 	if err != nil {
 		return err
 	}
-	if err := s.txLabs(ctx, tx, labs, `UPDATE mgmt_segments SET status = j.st, error = j.err,
+	if _, err := s.txExec(ctx, tx, `UPDATE mgmt_segments SET status = j.st, error = j.err,
 		verified_at = CASE WHEN j.ans THEN `+s.ts()+` ELSE verified_at END
 		FROM `+s.jsonRows("lab text", "host text", "st text", "err text", "ans boolean")+`
-		WHERE mgmt_segments.lab_id = j.lab AND mgmt_segments.host_id = j.host RETURNING mgmt_segments.lab_id`, at, arg); err != nil {
+		WHERE mgmt_segments.lab_id = j.lab AND mgmt_segments.host_id = j.host`, at, arg); err != nil {
 		return fmt.Errorf("mgmt segments: %w", err)
 	}
 	return nil
