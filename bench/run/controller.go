@@ -19,8 +19,11 @@ import (
 )
 
 // cycleRuns is how many cycles each controller scenario times, after one
-// that allocates.
-const cycleRuns = 5
+// that allocates; changeRuns how many it times right after a change.
+const (
+	cycleRuns  = 5
+	changeRuns = 3
+)
 
 // deployment is the shape of a controller scenario: links cross-host links
 // split evenly over labs, each lab spread over its own hostsPerLab hosts.
@@ -41,20 +44,24 @@ func controllerScenarios(ctx context.Context) ([]row, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	sqliteQ := map[int]int64{}
-	var sqlite []time.Duration
+	sq := map[int]cycles{}
 	for _, links := range []int{1000, 10000} {
 		dsn := "sqlite://" + filepath.Join(dir, fmt.Sprintf("c%d.db", links))
-		samples, q, err := controllerCycle(ctx, dsn, deployment{hosts: 100, labs: 1, links: links})
+		got, err := controllerCycle(ctx, dsn, deployment{hosts: 100, labs: 1, links: links})
 		if err != nil {
 			return nil, fmt.Errorf("sqlite, %d links: %w", links, err)
 		}
-		sqlite, sqliteQ[links] = samples, q
+		sq[links] = got
 	}
+	sqlite := sq[10000].steady
 	cycle := row{scenario: "one controller cycle, 100 hosts × 10 000 links (agents faked)", target: "≤ 1 s", samples: sqlite,
 		ok: median(sqlite) <= time.Second}
 	q := row{scenario: "database statements per cycle", target: "independent of link count",
-		figure: fmt.Sprintf("%d at 1 000 links, %d at 10 000", sqliteQ[1000], sqliteQ[10000]), ok: sqliteQ[1000] == sqliteQ[10000]}
+		figure: fmt.Sprintf("%d at 1 000 links, %d at 10 000", sq[1000].steadyQ, sq[10000].steadyQ), ok: sq[1000].steadyQ == sq[10000].steadyQ}
+	sqChange := row{scenario: "one controller cycle after its lab changed (one link added), 100 hosts × 10 000 links; baseline: the steady cycle above",
+		target: "reported", samples: sq[10000].changed, baseline: sqlite, ok: true}
+	sqChangeQ := row{scenario: "database statements per cycle after a lab changed", target: "independent of link count",
+		figure: fmt.Sprintf("%d at 1 000 links, %d at 10 000", sq[1000].changedQ, sq[10000].changedQ), ok: sq[1000].changedQ == sq[10000].changedQ}
 
 	bed, err := testbed.New(ctx, testbed.Config{Name: "bench-postgres"})
 	if bed != nil {
@@ -67,55 +74,68 @@ func controllerScenarios(ctx context.Context) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	pgQ := map[int]int64{}
-	var pgSamples []time.Duration
+	pq := map[int]cycles{}
 	for _, links := range []int{1000, 100000} {
 		dsn, err := pg.CreateDatabase(ctx, fmt.Sprintf("c%d", links))
 		if err != nil {
 			return nil, err
 		}
-		samples, q, err := controllerCycle(ctx, dsn, deployment{hosts: 1000, labs: 100, links: links})
+		got, err := controllerCycle(ctx, dsn, deployment{hosts: 1000, labs: 100, links: links})
 		if err != nil {
 			return nil, fmt.Errorf("postgres, %d links: %w", links, err)
 		}
-		pgSamples, pgQ[links] = samples, q
+		pq[links] = got
 	}
+	pgSamples := pq[100000].steady
 	pgCycle := row{scenario: "one controller cycle, 1000 hosts × 100 000 links in 100 labs, PostgreSQL (agents faked); baseline: the SQLite 100 × 10 000 cycle above",
 		target: "≤ 2 s", samples: pgSamples, baseline: sqlite, ok: median(pgSamples) <= 2*time.Second}
 	pgQRow := row{scenario: "database statements per cycle, PostgreSQL", target: "same at 1 000 and 100 000 links",
-		figure: fmt.Sprintf("%d at 1 000 links, %d at 100 000", pgQ[1000], pgQ[100000]), ok: pgQ[1000] == pgQ[100000]}
-	return []row{cycle, q, pgCycle, pgQRow}, nil
+		figure: fmt.Sprintf("%d at 1 000 links, %d at 100 000", pq[1000].steadyQ, pq[100000].steadyQ), ok: pq[1000].steadyQ == pq[100000].steadyQ}
+	pgChange := row{scenario: "one controller cycle after one lab changed (one link added), 1000 hosts × 100 000 links, PostgreSQL; baseline: the steady PostgreSQL cycle above",
+		target: "reported", samples: pq[100000].changed, baseline: pgSamples, ok: true}
+	pgChangeQ := row{scenario: "database statements per cycle after one lab changed, PostgreSQL", target: "same at 1 000 and 100 000 links",
+		figure: fmt.Sprintf("%d at 1 000 links, %d at 100 000", pq[1000].changedQ, pq[100000].changedQ), ok: pq[1000].changedQ == pq[100000].changedQ}
+	return []row{cycle, q, sqChange, sqChangeQ, pgCycle, pgQRow, pgChange, pgChangeQ}, nil
+}
+
+// cycles is what controllerCycle measured: steady cycles, and cycles right
+// after one lab changed, each with the statements one sent on average.
+type cycles struct {
+	steady, changed   []time.Duration
+	steadyQ, changedQ int64
 }
 
 // controllerCycle stores a running deployment in the database at dsn,
-// runs one cycle that allocates it, then times cycleRuns cycles and
-// returns them with the statements each sent on average.
-func controllerCycle(ctx context.Context, dsn string, dep deployment) ([]time.Duration, int64, error) {
+// runs one cycle that allocates it, then times cycleRuns cycles; then
+// changeRuns times it adds a link to one lab through the store and times
+// the cycle that follows (after an untimed one that settles what that
+// cycle allocated).
+func controllerCycle(ctx context.Context, dsn string, dep deployment) (cycles, error) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.Open(ctx, dsn, log)
 	if err != nil {
-		return nil, 0, err
+		return cycles{}, err
 	}
 	defer st.Close()
 	c, err := controller.New(controller.Config{Listen: ":0", AgentToken: "a", APIToken: "b", AgentTimeout: 10 * time.Second, DeclareTimeout: time.Minute, MaxRequests: 64,
 		OfflineAfter: time.Hour, ReconcileInterval: time.Hour, ConvergeEvery: 1, MaxLabNodes: 5000, MaxLabLinks: 20000, Lease: time.Hour,
 		Advertise: benchController}, st, log)
 	if err != nil {
-		return nil, 0, err
+		return cycles{}, err
 	}
 	if st.Shared() { // the store declares only under the leader's lease
 		if holder, err := st.TakeLease(ctx, benchController, time.Hour); err != nil || holder != benchController {
-			return nil, 0, fmt.Errorf("take the lease: held by %q: %v", holder, err)
+			return cycles{}, fmt.Errorf("take the lease: held by %q: %v", holder, err)
 		}
 	}
 	agents, addrs, stop, err := fakeAgents(dep.hosts)
 	if err != nil {
-		return nil, 0, err
+		return cycles{}, err
 	}
 	defer stop()
 	for h, addr := range addrs {
 		if _, err := st.RegisterHost(ctx, store.Host{Name: fmt.Sprintf("h%d", h), Address: addr, DataIP: fmt.Sprintf("10.%d.%d.%d", 1+h/62500, h/250%250, h%250+1)}); err != nil {
-			return nil, 0, err
+			return cycles{}, err
 		}
 	}
 	per, span := dep.links/dep.labs, dep.hostsPerLab()
@@ -129,29 +149,46 @@ func controllerCycle(ctx context.Context, dsn string, dep deployment) ([]time.Du
 			placement[a], placement[b] = fmt.Sprintf("h%d", l*span+i%span), fmt.Sprintf("h%d", l*span+(i+1)%span)
 		}
 		if _, err := st.CreateLab(ctx, lab); err != nil {
-			return nil, 0, err
+			return cycles{}, err
 		}
 		if err := st.SetPlacements(ctx, lab.Name, placement); err != nil {
-			return nil, 0, err
+			return cycles{}, err
 		}
 		if err := st.SetLabState(ctx, lab.Name, store.LabRunning, ""); err != nil {
-			return nil, 0, err
+			return cycles{}, err
 		}
 	}
 	c.RunCycle(ctx, 1) // warm: tags, VNIs and tunnel rows allocated, states recorded
+	var out cycles
 	before := st.Queries()
-	var samples []time.Duration
 	for range cycleRuns {
 		start := time.Now()
 		c.RunCycle(ctx, 1)
-		samples = append(samples, time.Since(start))
+		out.steady = append(out.steady, time.Since(start))
 	}
+	out.steadyQ = (st.Queries() - before) / cycleRuns
+	var changedQ int64
+	for i := range changeRuns {
+		// A new link between two nodes of the lab, on an interface of
+		// their own: what a small edit of one lab's file stores.
+		add := topology.Link{A: topology.Endpoint{Node: "a0", Iface: fmt.Sprintf("eth%d", i+2)}, B: topology.Endpoint{Node: "b1", Iface: fmt.Sprintf("eth%d", i+2)}}
+		if err := st.UpdateLab(ctx, fmt.Sprintf("big%d-%d", dep.links, i%dep.labs), store.LabChange{AddLinks: []topology.Link{add}}); err != nil {
+			return cycles{}, err
+		}
+		before := st.Queries()
+		start := time.Now()
+		c.RunCycle(ctx, 1)
+		out.changed = append(out.changed, time.Since(start))
+		changedQ += st.Queries() - before
+		c.RunCycle(ctx, 1)
+	}
+	out.changedQ = changedQ / changeRuns
 	// A cycle that failed logs it, unseen. Calls are declarations, and
 	// health checks of a host slow to answer one.
-	if want := (cycleRuns + 1) * dep.hosts; agents.Calls() < want {
-		return nil, 0, fmt.Errorf("the agents got %d calls, want at least %d declarations", agents.Calls(), want)
+	if want := (cycleRuns + 2*changeRuns + 1) * dep.hosts; agents.Calls() < want {
+		return cycles{}, fmt.Errorf("the agents got %d calls, want at least %d declarations", agents.Calls(), want)
 	}
-	return samples, (st.Queries() - before) / cycleRuns, ctx.Err()
+	return out, ctx.Err()
 }
 
 // benchController is the id of the benchmark's controller, which holds
