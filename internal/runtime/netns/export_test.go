@@ -25,3 +25,12 @@ func TxChecksumOn(nsName, iface string) (bool, error) {
 	}
 	return on != 0, nil
 }
+
+// KeepsMark reports whether the runtime keeps a mark it read of the
+// namespace name.
+func (r *Runtime) KeepsMark(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.marks[name]
+	return ok
+}

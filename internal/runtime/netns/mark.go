@@ -72,7 +72,11 @@ func (r *Runtime) ownerOf(ns, lab, node string) (ownership, string, error) {
 // markOf returns the mark of the namespace name. A mark is set when the
 // namespace is made and never changes, so it is read once per namespace
 // (by device and inode): List, which runs on every convergence, opens only
-// the namespaces it has not seen. A namespace that is gone, or whose file
+// the namespaces it has not seen. Inode numbers of freed namespaces are
+// given out again, so the mark of a namespace this runtime deletes is
+// forgotten then (DeleteNode), and List forgets those gone by the time it
+// runs; a namespace deleted and made again under the same name by others
+// between two Lists can still pass for the old one. A namespace that is gone, or whose file
 // is no longer a mounted namespace (being deleted), wraps os.ErrNotExist.
 func (r *Runtime) markOf(name string) (string, error) {
 	st, err := mounted(name)
@@ -112,6 +116,13 @@ func mounted(name string) (unix.Stat_t, error) {
 		return st, fmt.Errorf("namespace %s: not mounted: %w", name, os.ErrNotExist)
 	}
 	return st, nil
+}
+
+// forgetMark drops the mark of the namespace name.
+func (r *Runtime) forgetMark(name string) {
+	r.mu.Lock()
+	delete(r.marks, name)
+	r.mu.Unlock()
 }
 
 // forgetMarks drops the marks of namespaces not in names.

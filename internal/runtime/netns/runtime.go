@@ -445,6 +445,10 @@ func (r *Runtime) DeleteNode(ctx context.Context, lab, name string) error {
 	if err := Delete(nsName); err != nil {
 		return err
 	}
+	// The kernel gives a later namespace the inode number of a freed
+	// one: a namespace made next under this name, by anyone, must have
+	// its mark read, not taken from this one's.
+	r.forgetMark(nsName)
 	r.log.Info("node deleted", "lab", lab, "node", name, "processes_ended", n)
 	return ctx.Err()
 }

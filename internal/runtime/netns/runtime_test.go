@@ -622,6 +622,35 @@ func TestOnlyMarkedNamespacesAreNodes(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a namespace made after the node's deletion is not the node", func(t *testing.T) {
+		// The kernel gives a new namespace a freed one's inode number, by
+		// which the runtime keeps marks: it must forget the mark of a
+		// namespace it deletes, or take a newcomer under the same name for
+		// the node.
+		ns := ident.NamespaceName(lab, "sq")
+		if _, err := rt.CreateNode(ctx, spec(lab, "sq", "eth1")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rt.List(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !rt.KeepsMark(ns) {
+			t.Fatalf("List kept no mark of %s", ns)
+		}
+		if err := rt.DeleteNode(ctx, lab, "sq"); err != nil {
+			t.Fatal(err)
+		}
+		if rt.KeepsMark(ns) {
+			t.Errorf("the mark of the deleted %s is kept", ns)
+		}
+		if err := netns.CreateMarked(ns, ""); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = netns.Delete(ns) })
+		if _, err := rt.CreateNode(ctx, spec(lab, "sq", "eth1")); err == nil || !strings.Contains(err.Error(), ns) {
+			t.Errorf("CreateNode over an unmarked %s: %v, want an error naming it", ns, err)
+		}
+	})
 	t.Run("a node without interfaces is listed", func(t *testing.T) {
 		if _, err := rt.CreateNode(ctx, spec(lab, "bare")); err != nil {
 			t.Fatal(err)
