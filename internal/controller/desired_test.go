@@ -17,7 +17,8 @@ import (
 // TestHeldStateFollowsOtherWriters: the leader keeps the desired state
 // between cycles, and a write made through another handle on the same
 // database (as a follower's API writes) reaches the agents at the next
-// cycle all the same.
+// cycle all the same. A write to one lab's rows is read again alone: the
+// hosts of other labs keep their declarations, digests and all.
 func TestHeldStateFollowsOtherWriters(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -26,6 +27,9 @@ func TestHeldStateFollowsOtherWriters(t *testing.T) {
 		// seen reports whether the hosts' last declarations carry the
 		// write.
 		seen func(last map[string]wire.HostDeclaration) bool
+		// partial says the write is lab1's alone: hostC, which holds
+		// only lab3, keeps its declaration.
+		partial bool
 	}{
 		{
 			name: "node changed",
@@ -36,6 +40,18 @@ func TestHeldStateFollowsOtherWriters(t *testing.T) {
 				i := slices.IndexFunc(last["hostA"].Nodes, func(n wire.DeclaredNode) bool { return n.Name == "r1" })
 				return i >= 0 && slices.Equal(last["hostA"].Nodes[i].Exec, []string{"true"})
 			},
+			partial: true,
+		},
+		{
+			name: "link added",
+			write: func(ctx context.Context, st *store.Store) error {
+				return st.UpdateLab(ctx, "lab1", store.LabChange{AddLinks: []topology.Link{
+					{A: topology.Endpoint{Node: "r1", Iface: "eth3"}, B: topology.Endpoint{Node: "r3", Iface: "eth3"}}}})
+			},
+			seen: func(last map[string]wire.HostDeclaration) bool {
+				return slices.ContainsFunc(last["hostB"].Tunnels, func(t wire.DeclaredTunnel) bool { return t.LinkID == "r1:eth3-r3:eth3" })
+			},
+			partial: true,
 		},
 		{
 			name: "node moved",
@@ -45,6 +61,7 @@ func TestHeldStateFollowsOtherWriters(t *testing.T) {
 			seen: func(last map[string]wire.HostDeclaration) bool {
 				return declares(last["hostA"], "r3") && !declares(last["hostB"], "r3")
 			},
+			partial: true,
 		},
 		{
 			name: "lab stopping",
@@ -54,6 +71,7 @@ func TestHeldStateFollowsOtherWriters(t *testing.T) {
 			seen: func(last map[string]wire.HostDeclaration) bool {
 				return len(last["hostA"].Nodes)+len(last["hostB"].Nodes) == 0
 			},
+			partial: true,
 		},
 		{
 			name: "lab deleted",
@@ -102,9 +120,11 @@ func TestHeldStateFollowsOtherWriters(t *testing.T) {
 			dsn := "sqlite://" + filepath.Join(t.TempDir(), "c.db")
 			st, log := testStoreAt(t, dsn)
 			c, _ := newTestControllerOn(t, st, log, time.Minute)
-			agents := map[string]*agenttest.Converged{"hostA": {}, "hostB": {}}
-			serveHosts(t, c, map[string]http.Handler{"hostA": agents["hostA"], "hostB": agents["hostB"]})
+			agents := map[string]*agenttest.Converged{"hostA": {}, "hostB": {}, "hostC": {}}
+			serveHosts(t, c, map[string]http.Handler{"hostA": agents["hostA"], "hostB": agents["hostB"], "hostC": agents["hostC"]})
 			applyAndWait(t, c, threeNodes)
+			applyAndWait(t, c, topology.Lab{Name: "lab3", Nodes: []topology.Node{{Name: "t1", Kind: "linux", Host: "hostC"}, {Name: "t2", Kind: "linux", Host: "hostC"}},
+				Links: []topology.Link{{A: topology.Endpoint{Node: "t1", Iface: "eth1"}, B: topology.Endpoint{Node: "t2", Iface: "eth1"}}}})
 			last := func() map[string]wire.HostDeclaration {
 				out := map[string]wire.HostDeclaration{}
 				for name, a := range agents {
@@ -131,6 +151,42 @@ func TestHeldStateFollowsOtherWriters(t *testing.T) {
 			c.cycle(ctx, 1)
 			if !tt.seen(last()) {
 				t.Errorf("the next cycle declared %+v: want the change made through the other handle", last())
+			}
+			if !tt.partial {
+				return
+			}
+			if c.held == held || c.held.decls["hostC"] != held.decls["hostC"] {
+				t.Errorf("lab1's change built hostC's declaration again: want lab1 read and its hosts declared again alone")
+			}
+			if got, want := last()["hostC"].Digest, held.decls["hostC"].Digest; got != want || want == "" {
+				t.Errorf("hostC was declared with digest %q after lab1 changed, %q before: want it unchanged", got, want)
+			}
+			// The cycles that follow settle what that one allocated and
+			// observed, lab1's alone, and keep hostC's declaration.
+			c.cycle(ctx, 1)
+			c.cycle(ctx, 1)
+			if c.held.decls["hostC"] != held.decls["hostC"] || c.held.d.Whole != held.d.Whole {
+				t.Errorf("the cycles after lab1's change read everything again or declared hostC again")
+			}
+			if got, want := last()["hostC"].Digest, held.decls["hostC"].Digest; got != want {
+				t.Errorf("hostC was declared with digest %q in the end, %q before: want it unchanged", got, want)
+			}
+			// What the agents answered of lab1 since was observed: the
+			// cycles observe the labs that changed, not none.
+			v, err := c.store.LabView(ctx, "lab1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.State == store.LabStopping || v.State == store.LabStopped {
+				return
+			}
+			if v.State != store.LabRunning {
+				t.Errorf("lab1 is %s after the cycles: want running, as the agents hold it", v.State)
+			}
+			for _, ls := range v.Links {
+				if ls.ActualState != store.LinkUp {
+					t.Errorf("link %s is %s after the cycles: want up, as the agents hold it", ls.Name, ls.ActualState)
+				}
 			}
 		})
 	}

@@ -394,10 +394,10 @@ func (a *hostAnswer) mgmtStatus(s store.MgmtSegment, segs []store.MgmtSegment) (
 }
 
 // observeMgmt turns the answers of a round into the management segments
-// whose state changed, and updates d to match. A segment whose host
-// converged is an error still while the underlay does not carry its
-// tunnels.
-func observeMgmt(d *store.Desired, answers map[string]*hostAnswer) []store.MgmtObservation {
+// whose state changed, of the labs in labs (every lab when nil), and
+// updates d to match. A segment whose host converged is an error still
+// while the underlay does not carry its tunnels.
+func observeMgmt(d *store.Desired, answers map[string]*hostAnswer, labs map[string]bool) []store.MgmtObservation {
 	hosts := map[string]store.Host{}
 	for _, h := range d.Hosts {
 		hosts[h.Name] = h
@@ -406,7 +406,7 @@ func observeMgmt(d *store.Desired, answers map[string]*hostAnswer) []store.MgmtO
 	for i := range d.Mgmt {
 		s := &d.Mgmt[i]
 		a := answers[s.Host]
-		if a == nil {
+		if a == nil || labs != nil && !labs[s.LabID] {
 			continue
 		}
 		st, why := a.mgmtStatus(*s, d.Mgmt)
