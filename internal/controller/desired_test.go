@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/netloom/netloom/internal/agent/agenttest"
 	"github.com/netloom/netloom/internal/store"
 	"github.com/netloom/netloom/internal/topology"
@@ -117,14 +119,7 @@ func TestHeldStateFollowsOtherWriters(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			dsn := "sqlite://" + filepath.Join(t.TempDir(), "c.db")
-			st, log := testStoreAt(t, dsn)
-			c, _ := newTestControllerOn(t, st, log, time.Minute)
-			agents := map[string]*agenttest.Converged{"hostA": {}, "hostB": {}, "hostC": {}}
-			serveHosts(t, c, map[string]http.Handler{"hostA": agents["hostA"], "hostB": agents["hostB"], "hostC": agents["hostC"]})
-			applyAndWait(t, c, threeNodes)
-			applyAndWait(t, c, topology.Lab{Name: "lab3", Nodes: []topology.Node{{Name: "t1", Kind: "linux", Host: "hostC"}, {Name: "t2", Kind: "linux", Host: "hostC"}},
-				Links: []topology.Link{{A: topology.Endpoint{Node: "t1", Iface: "eth1"}, B: topology.Endpoint{Node: "t2", Iface: "eth1"}}}})
+			c, agents, dsn := twoLabs(t, "hostC")
 			last := func() map[string]wire.HostDeclaration {
 				out := map[string]wire.HostDeclaration{}
 				for name, a := range agents {
@@ -192,7 +187,87 @@ func TestHeldStateFollowsOtherWriters(t *testing.T) {
 	}
 }
 
+// twoLabs starts a controller on a fresh SQLite database, with hosts A, B
+// and C answering as converged, and deploys lab1 (threeNodes: hostA and
+// hostB) and lab3, whose t1 runs on t1Host and t2 on hostC. It returns the
+// controller, the hosts' agents and the database's DSN, for another
+// handle.
+func twoLabs(t *testing.T, t1Host string) (*Controller, map[string]*agenttest.Converged, string) {
+	t.Helper()
+	dsn := "sqlite://" + filepath.Join(t.TempDir(), "c.db")
+	st, log := testStoreAt(t, dsn)
+	c, _ := newTestControllerOn(t, st, log, time.Minute)
+	agents := map[string]*agenttest.Converged{"hostA": {}, "hostB": {}, "hostC": {}}
+	serveHosts(t, c, map[string]http.Handler{"hostA": agents["hostA"], "hostB": agents["hostB"], "hostC": agents["hostC"]})
+	applyAndWait(t, c, threeNodes)
+	applyAndWait(t, c, topology.Lab{Name: "lab3", Nodes: []topology.Node{{Name: "t1", Kind: "linux", Host: t1Host}, {Name: "t2", Kind: "linux", Host: "hostC"}},
+		Links: []topology.Link{{A: topology.Endpoint{Node: "t1", Iface: "eth1"}, B: topology.Endpoint{Node: "t2", Iface: "eth1"}}}})
+	return c, agents, dsn
+}
+
 // declares reports whether a host declaration has the node.
 func declares(d wire.HostDeclaration, node string) bool {
 	return slices.ContainsFunc(d.Nodes, func(n wire.DeclaredNode) bool { return n.Name == node })
+}
+
+// TestPatchedDeclarationsMatchFullRead: after another handle's write to one
+// lab, the next cycle builds again only the hosts that lab spans, and each
+// of them gets the declaration a full reread builds, what other labs hold
+// there included. lab3's management network has its hub on hostB and a
+// spoke on hostC: when lab1 leaves hostB, hostB is built again without
+// hostC, and must keep its end of lab3's tunnel to hostC.
+func TestPatchedDeclarationsMatchFullRead(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		write func(ctx context.Context, st *store.Store) error
+	}{
+		{
+			name: "node moved off another lab's hub",
+			write: func(ctx context.Context, st *store.Store) error {
+				return st.SetPlacements(ctx, "lab1", map[string]string{"r3": "hostA"})
+			},
+		},
+		{
+			name: "node moved onto another lab's hub",
+			write: func(ctx context.Context, st *store.Store) error {
+				return st.SetPlacements(ctx, "lab1", map[string]string{"r1": "hostB"})
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			c, agents, dsn := twoLabs(t, "hostB")
+			c.cycle(ctx, 1)
+			c.cycle(ctx, 1)
+			held := c.held
+
+			other, _ := testStoreAt(t, dsn)
+			if err := tt.write(ctx, other); err != nil {
+				t.Fatal(err)
+			}
+			c.cycle(ctx, 1)
+			if c.held == nil || c.held == held || c.held.d.Whole != held.d.Whole {
+				t.Fatal("lab1's change was not read again alone: this test needs the patched path")
+			}
+			d, err := other.Desired(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(d.Mgmt, func(m store.MgmtSegment) bool { return m.LabID == "lab3" && m.Host == "hostC" && m.Hub == "hostB" }) {
+				t.Fatalf("lab3's management segments %+v: want hostC's tunnel to the hub hostB", d.Mgmt)
+			}
+			want := hostDeclarations(d, nil)
+			for host, a := range agents {
+				got := a.Declared()
+				decl := got[len(got)-1]
+				decl.Generation, decl.Digest, decl.SameAs, decl.AnswerDigest = nil, "", "", ""
+				if diff := cmp.Diff(*want[host], decl); diff != "" {
+					t.Errorf("%s was declared, against a full reread (-want +got):\n%s", host, diff)
+				}
+			}
+		})
+	}
 }

@@ -336,12 +336,13 @@ func declareMgmt(d store.Desired, decls map[string]*wire.HostDeclaration, declar
 			Addresses: []string{n.MgmtAddress + "/" + fmt.Sprint(hp.Bits())}})
 	}
 	for _, s := range d.Mgmt {
-		if decls[s.Host] == nil {
-			continue
+		// A spoke whose host is not being declared still has its
+		// tunnel's end on the hub, when the hub is.
+		if decls[s.Host] != nil {
+			hn := hostNode(s.Host, s.LabID)
+			hn.Interfaces = append(hn.Interfaces, wire.DeclaredInterface{Name: ident.MgmtIface(s.LabID), VLANTag: s.Tag, MTU: mtus[s.LabID],
+				Addresses: []string{s.Address}})
 		}
-		hn := hostNode(s.Host, s.LabID)
-		hn.Interfaces = append(hn.Interfaces, wire.DeclaredInterface{Name: ident.MgmtIface(s.LabID), VLANTag: s.Tag, MTU: mtus[s.LabID],
-			Addresses: []string{s.Address}})
 		if s.Hub == "" || s.VNI == nil {
 			continue
 		}
