@@ -199,20 +199,29 @@ func (c *Controller) recordLocked(ctx context.Context, r *round, answers map[str
 		if !slices.ContainsFunc(d.Labs, func(l store.Lab) bool { return l.State == store.LabStopping }) {
 			return nil // running labs' states follow from d alone, recorded
 		}
-		return c.recordLabs(ctx, *d, answers)
+		return c.recordLabs(ctx, *d, answers, nil)
+	}
+	// On the held state, only the labs whose rows or hosts' answers
+	// changed since it was observed can change.
+	held := k != nil && k.d == d && r.omit == nil
+	var labs map[string]bool
+	if held {
+		labs = k.stale(answers)
 	}
 	// observe updates d, which may be the held copy: what it recorded moves
 	// the revision on, and the copy goes with any failure to record.
-	o := observe(d, answers, r.omit)
+	o := observeLabs(d, answers, r.omit, labs)
 	if err := c.store.RecordObservations(ctx, time.Now(), o); err != nil {
 		c.held = nil
 		return err
 	}
-	if err := c.recordLabs(ctx, *d, answers); err != nil {
+	if err := c.recordLabs(ctx, *d, answers, labs); err != nil {
 		c.held = nil
 		return err
 	}
-	if k != nil && k.d == d && r.omit == nil && len(o.Links)+len(o.Nodes)+len(o.Mappings)+len(o.Mgmt) == 0 {
+	if held {
+		// Observing is idempotent: d now holds what these answers say,
+		// and the labs it changed are read again, dirty, next round.
 		k.observedWith(answers)
 	}
 	return nil
@@ -238,18 +247,28 @@ func (c *Controller) declareInLine(ctx context.Context, h store.Host, decl wire.
 }
 
 // recordLabs writes the states of labs that changed: running labs from
-// their nodes and links, and stopping labs, which stop once every host that
-// held them answered a declaration without them.
-func (c *Controller) recordLabs(ctx context.Context, d store.Desired, answers map[string]*hostAnswer) error {
-	nodes := byLab(d.Nodes, func(n store.LabNode) string { return n.Lab })
-	links := byLab(d.Links, func(ls store.LinkState) string { return ls.LabID })
-	mgmt := byLab(d.Mgmt, func(m store.MgmtSegment) string { return m.LabID })
+// their nodes and links (those in stale alone, every one when nil: the
+// others' follow from what was recorded), and stopping labs, which stop
+// once every host that held them answered a declaration without them.
+func (c *Controller) recordLabs(ctx context.Context, d store.Desired, answers map[string]*hostAnswer, stale map[string]bool) error {
+	var want map[string]bool // the labs whose states are worked out; nil: all
+	if stale != nil {
+		want = maps.Clone(stale)
+		for _, l := range d.Labs {
+			if l.State == store.LabStopping {
+				want[l.ID] = true
+			}
+		}
+	}
+	nodes := byLab(d.Nodes, func(n store.LabNode) string { return n.Lab }, want)
+	links := byLab(d.Links, func(ls store.LinkState) string { return ls.LabID }, want)
+	mgmt := byLab(d.Mgmt, func(m store.MgmtSegment) string { return m.LabID }, want)
 	stopping := false
 	for _, l := range d.Labs {
 		if l.State == store.LabStopping {
 			stopping = true
 		}
-		if !runs(l.State) {
+		if !runs(l.State) || stale != nil && !stale[l.ID] {
 			continue
 		}
 		state, why := labState(nodes[l.ID], links[l.ID], mgmt[l.ID])
@@ -315,16 +334,22 @@ func (c *Controller) recordLabs(ctx context.Context, d store.Desired, answers ma
 	return nil
 }
 
-// byLab groups items by their lab, each group allocated once at its size:
-// grown by append, 200 000 nodes would be copied again and again.
-func byLab[T any](items []T, lab func(T) string) map[string][]T {
+// byLab groups items by their lab, of the labs in want (all when nil),
+// each group allocated once at its size: grown by append, 200 000 nodes
+// would be copied again and again.
+func byLab[T any](items []T, lab func(T) string, want map[string]bool) map[string][]T {
 	n := map[string]int{}
 	for _, it := range items {
-		n[lab(it)]++
+		if l := lab(it); want == nil || want[l] {
+			n[l]++
+		}
 	}
 	out := make(map[string][]T, len(n))
 	for _, it := range items {
 		l := lab(it)
+		if want != nil && !want[l] {
+			continue
+		}
 		if out[l] == nil {
 			out[l] = make([]T, 0, n[l])
 		}

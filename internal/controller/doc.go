@@ -28,8 +28,10 @@
 //     state (W-3); tunnel rows hold the hosts' current addresses (W-9);
 //   - the leader keeps the desired state, its allocations and declarations
 //     between rounds (desired.go) only while the store's desired revision
-//     and the hosts' addresses are those it was read with, and starts each
-//     term without it: a follower's writes go to the database alone.
+//     and the hosts' addresses are those it was read with, reading again
+//     the labs whose revisions moved (and declaring again their hosts)
+//     while no other write did, and starts each term without it: a
+//     follower's writes go to the database alone.
 //
 // Design notes: the pure half of a round (allocate, hostDeclarations,
 // observe, linkState, labState in state.go) does no I/O and is tested on

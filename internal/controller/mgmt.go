@@ -336,12 +336,13 @@ func declareMgmt(d store.Desired, decls map[string]*wire.HostDeclaration, declar
 			Addresses: []string{n.MgmtAddress + "/" + fmt.Sprint(hp.Bits())}})
 	}
 	for _, s := range d.Mgmt {
-		if decls[s.Host] == nil {
-			continue
+		// A spoke whose host is not being declared still has its
+		// tunnel's end on the hub, when the hub is.
+		if decls[s.Host] != nil {
+			hn := hostNode(s.Host, s.LabID)
+			hn.Interfaces = append(hn.Interfaces, wire.DeclaredInterface{Name: ident.MgmtIface(s.LabID), VLANTag: s.Tag, MTU: mtus[s.LabID],
+				Addresses: []string{s.Address}})
 		}
-		hn := hostNode(s.Host, s.LabID)
-		hn.Interfaces = append(hn.Interfaces, wire.DeclaredInterface{Name: ident.MgmtIface(s.LabID), VLANTag: s.Tag, MTU: mtus[s.LabID],
-			Addresses: []string{s.Address}})
 		if s.Hub == "" || s.VNI == nil {
 			continue
 		}
@@ -394,10 +395,10 @@ func (a *hostAnswer) mgmtStatus(s store.MgmtSegment, segs []store.MgmtSegment) (
 }
 
 // observeMgmt turns the answers of a round into the management segments
-// whose state changed, and updates d to match. A segment whose host
-// converged is an error still while the underlay does not carry its
-// tunnels.
-func observeMgmt(d *store.Desired, answers map[string]*hostAnswer) []store.MgmtObservation {
+// whose state changed, of the labs in labs (every lab when nil), and
+// updates d to match. A segment whose host converged is an error still
+// while the underlay does not carry its tunnels.
+func observeMgmt(d *store.Desired, answers map[string]*hostAnswer, labs map[string]bool) []store.MgmtObservation {
 	hosts := map[string]store.Host{}
 	for _, h := range d.Hosts {
 		hosts[h.Name] = h
@@ -406,7 +407,7 @@ func observeMgmt(d *store.Desired, answers map[string]*hostAnswer) []store.MgmtO
 	for i := range d.Mgmt {
 		s := &d.Mgmt[i]
 		a := answers[s.Host]
-		if a == nil {
+		if a == nil || labs != nil && !labs[s.LabID] {
 			continue
 		}
 		st, why := a.mgmtStatus(*s, d.Mgmt)

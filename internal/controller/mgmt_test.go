@@ -146,7 +146,7 @@ func TestAllocateMgmt(t *testing.T) {
 			a.tunnels[linkKey{"lab1", ident.MgmtLink("hostB")}] = wire.TunnelResult{Status: wire.StatusError, Error: &why}
 		}
 	}
-	obs := observeMgmt(&d, answers)
+	obs := observeMgmt(&d, answers, nil)
 	if len(obs) != 2 || obs[0].Status != store.LinkUp || obs[1].Status != store.LinkError || !strings.Contains(obs[1].Error, "boom") {
 		t.Errorf("observations %+v", obs)
 	}
@@ -158,7 +158,7 @@ func TestAllocateMgmt(t *testing.T) {
 	// blocked: neither end is up.
 	answers["hostB"].tunnels[linkKey{"lab1", ident.MgmtLink("hostB")}] = wire.TunnelResult{Status: wire.StatusConverged}
 	d.Hosts[0].Underlay = []wire.UnderlayCheck{{PeerIP: "10.0.0.2", Status: wire.UnderlayPortBlocked}}
-	obs = observeMgmt(&d, answers)
+	obs = observeMgmt(&d, answers, nil)
 	if len(obs) != 2 || obs[0].Status != store.LinkError || obs[1].Status != store.LinkError || !strings.Contains(obs[0].Error, "VXLAN port blocked") {
 		t.Errorf("observations across a blocked underlay %+v", obs)
 	}

@@ -410,6 +410,12 @@ func keepBridgeSides(ls store.LinkState, sb bool, sh, th string, btag map[nodeKe
 // Every lab in the database is in every declaration's scope, so what a
 // destroyed or edited lab left on a host goes.
 func hostDeclarations(d store.Desired, omit map[nodeKey]bool) map[string]*wire.HostDeclaration {
+	return declarationsOf(d, omit, nil)
+}
+
+// declarationsOf builds the declarations of the hosts in only (every
+// host when nil), as hostDeclarations does.
+func declarationsOf(d store.Desired, omit map[nodeKey]bool, only map[string]bool) map[string]*wire.HostDeclaration {
 	labs := []string{}
 	running := map[string]bool{}
 	for _, l := range d.Labs {
@@ -420,8 +426,10 @@ func hostDeclarations(d store.Desired, omit map[nodeKey]bool) map[string]*wire.H
 	decls := map[string]*wire.HostDeclaration{}
 	ips := map[string]string{}
 	for _, h := range d.Hosts {
-		decls[h.Name] = &wire.HostDeclaration{Nodes: []wire.DeclaredNode{}, Tunnels: []wire.DeclaredTunnel{}, DeclaredLabs: labs}
 		ips[h.Name] = h.DataIP
+		if only == nil || only[h.Name] {
+			decls[h.Name] = &wire.HostDeclaration{Nodes: []wire.DeclaredNode{}, Tunnels: []wire.DeclaredTunnel{}, DeclaredLabs: labs}
+		}
 	}
 	declared := map[nodeKey]at{}
 	hostNodes := map[labHost]int{}
@@ -666,10 +674,16 @@ func linkState(ls store.LinkState) (state, why string, partial []string) {
 // nodes left out of the round (omit: made again) and their link sides are
 // pending.
 func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]bool) store.Observations {
+	return observeLabs(d, answers, omit, nil)
+}
+
+// observeLabs observes as observe does, but only the labs in labs (every
+// lab when nil): what a round knows the others would not change.
+func observeLabs(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]bool, labs map[string]bool) store.Observations {
 	o := store.Observations{Answered: answered(answers)}
 	running := map[string]bool{}
 	for _, l := range d.Labs {
-		running[l.ID] = runs(l.State)
+		running[l.ID] = runs(l.State) && (labs == nil || labs[l.ID])
 	}
 	hosts := map[string]store.Host{}
 	for _, h := range d.Hosts {
@@ -748,9 +762,11 @@ func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]
 			SourceStatus: ls.SourceStatus, SourceError: ls.SourceError, SourceAttached: ls.SourceAttached, SourceObserved: sa != nil && sa.unknown == "",
 			TargetStatus: ls.TargetStatus, TargetError: ls.TargetError, TargetAttached: ls.TargetAttached, TargetObserved: ta != nil && ta.unknown == ""})
 	}
-	held := map[ifaceKey]store.MappingObservation{}
+	held := map[ifaceKey]store.MappingObservation{} // of the labs observed
 	for _, m := range d.Mappings {
-		held[ifaceKey{m.Lab, m.Node, m.Iface}] = m
+		if running[m.Lab] {
+			held[ifaceKey{m.Lab, m.Node, m.Iface}] = m
+		}
 	}
 	for _, host := range o.Answered {
 		for k, ifc := range answers[host].ifaces {
@@ -768,9 +784,15 @@ func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]
 		return cmp.Or(cmp.Compare(a.Lab, b.Lab), cmp.Compare(a.Node, b.Node), cmp.Compare(a.Iface, b.Iface))
 	})
 	if len(o.Mappings) > 0 {
-		d.Mappings = slices.Collect(maps.Values(held))
+		mappings := make([]store.MappingObservation, 0, len(d.Mappings)+len(o.Mappings))
+		for _, m := range d.Mappings {
+			if !running[m.Lab] {
+				mappings = append(mappings, m)
+			}
+		}
+		d.Mappings = slices.AppendSeq(mappings, maps.Values(held))
 	}
-	o.Mgmt = observeMgmt(d, answers)
+	o.Mgmt = observeMgmt(d, answers, labs)
 	return o
 }
 

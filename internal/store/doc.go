@@ -17,8 +17,14 @@
 //   - vxlan_tunnels.port_name is written wherever a tunnel row is written;
 //     readers compute it when an old row has NULL;
 //   - every write to what Desired returns, hosts aside, moves the desired
-//     revision on in its own transaction (bump, its last statement), so a
-//     reader may keep what it read while Revision has not moved.
+//     revision on in its own transaction (txDesired, which takes the
+//     revision's row before anything else, so such writes never wait on
+//     each other in a cycle), so a
+//     reader may keep what it read while Revision has not moved; a write
+//     to one lab's rows moves that lab's revision (bumpLabs, from the rows
+//     it wrote), any other moves Whole (bump), so a reader may read again
+//     only the labs that moved (Revisions, DesiredLabs) while Whole has
+//     not.
 //
 // Design notes: queries are written once with ? placeholders and rebound to
 // $n for PostgreSQL; the SQL is the portable subset both speak. Timestamps

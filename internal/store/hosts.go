@@ -133,7 +133,7 @@ func (s *Store) Host(ctx context.Context, name string) (Host, error) {
 // error until deployed again, and it returns the labs.
 func (s *Store) DeleteHost(ctx context.Context, name string, force bool) ([]string, error) {
 	var labs []string
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txDesired(ctx, func(tx *sql.Tx) error {
 		rows, err := s.txQuery(ctx, tx, `SELECT DISTINCT lab_id FROM node_placements WHERE host_id = ? ORDER BY lab_id`, name)
 		if err != nil {
 			return err

@@ -29,7 +29,7 @@ const (
 // and port names and VNIs follow from the name.
 func (s *Store) CreateLab(ctx context.Context, l topology.Lab) (Lab, error) {
 	lab := Lab{ID: l.Name, Name: l.Name, State: LabStopped, CreatedAt: now()}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txDesired(ctx, func(tx *sql.Tx) error {
 		if _, err := s.txExec(ctx, tx, `INSERT INTO labs (id, name, state, created_at, files, mgmt_subnet) VALUES (?, ?, ?, ?, ?, ?)`,
 			lab.ID, lab.Name, lab.State, lab.CreatedAt, jsonFiles(l.Files), l.Mgmt.Subnet); err != nil {
 			if isUnique(err) {
@@ -124,7 +124,7 @@ func (c LabChange) Empty() bool {
 // placements and mappings; the next declaration to their hosts removes them
 // there.
 func (s *Store) UpdateLab(ctx context.Context, labID string, c LabChange) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.txDesired(ctx, func(tx *sql.Tx) error {
 		for _, name := range c.RemoveLinks {
 			for _, q := range []string{`DELETE FROM link_states WHERE lab_id = ? AND link_name = ?`, `DELETE FROM links WHERE lab_id = ? AND link_name = ?`} {
 				if _, err := s.txExec(ctx, tx, q, labID, name); err != nil {
@@ -165,7 +165,7 @@ func (s *Store) UpdateLab(ctx context.Context, labID string, c LabChange) error 
 				return fmt.Errorf("add link %s: %w", l.Name(), err)
 			}
 		}
-		return s.bump(ctx, tx)
+		return s.bumpLabs(ctx, tx, map[string]bool{labID: true})
 	})
 }
 
@@ -208,8 +208,11 @@ func (s *Store) LabByName(ctx context.Context, nameOrID string) (Lab, error) {
 }
 
 // Labs lists every lab by name.
-func (s *Store) Labs(ctx context.Context) ([]Lab, error) {
-	rows, err := s.query(ctx, `SELECT id, name, state, state_error, created_at, mgmt_subnet FROM labs ORDER BY name`)
+func (s *Store) Labs(ctx context.Context) ([]Lab, error) { return s.labs(ctx, "1 = 1") }
+
+// labs lists the labs that where (with args) selects, by name.
+func (s *Store) labs(ctx context.Context, where string, args ...any) ([]Lab, error) {
+	rows, err := s.query(ctx, `SELECT id, name, state, state_error, created_at, mgmt_subnet FROM labs WHERE `+where+` ORDER BY name`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list labs: %w", err)
 	}
@@ -327,7 +330,12 @@ func (s *Store) nodes(ctx context.Context, size int, where string, args ...any) 
 
 // LabFiles returns the files shipped with each lab that has any, by lab id.
 func (s *Store) LabFiles(ctx context.Context) (map[string]map[string][]byte, error) {
-	rows, err := s.query(ctx, `SELECT id, files FROM labs WHERE files <> '{}'`)
+	return s.labFiles(ctx, "1 = 1")
+}
+
+// labFiles returns the files of the labs that where (with args) selects.
+func (s *Store) labFiles(ctx context.Context, where string, args ...any) (map[string]map[string][]byte, error) {
+	rows, err := s.query(ctx, `SELECT id, files FROM labs WHERE files <> '{}' AND `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read lab files: %w", err)
 	}
@@ -349,11 +357,11 @@ func (s *Store) LabFiles(ctx context.Context) (map[string]map[string][]byte, err
 
 // SetLabState records a lab's state and why.
 func (s *Store) SetLabState(ctx context.Context, labID, state, why string) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txDesired(ctx, func(tx *sql.Tx) error {
 		if _, err := s.txExec(ctx, tx, `UPDATE labs SET state = ?, state_error = ? WHERE id = ?`, state, why, labID); err != nil {
 			return err
 		}
-		return s.bump(ctx, tx)
+		return s.bumpLabs(ctx, tx, map[string]bool{labID: true})
 	})
 	if err != nil {
 		return fmt.Errorf("set lab %s %s: %w", labID, state, err)
@@ -363,7 +371,7 @@ func (s *Store) SetLabState(ctx context.Context, labID, state, why string) error
 
 // DeleteLab removes a lab and everything of it.
 func (s *Store) DeleteLab(ctx context.Context, labID string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.txDesired(ctx, func(tx *sql.Tx) error {
 		res, err := s.txExec(ctx, tx, `DELETE FROM labs WHERE id = ?`, labID)
 		if err != nil {
 			return fmt.Errorf("delete lab: %w", err)
@@ -378,7 +386,7 @@ func (s *Store) DeleteLab(ctx context.Context, labID string) error {
 // SetPlacements records where nodes run (node → host): new placements and
 // moves, each pending until its host answers a declaration.
 func (s *Store) SetPlacements(ctx context.Context, labID string, hosts map[string]string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.txDesired(ctx, func(tx *sql.Tx) error {
 		for node, host := range hosts {
 			_, err := s.txExec(ctx, tx, `INSERT INTO node_placements (id, lab_id, node_name, host_id, status) VALUES (?, ?, ?, ?, ?)
 				ON CONFLICT (lab_id, node_name) DO UPDATE SET host_id = excluded.host_id, status = excluded.status,
@@ -387,7 +395,7 @@ func (s *Store) SetPlacements(ctx context.Context, labID string, hosts map[strin
 				return fmt.Errorf("place %s: %w", node, err)
 			}
 		}
-		return s.bump(ctx, tx)
+		return s.bumpLabs(ctx, tx, map[string]bool{labID: true})
 	})
 }
 

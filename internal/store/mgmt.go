@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/netloom/netloom/internal/wire"
@@ -69,7 +70,14 @@ func (a MgmtAllocation) Empty() bool {
 // at most three statements. A VNI taken by a segment of another lab fails
 // the whole batch.
 func (s *Store) SaveMgmt(ctx context.Context, a MgmtAllocation) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txDesired(ctx, func(tx *sql.Tx) error {
+		labs := map[string]bool{}
+		for _, n := range a.Addresses {
+			labs[n.Lab] = true
+		}
+		for _, m := range slices.Concat(a.Segments, a.Drop) {
+			labs[m.LabID] = true
+		}
 		if len(a.Addresses) > 0 {
 			arg, err := jsonArg(a.Addresses)
 			if err != nil {
@@ -106,7 +114,7 @@ func (s *Store) SaveMgmt(ctx context.Context, a MgmtAllocation) error {
 				return fmt.Errorf("mgmt segments: %w", err)
 			}
 		}
-		return s.bump(ctx, tx)
+		return s.bumpLabs(ctx, tx, labs)
 	})
 	if err != nil {
 		return fmt.Errorf("save mgmt allocations: %w", err)
@@ -124,8 +132,9 @@ type MgmtObservation struct {
 	Answered bool   `json:"ans"`
 }
 
-// recordMgmt writes the segments whose state changed, in one statement.
-func (s *Store) recordMgmt(ctx context.Context, tx *sql.Tx, at time.Time, obs []MgmtObservation) error {
+// recordMgmt writes the segments whose state changed, in one statement,
+// and adds their labs to labs.
+func (s *Store) recordMgmt(ctx context.Context, tx *sql.Tx, labs map[string]bool, at time.Time, obs []MgmtObservation) error {
 	if len(obs) == 0 {
 		return nil
 	}
@@ -133,10 +142,10 @@ func (s *Store) recordMgmt(ctx context.Context, tx *sql.Tx, at time.Time, obs []
 	if err != nil {
 		return err
 	}
-	if _, err := s.txExec(ctx, tx, `UPDATE mgmt_segments SET status = j.st, error = j.err,
+	if err := s.txLabs(ctx, tx, labs, `UPDATE mgmt_segments SET status = j.st, error = j.err,
 		verified_at = CASE WHEN j.ans THEN `+s.ts()+` ELSE verified_at END
 		FROM `+s.jsonRows("lab text", "host text", "st text", "err text", "ans boolean")+`
-		WHERE mgmt_segments.lab_id = j.lab AND mgmt_segments.host_id = j.host`, at, arg); err != nil {
+		WHERE mgmt_segments.lab_id = j.lab AND mgmt_segments.host_id = j.host RETURNING mgmt_segments.lab_id`, at, arg); err != nil {
 		return fmt.Errorf("mgmt segments: %w", err)
 	}
 	return nil

@@ -16,7 +16,7 @@ import (
 var migrationFiles embed.FS
 
 // latestVersion is the schema version this build brings databases to.
-const latestVersion = 12
+const latestVersion = 13
 
 // migrator returns a goose provider over the embedded SQL migrations plus
 // the Go ones, without goose's global registry.

@@ -260,6 +260,24 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// txDesired runs a write to the desired state in one transaction that
+// first takes the desired revision's row, which the write moves on last.
+// Every such write then waits for the others at that one row before it
+// locks anything else: on PostgreSQL, a write that locked a lab's rows
+// and then its lab row (to move its revision) could otherwise wait in a
+// cycle with one that took the same two the other way round. SQLite runs
+// one write at a time anyway.
+func (s *Store) txDesired(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if s.postgres {
+			if _, err := s.txExec(ctx, tx, `SELECT value FROM desired_revision WHERE id = 1 FOR UPDATE`); err != nil {
+				return fmt.Errorf("wait for the desired revision: %w", err)
+			}
+		}
+		return fn(tx)
+	})
+}
+
 // sortRows sorts rows by cmp, moving each row once: the rows a convergence
 // round reads are hundreds of bytes wide, and a sort that swaps them moves
 // each many times.

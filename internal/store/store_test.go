@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -421,6 +422,12 @@ func TestMigrationUpgrade(t *testing.T) {
 			if r, err := s.Revision(ctx); err != nil || r != 0 {
 				t.Errorf("after migration 12: desired revision %d, %v; want 0", r, err)
 			}
+			if err := s.migrateTo(ctx, 13); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := s.Revisions(ctx); err != nil || r.Whole != 0 || len(r.Labs) == 0 || slices.Max(slices.Collect(maps.Values(r.Labs))) != 0 {
+				t.Errorf("after migration 13: revisions %+v, %v; want every lab's and whole at 0", r, err)
+			}
 			if v, _ := s.Version(ctx); v != latestVersion {
 				t.Errorf("version %d, want %d", v, latestVersion)
 			}
@@ -592,44 +599,73 @@ func TestDesiredOrder(t *testing.T) {
 
 // TestRevision: every write to what Desired returns moves the desired
 // revision on, and what leaves it as it was (answer times, hosts, a
-// cleanup or a teardown with nothing to do) does not.
+// cleanup or a teardown with nothing to do) does not. A write to one
+// lab's rows moves that lab's revision alone, and DesiredLabs reads it
+// back; any other moves Whole.
 func TestRevision(t *testing.T) {
+	const (
+		none  = ""
+		lab   = "lab"
+		whole = "whole"
+	)
 	for name, mk := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			s := openStore(t, mk(t))
+			other := topology.Lab{Name: "other", Nodes: []topology.Node{{Name: "x", Kind: "linux"}}}
+			if _, err := s.CreateLab(ctx, other); err != nil {
+				t.Fatal(err)
+			}
 			steps := []struct {
 				name  string
 				write func() error
-				moves bool
+				moves string // none, lab (demo's alone) or whole
 			}{
-				{"create lab", func() error { _, err := s.CreateLab(ctx, demo); return err }, true},
+				{"create lab", func() error { _, err := s.CreateLab(ctx, demo); return err }, whole},
 				{"register host", func() error {
 					_, err := s.RegisterHost(ctx, Host{Name: "hostA", Address: "http://a", DataIP: "10.0.0.1"})
 					return err
-				}, false},
+				}, none},
 				{"place", func() error {
 					return s.SetPlacements(ctx, "demo", map[string]string{"r1": "hostA", "r2": "hostA", "r3": "hostA"})
-				}, true},
-				{"lab state", func() error { return s.SetLabState(ctx, "demo", LabRunning, "") }, true},
+				}, lab},
+				{"lab state", func() error { return s.SetLabState(ctx, "demo", LabRunning, "") }, lab},
 				{"answer times", func() error {
 					return s.RecordObservations(ctx, time.Now(), Observations{Answered: []string{"hostA"}})
-				}, false},
+				}, none},
 				{"node observed", func() error {
 					return s.RecordObservations(ctx, time.Now(), Observations{Answered: []string{"hostA"},
 						Nodes: []NodeObservation{{Lab: "demo", Node: "r1", Status: LinkUp, Answered: true}}})
-				}, true},
-				{"nothing to clean up", func() error { _, _, err := s.CleanupOrphans(ctx); return err }, false},
-				{"no teardown", func() error { _, err := s.ConfirmTeardowns(ctx, nil); return err }, false},
+				}, lab},
+				{"link allocated", func() error {
+					d, err := s.DesiredLabs(ctx, []string{"demo"})
+					if err != nil {
+						return err
+					}
+					return s.SaveAllocations(ctx, []Allocation{{LinkStateID: d.Links[0].ID, SourceHost: "hostA", TargetHost: "hostA",
+						SourceTag: 7, TargetTag: 7, MTU: 1500}}, nil, nil)
+				}, lab},
+				{"link observed", func() error {
+					d, err := s.DesiredLabs(ctx, []string{"demo"})
+					if err != nil {
+						return err
+					}
+					return s.RecordObservations(ctx, time.Now(), Observations{Links: []LinkObservation{{LinkStateID: d.Links[0].ID, Actual: LinkUp}}})
+				}, lab},
+				{"management allocated", func() error {
+					return s.SaveMgmt(ctx, MgmtAllocation{Addresses: []NodeAddress{{Lab: "demo", Node: "r1", Address: "10.9.0.2"}}})
+				}, lab},
+				{"nothing to clean up", func() error { _, _, err := s.CleanupOrphans(ctx); return err }, none},
+				{"no teardown", func() error { _, err := s.ConfirmTeardowns(ctx, nil); return err }, none},
 				{"lab edited", func() error {
 					return s.UpdateLab(ctx, "demo", LabChange{ChangeNodes: []topology.Node{{Name: "r3", Kind: "linux", Exec: []string{"true"}}}})
-				}, true},
-				{"host removed", func() error { _, err := s.DeleteHost(ctx, "hostA", true); return err }, true},
-				{"lab deleted", func() error { return s.DeleteLab(ctx, "demo") }, true},
+				}, lab},
+				{"host removed", func() error { _, err := s.DeleteHost(ctx, "hostA", true); return err }, whole},
+				{"lab deleted", func() error { return s.DeleteLab(ctx, "demo") }, whole},
 			}
 			for _, st := range steps {
-				before, err := s.Revision(ctx)
+				before, err := s.Revisions(ctx)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -640,9 +676,111 @@ func TestRevision(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if moved := d.Revision != before; moved != st.moves {
-					t.Errorf("%s: revision %d → %d; want moved %v", st.name, before, d.Revision, st.moves)
+				moved := none
+				switch {
+				case d.Whole != before.Whole:
+					moved = whole
+				case d.Revision != before.Value && d.LabRevisions["demo"] != before.Labs["demo"]:
+					moved = lab
+				case d.Revision != before.Value:
+					moved = "the revision alone"
 				}
+				if moved != st.moves {
+					t.Errorf("%s: moved %q (revisions %+v → %d, %d, %v); want %q", st.name, moved, before, d.Revision, d.Whole, d.LabRevisions, st.moves)
+				}
+				if d.LabRevisions["other"] != before.Labs["other"] {
+					t.Errorf("%s: moved the other lab's revision", st.name)
+				}
+				if st.moves != lab {
+					continue
+				}
+				// What the write changed reads back with the lab alone.
+				part, err := s.DesiredLabs(ctx, []string{"demo"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				only := func(ls []LabNode) []LabNode {
+					return slices.DeleteFunc(slices.Clone(ls), func(n LabNode) bool { return n.Lab != "demo" })
+				}
+				if diff := cmp.Diff(only(d.Nodes), part.Nodes); diff != "" || len(part.Labs) != 1 || part.Labs[0] != d.Labs[0] {
+					t.Errorf("%s: DesiredLabs read labs %+v, nodes (-full +lab):\n%s", st.name, part.Labs, diff)
+				}
+				if diff := cmp.Diff(d.Links, part.Links); diff != "" {
+					t.Errorf("%s: DesiredLabs read links (-full +lab):\n%s", st.name, diff)
+				}
+			}
+		})
+	}
+}
+
+// TestConcurrentDesiredWrites runs the leader's writes over two labs'
+// rows (observations, lab states, management addresses) against a
+// follower's edits of one of them, all at once: on PostgreSQL each takes
+// rows of a lab and the lab's own row, some in one order (an edit: the lab,
+// then its nodes), some in the other (addresses: nodes, then the lab's
+// revision), and none may fail waiting for another.
+func TestConcurrentDesiredWrites(t *testing.T) {
+	for name, mk := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			s := openStore(t, mk(t))
+			if _, err := s.RegisterHost(ctx, Host{Name: "hostA", Address: "http://a", DataIP: "10.0.0.1"}); err != nil {
+				t.Fatal(err)
+			}
+			labs := []string{"one", "two"}
+			for _, name := range labs {
+				lab := demo
+				lab.Name = name
+				if _, err := s.CreateLab(ctx, lab); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.SetPlacements(ctx, name, map[string]string{"r1": "hostA", "r2": "hostA", "r3": "hostA"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const rounds = 40
+			writers := []func(i int) error{
+				func(i int) error { // the leader's observations of both labs
+					status := LinkUp
+					if i%2 == 1 {
+						status = LinkDown
+					}
+					var nodes []NodeObservation
+					for _, lab := range labs {
+						for _, n := range []string{"r1", "r2", "r3"} {
+							nodes = append(nodes, NodeObservation{Lab: lab, Node: n, Status: status, Answered: true})
+						}
+					}
+					return s.RecordObservations(ctx, time.Now(), Observations{Answered: []string{"hostA"}, Nodes: nodes})
+				},
+				func(i int) error { // a follower's edits of one lab
+					return s.UpdateLab(ctx, "two", LabChange{ChangeNodes: []topology.Node{{Name: "r3", Kind: "linux", Exec: []string{fmt.Sprint(i)}}}})
+				},
+				func(i int) error { // lab states
+					return s.SetLabState(ctx, labs[i%2], LabRunning, "")
+				},
+				func(i int) error { // the leader's management addresses: node rows, then the lab's
+					return s.SaveMgmt(ctx, MgmtAllocation{Addresses: []NodeAddress{{Lab: "two", Node: "r3", Address: fmt.Sprintf("10.9.0.%d", 2+i%200)}}})
+				},
+			}
+			errs := make(chan error, len(writers)*rounds)
+			var wg sync.WaitGroup
+			for _, w := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range rounds {
+						if err := w(i); err != nil {
+							errs <- err
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
 			}
 		})
 	}
