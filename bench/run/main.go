@@ -77,18 +77,37 @@ func run(ctx context.Context, n int, outPath, only string) error {
 			return fmt.Errorf("%s scenarios: %w", g.name, err)
 		}
 	}
-	report := render(rows, n)
+	report := render(rows, n, previous(outPath))
 	fmt.Print(report)
 	return os.WriteFile(outPath, []byte(report), 0o644)
 }
 
-func render(rows []row, n int) string {
+// previous reads the netloom column of the results file about to be
+// replaced, by scenario, so each row shows what it measured last time; a
+// missing or unreadable file gives none.
+func previous(path string) map[string]string {
+	out := map[string]string{}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		cells := strings.Split(line, " | ")
+		if len(cells) >= 3 && strings.HasPrefix(cells[0], "| ") {
+			out[strings.TrimPrefix(cells[0], "| ")] = cells[2]
+		}
+	}
+	return out
+}
+
+func render(rows []row, n int, prev map[string]string) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "# Benchmarks (DESIGN §10)\n\nMeasured by `go run ./bench/run -n %d` on %s, %s, %d CPUs, %s, %s.\n"+
 		"Each row is the median of %d runs on fresh simulated hosts, with the spread (min–max); the baseline runs in the same loop.\n\n",
 		n, time.Now().UTC().Format("2006-01-02 15:04 UTC"), host, runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH, runtime.Version(), n)
-	b.WriteString("| scenario | target | netloom | baseline | ratio | met |\n|---|---|---|---|---|---|\n")
+	b.WriteString("The previous column is this row's netloom figure in the results file this run replaced (- for a new scenario).\n\n")
+	b.WriteString("| scenario | target | netloom | baseline | ratio | met | previous |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		got, base, ratio := r.figure, "-", "-"
 		if len(r.samples) > 0 {
@@ -105,7 +124,11 @@ func render(rows []row, n int) string {
 		if !r.ok {
 			met = "**no**"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.scenario, r.target, got, base, ratio, met)
+		was, ok := prev[r.scenario]
+		if !ok {
+			was = "-"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", r.scenario, r.target, got, base, ratio, met, was)
 	}
 	return b.String()
 }
