@@ -706,7 +706,7 @@ func TestFullChecksums(t *testing.T) {
 				t.Run(tt.name, func(t *testing.T) {
 					// A lab per case: the host pseudo-node is one per lab,
 					// and its ends share the host's namespace.
-					caseLab := lab + "f" + strconv.Itoa(i)
+					caseLab := "f" + strconv.Itoa(i) + lab // swept with the bed: named after it
 					for k, full := range tt.steps {
 						s := runtime.NodeSpec{Lab: caseLab, Name: r.node, FullChecksums: full}
 						for j := range k + 1 {
