@@ -44,10 +44,6 @@ func sides(ls store.LinkState) [2]side {
 		{ls.TargetHost, ls.TargetNode, ls.TargetIface, ls.TargetTag, ls.TargetMAC}}
 }
 
-// VXLANOverhead is what VXLAN over IPv4 adds to a frame: outer IP, UDP,
-// VXLAN and inner Ethernet headers.
-const VXLANOverhead = 50
-
 // defaultMTU is a link's MTU when its lab file names none, and the most a
 // cross-host link gets by default.
 const defaultMTU = 1500
@@ -62,13 +58,13 @@ func linkMTU(asked int, fragment bool, a, b string, underlay map[string]int) (in
 		return cmp.Or(asked, defaultMTU), nil
 	}
 	ua, ub := cmp.Or(underlay[a], defaultMTU), cmp.Or(underlay[b], defaultMTU)
-	fits := min(ua, ub) - VXLANOverhead
+	fits := min(ua, ub) - wire.VXLANOverhead
 	switch {
 	case asked == 0:
 		return min(fits, defaultMTU), nil
 	case asked > fits && !fragment:
 		return fits, fmt.Errorf("mtu %d needs %d-byte packets on the underlay between %s (MTU %d) and %s (MTU %d): at most %d fits (or allow-fragmentation: true)",
-			asked, asked+VXLANOverhead, a, ua, b, ub, fits)
+			asked, asked+wire.VXLANOverhead, a, ua, b, ub, fits)
 	}
 	return asked, nil
 }

@@ -14,6 +14,11 @@ const (
 	MaxPortLen = 15
 )
 
+// VXLANOverhead is what VXLAN over IPv4 (the only underlay a data IP may
+// be) adds to a frame: outer IPv4 (20), UDP (8), VXLAN (8) and the inner
+// Ethernet header (14). A link's MTU plus it is what the underlay must carry.
+const VXLANOverhead = 50
+
 // isName reports whether s has 1 to max characters of [A-Za-z0-9_.-] and
 // of extra. A loop, not a regular expression: a declaration of thousands
 // of tunnels checks three names per tunnel.

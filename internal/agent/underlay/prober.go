@@ -16,10 +16,6 @@ import (
 	"github.com/netloom/netloom/internal/wire"
 )
 
-// Overhead is what VXLAN over IPv4 adds to an inner IP packet: outer IPv4
-// (20), UDP (8), VXLAN (8) and the inner Ethernet header (14).
-const Overhead = 50
-
 // smallSize is the outer size of the probe that tells a blocked port from
 // a short path.
 const smallSize = 128
@@ -144,13 +140,13 @@ type probes struct {
 // checkPeer probes one peer: the three first probes at once, then, when
 // only the size failed, a search for the size that passes.
 func (p *Prober) checkPeer(ctx context.Context, host, probe *pinger, peer Peer) wire.UnderlayCheck {
-	need := peer.LinkMTU + Overhead
+	need := peer.LinkMTU + wire.VXLANOverhead
 	small := min(smallSize, need)
 	var r probes
 	var wg sync.WaitGroup
-	wg.Go(func() { r.host = host.echo(ctx, peer.IP, smallSize-Overhead, p.cfg.Timeout) })
-	wg.Go(func() { r.small = probe.echo(ctx, peer.IP, small-Overhead, p.cfg.Timeout) })
-	wg.Go(func() { r.need = probe.echo(ctx, peer.IP, need-Overhead, p.cfg.Timeout) })
+	wg.Go(func() { r.host = host.echo(ctx, peer.IP, smallSize-wire.VXLANOverhead, p.cfg.Timeout) })
+	wg.Go(func() { r.small = probe.echo(ctx, peer.IP, small-wire.VXLANOverhead, p.cfg.Timeout) })
+	wg.Go(func() { r.need = probe.echo(ctx, peer.IP, need-wire.VXLANOverhead, p.cfg.Timeout) })
 	wg.Wait()
 	r.small = r.small || r.need // what passes large passes small: the small ones were lost
 	if r.small && !r.need {
@@ -158,7 +154,7 @@ func (p *Prober) checkPeer(ctx context.Context, host, probe *pinger, peer Peer) 
 			ok := make([]bool, len(sizes))
 			var wg sync.WaitGroup
 			for i, s := range sizes {
-				wg.Go(func() { ok[i] = probe.echo(ctx, peer.IP, s-Overhead, p.cfg.Timeout) })
+				wg.Go(func() { ok[i] = probe.echo(ctx, peer.IP, s-wire.VXLANOverhead, p.cfg.Timeout) })
 			}
 			wg.Wait()
 			return ok

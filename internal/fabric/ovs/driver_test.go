@@ -38,11 +38,17 @@ func newHost(t *testing.T) (*testbed.Bed, *testbed.Host, *Driver) {
 	return bed, h, newDriver(t, h)
 }
 
-func newDriver(t *testing.T, h *testbed.Host) *Driver {
+// newDriver starts a driver on h, its configuration changed by each of
+// opts.
+func newDriver(t *testing.T, h *testbed.Host, opts ...func(*Config)) *Driver {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	d, err := New(ctx, Config{OVSDB: h.OVSDB(), Bridge: bridgeName, Datapath: DatapathAuto, Netns: h.Netns}, quiet())
+	cfg := Config{OVSDB: h.OVSDB(), Bridge: bridgeName, Datapath: DatapathAuto, Netns: h.Netns}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	d, err := New(ctx, cfg, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/netloom/netloom/internal/fabric"
 	"github.com/netloom/netloom/internal/fabric/ovs/vswitchd"
 	"github.com/netloom/netloom/internal/ident"
+	"github.com/netloom/netloom/internal/wire"
 )
 
 // Observe reads the bridge's ports from the monitor cache, once an echo has
@@ -111,20 +112,11 @@ func ovsTunnels(ports map[string]cachedPort, egressMTU map[string]int) map[strin
 			dev.DstPort = port
 		}
 		if mtu := egressMTU[p.status[egressKey]]; mtu > 0 {
-			dev.MaxMTU = mtu - vxlanOverhead(dev.Remote)
+			dev.MaxMTU = mtu - wire.VXLANOverhead
 		}
 		devs[name] = dev
 	}
 	return devs
-}
-
-// vxlanOverhead is what VXLAN adds to a frame: outer IP, UDP, VXLAN and
-// the inner Ethernet header.
-func vxlanOverhead(remote netip.Addr) int {
-	if remote.Is6() {
-		return 70
-	}
-	return 50
 }
 
 // vxlanType is the interface type of OVS's own VXLAN ports.

@@ -1,7 +1,6 @@
 package ovs
 
 import (
-	"context"
 	"net/netip"
 	"strings"
 	"testing"
@@ -22,14 +21,7 @@ func TestOVSTunnels(t *testing.T) {
 		t.Fatal(err)
 	}
 	open := func() *Driver {
-		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-		defer cancel()
-		d, err := New(ctx, Config{OVSDB: h.OVSDB(), Bridge: bridgeName, Datapath: DatapathNetdev, Netns: h.Netns, Tunnels: TunnelsOVS}, quiet())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(d.Close)
-		return d
+		return newDriver(t, h, func(c *Config) { c.Datapath, c.Tunnels = DatapathNetdev, TunnelsOVS })
 	}
 	d := open()
 	if tso, err := h.VSCtl(t.Context(), "get", "Open_vSwitch", ".", "other_config"); err != nil || strings.Contains(tso, tsoKey+"=\"true\"") {
