@@ -101,7 +101,7 @@ func (c *converger) converge(ctx context.Context, in planInput, next hostState, 
 		now := time.Now()
 		c.ended.Store(&now)
 	}()
-	seen := c.drift.sequence() // events recorded so far are in what Observe reads
+	seen, drifted := c.drift.mark() // events recorded so far are in what Observe reads
 	obs, err := c.driver.Observe(ctx)
 	if err != nil {
 		c.m.skipped.Inc()
@@ -123,6 +123,7 @@ func (c *converger) converge(ctx context.Context, in planInput, next hostState, 
 	c.carryOut(ctx, &hp, in)
 	if len(hp.failures()) == 0 {
 		c.covered = max(c.covered, seen)
+		hp.drifted = drifted
 	}
 	c.held, c.generation = next, gen
 	c.signalHeld()
@@ -386,6 +387,13 @@ func (c *converger) repair(ctx context.Context, cause string) error {
 	}
 	if !hp.changed() {
 		return nil
+	}
+	// Events recorded after this repair was called for and before it
+	// observed the host are its own: it repaired what they did, and the
+	// repair they woke will find nothing. Name it after the least of all,
+	// so that a burst is counted alike whichever repair meets it.
+	if hp.drifted != "" && hp.drifted < cause {
+		cause = hp.drifted
 	}
 	c.m.repairs.WithLabelValues(cause).Inc()
 	c.m.duration.Observe(time.Since(start).Seconds())

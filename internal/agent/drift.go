@@ -58,11 +58,16 @@ func (d *drift) force(cause string) {
 	d.record(func() { d.causes[cause], d.forced = true, true })
 }
 
-// sequence returns how many events were recorded so far.
-func (d *drift) sequence() uint64 {
+// mark returns how many events were recorded so far, and the least cause
+// among those not yet taken: what a convergence that observes the host now
+// covers.
+func (d *drift) mark() (seq uint64, least string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.seq
+	if len(d.causes) > 0 {
+		least = slices.Min(slices.Collect(maps.Keys(d.causes)))
+	}
+	return d.seq, least
 }
 
 // gathered is what drift held at one take.

@@ -77,20 +77,7 @@ func TestNodeEvents(t *testing.T) {
 	if got := images.Dump(); got != held {
 		t.Fatalf("declared: %q, want %q", got, held)
 	}
-	repairs := func(cause string) float64 {
-		fams, err := a.m.reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range fams {
-			for _, m := range f.GetMetric() {
-				if f.GetName() == "netloom_agent_repairs_total" && m.GetLabel()[0].GetValue() == cause {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-		return 0
-	}
+	repairs := func(cause string) float64 { return repairCount(t, a.m, cause) }
 
 	images.Kill("lab-1", "c1")
 	images.events <- runtime.Event{Lab: "lab-1", Node: "other", Cause: "container died"}
@@ -166,5 +153,56 @@ func TestDriftCovered(t *testing.T) {
 		if got := c.relevant(c.drift.take()); got != tt.relevant {
 			t.Errorf("%s: relevant %v, want %v", tt.name, got, tt.relevant)
 		}
+	}
+}
+
+// repairCount returns the repairs m counted under cause.
+func repairCount(t *testing.T, m *metrics, cause string) float64 {
+	t.Helper()
+	fams, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			if f.GetName() == "netloom_agent_repairs_total" && m.GetLabel()[0].GetValue() == cause {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// TestRepairNamedByDrift: a repair is counted under the least cause of the
+// events recorded before it observed the host, not only of those that
+// called for it: a repair already on its way when a container is killed
+// repairs the kill, and the repair the kill wakes finds nothing.
+func TestRepairNamedByDrift(t *testing.T) {
+	t.Parallel()
+	c, f := newTestConverger(t)
+	t1 := tun("lab-1", 1)
+	declareT(t, c, t1)
+	tests := []struct {
+		name    string
+		pending []string // causes recorded before the repair observes
+		want    string
+	}{
+		{"no events meanwhile", nil, "health"},
+		{"a lesser cause meanwhile", []string{"container died"}, "container died"},
+		{"a greater cause meanwhile", []string{"resync"}, "health"},
+	}
+	for _, tt := range tests {
+		f.DeletePort(t1.PortName)
+		for _, cause := range tt.pending {
+			c.drift.force(cause)
+		}
+		before := repairCount(t, c.m, tt.want)
+		if err := c.repair(t.Context(), "health"); err != nil {
+			t.Fatal(err)
+		}
+		if got := repairCount(t, c.m, tt.want) - before; got != 1 {
+			t.Errorf("%s: %v repairs counted under %q, want 1", tt.name, got, tt.want)
+		}
+		c.drift.take()
 	}
 }

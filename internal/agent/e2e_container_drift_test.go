@@ -3,6 +3,7 @@ package agent_test
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,12 @@ import (
 // and passing traffic: the repair must come from Docker's events (its cause
 // says so), not from the host end's disappearance, which after a stop can
 // take many seconds (here, the test holds the old namespace open).
+//
+// The cause is any of Docker's: each repair of a container is followed by
+// one for the echoes of its own work (the container's start, its new host
+// end), which finds nothing to do unless a command of the test's came
+// first. It then repairs that, named after the start that called for it
+// when the command's events came while it observed the host.
 //
 // Last, the container restarts while the agent is down: the agent starts
 // to a container that runs, with its host end still there (its peer in the
@@ -45,19 +52,20 @@ func TestContainerDrift(t *testing.T) {
 		return out
 	}
 	container := ident.NamespaceName(lab, "c1")
+	fromDocker := []string{"container died", "container restarted"}
 	for _, tt := range []struct {
-		name  string
-		args  []string
-		cause string
+		name   string
+		args   []string
+		causes []string // one of them must count the repair
 		// down restarts the agent around the command: the agent starts
 		// to a container running in a namespace it never wired.
 		down bool
 	}{
 		// A stop lets the namespace, and the host end in it, linger.
-		{"stop", []string{"stop", "-t", "0", container}, "container died", false},
-		{"kill", []string{"kill", container}, "container died", false},
-		{"restart", []string{"restart", "-t", "0", container}, "container died", false},
-		{"restart while the agent is down", []string{"restart", "-t", "0", container}, "restore", true},
+		{"stop", []string{"stop", "-t", "0", container}, fromDocker, false},
+		{"kill", []string{"kill", container}, fromDocker, false},
+		{"restart", []string{"restart", "-t", "0", container}, fromDocker, false},
+		{"restart while the agent is down", []string{"restart", "-t", "0", container}, []string{"restore"}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// Hold the container's namespace, as a slow teardown does (a
@@ -93,8 +101,8 @@ func TestContainerDrift(t *testing.T) {
 			took := time.Since(start)
 			after := a.repairs(t)
 			t.Logf("docker %s: traffic back after %v, no controller; repairs %v", tt.name, took, diff(before, after))
-			if tt.cause != "" && after[tt.cause] <= before[tt.cause] {
-				t.Errorf("no repair with cause %q: repairs before %v, after %v", tt.cause, before, after)
+			if !slices.ContainsFunc(tt.causes, func(c string) bool { return after[c] > before[c] }) {
+				t.Errorf("no repair with a cause of %q: repairs before %v, after %v", tt.causes, before, after)
 			}
 		})
 	}

@@ -83,6 +83,10 @@ type hostPlan struct {
 	changedTunnels map[string]bool
 	removedIfaces  []int
 	removedTunnels []int
+	// drifted is the least cause of the drift events recorded, and not
+	// yet taken, when the host was observed, once the convergence
+	// succeeded whole (it covers them).
+	drifted string
 }
 
 // planHost decides, without touching anything, what makes the host hold in:
