@@ -64,10 +64,15 @@ func (d *drift) force(cause string) {
 func (d *drift) mark() (seq uint64, least string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(d.causes) > 0 {
-		least = slices.Min(slices.Collect(maps.Keys(d.causes)))
+	return d.seq, d.least()
+}
+
+// least is the least cause recorded, or "" if none. The caller holds mu.
+func (d *drift) least() string {
+	if len(d.causes) == 0 {
+		return ""
 	}
-	return d.seq, least
+	return slices.Min(slices.Collect(maps.Keys(d.causes)))
 }
 
 // gathered is what drift held at one take.
@@ -88,7 +93,7 @@ func (d *drift) take() gathered {
 		return gathered{}
 	}
 	g := gathered{
-		cause: slices.Min(slices.Collect(maps.Keys(d.causes))),
+		cause: d.least(),
 		names: slices.Collect(maps.Keys(d.names)), nodes: slices.Collect(maps.Keys(d.nodes)), forced: d.forced, last: d.seq,
 	}
 	clear(d.causes)

@@ -141,7 +141,7 @@ func TestObserveBridge(t *testing.T) {
 			b.nodes[nodeKey{"lab1", "r3"}] = wire.NodeStatus{LabID: "lab1", Name: "r3", Status: wire.StatusConverged}
 			b.ifaces[ifaceKey{"lab1", "r3", "eth1"}] = wire.InterfaceStatus{LabID: "lab1", Node: "r3", Interface: "eth1", Status: wire.StatusConverged}
 			b.tunnels[linkKey{"lab1", m3.Name}] = wire.TunnelResult{LabID: "lab1", LinkID: m3.Name, Status: wire.StatusConverged}
-			observe(&d, map[string]*hostAnswer{"hostA": a, "hostB": b}, nil)
+			observe(&d, map[string]*hostAnswer{"hostA": a, "hostB": b}, nil, nil)
 			br := d.Nodes[3]
 			if br.Name != "br" || br.Status != tt.wantBridge || br.RuntimeID != "" {
 				t.Errorf("bridge %+v, want %s", br, tt.wantBridge)

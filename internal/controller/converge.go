@@ -210,7 +210,7 @@ func (c *Controller) recordLocked(ctx context.Context, r *round, answers map[str
 	}
 	// observe updates d, which may be the held copy: what it recorded moves
 	// the revision on, and the copy goes with any failure to record.
-	o := observeLabs(d, answers, r.omit, labs)
+	o := observe(d, answers, r.omit, labs)
 	if err := c.store.RecordObservations(ctx, time.Now(), o); err != nil {
 		c.held = nil
 		return err

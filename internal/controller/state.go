@@ -668,14 +668,9 @@ func linkState(ls store.LinkState) (state, why string, partial []string) {
 // mappings whose state changed (what did not change was verified by its
 // host's answer). Objects on hosts without an answer keep what they had;
 // nodes left out of the round (omit: made again) and their link sides are
-// pending.
-func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]bool) store.Observations {
-	return observeLabs(d, answers, omit, nil)
-}
-
-// observeLabs observes as observe does, but only the labs in labs (every
-// lab when nil): what a round knows the others would not change.
-func observeLabs(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]bool, labs map[string]bool) store.Observations {
+// pending. Only the labs in labs are observed (every lab when nil): a
+// round may know the others would not change.
+func observe(d *store.Desired, answers map[string]*hostAnswer, omit map[nodeKey]bool, labs map[string]bool) store.Observations {
 	o := store.Observations{Answered: answered(answers)}
 	running := map[string]bool{}
 	for _, l := range d.Labs {

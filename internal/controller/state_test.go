@@ -269,7 +269,7 @@ func TestObserve(t *testing.T) {
 			if tt.b != nil {
 				answers["hostB"] = tt.b
 			}
-			o := observe(&d, answers, nil)
+			o := observe(&d, answers, nil, nil)
 			if len(o.Nodes) != tt.wantObs || len(o.Links) != 2 || len(o.Mappings) != 3 {
 				t.Fatalf("observations %+v", o)
 			}
@@ -297,7 +297,7 @@ func TestObserve(t *testing.T) {
 				t.Errorf("observed sides %+v, hosts that answered %v; want hostA's only", o.Links[1], o.Answered)
 			}
 			// The same answers again change nothing: nothing to write.
-			if again := observe(&d, answers, nil); len(again.Links)+len(again.Nodes)+len(again.Mappings) != 0 {
+			if again := observe(&d, answers, nil, nil); len(again.Links)+len(again.Nodes)+len(again.Mappings) != 0 {
 				t.Errorf("a second observation writes %+v", again)
 			}
 			state, why := labState(d.Nodes, d.Links, nil)
@@ -350,7 +350,7 @@ func TestObserveOmitted(t *testing.T) {
 	d := desired(store.LabStarting, map[string]string{"r1": "hostA", "r2": "hostA", "r3": "hostB"}, cross)
 	d.Nodes = d.Nodes[1:]
 	d.Nodes[0].Status, d.Nodes[1].Status = store.LinkUp, store.LinkUp
-	o := observe(&d, map[string]*hostAnswer{"hostB": newHostAnswer("hostB")}, map[nodeKey]bool{{"lab1", "r3"}: true})
+	o := observe(&d, map[string]*hostAnswer{"hostB": newHostAnswer("hostB")}, map[nodeKey]bool{{"lab1", "r3"}: true}, nil)
 	if len(o.Nodes) != 1 || o.Nodes[0].Status != store.LinkPending || len(o.Links) != 1 || o.Links[0].TargetStatus != store.LinkPending ||
 		o.Links[0].Actual != store.LinkPending {
 		t.Fatalf("observations %+v", o)
@@ -490,7 +490,7 @@ func TestUnderlayProblem(t *testing.T) {
 		}
 		answers[host] = a
 	}
-	observe(&d, answers, nil)
+	observe(&d, answers, nil, nil)
 	ls := d.Links[0]
 	if ls.ActualState != store.LinkError || ls.Error != "underlay hostB → hostA: path MTU 1400 below the needed 1500" {
 		t.Errorf("link %s %q", ls.ActualState, ls.Error)

@@ -53,7 +53,7 @@ func (s *Store) AdvanceGeneration(ctx context.Context, g int64) (bool, error) {
 // mapping.
 type Desired struct {
 	// Revision is the desired revision read before the rest: what was
-	// read is at least as new as it (see Revision). Whole and
+	// read is at least as new as it (see Revisions.Value). Whole and
 	// LabRevisions are what moved it then, read in the same statement
 	// (see Revisions).
 	Revision     int64
@@ -154,23 +154,15 @@ func (s *Store) readLabs(ctx context.Context, d *Desired, in string, args ...any
 	return rows.Err()
 }
 
-// Revision returns the desired revision: a counter that every write to
-// what Desired returns moves on in the write's own transaction, whichever
-// controller made it, so a reader that holds what it read at revision r
-// need not read it again while Revision is r. Hosts are the exception:
-// registrations and heartbeats do not move it, so a reader reads them
-// anew each time.
-func (s *Store) Revision(ctx context.Context) (int64, error) {
-	var r int64
-	if err := s.queryRow(ctx, `SELECT value FROM desired_revision WHERE id = 1`).Scan(&r); err != nil {
-		return 0, fmt.Errorf("read the desired revision: %w", err)
-	}
-	return r, nil
-}
-
 // Revisions is the desired revision with what moved it.
 type Revisions struct {
-	Value int64 // the desired revision (see Revision)
+	// Value is the desired revision: a counter that every write to what
+	// Desired returns moves on in the write's own transaction, whichever
+	// controller made it, so a reader that holds what it read at revision
+	// r need not read it again while Value is r. Hosts are the exception:
+	// registrations and heartbeats do not move it, so a reader reads them
+	// anew each time.
+	Value int64
 	// Whole moves with every write that is not one lab's own: labs made
 	// or deleted, hosts deleted, orphans cleaned up.
 	Whole int64

@@ -419,7 +419,8 @@ func TestMigrationUpgrade(t *testing.T) {
 			if err := s.migrateTo(ctx, 12); err != nil {
 				t.Fatal(err)
 			}
-			if r, err := s.Revision(ctx); err != nil || r != 0 {
+			var r int64
+			if err := s.queryRow(ctx, `SELECT value FROM desired_revision WHERE id = 1`).Scan(&r); err != nil || r != 0 {
 				t.Errorf("after migration 12: desired revision %d, %v; want 0", r, err)
 			}
 			if err := s.migrateTo(ctx, 13); err != nil {

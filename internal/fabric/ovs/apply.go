@@ -88,7 +88,7 @@ func (d *Driver) Apply(ctx context.Context, p fabric.Plan) error {
 	// of what ovs-vswitchd changed applying it, now rather than at the next
 	// Observe: a declaration of a thousand tunnels leaves some three
 	// thousand, which made the next one, most often a no-op, slower.
-	if err := d.links.sync(); err != nil {
+	if _, err := d.links.refresh(); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
 	if len(failed) > 0 {

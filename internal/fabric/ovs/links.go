@@ -71,13 +71,6 @@ func (v *linkView) mtus(names map[string]bool) map[string]int {
 	return out
 }
 
-// sync takes in the queued notifications without reading the view.
-func (v *linkView) sync() error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.update()
-}
-
 // refresh takes in the queued notifications and returns the view's
 // version.
 func (v *linkView) refresh() (uint64, error) {
